@@ -1,0 +1,8 @@
+# The library's dependencies, found as imported targets. Shared by our build and by the
+# installed package config (which re-finds them with find_dependency).
+include(GNUInstallDirs)
+find_package(Boost 1.74 REQUIRED)
+find_package(range-v3 REQUIRED)
+find_package(fmt 9 REQUIRED)
+find_package(CLI11 2.1 REQUIRED)
+find_package(Threads REQUIRED)

@@ -1,0 +1,15 @@
+# cmake --install: the headers, an exported target and a package config, so a consumer
+# writes find_package(parallel_run) and links parallel_run::parallel_run.
+include(CMakePackageConfigHelpers)
+install(DIRECTORY include/parallel_run DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS parallel_run EXPORT parallel_runTargets)
+install(EXPORT parallel_runTargets NAMESPACE parallel_run::
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/parallel_run)
+configure_package_config_file(cmake/parallel_runConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/parallel_run)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfig.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/parallel_run)

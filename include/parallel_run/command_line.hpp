@@ -1,0 +1,191 @@
+// The standard command line: parallel_run::main(argc, argv, scorer) gives every program
+// built on the library the same flags (parsed with CLI11), with the service's spellings
+// (--mini_batch_size) accepted as aliases. Everything after "--" goes to the scorer.
+// Exit status: 0 the job succeeded, 1 it failed, 2 a usage, configuration or input error.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/errors.hpp"
+#include "parallel_run/executor.hpp"
+#include "parallel_run/file_dataset.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <iostream>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+
+/// Exit statuses of parallel_run::main.
+enum ExitStatus : int { exit_succeeded = 0, exit_job_failed = 1, exit_usage_error = 2 };
+
+/// What the command line asked for.
+struct CommandLine {
+  Config config;
+  std::vector<std::string> inputs;
+  /// --help or --version was answered; nothing to run.
+  bool answered = false;
+};
+
+namespace detail {
+inline std::string program_name(const char* argv0) {
+  std::string s = argv0 ? argv0 : "parallel_run";
+  auto slash = s.find_last_of('/');
+  return slash == std::string::npos ? s : s.substr(slash + 1);
+}
+}  // namespace detail
+
+/// Parses the flags over `defaults` (values given in code); only flags that appear change a
+/// setting. Prints --help / --version to `out`. Throws UsageError or ConfigError.
+inline CommandLine parse_command_line(int argc, const char* const* argv, Config defaults,
+                                      const std::string& description, std::ostream& out) {
+  // Split at "--" ourselves: what follows belongs to the scorer, never to CLI11.
+  std::vector<std::string> own, scorer_args;
+  bool rest = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (!rest && a == "--") {
+      rest = true;
+      continue;
+    }
+    (rest ? scorer_args : own).push_back(std::move(a));
+  }
+
+  CommandLine cl;
+  cl.config = std::move(defaults);
+  Config& c = cl.config;
+  CLI::App app{description.empty() ? "A parallel_run batch job." : description,
+               detail::program_name(argc > 0 ? argv[0] : nullptr)};
+  app.set_version_flag("--version", std::string("parallel_run ") + version_string);
+  app.footer("Arguments after -- are passed to the scorer (Context::arguments()).\n"
+             "Exit status: 0 the job succeeded, 1 it failed, 2 usage or configuration error.\n");
+
+  std::string output_dir, log_dir, output_action, logging_level, backend;
+  std::vector<std::string> side_inputs;
+  app.add_option("-i,--input", cl.inputs,
+                 "Input: a folder (recursive), a glob ('**' spans folders), @list-file, or a file; "
+                 "repeatable")
+      ->type_name("INPUT");
+  auto* o_output = app.add_option("-o,--output,--output-dir,--output_dir", output_dir,
+                                  "Output folder, created when missing");
+  app.add_option("--name", c.name, "Job name (3-32 of a-z, 0-9, -)");
+  app.add_option("--mini-batch-size,--mini_batch_size", c.mini_batch_size,
+                               "Files per mini-batch (default 10)");
+  app.add_option("--error-threshold,--error_threshold", c.error_threshold,
+                 "Failed items tolerated; -1 tolerates all (default -1)");
+  app.add_option("--mini-batch-error-threshold,--mini_batch_error_threshold",
+                 c.mini_batch_error_threshold, "Failed mini-batches tolerated; -1 all (default -1)");
+  app.add_option("--allowed-failed-percent,--allowed_failed_percent", c.allowed_failed_percent,
+                 "Failed mini-batches tolerated, percent (default 100)");
+  auto* o_action = app.add_option("--output-action,--output_action", output_action,
+                                  "append_row or summary_only (default append_row)");
+  app.add_option("--append-row-file-name,--append_row_file_name", c.append_row_file_name,
+                 "File append_row writes in the output folder (default parallel_run_step.txt)");
+  app.add_option("--node-count,--node_count", c.node_count, "Nodes (only 1 in this version)");
+  app.add_option("--process-count-per-node,--process_count_per_node", c.process_count_per_node,
+                 "Workers (default: the number of cores)");
+  app.add_option("--run-invocation-timeout,--run_invocation_timeout", c.run_invocation_timeout,
+                 "Seconds one run() may take (default 60)");
+  app.add_option("--run-max-try,--run_max_try", c.run_max_try,
+                 "Attempts per mini-batch (default 3)");
+  auto* o_level = app.add_option("--logging-level,--logging_level", logging_level,
+                                 "WARNING, INFO or DEBUG (default INFO)");
+  auto* o_side = app.add_option("--side-input,--side_input", side_inputs,
+                                "Reference data for every worker, NAME=PATH; repeatable")
+                     ->type_name("NAME=PATH");
+  auto* o_backend = app.add_option("--backend", backend, "Where workers run: thread (default)");
+  auto* o_log_dir = app.add_option("--log-dir,--log_dir", log_dir,
+                                   "Log folder (default <output>/logs)");
+  app.add_flag("--key-column,--key_column", c.key_column,
+               "Write each row's item key as its first column");
+  app.add_option("--delimiter", c.delimiter, "Separates the key and fields (default a space)");
+
+  try {
+    std::vector<std::string> reversed(own.rbegin(), own.rend());
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    out << app.help();
+    cl.answered = true;
+    return cl;
+  } catch (const CLI::CallForAllHelp&) {
+    out << app.help("", CLI::AppFormatMode::All);
+    cl.answered = true;
+    return cl;
+  } catch (const CLI::CallForVersion&) {
+    out << "parallel_run " << version_string << "\n";
+    cl.answered = true;
+    return cl;
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(fmt::format("{} (see --help)", e.what()));
+  }
+
+  if (o_output->count()) c.output_dir = output_dir;
+  if (o_log_dir->count()) c.log_dir = log_dir;
+  if (o_action->count()) c.output_action = parse_output_action(output_action);
+  if (o_level->count()) c.logging_level = parse_logging_level(logging_level);
+  if (o_backend->count()) c.backend = parse_backend(backend);
+  if (o_side->count()) {
+    for (const auto& s : side_inputs) {
+      auto eq = s.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
+        throw ConfigError("side_inputs",
+                          fmt::format("--side-input must be NAME=PATH, got '{}'", s));
+      c.side_inputs[s.substr(0, eq)] = s.substr(eq + 1);
+    }
+  }
+  if (rest) c.arguments = std::move(scorer_args);
+  if (cl.inputs.empty()) throw UsageError("--input is required (a folder, glob, @list file or file)");
+  return cl;
+}
+
+/// Runs a whole program: parses the command line over `defaults`, runs `scorer` over the
+/// inputs, prints a one-line reason on failure and the summary line, returns the exit status.
+template <class Scorer>
+int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
+         const std::string& description, std::ostream& out, std::ostream& err) {
+  CommandLine cl;
+  try {
+    cl = parse_command_line(argc, argv, std::move(defaults), description, out);
+    if (cl.answered) return exit_succeeded;
+    FileDataset inputs(cl.inputs);
+    ParallelRun<Scorer> job(cl.config, std::move(scorer));
+    JobResult r = job.run(inputs);
+    if (!r.succeeded) {
+      err << "parallel_run: job failed: " << r.failure_reason << "\n";
+      err << "parallel_run: " << r.summary() << "\n";
+      err << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
+      return exit_job_failed;
+    }
+    out << "parallel_run: " << r.summary() << "\n";
+    if (r.items_failed > 0)
+      out << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
+    return exit_succeeded;
+  } catch (const UsageError& e) {
+    err << "parallel_run: " << e.what() << "\n";
+    return exit_usage_error;
+  } catch (const ConfigError& e) {
+    err << "parallel_run: " << e.what() << "\n";
+    return exit_usage_error;
+  } catch (const InputError& e) {
+    err << "parallel_run: " << e.what() << "\n";
+    return exit_usage_error;
+  } catch (const std::exception& e) {
+    // The job could not finish (its output could not be written): nothing partial is left.
+    err << "parallel_run: job failed: " << e.what() << "\n";
+    return exit_job_failed;
+  }
+}
+
+/// As above, with stdout and stderr.
+template <class Scorer>
+int main(int argc, const char* const* argv, Scorer scorer, Config defaults = {},
+         const std::string& description = {}) {
+  return main(argc, argv, std::move(scorer), std::move(defaults), description, std::cout, std::cerr);
+}
+
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,210 @@
+// Config: every setting of a job, with the service's names and defaults, and validate(),
+// which throws a ConfigError naming the setting, the value and the allowed range.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/errors.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+
+/// What append_row does with the results: one output file, or counts only.
+enum class OutputAction { append_row, summary_only };
+/// Verbosity of the job logs (logs/master.txt) and of the scorer's log.
+enum class LoggingLevel { warning, info, debug };
+/// Where the workers run. Threads share the process: timeouts are cooperative.
+enum class Backend { thread };
+
+/// The number of workers a node runs when process_count_per_node is not set: its cores.
+inline int default_process_count() noexcept {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(std::min(n, 1024u));
+}
+
+/// Every setting of a job. Plain data: set the fields, then ParallelRun validates them.
+struct Config {
+  /// Job name: 3 to 32 characters, lower-case letters, digits and '-', starting with a letter.
+  std::string name = "parallel-run";
+  /// Files per mini-batch (file inputs). At least 1.
+  std::int64_t mini_batch_size = 10;
+  /// Failed items tolerated over the whole job; -1 tolerates all.
+  std::int64_t error_threshold = -1;
+  /// Failed mini-batches tolerated over the whole job; -1 tolerates all.
+  std::int64_t mini_batch_error_threshold = -1;
+  /// Failed mini-batches tolerated, as a percentage of all mini-batches (0 to 100).
+  double allowed_failed_percent = 100.0;
+  OutputAction output_action = OutputAction::append_row;
+  /// The file append_row writes inside the output folder: a plain file name.
+  std::string append_row_file_name = "parallel_run_step.txt";
+  /// Nodes that run workers. Only 1 in this version.
+  int node_count = 1;
+  /// Workers per node. Default: the number of cores.
+  int process_count_per_node = default_process_count();
+  LoggingLevel logging_level = LoggingLevel::info;
+  /// Seconds one run() may take before its attempt counts as timed out.
+  double run_invocation_timeout = 60.0;
+  /// Attempts per mini-batch, the first one included.
+  std::int64_t run_max_try = 3;
+  /// Reference data every worker can read through Context::side_input(name).
+  std::map<std::string, std::filesystem::path> side_inputs;
+  /// Extra arguments for the scorer, read through Context::arguments().
+  std::vector<std::string> arguments;
+  /// The output folder, created when missing. Required.
+  std::filesystem::path output_dir;
+  /// The log folder. Empty means <output_dir>/logs.
+  std::filesystem::path log_dir;
+  Backend backend = Backend::thread;
+  /// Write each row's item key (path relative to its input root) as the first column.
+  bool key_column = false;
+  /// Separates the key column and the fields of tuple or aggregate results.
+  std::string delimiter = " ";
+  /// Out-of-order output held in memory before it spills to a file in the output folder.
+  std::int64_t max_buffered_output_bytes = 64LL << 20;
+
+  /// The log folder in effect.
+  std::filesystem::path effective_log_dir() const {
+    return log_dir.empty() ? output_dir / "logs" : log_dir;
+  }
+
+  /// Throws ConfigError for the first invalid setting.
+  void validate() const;
+};
+
+/// Names of enum values as the service spells them.
+inline std::string_view to_string(OutputAction a) {
+  return a == OutputAction::append_row ? "append_row" : "summary_only";
+}
+inline std::string_view to_string(LoggingLevel l) {
+  switch (l) {
+    case LoggingLevel::warning: return "WARNING";
+    case LoggingLevel::info: return "INFO";
+    case LoggingLevel::debug: return "DEBUG";
+  }
+  return "INFO";
+}
+inline std::string_view to_string(Backend) { return "thread"; }
+
+namespace detail {
+inline std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+}  // namespace detail
+
+/// Parses "append_row" / "summary_only" (case-insensitive, '-' accepted for '_').
+inline OutputAction parse_output_action(std::string_view text) {
+  std::string s = detail::lower(text);
+  std::replace(s.begin(), s.end(), '-', '_');
+  if (s == "append_row") return OutputAction::append_row;
+  if (s == "summary_only") return OutputAction::summary_only;
+  throw ConfigError("output_action",
+                    fmt::format("output_action must be one of append_row, summary_only; got '{}'",
+                                text));
+}
+
+/// Parses "WARNING" / "INFO" / "DEBUG" (case-insensitive).
+inline LoggingLevel parse_logging_level(std::string_view text) {
+  std::string s = detail::lower(text);
+  if (s == "warning") return LoggingLevel::warning;
+  if (s == "info") return LoggingLevel::info;
+  if (s == "debug") return LoggingLevel::debug;
+  throw ConfigError("logging_level",
+                    fmt::format("logging_level must be one of WARNING, INFO, DEBUG; got '{}'",
+                                text));
+}
+
+/// Parses a backend name. Only "thread" exists in this version.
+inline Backend parse_backend(std::string_view text) {
+  if (detail::lower(text) == "thread") return Backend::thread;
+  throw ConfigError("backend", fmt::format("backend must be one of thread; got '{}'", text));
+}
+
+namespace detail {
+inline bool valid_job_name(std::string_view n) {
+  if (n.size() < 3 || n.size() > 32) return false;
+  if (!(n.front() >= 'a' && n.front() <= 'z')) return false;
+  char last = n.back();
+  if (!((last >= 'a' && last <= 'z') || (last >= '0' && last <= '9'))) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+inline void check_int_range(const char* setting, std::int64_t value, std::int64_t lo,
+                            std::int64_t hi) {
+  if (value < lo || value > hi)
+    throw ConfigError(setting,
+                      fmt::format("{} must be an integer in [{}, {}], got {}", setting, lo, hi,
+                                  value));
+}
+}  // namespace detail
+
+inline void Config::validate() const {
+  using detail::check_int_range;
+  if (!detail::valid_job_name(name))
+    throw ConfigError("name", fmt::format("name must be 3 to 32 characters matching "
+                                          "^[a-z]([-a-z0-9]*[a-z0-9])?$, got '{}'",
+                                          name));
+  check_int_range("mini_batch_size", mini_batch_size, 1, INT_MAX);
+  check_int_range("error_threshold", error_threshold, -1, INT_MAX);
+  check_int_range("mini_batch_error_threshold", mini_batch_error_threshold, -1, INT_MAX);
+  if (!(allowed_failed_percent >= 0.0 && allowed_failed_percent <= 100.0))
+    throw ConfigError("allowed_failed_percent",
+                      fmt::format("allowed_failed_percent must be a number in [0, 100], got {}",
+                                  allowed_failed_percent));
+  if (append_row_file_name.empty() || append_row_file_name == "." ||
+      append_row_file_name == ".." ||
+      append_row_file_name.find_first_of("~\"#%&*:<>?/\\{|}") != std::string::npos)
+    throw ConfigError("append_row_file_name",
+                      fmt::format("append_row_file_name must be a plain file name without any of "
+                                  "~\"#%&*:<>?/\\{{|}}, got '{}'",
+                                  append_row_file_name));
+  // Multi-node runs need a launcher; until then a value other than 1 would silently lie.
+  check_int_range("node_count", node_count, 1, 1);
+  check_int_range("process_count_per_node", process_count_per_node, 1, 1024);
+  if (!(run_invocation_timeout > 0.0 && run_invocation_timeout <= 31536000.0))
+    throw ConfigError("run_invocation_timeout",
+                      fmt::format("run_invocation_timeout must be a number of seconds in "
+                                  "(0, 31536000], got {}",
+                                  run_invocation_timeout));
+  check_int_range("run_max_try", run_max_try, 1, INT_MAX);
+  for (const auto& [input_name, path] : side_inputs) {
+    if (input_name.empty() ||
+        !std::all_of(input_name.begin(), input_name.end(), [](unsigned char c) {
+          return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+        }))
+      throw ConfigError("side_inputs",
+                        fmt::format("side input name must be letters, digits, '_', '-' or '.', "
+                                    "got '{}'",
+                                    input_name));
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+      throw ConfigError("side_inputs", fmt::format("side input '{}' names '{}', which does not "
+                                                   "exist",
+                                                   input_name, path.string()));
+  }
+  if (output_dir.empty())
+    throw ConfigError("output_dir", "output_dir must be set (the folder for results and logs)");
+  if (delimiter.empty() || delimiter.find_first_of("\r\n") != std::string::npos)
+    throw ConfigError("delimiter",
+                      fmt::format("delimiter must be non-empty and hold no line break, got '{}'",
+                                  delimiter));
+  check_int_range("max_buffered_output_bytes", max_buffered_output_bytes, 0, INT64_MAX);
+}
+
+PARALLEL_RUN_END_NAMESPACE

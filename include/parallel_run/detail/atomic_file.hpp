@@ -1,0 +1,84 @@
+// A file that is complete or absent: written to a hidden temporary name beside the target,
+// then flushed, synced and renamed over it by commit(); removed if never committed.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/errors.hpp"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string_view>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path target) : target_(std::move(target)) {
+    temp_ = target_.parent_path() /
+            fmt::format(".{}.partial-{}", target_.filename().string(), ::getpid());
+    out_ = std::fopen(temp_.c_str(), "wb");
+    if (!out_)
+      throw OutputError(fmt::format("cannot create '{}': {}", temp_.string(), std::strerror(errno)));
+    std::setvbuf(out_, nullptr, _IOFBF, 1 << 20);
+  }
+  ~AtomicFile() {
+    if (out_) {
+      std::fclose(out_);
+      std::error_code ec;
+      std::filesystem::remove(temp_, ec);
+    }
+  }
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(std::string_view bytes) {
+    if (bytes.empty()) return;
+    if (std::fwrite(bytes.data(), 1, bytes.size(), out_) != bytes.size())
+      throw OutputError(fmt::format("cannot write '{}': {}", temp_.string(), std::strerror(errno)));
+    written_ += bytes.size();
+  }
+  /// Makes the file appear under its name, whole.
+  void commit() {
+    std::FILE* f = out_;
+    out_ = nullptr;
+    bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+    ok = (std::fclose(f) == 0) && ok;
+    std::error_code ec;
+    if (ok) std::filesystem::rename(temp_, target_, ec);
+    if (!ok || ec) {
+      std::filesystem::remove(temp_, ec);
+      throw OutputError(fmt::format("cannot complete '{}'", target_.string()));
+    }
+  }
+  std::uint64_t bytes_written() const noexcept { return written_; }
+  const std::filesystem::path& target() const noexcept { return target_; }
+
+ private:
+  std::filesystem::path target_;
+  std::filesystem::path temp_;
+  std::FILE* out_ = nullptr;
+  std::uint64_t written_ = 0;
+};
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
+inline void append_csv_field(std::string& out, std::string_view field) {
+  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out.append(field);
+    return;
+  }
+  out.push_back('"');
+  for (char c : field) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

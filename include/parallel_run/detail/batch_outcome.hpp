@@ -1,0 +1,119 @@
+// Turns what run() returned into a BatchOutcome: output lines (already formatted, on the
+// worker's thread, in element order) and the accounting of the mini-batch's items.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/item_result.hpp"
+#include "parallel_run/result_element.hpp"
+
+#include <fmt/format.h>
+#include <range/v3/range/access.hpp>
+#include <range/v3/range/traits.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+struct FailedItem {
+  std::size_t position;  // in the mini-batch
+  std::string reason;
+};
+
+struct BatchOutcome {
+  std::string rows;  // every line ends with '\n'
+  std::size_t succeeded = 0;
+  std::vector<FailedItem> failed;
+  std::vector<std::string> warnings;
+};
+
+struct RowFormat {
+  bool write_rows;  // false for summary_only: count, do not format
+  bool key_column;
+  std::string_view delimiter;
+};
+
+template <class Batch, class E>
+void append_row(std::string& out, const Batch& batch, std::size_t position, const E& element,
+                const RowFormat& fmt) {
+  if (fmt.key_column) {
+    if (position < batch.size()) out.append(item_key_of(batch[position]));
+    else out.push_back('-');  // an element beyond the items maps to no input
+    out.append(fmt.delimiter);
+  }
+  append_element(out, element, fmt.delimiter);
+  out.push_back('\n');
+}
+
+/// Collects a plain range: element i stands for item i; succeeded = min(returned, items).
+template <class Batch, class R>
+BatchOutcome collect_elements(const Batch& batch, R&& result, const RowFormat& format) {
+  BatchOutcome out;
+  std::size_t returned = 0;
+  for (auto&& element : result) {
+    if (format.write_rows) append_row(out.rows, batch, returned, element, format);
+    ++returned;
+  }
+  const std::size_t items = batch.size();
+  out.succeeded = std::min(returned, items);
+  if (returned > items)
+    out.warnings.push_back(fmt::format("mini-batch {} returned {} results for {} items; counted {}",
+                                       batch.mini_batch_index(), returned, items, items));
+  for (std::size_t i = out.succeeded; i < items; ++i)
+    out.failed.push_back({i, fmt::format("run returned {} results for {} items", returned, items)});
+  return out;
+}
+
+/// Collects ItemResult<T>s: each outcome is matched to its item by index; items without an
+/// outcome fail; rows come out in item order.
+template <class Batch, class R>
+BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowFormat& format) {
+  BatchOutcome out;
+  const std::size_t items = batch.size();
+  const std::size_t first = items ? item_index_of(batch[0]) : 0;
+  std::vector<std::optional<std::string>> lines(items);
+  std::vector<std::optional<std::string>> errors(items);
+  for (auto&& r : result) {
+    std::size_t pos = r.index() - first;
+    if (r.index() < first || pos >= items || item_index_of(batch[pos]) != r.index()) {
+      out.warnings.push_back(fmt::format("mini-batch {}: result for item '{}' (index {}) that is "
+                                         "not in the mini-batch was ignored",
+                                         batch.mini_batch_index(), r.key(), r.index()));
+      continue;
+    }
+    if (lines[pos] || errors[pos]) {
+      out.warnings.push_back(fmt::format("mini-batch {}: second result for item '{}' was ignored",
+                                         batch.mini_batch_index(), r.key()));
+      continue;
+    }
+    if (r.ok()) {
+      std::string line;
+      if (format.write_rows) append_row(line, batch, pos, r.value(), format);
+      lines[pos] = std::move(line);
+    } else {
+      errors[pos] = r.error().empty() ? std::string("failed (no reason given)") : r.error();
+    }
+  }
+  for (std::size_t i = 0; i < items; ++i) {
+    if (lines[i]) {
+      ++out.succeeded;
+      out.rows.append(*lines[i]);
+    } else {
+      out.failed.push_back({i, errors[i] ? std::move(*errors[i]) : "run returned no result for this item"});
+    }
+  }
+  return out;
+}
+
+template <class Batch, class R>
+BatchOutcome collect(const Batch& batch, R&& result, const RowFormat& format) {
+  using V = ranges::range_value_t<std::remove_cvref_t<R>>;
+  if constexpr (is_item_result_v<V>) return collect_item_results(batch, std::forward<R>(result), format);
+  else return collect_elements(batch, std::forward<R>(result), format);
+}
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,321 @@
+// The coordinator runs one job on the calling thread: it cuts mini-batches, hands attempts
+// to the backend, and handles every outcome on one Boost.Asio io_context (so the accounting
+// needs no locks): counts, retries, thresholds, ordered output and failed items.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/errors.hpp"
+#include "parallel_run/job_result.hpp"
+#include "parallel_run/detail/atomic_file.hpp"
+#include "parallel_run/detail/batch_outcome.hpp"
+#include "parallel_run/item_result.hpp"
+#include "parallel_run/detail/job_log.hpp"
+#include "parallel_run/detail/ordered_output.hpp"
+#include "parallel_run/detail/thread_backend.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Scorer, class Partitioner>
+class Coordinator {
+ public:
+  using Batch = typename Partitioner::batch_type;
+
+  Coordinator(std::shared_ptr<const Config> config, std::function<Scorer()> factory,
+              Partitioner partitioner, std::size_t planned_items)
+      : config_(std::move(config)), factory_(std::move(factory)), partitioner_(std::move(partitioner)) {
+    const auto size = static_cast<std::size_t>(config_->mini_batch_size);
+    planned_items_ = planned_items;
+    planned_batches_ = (planned_items + size - 1) / size;
+  }
+
+  JobResult run() {
+    namespace fs = std::filesystem;
+    const auto started = std::chrono::steady_clock::now();
+    const Config& cfg = *config_;
+    const fs::path log_dir = cfg.effective_log_dir();
+    std::error_code ec;
+    fs::create_directories(cfg.output_dir, ec);
+    if (ec || !fs::is_directory(cfg.output_dir))
+      throw OutputError(fmt::format("cannot create the output folder '{}': {}", cfg.output_dir.string(),
+                                    ec ? ec.message() : "not a folder"));
+    fs::create_directories(log_dir, ec);
+    if (ec || !fs::is_directory(log_dir))
+      throw OutputError(fmt::format("cannot create the log folder '{}': {}", log_dir.string(),
+                                    ec ? ec.message() : "not a folder"));
+
+    JobLog log(log_dir / "master.txt", cfg.logging_level);
+    log_ = &log;
+    log.info("job '{}': {} items in {} mini-batches of up to {}, {} {} workers, output {}", cfg.name,
+             planned_items_, planned_batches_, cfg.mini_batch_size, cfg.process_count_per_node,
+             to_string(cfg.backend), cfg.output_dir.string());
+
+    AtomicFile failed(log_dir / "failed_items.csv");
+    failed.write("key,mini_batch,attempts,reason\n");
+    std::optional<AtomicFile> rows;
+    if (cfg.output_action == OutputAction::append_row) rows.emplace(cfg.output_dir / cfg.append_row_file_name);
+    OrderedOutput ordered(rows ? &*rows : nullptr, &failed, cfg.output_dir,
+                          static_cast<std::uint64_t>(cfg.max_buffered_output_bytes));
+    ordered_ = &ordered;
+
+    auto metrics = std::make_shared<MetricSink>(log_dir / "metrics.csv");
+    boost::asio::io_context io;
+    io_ = &io;
+    BackendEvents events{
+        [this](std::uint64_t id, BatchOutcome o) { on_result(id, std::move(o)); },
+        [this](std::uint64_t id, std::string reason, bool timed_out) {
+          on_attempt_failed(id, std::move(reason), timed_out);
+        },
+        [this](std::size_t worker, std::string reason) { on_init_failed(worker, std::move(reason)); },
+        [this](std::string message) { log_->warning("{}", message); }};
+    ThreadBackend<Scorer, Batch> backend(io, config_, factory_, std::move(events), metrics);
+    backend_ = &backend;
+    window_ = 4 * static_cast<std::size_t>(cfg.process_count_per_node);
+
+    backend.start();
+    fill();
+    if (!finished()) io.run();
+    backend.stop();
+    if (backend.detached_workers() > 0)
+      log.warning("{} timed-out worker thread(s) ignored their stop request and were left running; "
+                  "a thread cannot be killed", backend.detached_workers());
+
+    if (stopping_) drain_not_processed();
+    if (ordered.waiting() != 0 || ordered.next_index() != created_)
+      throw Error("parallel_run.internal",
+                  fmt::format("output incomplete: {} of {} mini-batches written", ordered.next_index(),
+                              created_));
+    if (rows) rows->commit();
+    failed.commit();
+    std::error_code rm_ec;
+    fs::remove_all(cfg.output_dir / ".parallel_run_tmp", rm_ec);
+
+    result_.succeeded = !stopping_;
+    result_.items_total = result_.items_succeeded + result_.items_failed + result_.items_not_processed;
+    result_.mini_batches_total = created_;
+    result_.init_failures = init_failures_;
+    result_.warnings = log.warnings();
+    result_.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (rows) result_.output_file = rows->target();
+    result_.failed_items_file = failed.target();
+    result_.log_dir = log_dir;
+    if (ordered.spilled_chunks() > 0)
+      log.info("{} early results waited in the spill file", ordered.spilled_chunks());
+    log.info("{}", result_.summary());
+    if (!result_.succeeded) log.error("job failed: {}", result_.failure_reason);
+    write_job_result(log_dir);
+    return result_;
+  }
+
+ private:
+  struct InFlight {
+    std::shared_ptr<const Batch> batch;
+    std::int64_t number;
+  };
+
+  bool finished() const { return in_flight_.empty() && (exhausted_ || stopping_); }
+
+  void fill() {
+    while (!stopping_ && !exhausted_ && in_flight_.size() < window_) {
+      std::optional<Batch> b;
+      try {
+        b = partitioner_.next();
+      } catch (const Error& e) {
+        stop_job(fmt::format("input error: {}", e.what()));
+        break;
+      }
+      if (!b) {
+        exhausted_ = true;
+        break;
+      }
+      ++created_;
+      auto batch = std::make_shared<const Batch>(std::move(*b));
+      submit(std::move(batch), 1, false);
+    }
+    if (finished()) io_->stop();
+  }
+
+  void submit(std::shared_ptr<const Batch> batch, std::int64_t number, bool front) {
+    const std::uint64_t id = next_attempt_id_++;
+    in_flight_.emplace(id, InFlight{batch, number});
+    backend_->submit(Attempt<Batch>{id, std::move(batch), number}, front);
+  }
+
+  void on_result(std::uint64_t id, BatchOutcome outcome) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end()) {
+      log_->debug("late result of attempt {} discarded", id);
+      return;
+    }
+    InFlight f = std::move(it->second);
+    in_flight_.erase(it);
+    ++result_.attempts;
+    const Batch& batch = *f.batch;
+    for (auto& w : outcome.warnings) log_->warning("{}", w);
+    ++result_.mini_batches_succeeded;
+    result_.items_succeeded += outcome.succeeded;
+    result_.items_failed += outcome.failed.size();
+    std::string failed_lines;
+    for (const auto& fi : outcome.failed) {
+      append_failed_line(failed_lines, item_key_of(batch[fi.position]), batch.mini_batch_index(), f.number,
+                         fi.reason);
+      log_->debug("item '{}' failed: {}", item_key_of(batch[fi.position]), fi.reason);
+    }
+    log_->debug("mini-batch {} attempt {}: {}/{} items succeeded", batch.mini_batch_index(), f.number,
+                outcome.succeeded, batch.size());
+    ordered_->submit(batch.mini_batch_index(), std::move(outcome.rows), std::move(failed_lines));
+    after_update();
+  }
+
+  void on_attempt_failed(std::uint64_t id, std::string reason, bool timed_out) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end()) return;
+    InFlight f = std::move(it->second);
+    in_flight_.erase(it);
+    ++result_.attempts;
+    if (timed_out) ++result_.timeouts;
+    const Batch& batch = *f.batch;
+    const Config& cfg = *config_;
+    log_->warning("mini-batch {} attempt {}/{} {}: {}", batch.mini_batch_index(), f.number,
+                  cfg.run_max_try, timed_out ? "timed out" : "failed", reason);
+    if (f.number < cfg.run_max_try && !stopping_) {
+      ++result_.retries;
+      submit(f.batch, f.number + 1, true);
+    } else {
+      ++result_.mini_batches_failed;
+      result_.items_failed += batch.size();
+      std::string why = f.number < cfg.run_max_try
+                            ? fmt::format("attempt {} failed and the job is stopping: {}", f.number, reason)
+                            : fmt::format("all {} attempts failed; last: {}", f.number, reason);
+      std::string lines;
+      for (const auto& item : batch)
+        append_failed_line(lines, item_key_of(item), batch.mini_batch_index(), f.number, why);
+      ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
+    }
+    after_update();
+  }
+
+  void on_init_failed(std::size_t worker, std::string reason) {
+    ++init_failures_;
+    const auto limit = 3 * static_cast<std::size_t>(config_->process_count_per_node);
+    log_->error("worker {}: init failed ({} of at most {}): {}", worker, init_failures_, limit, reason);
+    if (init_failures_ >= limit)
+      stop_job(fmt::format("init failed {} times (the limit is 3 * process_count_per_node = {}); last "
+                           "error: {}",
+                           init_failures_, limit, reason));
+    else if (!stopping_)
+      backend_->spawn_worker();
+    after_update();
+  }
+
+  void after_update() {
+    if (!stopping_) {
+      if (auto reason = threshold_exceeded()) stop_job(std::move(*reason));
+    }
+    fill();
+  }
+
+  std::optional<std::string> threshold_exceeded() const {
+    const Config& cfg = *config_;
+    if (cfg.error_threshold >= 0 &&
+        result_.items_failed > static_cast<std::size_t>(cfg.error_threshold))
+      return fmt::format("error_threshold exceeded: {} failed items > error_threshold {}",
+                         result_.items_failed, cfg.error_threshold);
+    if (cfg.mini_batch_error_threshold >= 0 &&
+        result_.mini_batches_failed > static_cast<std::size_t>(cfg.mini_batch_error_threshold))
+      return fmt::format(
+          "mini_batch_error_threshold exceeded: {} failed mini-batches > mini_batch_error_threshold {}",
+          result_.mini_batches_failed, cfg.mini_batch_error_threshold);
+    const std::size_t total = std::max(planned_batches_, created_);
+    if (total > 0 && static_cast<double>(result_.mini_batches_failed) * 100.0 >
+                         cfg.allowed_failed_percent * static_cast<double>(total))
+      return fmt::format(
+          "allowed_failed_percent exceeded: {} of {} mini-batches failed ({:.2f}%) > "
+          "allowed_failed_percent {}",
+          result_.mini_batches_failed, total,
+          static_cast<double>(result_.mini_batches_failed) * 100.0 / static_cast<double>(total),
+          cfg.allowed_failed_percent);
+    return std::nullopt;
+  }
+
+  // No new mini-batch starts; running ones finish; queued ones are not processed.
+  void stop_job(std::string reason) {
+    if (stopping_) return;
+    stopping_ = true;
+    result_.failure_reason = std::move(reason);
+    log_->error("stopping the job: {}", result_.failure_reason);
+    for (auto& a : backend_->take_queued()) {
+      in_flight_.erase(a.id);
+      not_processed(*a.batch);
+    }
+  }
+
+  void not_processed(const Batch& batch) {
+    ++result_.mini_batches_not_processed;
+    result_.items_not_processed += batch.size();
+    std::string lines;
+    const std::string why = fmt::format("not processed: the job stopped ({})", result_.failure_reason);
+    for (const auto& item : batch) append_failed_line(lines, item_key_of(item), batch.mini_batch_index(), 0, why);
+    ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
+  }
+
+  // Every item the job never reached is still listed in failed_items.csv.
+  void drain_not_processed() {
+    if (exhausted_) return;
+    try {
+      while (auto b = partitioner_.next()) {
+        ++created_;
+        not_processed(*b);
+      }
+    } catch (const Error& e) {
+      log_->error("listing the items not processed stopped: {}", e.what());
+    }
+  }
+
+  static void append_failed_line(std::string& out, const std::string& key, std::size_t mini_batch,
+                                 std::int64_t attempts, std::string_view reason) {
+    append_csv_field(out, key);
+    fmt::format_to(std::back_inserter(out), ",{},{},", mini_batch, attempts);
+    append_csv_field(out, reason);
+    out.push_back('\n');
+  }
+
+  void write_job_result(const std::filesystem::path& log_dir) const {
+    AtomicFile f(log_dir / "job_result.txt");
+    f.write(result_.summary() + "\n");
+    if (!result_.succeeded) f.write("reason: " + result_.failure_reason + "\n");
+    f.commit();
+  }
+
+  std::shared_ptr<const Config> config_;
+  std::function<Scorer()> factory_;
+  Partitioner partitioner_;
+  std::size_t planned_items_ = 0;
+  std::size_t planned_batches_ = 0;
+  JobLog* log_ = nullptr;
+  OrderedOutput* ordered_ = nullptr;
+  boost::asio::io_context* io_ = nullptr;
+  ThreadBackend<Scorer, Batch>* backend_ = nullptr;
+  std::unordered_map<std::uint64_t, InFlight> in_flight_;
+  std::uint64_t next_attempt_id_ = 1;
+  std::size_t window_ = 8;
+  std::size_t created_ = 0;
+  std::size_t init_failures_ = 0;
+  bool exhausted_ = false;
+  bool stopping_ = false;
+  JobResult result_;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

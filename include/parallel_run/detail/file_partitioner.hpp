@@ -1,0 +1,39 @@
+// Cuts the file dataset into mini-batches of mini_batch_size files, lazily, in input order.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/file_batch.hpp"
+#include "parallel_run/file_dataset.hpp"
+
+#include <optional>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+class FilePartitioner {
+ public:
+  using batch_type = FileBatch;
+
+  FilePartitioner(const FileDataset& dataset, std::size_t mini_batch_size)
+      : cursor_(dataset.cursor()), size_(mini_batch_size) {}
+
+  /// The next mini-batch, or nothing at the end of the input.
+  std::optional<FileBatch> next() {
+    std::vector<FileEntry> entries;
+    entries.reserve(size_);
+    while (entries.size() < size_) {
+      auto e = cursor_.next();
+      if (!e) break;
+      entries.push_back(std::move(*e));
+    }
+    if (entries.empty()) return std::nullopt;
+    return FileBatch(next_index_++, std::move(entries));
+  }
+
+ private:
+  FileDataset::Cursor cursor_;
+  std::size_t size_;
+  std::size_t next_index_ = 0;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,72 @@
+// ParallelRun<Scorer>: the executor. Give it a Config and a scorer (copied once per worker,
+// or made by a factory), then run() it over a FileDataset.
+//
+//   parallel_run::Config config;
+//   config.output_dir = "out";
+//   parallel_run::ParallelRun job(config, MyScorer{});
+//   parallel_run::JobResult result = job.run(parallel_run::FileDataset({"images/"}));
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/file_batch.hpp"
+#include "parallel_run/file_dataset.hpp"
+#include "parallel_run/job_result.hpp"
+#include "parallel_run/scorer.hpp"
+#include "parallel_run/detail/coordinator.hpp"
+#include "parallel_run/detail/file_partitioner.hpp"
+
+#include <concepts>
+#include <functional>
+#include <memory>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+
+template <class Scorer>
+class ParallelRun {
+ public:
+  /// Each worker runs its own copy of `prototype`, made before its init().
+  explicit ParallelRun(Config config, Scorer prototype = Scorer{})
+    requires std::copy_constructible<Scorer>
+      : config_(std::move(config)), factory_([p = std::move(prototype)] { return p; }) {}
+
+  /// Each worker runs the scorer `factory()` returns (for scorers that cannot be copied).
+  ParallelRun(Config config, std::function<Scorer()> factory)
+      : config_(std::move(config)), factory_(std::move(factory)) {}
+
+  /// The settings; change them before run().
+  Config& config() noexcept { return config_; }
+  const Config& config() const noexcept { return config_; }
+
+  /// Runs the job over `inputs`, blocking until it ends. Throws ConfigError for an invalid
+  /// setting, InputError for a missing input and OutputError when the output cannot be
+  /// written, all before any scorer code runs; a failed job is a JobResult, not an exception.
+  JobResult run(const FileDataset& inputs) const {
+    static_assert(detail::check_scorer<Scorer, FileBatch>());
+    if constexpr (ScorerFor<Scorer, FileBatch>) {
+      config_.validate();
+      const std::size_t items = inputs.count();
+      auto config = std::make_shared<const Config>(config_);
+      detail::Coordinator<Scorer, detail::FilePartitioner> coordinator(
+          config, factory_,
+          detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size)), items);
+      return coordinator.run();
+    } else {
+      return {};
+    }
+  }
+
+ private:
+  Config config_;
+  std::function<Scorer()> factory_;
+};
+
+template <class Scorer>
+ParallelRun(Config, Scorer) -> ParallelRun<Scorer>;
+
+/// One call: runs `scorer` over `inputs` with `config`.
+template <class Scorer>
+JobResult run(const Config& config, const FileDataset& inputs, Scorer scorer) {
+  return ParallelRun<Scorer>(config, std::move(scorer)).run(inputs);
+}
+
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,62 @@
+// JobResult: what a job did, returned to the caller and written to logs/job_result.txt.
+#pragma once
+#include "parallel_run/version.hpp"
+
+#include <fmt/format.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+
+struct JobResult {
+  /// True when every mini-batch was processed and no threshold was exceeded.
+  bool succeeded = false;
+  /// Why the job failed ("error_threshold exceeded: ..."); empty on success.
+  std::string failure_reason;
+
+  std::size_t items_total = 0;
+  std::size_t items_succeeded = 0;
+  /// Items of processed mini-batches that failed (see logs/failed_items.csv).
+  std::size_t items_failed = 0;
+  /// Items of mini-batches never run because the job stopped early.
+  std::size_t items_not_processed = 0;
+
+  std::size_t mini_batches_total = 0;
+  /// Mini-batches whose run() returned (possibly with some failed items).
+  std::size_t mini_batches_succeeded = 0;
+  /// Mini-batches whose every attempt failed.
+  std::size_t mini_batches_failed = 0;
+  std::size_t mini_batches_not_processed = 0;
+
+  /// run() calls that ended (returned, threw or timed out).
+  std::size_t attempts = 0;
+  /// Attempts after a failed one.
+  std::size_t retries = 0;
+  /// Attempts that exceeded run_invocation_timeout.
+  std::size_t timeouts = 0;
+  /// init() calls that threw.
+  std::size_t init_failures = 0;
+  std::size_t warnings = 0;
+
+  double wall_seconds = 0;
+  /// The append_row file; empty for summary_only.
+  std::filesystem::path output_file;
+  std::filesystem::path failed_items_file;
+  std::filesystem::path log_dir;
+
+  /// One line: "succeeded: 1797/1797 items, 180/180 mini-batches ...".
+  std::string summary() const {
+    std::string s = fmt::format(
+        "{}: {}/{} items succeeded, {} failed, {} not processed; {}/{} mini-batches succeeded, "
+        "{} failed; {} attempts ({} retries, {} timeouts); {:.3f} s",
+        succeeded ? "succeeded" : "failed", items_succeeded, items_total, items_failed,
+        items_not_processed, mini_batches_succeeded, mini_batches_total, mini_batches_failed,
+        attempts, retries, timeouts, wall_seconds);
+    if (!output_file.empty()) s += fmt::format("; output: {}", output_file.string());
+    return s;
+  }
+};
+
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,76 @@
+// ResultElement: what one element returned by run() may be, and how it becomes an output
+// line. Strings are written as they are; fmt-formattable values through "{}"; tuples, pairs
+// and plain aggregates field by field, joined by Config::delimiter.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/detail/aggregate.hpp"
+
+#include <fmt/format.h>
+
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+
+namespace detail {
+template <class T>
+concept TupleLike = requires { std::tuple_size<std::remove_cvref_t<T>>::value; };
+
+template <class T>
+concept StringLike = std::is_convertible_v<const T&, std::string_view>;
+}  // namespace detail
+
+/// One field of a tuple or aggregate element: a string or an fmt-formattable value.
+template <class T>
+concept ResultField = detail::StringLike<T> || fmt::is_formattable<std::remove_cvref_t<T>>::value;
+
+namespace detail {
+template <class Tuple, std::size_t... I>
+constexpr bool all_fields(std::index_sequence<I...>) {
+  return (ResultField<std::tuple_element_t<I, Tuple>> && ...);
+}
+template <class T>
+concept TupleOfFields =
+    TupleLike<T> &&
+    all_fields<std::remove_cvref_t<T>>(std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<T>>>{});
+
+template <class T>
+concept AggregateOfFields = TieableAggregate<T> && !TupleLike<T> && requires(const T& t) {
+  { tie_fields(t) } -> TupleOfFields;
+};
+}  // namespace detail
+
+/// A value run() may return per item: string, formattable, tuple or aggregate of fields.
+template <class T>
+concept ResultElement = ResultField<T> || detail::TupleOfFields<T> || detail::AggregateOfFields<T>;
+
+namespace detail {
+template <class T>
+void append_field(std::string& out, const T& v) {
+  if constexpr (StringLike<T>) out.append(std::string_view(v));
+  else fmt::format_to(std::back_inserter(out), "{}", v);
+}
+
+template <class Tuple>
+void append_tuple(std::string& out, const Tuple& t, std::string_view delimiter) {
+  std::apply(
+      [&](const auto&... f) {
+        bool first = true;
+        ((out.append(first ? std::string_view{} : delimiter), first = false, append_field(out, f)),
+         ...);
+      },
+      t);
+}
+
+/// Appends `e` as one line body (no newline).
+template <ResultElement E>
+void append_element(std::string& out, const E& e, std::string_view delimiter) {
+  if constexpr (ResultField<E>) append_field(out, e);
+  else if constexpr (TupleOfFields<E>) append_tuple(out, e, delimiter);
+  else append_tuple(out, tie_fields(e), delimiter);
+}
+}  // namespace detail
+
+PARALLEL_RUN_END_NAMESPACE
