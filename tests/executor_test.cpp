@@ -1,1 +1,458 @@
+#include <parallel_run/executor.hpp>
+
 #include <catch2/catch.hpp>
+
+#include "support/scripted_scorer.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace parallel_run;
+using namespace std::chrono_literals;
+using test_support::cooperative_sleep;
+using test_support::make_numbered_files;
+using test_support::numbered_keys;
+using test_support::read_file;
+using test_support::Script;
+using test_support::ScriptedScorer;
+using test_support::TempDir;
+
+namespace {
+struct Job {
+  TempDir dir;
+  std::shared_ptr<Script> script = std::make_shared<Script>();
+  Config config;
+  explicit Job(int files, std::int64_t mini_batch_size = 10, int workers = 2) {
+    make_numbered_files(dir / "in", files);
+    config.output_dir = dir / "out";
+    config.mini_batch_size = mini_batch_size;
+    config.process_count_per_node = workers;
+    config.logging_level = LoggingLevel::warning;
+  }
+  JobResult run() {
+    return ParallelRun<ScriptedScorer>(config, ScriptedScorer(script)).run(FileDataset({(dir / "in").string()}));
+  }
+  std::string output() const { return read_file(dir / "out" / "parallel_run_step.txt"); }
+  std::string failed() const { return read_file(dir / "out" / "logs" / "failed_items.csv"); }
+};
+
+// "f010.txt,1,3,reason\n" for items [from, to) of mini-batch `mb`.
+std::string failed_lines(int from, int to, int mb, int attempts, const std::string& reason) {
+  std::string s;
+  for (int i = from; i < to; ++i) {
+    char key[32];
+    std::snprintf(key, sizeof key, "f%03d.txt", i);
+    s += std::string(key) + "," + std::to_string(mb) + "," + std::to_string(attempts) + "," + reason + "\n";
+  }
+  return s;
+}
+const std::string header = "key,mini_batch,attempts,reason\n";
+}  // namespace
+
+TEST_CASE("every file is scored once, in mini-batches of mini_batch_size", "[executor]") {
+  Job job(25, 10);
+  JobResult r = job.run();
+  CHECK(r.succeeded);
+  CHECK(r.failure_reason.empty());
+  CHECK(r.items_total == 25);
+  CHECK(r.items_succeeded == 25);
+  CHECK(r.items_failed == 0);
+  CHECK(r.mini_batches_total == 3);
+  CHECK(r.mini_batches_succeeded == 3);
+  CHECK(r.attempts == 3);
+  CHECK(r.retries == 0);
+  std::vector<std::size_t> sizes = job.script->batch_sizes;
+  std::sort(sizes.begin(), sizes.end());
+  CHECK(sizes == std::vector<std::size_t>{5, 10, 10});
+  CHECK(job.output() == numbered_keys(25));
+  CHECK(job.failed() == header);
+  CHECK(r.output_file == job.dir / "out" / "parallel_run_step.txt");
+  CHECK(read_file(job.dir / "out/logs/job_result.txt") == r.summary() + "\n");
+  CHECK_FALSE(std::filesystem::exists(job.dir / "out/.parallel_run_tmp"));
+}
+
+TEST_CASE("output is in input order whatever the completion order", "[executor][order]") {
+  Job job(60, 3, 4);
+  // Early mini-batches are the slowest, so they finish last.
+  job.script->before_run = [](std::size_t b, int, Context&) {
+    if (b < 8) std::this_thread::sleep_for(std::chrono::milliseconds(40 - 5 * static_cast<int>(b)));
+  };
+  SECTION("in memory") {}
+  SECTION("through the spill file") { job.config.max_buffered_output_bytes = 0; }
+  JobResult r = job.run();
+  CHECK(r.succeeded);
+  CHECK(r.mini_batches_total == 20);
+  CHECK(job.output() == numbered_keys(60));
+}
+
+TEST_CASE("init runs once per worker before its first mini-batch, shutdown once at the end",
+          "[executor]") {
+  Job job(100, 1, 3);
+  JobResult r = job.run();
+  CHECK(r.succeeded);
+  CHECK(job.script->inits == 3);
+  CHECK(job.script->shutdowns == 3);
+  CHECK(r.attempts == 100);
+}
+
+TEST_CASE("a failed attempt is retried; after run_max_try attempts its items fail",
+          "[executor][retry]") {
+  Job job(30, 10);
+  job.config.run_max_try = 3;
+  SECTION("succeeds on the third attempt") {
+    job.script->before_run = [](std::size_t b, int attempt, Context&) {
+      if (b == 1 && attempt < 3) throw std::runtime_error("flaky " + std::to_string(attempt));
+    };
+    JobResult r = job.run();
+    CHECK(r.succeeded);
+    CHECK(r.items_succeeded == 30);
+    CHECK(r.attempts == 5);
+    CHECK(r.retries == 2);
+    CHECK(r.mini_batches_failed == 0);
+    CHECK(job.output() == numbered_keys(30));
+    CHECK(job.failed() == header);
+  }
+  SECTION("fails every attempt") {
+    job.script->before_run = [](std::size_t b, int attempt, Context&) {
+      if (b == 1) throw std::runtime_error("bad batch, attempt " + std::to_string(attempt));
+    };
+    JobResult r = job.run();
+    CHECK(r.succeeded);  // no threshold set: the job tolerates it
+    CHECK(r.items_succeeded == 20);
+    CHECK(r.items_failed == 10);
+    CHECK(r.mini_batches_failed == 1);
+    CHECK(r.mini_batches_succeeded == 2);
+    CHECK(r.attempts == 5);
+    CHECK(r.retries == 2);
+    CHECK(job.output() == numbered_keys(10) + numbered_keys(30, 20));
+    CHECK(job.failed() ==
+          header + failed_lines(10, 20, 1, 3, "\"all 3 attempts failed; last: bad batch, attempt 3\""));
+  }
+  SECTION("an exception not derived from std::exception is caught too") {
+    job.config.run_max_try = 1;
+    job.script->before_run = [](std::size_t b, int, Context&) {
+      if (b == 0) throw 42;
+    };
+    JobResult r = job.run();
+    CHECK(r.items_failed == 10);
+    CHECK(job.failed() ==
+          header + failed_lines(0, 10, 0, 1,
+                                "all 1 attempts failed; last: unknown exception (not derived from "
+                                "std::exception)"));
+  }
+}
+
+TEST_CASE("a run past run_invocation_timeout is a timed-out attempt; a new worker takes over",
+          "[executor][timeout]") {
+  Job job(40, 10, 2);
+  job.config.run_invocation_timeout = 0.3;
+  job.config.run_max_try = 2;
+  SECTION("the retry succeeds") {
+    job.script->before_run = [](std::size_t b, int attempt, Context& ctx) {
+      if (b == 2 && attempt == 1) cooperative_sleep(ctx, 20s);
+    };
+    JobResult r = job.run();
+    CHECK(r.succeeded);
+    CHECK(r.timeouts == 1);
+    CHECK(r.retries == 1);
+    CHECK(r.attempts == 5);
+    CHECK(r.items_succeeded == 40);
+    CHECK(job.script->inits == 3);  // two workers and the replacement
+    CHECK(job.output() == numbered_keys(40));
+  }
+  SECTION("every attempt times out") {
+    job.script->before_run = [](std::size_t b, int, Context& ctx) {
+      if (b == 2) cooperative_sleep(ctx, 20s);
+    };
+    JobResult r = job.run();
+    CHECK(r.succeeded);
+    CHECK(r.timeouts == 2);
+    CHECK(r.mini_batches_failed == 1);
+    CHECK(r.items_failed == 10);
+    CHECK(job.script->inits == 4);
+    CHECK(job.output() == numbered_keys(20) + numbered_keys(40, 30));
+    std::string failed = job.failed();
+    CHECK_THAT(failed, Catch::StartsWith(header + "f020.txt,2,2,all 2 attempts failed; last: timed out after 0."));
+    CHECK_THAT(failed, Catch::Contains(" s (run_invocation_timeout 0.3 s)\n"));
+    CHECK(std::count(failed.begin(), failed.end(), '\n') == 11);
+  }
+}
+
+TEST_CASE("returning fewer elements is a partial success; more is capped with a warning",
+          "[executor][partial]") {
+  Job job(20, 10);
+  job.script->returned = [](std::size_t b, std::size_t items) { return b == 0 ? items - 3 : items + 2; };
+  JobResult r = job.run();
+  CHECK(r.succeeded);
+  CHECK(r.attempts == 2);
+  CHECK(r.retries == 0);
+  CHECK(r.items_succeeded == 17);
+  CHECK(r.items_failed == 3);
+  CHECK(r.mini_batches_succeeded == 2);
+  CHECK(r.mini_batches_failed == 0);
+  CHECK(r.warnings == 1);
+  CHECK(job.output() == numbered_keys(7) + numbered_keys(20, 10) + "extra10\nextra11\n");
+  CHECK(job.failed() == header + failed_lines(7, 10, 0, 1, "run returned 7 results for 10 items"));
+}
+
+TEST_CASE("thresholds are checked as results arrive; -1 tolerates everything",
+          "[executor][threshold]") {
+  // One worker and the failing mini-batches last: the outcome is exact.
+  Job job(100, 10, 1);
+  job.config.run_max_try = 1;
+  job.script->before_run = [](std::size_t b, int, Context&) {
+    if (b >= 7) throw std::runtime_error("broken");
+  };
+  SECTION("error_threshold exceeded") {
+    job.config.error_threshold = 25;
+    JobResult r = job.run();
+    CHECK_FALSE(r.succeeded);
+    CHECK(r.failure_reason == "error_threshold exceeded: 30 failed items > error_threshold 25");
+    CHECK(r.items_failed == 30);
+    CHECK(r.items_succeeded == 70);
+    CHECK(r.mini_batches_failed == 3);
+    CHECK(job.output() == numbered_keys(70));
+    const std::string why = "all 1 attempts failed; last: broken";
+    CHECK(job.failed() == header + failed_lines(70, 80, 7, 1, why) + failed_lines(80, 90, 8, 1, why) +
+                              failed_lines(90, 100, 9, 1, why));
+  }
+  SECTION("error_threshold equal to the failures is not exceeded") {
+    job.config.error_threshold = 30;
+    JobResult r = job.run();
+    CHECK(r.succeeded);
+    CHECK(r.items_failed == 30);
+  }
+  SECTION("mini_batch_error_threshold") {
+    job.config.mini_batch_error_threshold = 2;
+    JobResult r = job.run();
+    CHECK_FALSE(r.succeeded);
+    CHECK(r.failure_reason ==
+          "mini_batch_error_threshold exceeded: 3 failed mini-batches > mini_batch_error_threshold 2");
+    job.config.mini_batch_error_threshold = 3;
+    CHECK(job.run().succeeded);
+  }
+  SECTION("allowed_failed_percent") {
+    job.config.allowed_failed_percent = 25;
+    JobResult r = job.run();
+    CHECK_FALSE(r.succeeded);
+    CHECK(r.failure_reason ==
+          "allowed_failed_percent exceeded: 3 of 10 mini-batches failed (30.00%) > "
+          "allowed_failed_percent 25");
+    job.config.allowed_failed_percent = 30;
+    CHECK(job.run().succeeded);
+  }
+  SECTION("-1 disables the count thresholds") {
+    job.config.error_threshold = -1;
+    job.config.mini_batch_error_threshold = -1;
+    JobResult r = job.run();
+    CHECK(r.succeeded);
+    CHECK(r.items_failed == 30);
+    CHECK(r.mini_batches_failed == 3);
+    CHECK(r.items_not_processed == 0);
+    CHECK(job.output() == numbered_keys(70));
+  }
+}
+
+TEST_CASE("once a threshold is exceeded no new mini-batch starts and nothing is lost",
+          "[executor][threshold]") {
+  Job job(200, 10, 2);
+  job.config.run_max_try = 1;
+  job.config.error_threshold = 5;
+  job.script->before_run = [](std::size_t b, int, Context&) {
+    if (b == 1) throw std::runtime_error("broken");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  JobResult r = job.run();
+  CHECK_FALSE(r.succeeded);
+  CHECK(r.failure_reason == "error_threshold exceeded: 10 failed items > error_threshold 5");
+  CHECK(r.items_failed == 10);
+  CHECK(r.mini_batches_failed == 1);
+  // Workers may have started a mini-batch or two before the failure was counted; no more.
+  CHECK(r.mini_batches_succeeded <= 6);
+  CHECK(r.mini_batches_not_processed >= 13);
+  CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 200);
+  CHECK(r.mini_batches_succeeded + r.mini_batches_failed + r.mini_batches_not_processed == 20);
+  CHECK(r.mini_batches_total == 20);
+  // Every item is in the output or in failed_items.csv, exactly once.
+  std::string out = job.output(), failed = job.failed();
+  CHECK(std::count(out.begin(), out.end(), '\n') == static_cast<std::ptrdiff_t>(r.items_succeeded));
+  CHECK(std::count(failed.begin(), failed.end(), '\n') ==
+        static_cast<std::ptrdiff_t>(1 + r.items_failed + r.items_not_processed));
+  CHECK_THAT(failed, Catch::Contains(failed_lines(10, 20, 1, 1, "all 1 attempts failed; last: broken")));
+  CHECK_THAT(failed, Catch::EndsWith(
+                         "f199.txt,19,0,not processed: the job stopped (error_threshold exceeded: 10 "
+                         "failed items > error_threshold 5)\n"));
+  CHECK_THAT(out, Catch::StartsWith(numbered_keys(10)));
+}
+
+TEST_CASE("repeated init failures stop the job instead of restarting forever", "[executor][init]") {
+  TempDir t;
+  make_numbered_files(t / "in", 5);
+  Config c;
+  c.output_dir = t / "out";
+  c.process_count_per_node = 2;
+  c.logging_level = LoggingLevel::warning;
+  std::atomic<int> calls{0};
+  auto scorer = make_scorer([&calls](Context&) {
+    ++calls;
+    throw std::runtime_error("model file is corrupt");
+  }, [](const FileBatch& b) { return std::vector<std::string>(b.size(), "x"); });
+  JobResult r = run(c, FileDataset({(t / "in").string()}), scorer);
+  CHECK_FALSE(r.succeeded);
+  CHECK(r.failure_reason ==
+        "init failed 6 times (the limit is 3 * process_count_per_node = 6); last error: model "
+        "file is corrupt");
+  // A replacement may have started init before the sixth failure was counted.
+  CHECK(calls >= 6);
+  CHECK(calls <= 7);
+  CHECK(r.init_failures == 6);
+  CHECK(r.items_not_processed == 5);
+  CHECK(r.mini_batches_not_processed == 1);
+  CHECK(read_file(t / "out/parallel_run_step.txt").empty());
+}
+
+TEST_CASE("a worker whose init fails once is replaced and the job goes on", "[executor][init]") {
+  TempDir t;
+  make_numbered_files(t / "in", 30);
+  Config c;
+  c.output_dir = t / "out";
+  c.process_count_per_node = 2;
+  c.logging_level = LoggingLevel::warning;
+  auto failures = std::make_shared<std::atomic<int>>(0);
+  auto scorer = make_scorer([failures](Context&) {
+    if (failures->fetch_add(1) == 0) throw std::runtime_error("transient");
+  }, [](const FileBatch& b) {
+    std::vector<std::string> keys;
+    for (auto& e : b) keys.push_back(e.key);
+    return keys;
+  });
+  JobResult r = run(c, FileDataset({(t / "in").string()}), scorer);
+  CHECK(r.succeeded);
+  CHECK(r.init_failures == 1);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == numbered_keys(30));
+}
+
+TEST_CASE("per-item results attribute each failure to its item", "[executor][item_result]") {
+  TempDir t;
+  make_numbered_files(t / "in", 12);
+  Config c;
+  c.output_dir = t / "out";
+  c.mini_batch_size = 5;
+  c.key_column = true;
+  c.delimiter = "\t";
+  c.logging_level = LoggingLevel::warning;
+  auto scorer = make_scorer([](const FileBatch& b) {
+    std::vector<ItemResult<std::pair<int, std::string>>> out;
+    for (const auto& e : b) {
+      int n = std::stoi(read_file(e.path));
+      if (n % 4 == 3) out.push_back(fail<std::pair<int, std::string>>(e, "not divisible, got " + std::to_string(n)));
+      else out.push_back(ok(e, std::make_pair(n * 10, std::string("ok"))));
+    }
+    return out;
+  });
+  JobResult r = run(c, FileDataset({(t / "in").string()}), scorer);
+  CHECK(r.succeeded);
+  CHECK(r.items_succeeded == 9);
+  CHECK(r.items_failed == 3);
+  CHECK(r.mini_batches_succeeded == 3);
+  CHECK(read_file(t / "out/parallel_run_step.txt") ==
+        "f000.txt\t0\tok\nf001.txt\t10\tok\nf002.txt\t20\tok\nf004.txt\t40\tok\nf005.txt\t50\tok\n"
+        "f006.txt\t60\tok\nf008.txt\t80\tok\nf009.txt\t90\tok\nf010.txt\t100\tok\n");
+  CHECK(read_file(t / "out/logs/failed_items.csv") ==
+        header + "f003.txt,0,1,\"not divisible, got 3\"\nf007.txt,1,1,\"not divisible, got 7\"\n"
+                 "f011.txt,2,1,\"not divisible, got 11\"\n");
+}
+
+TEST_CASE("the context carries arguments, side inputs, folders and logs", "[executor][context]") {
+  TempDir t;
+  make_numbered_files(t / "in", 3);
+  test_support::write_file(t / "model.txt", "weights");
+  Config c;
+  c.output_dir = t / "out";
+  c.process_count_per_node = 1;
+  c.arguments = {"--threshold", "0.5"};
+  c.side_inputs["model"] = t / "model.txt";
+  auto scorer = make_scorer([](const FileBatch& b, Context& ctx) {
+    std::vector<std::string> out;
+    for (const auto& e : b) {
+      ctx.log().info("scoring {}", e.key);
+      ctx.log_metric("bytes", 1.5);
+      auto tmp = ctx.temp_dir() / "scratch";
+      test_support::write_file(tmp, "x");
+      out.push_back(fmt::format("{} {} {} {}", e.key, fmt::join(ctx.arguments(), "|"),
+                                read_file(ctx.side_input("model")),
+                                ctx.output_dir() == ctx.config().output_dir));
+    }
+    if (!ctx.has_side_input("labels")) {
+      try {
+        ctx.side_input("labels");
+      } catch (const ContextError& err) {
+        out.back() += std::string(" / ") + err.what();
+      }
+    }
+    return out;
+  });
+  JobResult r = run(c, FileDataset({(t / "in").string()}), scorer);
+  REQUIRE(r.succeeded);
+  CHECK(read_file(t / "out/parallel_run_step.txt") ==
+        "f000.txt --threshold|0.5 weights true\nf001.txt --threshold|0.5 weights true\n"
+        "f002.txt --threshold|0.5 weights true / [parallel_run.context] no side input named "
+        "'labels' (known: model)\n");
+  auto user_log = read_file(t / "out/logs/user" / detail::host_name() / "worker-0.txt");
+  CHECK(std::count(user_log.begin(), user_log.end(), '\n') == 3);
+  CHECK_THAT(user_log, Catch::Contains(" INFO scoring f002.txt\n"));
+  auto metrics = read_file(t / "out/logs/metrics.csv");
+  CHECK_THAT(metrics, Catch::StartsWith("time,worker,mini_batch,name,value\n"));
+  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 4);
+  CHECK_THAT(metrics, Catch::EndsWith(",0,0,bytes,1.5\n"));
+  CHECK_FALSE(std::filesystem::exists(t / "out/.parallel_run_tmp"));  // removed at the end
+}
+
+TEST_CASE("summary_only writes no rows; the output appears only when complete",
+          "[executor][output]") {
+  Job job(20, 5);
+  SECTION("summary_only") {
+    job.config.output_action = OutputAction::summary_only;
+    JobResult r = job.run();
+    CHECK(r.succeeded);
+    CHECK(r.items_succeeded == 20);
+    CHECK(r.output_file.empty());
+    CHECK_FALSE(std::filesystem::exists(job.dir / "out/parallel_run_step.txt"));
+    CHECK(job.failed() == header);
+  }
+  SECTION("append_row under another name, absent until the job ends") {
+    job.config.append_row_file_name = "scores.txt";
+    auto seen_early = std::make_shared<std::atomic<bool>>(false);
+    auto out = job.dir / "out/scores.txt";
+    job.script->before_run = [seen_early, out](std::size_t, int, Context&) {
+      if (std::filesystem::exists(out)) *seen_early = true;
+    };
+    JobResult r = job.run();
+    CHECK(r.succeeded);
+    CHECK_FALSE(*seen_early);
+    CHECK(read_file(out) == numbered_keys(20));
+    // Only the output and the logs remain in the output folder.
+    std::vector<std::string> names;
+    for (auto& e : std::filesystem::directory_iterator(job.dir / "out"))
+      names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"logs", "scores.txt"});
+  }
+}
+
+TEST_CASE("bad settings and inputs throw before any scorer code runs", "[executor][errors]") {
+  Job job(3);
+  SECTION("invalid setting") {
+    job.config.run_max_try = 0;
+    CHECK_THROWS_AS(job.run(), ConfigError);
+  }
+  SECTION("missing input") {
+    std::filesystem::remove_all(job.dir / "in");
+    CHECK_THROWS_AS(job.run(), InputError);
+  }
+  SECTION("output folder is a file") {
+    test_support::write_file(job.dir / "blocker", "");
+    job.config.output_dir = job.dir / "blocker";
+    CHECK_THROWS_WITH(job.run(), Catch::StartsWith("[parallel_run.output] cannot create the output "
+                                                   "folder '" + (job.dir / "blocker").string() + "'"));
+  }
+  CHECK(job.script->inits == 0);
+}

@@ -1,1 +1,144 @@
+#include <parallel_run/file_dataset.hpp>
+
 #include <catch2/catch.hpp>
+#include <range/v3/range/concepts.hpp>
+
+#include <ranges>
+
+#include "parallel_run/detail/file_partitioner.hpp"
+#include "support/temp_dir.hpp"
+
+using parallel_run::FileBatch;
+using parallel_run::FileDataset;
+using parallel_run::FileEntry;
+using parallel_run::InputError;
+using test_support::TempDir;
+using test_support::write_file;
+
+static_assert(std::ranges::random_access_range<const FileBatch>);
+static_assert(std::ranges::sized_range<const FileBatch>);
+static_assert(ranges::random_access_range<const FileBatch>);
+static_assert(ranges::sized_range<const FileBatch>);
+static_assert(std::same_as<std::ranges::range_value_t<FileBatch>, FileEntry>);
+
+namespace {
+std::vector<std::string> keys(const FileDataset& d) {
+  std::vector<std::string> out;
+  for (const auto& e : d.entries()) out.push_back(e.key);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a folder is walked recursively in sorted order with relative keys", "[file_dataset]") {
+  TempDir t;
+  write_file(t / "in/b.txt", "b");
+  write_file(t / "in/a.txt", "a");
+  write_file(t / "in/sub/c.txt", "c");
+  write_file(t / "in/sub/deeper/d.txt", "d");
+  write_file(t / "in/.hidden", "h");
+  write_file(t / "in/Z.txt", "z");
+  FileDataset d({(t / "in").string()});
+  CHECK(keys(d) == std::vector<std::string>{".hidden", "Z.txt", "a.txt", "b.txt", "sub/c.txt",
+                                            "sub/deeper/d.txt"});
+  auto entries = d.entries();
+  REQUIRE(entries.size() == 6);
+  for (std::size_t i = 0; i < entries.size(); ++i) CHECK(entries[i].index == i);
+  CHECK(entries[4].path == t / "in" / "sub" / "c.txt");
+  CHECK(d.count() == 6);
+}
+
+TEST_CASE("globs match per component, ** spans folders, keys are relative to the fixed prefix",
+          "[file_dataset]") {
+  TempDir t;
+  write_file(t / "data/x1.pgm", "");
+  write_file(t / "data/x2.txt", "");
+  write_file(t / "data/s/x3.pgm", "");
+  write_file(t / "data/s/t/x4.pgm", "");
+  write_file(t / "data/.x5.pgm", "");
+  CHECK(keys(FileDataset({(t / "data/*.pgm").string()})) == std::vector<std::string>{"x1.pgm"});
+  CHECK(keys(FileDataset({(t / "data/**/*.pgm").string()})) ==
+        std::vector<std::string>{"s/t/x4.pgm", "s/x3.pgm", "x1.pgm"});
+  CHECK(keys(FileDataset({(t / "data/*/x?.pgm").string()})) == std::vector<std::string>{"s/x3.pgm"});
+  CHECK(keys(FileDataset({(t / "data/x[12].*").string()})) ==
+        std::vector<std::string>{"x1.pgm", "x2.txt"});
+  CHECK_THROWS_WITH(FileDataset({(t / "data/*.png").string()}).count(),
+                    "[parallel_run.input] no file matches the glob '" + (t / "data/*.png").string() +
+                        "'");
+  CHECK_THROWS_WITH(FileDataset({(t / "nope/*.png").string()}).count(),
+                    "[parallel_run.input] glob '" + (t / "nope/*.png").string() + "': folder '" +
+                        (t / "nope").string() + "' does not exist");
+}
+
+TEST_CASE("a list file names files relative to itself, skipping blanks and comments",
+          "[file_dataset]") {
+  TempDir t;
+  write_file(t / "d/one.txt", "1");
+  write_file(t / "d/two.txt", "2");
+  write_file(t / "abs.txt", "3");
+  write_file(t / "d/list.txt", "# inputs\n two.txt\r\n\none.txt\n" + (t / "abs.txt").string() + "\n");
+  FileDataset d({"@" + (t / "d/list.txt").string()});
+  CHECK(keys(d) == std::vector<std::string>{"two.txt", "one.txt", (t / "abs.txt").string()});
+  CHECK(d.entries()[0].path == t / "d" / "two.txt");
+
+  write_file(t / "d/bad.txt", "one.txt\n\nmissing.txt\n");
+  CHECK_THROWS_WITH(FileDataset({"@" + (t / "d/bad.txt").string()}).count(),
+                    "[parallel_run.input] list file '" + (t / "d/bad.txt").string() +
+                        "' line 3: 'missing.txt' is not a file");
+  write_file(t / "d/empty.txt", "# nothing\n");
+  CHECK_THROWS_WITH(FileDataset({"@" + (t / "d/empty.txt").string()}).count(),
+                    "[parallel_run.input] list file '" + (t / "d/empty.txt").string() +
+                        "' names no files");
+  CHECK_THROWS_WITH(FileDataset({"@" + (t / "nolist.txt").string()}).count(),
+                    "[parallel_run.input] list file '" + (t / "nolist.txt").string() +
+                        "' does not exist or cannot be read");
+}
+
+TEST_CASE("explicit paths, several inputs in order, and missing inputs", "[file_dataset]") {
+  TempDir t;
+  write_file(t / "a/z.txt", "");
+  write_file(t / "b/y.txt", "");
+  FileDataset d;
+  d.add((t / "b").string()).add((t / "a/z.txt").string());
+  auto e = d.entries();
+  REQUIRE(e.size() == 2);
+  CHECK(e[0].key == "y.txt");
+  CHECK(e[0].index == 0);
+  CHECK(e[1].key == "z.txt");
+  CHECK(e[1].index == 1);
+  CHECK(d.inputs()[0].kind == FileDataset::InputKind::folder);
+  CHECK(d.inputs()[1].kind == FileDataset::InputKind::file);
+
+  CHECK_THROWS_WITH(FileDataset({(t / "missing.txt").string()}).count(),
+                    "[parallel_run.input] input '" + (t / "missing.txt").string() +
+                        "' does not exist (not a file, folder, glob match or @list file)");
+  std::filesystem::create_directories(t / "empty");
+  CHECK_THROWS_WITH(FileDataset({(t / "empty").string()}).count(),
+                    "[parallel_run.input] input folder '" + (t / "empty").string() +
+                        "' holds no files");
+  CHECK_THROWS_WITH(FileDataset().count(),
+                    "[parallel_run.input] no input given (add a folder, glob, list file or path)");
+}
+
+TEST_CASE("the partitioner cuts mini-batches of mini_batch_size files in order", "[file_dataset]") {
+  TempDir t;
+  test_support::make_numbered_files(t / "in", 25);
+  FileDataset d({(t / "in").string()});
+  parallel_run::detail::FilePartitioner p(d, 10);
+  std::vector<std::size_t> sizes;
+  std::size_t expected_index = 0, batch_index = 0;
+  while (auto b = p.next()) {
+    CHECK(b->mini_batch_index() == batch_index++);
+    sizes.push_back(b->size());
+    for (const auto& e : *b) CHECK(e.index == expected_index++);
+  }
+  CHECK(sizes == std::vector<std::size_t>{10, 10, 5});
+  parallel_run::detail::FilePartitioner one(d, 1);
+  std::size_t n = 0;
+  while (auto b = one.next()) n += (b->size() == 1);
+  CHECK(n == 25);
+  parallel_run::detail::FilePartitioner all(d, 100);
+  auto b = all.next();
+  REQUIRE(b);
+  CHECK(b->size() == 25);
+  CHECK_FALSE(all.next());
+}

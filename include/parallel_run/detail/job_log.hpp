@@ -52,13 +52,19 @@ class JobLog {
       fmt::print(out_, "{} {} {}\n", timestamp(), level, message);
       std::fflush(out_);
     }
-    if (echo_ && (level == "WARNING" || level == "ERROR"))
+    if (!echo_ || (level != "WARNING" && level != "ERROR")) return;
+    // A million failing items must not flood the terminal: the log file has them all.
+    if (++echoed_ <= max_echoed)
       fmt::print(stderr, "parallel_run: {}: {}\n", level == "ERROR" ? "error" : "warning", message);
+    else if (echoed_ == max_echoed + 1)
+      fmt::print(stderr, "parallel_run: further warnings and errors are only in logs/master.txt\n");
   }
   LoggingLevel level_;
   bool echo_;
   std::FILE* out_ = nullptr;
   std::size_t warnings_ = 0;
+  static constexpr std::size_t max_echoed = 20;
+  std::size_t echoed_ = 0;
 };
 
 }  // namespace detail
