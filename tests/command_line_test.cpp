@@ -1,1 +1,194 @@
+#include <parallel_run/command_line.hpp>
+
 #include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "support/temp_dir.hpp"
+
+using namespace parallel_run;
+using test_support::make_numbered_files;
+using test_support::numbered_keys;
+using test_support::read_file;
+using test_support::TempDir;
+
+namespace {
+struct Invocation {
+  int status = -1;
+  std::string out, err;
+};
+
+template <class Scorer>
+Invocation invoke(std::vector<std::string> args, Scorer scorer, Config defaults = {}) {
+  args.insert(args.begin(), "prog");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  Invocation r;
+  r.status = parallel_run::main(static_cast<int>(argv.size()), argv.data(), std::move(scorer),
+                                std::move(defaults), "test program", out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+
+CommandLine parse(std::vector<std::string> args, Config defaults = {}) {
+  args.insert(args.begin(), "prog");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  std::ostringstream out;
+  return parse_command_line(static_cast<int>(argv.size()), argv.data(), std::move(defaults), "", out);
+}
+
+auto key_scorer() {
+  return make_scorer([](const FileBatch& b, Context& ctx) {
+    std::vector<std::string> out;
+    for (const auto& e : b) out.push_back(e.key + (ctx.arguments().empty() ? "" : " " + ctx.arguments()[0]));
+    return out;
+  });
+}
+}  // namespace
+
+TEST_CASE("every flag sets its setting, in both spellings", "[command_line]") {
+  TempDir t;
+  test_support::write_file(t / "m.bin", "");
+  for (bool service_spelling : {false, true}) {
+    auto flag = [&](std::string dashed) {
+      if (service_spelling) std::replace(dashed.begin() + 2, dashed.end(), '-', '_');
+      return dashed;
+    };
+    CommandLine cl = parse({"--input", "a", "-i", "b", flag("--output-dir"), "o", "--name", "my-job",
+                            flag("--mini-batch-size"), "7", flag("--error-threshold"), "5",
+                            flag("--mini-batch-error-threshold"), "2", flag("--allowed-failed-percent"),
+                            "12.5", flag("--output-action"), "summary_only",
+                            flag("--append-row-file-name"), "r.txt", flag("--process-count-per-node"),
+                            "3", flag("--run-invocation-timeout"), "2.5", flag("--run-max-try"), "4",
+                            flag("--logging-level"), "DEBUG", flag("--side-input"),
+                            "model=" + (t / "m.bin").string(), "--backend", "thread",
+                            flag("--log-dir"), "logs2", flag("--key-column"), "--delimiter", ",",
+                            flag("--node-count"), "1"});
+    const Config& c = cl.config;
+    CHECK(cl.inputs == std::vector<std::string>{"a", "b"});
+    CHECK(c.output_dir == "o");
+    CHECK(c.name == "my-job");
+    CHECK(c.mini_batch_size == 7);
+    CHECK(c.error_threshold == 5);
+    CHECK(c.mini_batch_error_threshold == 2);
+    CHECK(c.allowed_failed_percent == 12.5);
+    CHECK(c.output_action == OutputAction::summary_only);
+    CHECK(c.append_row_file_name == "r.txt");
+    CHECK(c.process_count_per_node == 3);
+    CHECK(c.run_invocation_timeout == 2.5);
+    CHECK(c.run_max_try == 4);
+    CHECK(c.logging_level == LoggingLevel::debug);
+    CHECK(c.side_inputs.at("model") == t / "m.bin");
+    CHECK(c.log_dir == "logs2");
+    CHECK(c.key_column);
+    CHECK(c.delimiter == ",");
+    CHECK(c.node_count == 1);
+    CHECK_NOTHROW(c.validate());
+  }
+}
+
+TEST_CASE("the command line overrides values set in code, and only those it gives",
+          "[command_line]") {
+  Config defaults;
+  defaults.mini_batch_size = 25;
+  defaults.run_max_try = 5;
+  defaults.output_dir = "from-code";
+  defaults.arguments = {"code-arg"};
+  CommandLine cl = parse({"--input", "x", "--run_max_try", "2"}, defaults);
+  CHECK(cl.config.mini_batch_size == 25);
+  CHECK(cl.config.run_max_try == 2);
+  CHECK(cl.config.output_dir == "from-code");
+  CHECK(cl.config.arguments == std::vector<std::string>{"code-arg"});
+  cl = parse({"--input", "x", "--", "--mini-batch-size", "3", "--", "z"}, defaults);
+  CHECK(cl.config.mini_batch_size == 25);  // after "--": the scorer's, not ours
+  CHECK(cl.config.arguments == std::vector<std::string>{"--mini-batch-size", "3", "--", "z"});
+}
+
+TEST_CASE("usage and configuration errors exit 2 with a one-line reason", "[command_line]") {
+  TempDir t;
+  make_numbered_files(t / "in", 3);
+  const std::string in = (t / "in").string(), out = (t / "out").string();
+  auto r = invoke({"--input", in, "--output", out, "--mini-batch-size", "0"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size must be an integer in "
+        "[1, 2147483647], got 0\n");
+  r = invoke({"--input", in, "--output", out, "--run-max-try", "many"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.usage] "));
+  CHECK_THAT(r.err, Catch::Contains("--run-max-try"));
+  CHECK_THAT(r.err, Catch::EndsWith(" (see --help)\n"));
+  r = invoke({"--input", in, "--output", out, "--no-such-flag"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("--no-such-flag"));
+  r = invoke({"--output", out}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.usage] --input is required (a folder, glob, @list file or "
+        "file)\n");
+  r = invoke({"--input", (t / "none").string(), "--output", out}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err == "parallel_run: [parallel_run.input] input '" + (t / "none").string() +
+                     "' does not exist (not a file, folder, glob match or @list file)\n");
+  r = invoke({"--input", in, "--output", out, "--side-input", "model"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.side_inputs] --side-input must be NAME=PATH, got "
+        "'model'\n");
+  r = invoke({"--input", in, "--output", out, "--logging-level", "loud"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.logging_level] logging_level must be one of WARNING, "
+        "INFO, DEBUG; got 'loud'\n");
+  CHECK_FALSE(std::filesystem::exists(t / "out"));  // nothing written for a usage error
+}
+
+TEST_CASE("a job that succeeds exits 0 with a summary line; one that fails exits 1",
+          "[command_line]") {
+  TempDir t;
+  make_numbered_files(t / "in", 12);
+  const std::string in = (t / "in").string(), out = (t / "out").string();
+  auto r = invoke({"--input", in, "--output", out, "--mini_batch_size", "5", "--", "tag"}, key_scorer());
+  CHECK(r.status == 0);
+  CHECK(r.err.empty());
+  CHECK_THAT(r.out, Catch::StartsWith("parallel_run: succeeded: 12/12 items succeeded, 0 failed, 0 "
+                                      "not processed; 3/3 mini-batches succeeded, 0 failed; 3 "
+                                      "attempts (0 retries, 0 timeouts); "));
+  CHECK_THAT(r.out, Catch::EndsWith(" s; output: " + out + "/parallel_run_step.txt\n"));
+  std::string expected;
+  for (int i = 0; i < 12; ++i) expected += fmt::format("f{:03}.txt tag\n", i);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == expected);
+
+  auto failing = make_scorer([](const FileBatch& b) -> std::vector<std::string> {
+    if (b.mini_batch_index() == 1) throw std::runtime_error("cannot score");
+    return std::vector<std::string>(b.size(), "ok");
+  });
+  r = invoke({"--input", in, "--output", out, "--mini-batch-size", "5", "--run-max-try", "1",
+              "--error-threshold", "0", "--process-count-per-node", "1", "--logging-level", "WARNING"},
+             failing);
+  CHECK(r.status == 1);
+  CHECK_THAT(r.err, Catch::Contains("parallel_run: job failed: error_threshold exceeded: 5 failed "
+                                    "items > error_threshold 0\n"));
+  CHECK_THAT(r.err, Catch::Contains("parallel_run: failed items: " + out + "/logs/failed_items.csv\n"));
+}
+
+TEST_CASE("--help and --version answer and exit 0", "[command_line]") {
+  auto r = invoke({"--version"}, key_scorer());
+  CHECK(r.status == 0);
+  CHECK(r.out == std::string("parallel_run ") + PARALLEL_RUN_VERSION_STRING + "\n");
+  r = invoke({"--help"}, key_scorer());
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::StartsWith("test program\nUsage: prog [OPTIONS]"));
+  for (const char* flag :
+       {"--input", "--output", "--mini-batch-size,--mini_batch_size", "--error-threshold,--error_threshold",
+        "--mini-batch-error-threshold,--mini_batch_error_threshold",
+        "--allowed-failed-percent,--allowed_failed_percent", "--output-action,--output_action",
+        "--append-row-file-name,--append_row_file_name",
+        "--process-count-per-node,--process_count_per_node",
+        "--run-invocation-timeout,--run_invocation_timeout", "--run-max-try,--run_max_try",
+        "--logging-level,--logging_level", "--side-input,--side_input", "--name", "--backend"})
+    CHECK_THAT(r.out, Catch::Contains(flag));
+}
