@@ -146,7 +146,7 @@ TEST_CASE("usage and configuration errors exit 2 with a one-line reason", "[comm
   CHECK_FALSE(std::filesystem::exists(t / "out"));  // nothing written for a usage error
 }
 
-TEST_CASE("a job that succeeds exits 0 with a summary line; one that fails exits 1",
+TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exits 1",
           "[command_line]") {
   TempDir t;
   make_numbered_files(t / "in", 12);

@@ -93,7 +93,7 @@ TEST_CASE("init runs once per worker before its first mini-batch, shutdown once 
   CHECK(r.attempts == 100);
 }
 
-TEST_CASE("a failed attempt is retried; after run_max_try attempts its items fail",
+TEST_CASE("a failed attempt is retried - after run_max_try attempts its items fail",
           "[executor][retry]") {
   Job job(30, 10);
   job.config.run_max_try = 3;
@@ -140,7 +140,7 @@ TEST_CASE("a failed attempt is retried; after run_max_try attempts its items fai
   }
 }
 
-TEST_CASE("a run past run_invocation_timeout is a timed-out attempt; a new worker takes over",
+TEST_CASE("a run past run_invocation_timeout is a timed-out attempt - a new worker takes over",
           "[executor][timeout]") {
   Job job(40, 10, 2);
   job.config.run_invocation_timeout = 0.3;
@@ -176,7 +176,7 @@ TEST_CASE("a run past run_invocation_timeout is a timed-out attempt; a new worke
   }
 }
 
-TEST_CASE("returning fewer elements is a partial success; more is capped with a warning",
+TEST_CASE("returning fewer elements is a partial success - more is capped with a warning",
           "[executor][partial]") {
   Job job(20, 10);
   job.script->returned = [](std::size_t b, std::size_t items) { return b == 0 ? items - 3 : items + 2; };
@@ -193,7 +193,7 @@ TEST_CASE("returning fewer elements is a partial success; more is capped with a 
   CHECK(job.failed() == header + failed_lines(7, 10, 0, 1, "run returned 7 results for 10 items"));
 }
 
-TEST_CASE("thresholds are checked as results arrive; -1 tolerates everything",
+TEST_CASE("thresholds are checked as results arrive - -1 tolerates everything",
           "[executor][threshold]") {
   // One worker and the failing mini-batches last: the outcome is exact.
   Job job(100, 10, 1);
@@ -406,7 +406,7 @@ TEST_CASE("the context carries arguments, side inputs, folders and logs", "[exec
   CHECK_FALSE(std::filesystem::exists(t / "out/.parallel_run_tmp"));  // removed at the end
 }
 
-TEST_CASE("summary_only writes no rows; the output appears only when complete",
+TEST_CASE("summary_only writes no rows - the output appears only when complete",
           "[executor][output]") {
   Job job(20, 5);
   SECTION("summary_only") {

@@ -89,7 +89,7 @@ TEST_CASE("result elements are written as strings, formatted values, tuples and 
   STATIC_REQUIRE(detail::aggregate_field_count<Row>() == 3);
 }
 
-TEST_CASE("plain results: succeeded is min(returned, items); extras warn; key column",
+TEST_CASE("plain results: succeeded is min(returned, items) - extras warn - key column",
           "[scorer][batch_outcome]") {
   const FileBatch b = batch_of(4, 40, 3);
   const RowFormat keyed{true, true, " "};
