@@ -22,7 +22,8 @@ template <class Scorer>
 Invocation invoke(std::vector<std::string> args, Scorer scorer, Config defaults = {}) {
   args.insert(args.begin(), "prog");
   std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
+  for (auto& a : args)
+    argv.push_back(a.c_str());
   std::ostringstream out, err;
   Invocation r;
   r.status = parallel_run::main(static_cast<int>(argv.size()), argv.data(), std::move(scorer),
@@ -35,15 +36,18 @@ Invocation invoke(std::vector<std::string> args, Scorer scorer, Config defaults 
 CommandLine parse(std::vector<std::string> args, Config defaults = {}) {
   args.insert(args.begin(), "prog");
   std::vector<const char*> argv;
-  for (auto& a : args) argv.push_back(a.c_str());
+  for (auto& a : args)
+    argv.push_back(a.c_str());
   std::ostringstream out;
-  return parse_command_line(static_cast<int>(argv.size()), argv.data(), std::move(defaults), "", out);
+  return parse_command_line(static_cast<int>(argv.size()), argv.data(), std::move(defaults), "",
+                            out);
 }
 
 auto key_scorer() {
   return make_scorer([](const FileBatch& b, Context& ctx) {
     std::vector<std::string> out;
-    for (const auto& e : b) out.push_back(e.key + (ctx.arguments().empty() ? "" : " " + ctx.arguments()[0]));
+    for (const auto& e : b)
+      out.push_back(e.key + (ctx.arguments().empty() ? "" : " " + ctx.arguments()[0]));
     return out;
   });
 }
@@ -57,16 +61,45 @@ TEST_CASE("every flag sets its setting, in both spellings", "[command_line]") {
       if (service_spelling) std::replace(dashed.begin() + 2, dashed.end(), '-', '_');
       return dashed;
     };
-    CommandLine cl = parse({"--input", "a", "-i", "b", flag("--output-dir"), "o", "--name", "my-job",
-                            flag("--mini-batch-size"), "7", flag("--error-threshold"), "5",
-                            flag("--mini-batch-error-threshold"), "2", flag("--allowed-failed-percent"),
-                            "12.5", flag("--output-action"), "summary_only",
-                            flag("--append-row-file-name"), "r.txt", flag("--process-count-per-node"),
-                            "3", flag("--run-invocation-timeout"), "2.5", flag("--run-max-try"), "4",
-                            flag("--logging-level"), "DEBUG", flag("--side-input"),
-                            "model=" + (t / "m.bin").string(), "--backend", "thread",
-                            flag("--log-dir"), "logs2", flag("--key-column"), "--delimiter", ",",
-                            flag("--node-count"), "1"});
+    CommandLine cl = parse({"--input",
+                            "a",
+                            "-i",
+                            "b",
+                            flag("--output-dir"),
+                            "o",
+                            "--name",
+                            "my-job",
+                            flag("--mini-batch-size"),
+                            "7",
+                            flag("--error-threshold"),
+                            "5",
+                            flag("--mini-batch-error-threshold"),
+                            "2",
+                            flag("--allowed-failed-percent"),
+                            "12.5",
+                            flag("--output-action"),
+                            "summary_only",
+                            flag("--append-row-file-name"),
+                            "r.txt",
+                            flag("--process-count-per-node"),
+                            "3",
+                            flag("--run-invocation-timeout"),
+                            "2.5",
+                            flag("--run-max-try"),
+                            "4",
+                            flag("--logging-level"),
+                            "DEBUG",
+                            flag("--side-input"),
+                            "model=" + (t / "m.bin").string(),
+                            "--backend",
+                            "thread",
+                            flag("--log-dir"),
+                            "logs2",
+                            flag("--key-column"),
+                            "--delimiter",
+                            ",",
+                            flag("--node-count"),
+                            "1"});
     const Config& c = cl.config;
     CHECK(cl.inputs == std::vector<std::string>{"a", "b"});
     CHECK(c.output_dir == "o");
@@ -151,28 +184,64 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
   TempDir t;
   make_numbered_files(t / "in", 12);
   const std::string in = (t / "in").string(), out = (t / "out").string();
-  auto r = invoke({"--input", in, "--output", out, "--mini_batch_size", "5", "--", "tag"}, key_scorer());
+  auto r =
+      invoke({"--input", in, "--output", out, "--mini_batch_size", "5", "--", "tag"}, key_scorer());
   CHECK(r.status == 0);
   CHECK(r.err.empty());
-  CHECK_THAT(r.out, Catch::StartsWith("parallel_run: succeeded: 12/12 items succeeded, 0 failed, 0 "
-                                      "not processed; 3/3 mini-batches succeeded, 0 failed; 3 "
-                                      "attempts (0 retries, 0 timeouts); "));
+  CHECK_THAT(r.out, Catch::StartsWith("parallel_run: succeeded: items 12/12 succeeded, 0 failed, 0 "
+                                      "not processed; mini-batches 3/3 succeeded, 0 failed; "
+                                      "attempts 3, retries 0, timeouts 0; "));
   CHECK_THAT(r.out, Catch::EndsWith(" s; output: " + out + "/parallel_run_step.txt\n"));
   std::string expected;
-  for (int i = 0; i < 12; ++i) expected += fmt::format("f{:03}.txt tag\n", i);
+  for (int i = 0; i < 12; ++i)
+    expected += fmt::format("f{:03}.txt tag\n", i);
   CHECK(read_file(t / "out/parallel_run_step.txt") == expected);
 
   auto failing = make_scorer([](const FileBatch& b) -> std::vector<std::string> {
     if (b.mini_batch_index() == 1) throw std::runtime_error("cannot score");
     return std::vector<std::string>(b.size(), "ok");
   });
-  r = invoke({"--input", in, "--output", out, "--mini-batch-size", "5", "--run-max-try", "1",
-              "--error-threshold", "0", "--process-count-per-node", "1", "--logging-level", "WARNING"},
-             failing);
+  r = invoke(
+      {"--input", in, "--output", out, "--mini-batch-size", "5", "--run-max-try", "1",
+       "--error-threshold", "0", "--process-count-per-node", "1", "--logging-level", "WARNING"},
+      failing);
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("parallel_run: job failed: error_threshold exceeded: 5 failed "
                                     "items > error_threshold 0\n"));
-  CHECK_THAT(r.err, Catch::Contains("parallel_run: failed items: " + out + "/logs/failed_items.csv\n"));
+  CHECK_THAT(r.err,
+             Catch::Contains("parallel_run: failed items: " + out + "/logs/failed_items.csv\n"));
+}
+
+TEST_CASE("an init that rejects its configuration stops the job at once with exit 2",
+          "[command_line]") {
+  TempDir t;
+  make_numbered_files(t / "in", 4);
+  std::atomic<int> inits{0};
+  auto scorer = make_scorer(
+      [&inits](Context& ctx) {
+        ++inits;
+        ctx.side_input("model");
+      },
+      [](const FileBatch& b) { return std::vector<std::string>(b.size(), "x"); });
+  auto r = invoke({"--input", (t / "in").string(), "--output", (t / "out").string(),
+                   "--process-count-per-node", "2"},
+                  scorer);
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::Contains("parallel_run: job failed: init failed: [parallel_run.context] "
+                                    "no side input named 'model' (known: none)\n"));
+  CHECK(inits <= 2);  // no restarts for an error no restart can fix
+}
+
+TEST_CASE("--help shows the defaults in effect", "[command_line]") {
+  Config defaults;
+  defaults.mini_batch_size = 32;
+  defaults.run_max_try = 7;
+  defaults.logging_level = LoggingLevel::debug;
+  auto r = invoke({"--help"}, key_scorer(), defaults);
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*--mini-batch-size,--mini_batch_size INT=32[\\s\\S]*"));
+  CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*--run-max-try,--run_max_try INT=7[\\s\\S]*"));
+  CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*--logging-level,--logging_level TEXT=DEBUG[\\s\\S]*"));
 }
 
 TEST_CASE("--help and --version answer and exit 0", "[command_line]") {
@@ -183,7 +252,8 @@ TEST_CASE("--help and --version answer and exit 0", "[command_line]") {
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Catch::StartsWith("test program\nUsage: prog [OPTIONS]"));
   for (const char* flag :
-       {"--input", "--output", "--mini-batch-size,--mini_batch_size", "--error-threshold,--error_threshold",
+       {"--input", "--output", "--mini-batch-size,--mini_batch_size",
+        "--error-threshold,--error_threshold",
         "--mini-batch-error-threshold,--mini_batch_error_threshold",
         "--allowed-failed-percent,--allowed_failed_percent", "--output-action,--output_action",
         "--append-row-file-name,--append_row_file_name",

@@ -49,65 +49,79 @@ TEST_CASE("each invalid setting throws an error naming setting, value and range"
     c = valid();
   };
   c.name = "ab";
-  check("[parallel_run.config.name] name must be 3 to 32 characters matching "
-        "^[a-z]([-a-z0-9]*[a-z0-9])?$, got 'ab'",
-        "name");
+  check(
+      "[parallel_run.config.name] name must be 3 to 32 characters matching "
+      "^[a-z]([-a-z0-9]*[a-z0-9])?$, got 'ab'",
+      "name");
   c.name = "Job-1";
-  check("[parallel_run.config.name] name must be 3 to 32 characters matching "
-        "^[a-z]([-a-z0-9]*[a-z0-9])?$, got 'Job-1'",
-        "name");
+  check(
+      "[parallel_run.config.name] name must be 3 to 32 characters matching "
+      "^[a-z]([-a-z0-9]*[a-z0-9])?$, got 'Job-1'",
+      "name");
   c.name = "job-";
-  check("[parallel_run.config.name] name must be 3 to 32 characters matching "
-        "^[a-z]([-a-z0-9]*[a-z0-9])?$, got 'job-'",
-        "name");
+  check(
+      "[parallel_run.config.name] name must be 3 to 32 characters matching "
+      "^[a-z]([-a-z0-9]*[a-z0-9])?$, got 'job-'",
+      "name");
   c.mini_batch_size = 0;
-  check("[parallel_run.config.mini_batch_size] mini_batch_size must be an integer in "
-        "[1, 2147483647], got 0",
-        "mini_batch_size");
+  check(
+      "[parallel_run.config.mini_batch_size] mini_batch_size must be an integer in "
+      "[1, 2147483647], got 0",
+      "mini_batch_size");
   c.error_threshold = -2;
-  check("[parallel_run.config.error_threshold] error_threshold must be an integer in "
-        "[-1, 2147483647], got -2",
-        "error_threshold");
+  check(
+      "[parallel_run.config.error_threshold] error_threshold must be an integer in "
+      "[-1, 2147483647], got -2",
+      "error_threshold");
   c.mini_batch_error_threshold = 3000000000;
-  check("[parallel_run.config.mini_batch_error_threshold] mini_batch_error_threshold must be an "
-        "integer in [-1, 2147483647], got 3000000000",
-        "mini_batch_error_threshold");
+  check(
+      "[parallel_run.config.mini_batch_error_threshold] mini_batch_error_threshold must be an "
+      "integer in [-1, 2147483647], got 3000000000",
+      "mini_batch_error_threshold");
   c.allowed_failed_percent = 100.5;
-  check("[parallel_run.config.allowed_failed_percent] allowed_failed_percent must be a number in "
-        "[0, 100], got 100.5",
-        "allowed_failed_percent");
+  check(
+      "[parallel_run.config.allowed_failed_percent] allowed_failed_percent must be a number in "
+      "[0, 100], got 100.5",
+      "allowed_failed_percent");
   c.append_row_file_name = "a/b.txt";
-  check("[parallel_run.config.append_row_file_name] append_row_file_name must be a plain file name "
-        "without any of ~\"#%&*:<>?/\\{|}, got 'a/b.txt'",
-        "append_row_file_name");
+  check(
+      "[parallel_run.config.append_row_file_name] append_row_file_name must be a plain file name "
+      "without any of ~\"#%&*:<>?/\\{|}, got 'a/b.txt'",
+      "append_row_file_name");
   c.node_count = 2;
   check("[parallel_run.config.node_count] node_count must be an integer in [1, 1], got 2",
         "node_count");
   c.process_count_per_node = 0;
-  check("[parallel_run.config.process_count_per_node] process_count_per_node must be an integer in "
-        "[1, 1024], got 0",
-        "process_count_per_node");
+  check(
+      "[parallel_run.config.process_count_per_node] process_count_per_node must be an integer in "
+      "[1, 1024], got 0",
+      "process_count_per_node");
   c.run_invocation_timeout = 0;
-  check("[parallel_run.config.run_invocation_timeout] run_invocation_timeout must be a number of "
-        "seconds in (0, 31536000], got 0",
-        "run_invocation_timeout");
+  check(
+      "[parallel_run.config.run_invocation_timeout] run_invocation_timeout must be a number of "
+      "seconds in (0, 31536000], got 0",
+      "run_invocation_timeout");
   c.run_max_try = 0;
-  check("[parallel_run.config.run_max_try] run_max_try must be an integer in [1, 2147483647], got 0",
-        "run_max_try");
+  check(
+      "[parallel_run.config.run_max_try] run_max_try must be an integer in [1, 2147483647], got 0",
+      "run_max_try");
   c.side_inputs["model"] = "/no/such/file";
-  check("[parallel_run.config.side_inputs] side input 'model' names '/no/such/file', which does "
-        "not exist",
-        "side_inputs");
+  check(
+      "[parallel_run.config.side_inputs] side input 'model' names '/no/such/file', which does "
+      "not exist",
+      "side_inputs");
   c.side_inputs["bad name"] = ".";
-  check("[parallel_run.config.side_inputs] side input name must be letters, digits, '_', '-' or "
-        "'.', got 'bad name'",
-        "side_inputs");
+  check(
+      "[parallel_run.config.side_inputs] side input name must be letters, digits, '_', '-' or "
+      "'.', got 'bad name'",
+      "side_inputs");
   c.output_dir.clear();
   check("[parallel_run.config.output_dir] output_dir must be set (the folder for results and logs)",
         "output_dir");
   c.delimiter = "";
-  check("[parallel_run.config.delimiter] delimiter must be non-empty and hold no line break, got ''",
-        "delimiter");
+  check(
+      "[parallel_run.config.delimiter] delimiter must be non-empty and hold no line break, got ''",
+      "delimiter");
 }
 
 TEST_CASE("boundary values are accepted", "[config]") {

@@ -28,7 +28,8 @@ struct Job {
     config.logging_level = LoggingLevel::warning;
   }
   JobResult run() {
-    return ParallelRun<ScriptedScorer>(config, ScriptedScorer(script)).run(FileDataset({(dir / "in").string()}));
+    return ParallelRun<ScriptedScorer>(config, ScriptedScorer(script))
+        .run(FileDataset({(dir / "in").string()}));
   }
   std::string output() const { return read_file(dir / "out" / "parallel_run_step.txt"); }
   std::string failed() const { return read_file(dir / "out" / "logs" / "failed_items.csv"); }
@@ -40,7 +41,8 @@ std::string failed_lines(int from, int to, int mb, int attempts, const std::stri
   for (int i = from; i < to; ++i) {
     char key[32];
     std::snprintf(key, sizeof key, "f%03d.txt", i);
-    s += std::string(key) + "," + std::to_string(mb) + "," + std::to_string(attempts) + "," + reason + "\n";
+    s += std::string(key) + "," + std::to_string(mb) + "," + std::to_string(attempts) + "," +
+         reason + "\n";
   }
   return s;
 }
@@ -76,7 +78,9 @@ TEST_CASE("output is in input order whatever the completion order", "[executor][
     if (b < 8) std::this_thread::sleep_for(std::chrono::milliseconds(40 - 5 * static_cast<int>(b)));
   };
   SECTION("in memory") {}
-  SECTION("through the spill file") { job.config.max_buffered_output_bytes = 0; }
+  SECTION("through the spill file") {
+    job.config.max_buffered_output_bytes = 0;
+  }
   JobResult r = job.run();
   CHECK(r.succeeded);
   CHECK(r.mini_batches_total == 20);
@@ -124,7 +128,8 @@ TEST_CASE("a failed attempt is retried - after run_max_try attempts its items fa
     CHECK(r.retries == 2);
     CHECK(job.output() == numbered_keys(10) + numbered_keys(30, 20));
     CHECK(job.failed() ==
-          header + failed_lines(10, 20, 1, 3, "\"all 3 attempts failed; last: bad batch, attempt 3\""));
+          header +
+              failed_lines(10, 20, 1, 3, "\"all 3 attempts failed; last: bad batch, attempt 3\""));
   }
   SECTION("an exception not derived from std::exception is caught too") {
     job.config.run_max_try = 1;
@@ -170,7 +175,9 @@ TEST_CASE("a run past run_invocation_timeout is a timed-out attempt - a new work
     CHECK(job.script->inits == 4);
     CHECK(job.output() == numbered_keys(20) + numbered_keys(40, 30));
     std::string failed = job.failed();
-    CHECK_THAT(failed, Catch::StartsWith(header + "f020.txt,2,2,all 2 attempts failed; last: timed out after 0."));
+    CHECK_THAT(
+        failed,
+        Catch::StartsWith(header + "f020.txt,2,2,all 2 attempts failed; last: timed out after 0."));
     CHECK_THAT(failed, Catch::Contains(" s (run_invocation_timeout 0.3 s)\n"));
     CHECK(std::count(failed.begin(), failed.end(), '\n') == 11);
   }
@@ -179,7 +186,9 @@ TEST_CASE("a run past run_invocation_timeout is a timed-out attempt - a new work
 TEST_CASE("returning fewer elements is a partial success - more is capped with a warning",
           "[executor][partial]") {
   Job job(20, 10);
-  job.script->returned = [](std::size_t b, std::size_t items) { return b == 0 ? items - 3 : items + 2; };
+  job.script->returned = [](std::size_t b, std::size_t items) {
+    return b == 0 ? items - 3 : items + 2;
+  };
   JobResult r = job.run();
   CHECK(r.succeeded);
   CHECK(r.attempts == 2);
@@ -211,8 +220,8 @@ TEST_CASE("thresholds are checked as results arrive - -1 tolerates everything",
     CHECK(r.mini_batches_failed == 3);
     CHECK(job.output() == numbered_keys(70));
     const std::string why = "all 1 attempts failed; last: broken";
-    CHECK(job.failed() == header + failed_lines(70, 80, 7, 1, why) + failed_lines(80, 90, 8, 1, why) +
-                              failed_lines(90, 100, 9, 1, why));
+    CHECK(job.failed() == header + failed_lines(70, 80, 7, 1, why) +
+                              failed_lines(80, 90, 8, 1, why) + failed_lines(90, 100, 9, 1, why));
   }
   SECTION("error_threshold equal to the failures is not exceeded") {
     job.config.error_threshold = 30;
@@ -225,7 +234,8 @@ TEST_CASE("thresholds are checked as results arrive - -1 tolerates everything",
     JobResult r = job.run();
     CHECK_FALSE(r.succeeded);
     CHECK(r.failure_reason ==
-          "mini_batch_error_threshold exceeded: 3 failed mini-batches > mini_batch_error_threshold 2");
+          "mini_batch_error_threshold exceeded: 3 failed mini-batches > mini_batch_error_threshold "
+          "2");
     job.config.mini_batch_error_threshold = 3;
     CHECK(job.run().succeeded);
   }
@@ -276,10 +286,12 @@ TEST_CASE("once a threshold is exceeded no new mini-batch starts and nothing is 
   CHECK(std::count(out.begin(), out.end(), '\n') == static_cast<std::ptrdiff_t>(r.items_succeeded));
   CHECK(std::count(failed.begin(), failed.end(), '\n') ==
         static_cast<std::ptrdiff_t>(1 + r.items_failed + r.items_not_processed));
-  CHECK_THAT(failed, Catch::Contains(failed_lines(10, 20, 1, 1, "all 1 attempts failed; last: broken")));
-  CHECK_THAT(failed, Catch::EndsWith(
-                         "f199.txt,19,0,not processed: the job stopped (error_threshold exceeded: 10 "
-                         "failed items > error_threshold 5)\n"));
+  CHECK_THAT(failed,
+             Catch::Contains(failed_lines(10, 20, 1, 1, "all 1 attempts failed; last: broken")));
+  CHECK_THAT(
+      failed,
+      Catch::EndsWith("f199.txt,19,0,not processed: the job stopped (error_threshold exceeded: 10 "
+                      "failed items > error_threshold 5)\n"));
   CHECK_THAT(out, Catch::StartsWith(numbered_keys(10)));
 }
 
@@ -291,10 +303,12 @@ TEST_CASE("repeated init failures stop the job instead of restarting forever", "
   c.process_count_per_node = 2;
   c.logging_level = LoggingLevel::warning;
   std::atomic<int> calls{0};
-  auto scorer = make_scorer([&calls](Context&) {
-    ++calls;
-    throw std::runtime_error("model file is corrupt");
-  }, [](const FileBatch& b) { return std::vector<std::string>(b.size(), "x"); });
+  auto scorer = make_scorer(
+      [&calls](Context&) {
+        ++calls;
+        throw std::runtime_error("model file is corrupt");
+      },
+      [](const FileBatch& b) { return std::vector<std::string>(b.size(), "x"); });
   JobResult r = run(c, FileDataset({(t / "in").string()}), scorer);
   CHECK_FALSE(r.succeeded);
   CHECK(r.failure_reason ==
@@ -317,13 +331,16 @@ TEST_CASE("a worker whose init fails once is replaced and the job goes on", "[ex
   c.process_count_per_node = 2;
   c.logging_level = LoggingLevel::warning;
   auto failures = std::make_shared<std::atomic<int>>(0);
-  auto scorer = make_scorer([failures](Context&) {
-    if (failures->fetch_add(1) == 0) throw std::runtime_error("transient");
-  }, [](const FileBatch& b) {
-    std::vector<std::string> keys;
-    for (auto& e : b) keys.push_back(e.key);
-    return keys;
-  });
+  auto scorer = make_scorer(
+      [failures](Context&) {
+        if (failures->fetch_add(1) == 0) throw std::runtime_error("transient");
+      },
+      [](const FileBatch& b) {
+        std::vector<std::string> keys;
+        for (auto& e : b)
+          keys.push_back(e.key);
+        return keys;
+      });
   JobResult r = run(c, FileDataset({(t / "in").string()}), scorer);
   CHECK(r.succeeded);
   CHECK(r.init_failures == 1);
@@ -343,8 +360,11 @@ TEST_CASE("per-item results attribute each failure to its item", "[executor][ite
     std::vector<ItemResult<std::pair<int, std::string>>> out;
     for (const auto& e : b) {
       int n = std::stoi(read_file(e.path));
-      if (n % 4 == 3) out.push_back(fail<std::pair<int, std::string>>(e, "not divisible, got " + std::to_string(n)));
-      else out.push_back(ok(e, std::make_pair(n * 10, std::string("ok"))));
+      if (n % 4 == 3)
+        out.push_back(
+            fail<std::pair<int, std::string>>(e, "not divisible, got " + std::to_string(n)));
+      else
+        out.push_back(ok(e, std::make_pair(n * 10, std::string("ok"))));
     }
     return out;
   });
@@ -357,8 +377,9 @@ TEST_CASE("per-item results attribute each failure to its item", "[executor][ite
         "f000.txt\t0\tok\nf001.txt\t10\tok\nf002.txt\t20\tok\nf004.txt\t40\tok\nf005.txt\t50\tok\n"
         "f006.txt\t60\tok\nf008.txt\t80\tok\nf009.txt\t90\tok\nf010.txt\t100\tok\n");
   CHECK(read_file(t / "out/logs/failed_items.csv") ==
-        header + "f003.txt,0,1,\"not divisible, got 3\"\nf007.txt,1,1,\"not divisible, got 7\"\n"
-                 "f011.txt,2,1,\"not divisible, got 11\"\n");
+        header +
+            "f003.txt,0,1,\"not divisible, got 3\"\nf007.txt,1,1,\"not divisible, got 7\"\n"
+            "f011.txt,2,1,\"not divisible, got 11\"\n");
 }
 
 TEST_CASE("the context carries arguments, side inputs, folders and logs", "[executor][context]") {
@@ -452,7 +473,8 @@ TEST_CASE("bad settings and inputs throw before any scorer code runs", "[executo
     test_support::write_file(job.dir / "blocker", "");
     job.config.output_dir = job.dir / "blocker";
     CHECK_THROWS_WITH(job.run(), Catch::StartsWith("[parallel_run.output] cannot create the output "
-                                                   "folder '" + (job.dir / "blocker").string() + "'"));
+                                                   "folder '" +
+                                                   (job.dir / "blocker").string() + "'"));
   }
   CHECK(job.script->inits == 0);
 }

@@ -24,7 +24,8 @@ static_assert(std::same_as<std::ranges::range_value_t<FileBatch>, FileEntry>);
 namespace {
 std::vector<std::string> keys(const FileDataset& d) {
   std::vector<std::string> out;
-  for (const auto& e : d.entries()) out.push_back(e.key);
+  for (const auto& e : d.entries())
+    out.push_back(e.key);
   return out;
 }
 }  // namespace
@@ -42,7 +43,8 @@ TEST_CASE("a folder is walked recursively in sorted order with relative keys", "
                                             "sub/deeper/d.txt"});
   auto entries = d.entries();
   REQUIRE(entries.size() == 6);
-  for (std::size_t i = 0; i < entries.size(); ++i) CHECK(entries[i].index == i);
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    CHECK(entries[i].index == i);
   CHECK(entries[4].path == t / "in" / "sub" / "c.txt");
   CHECK(d.count() == 6);
 }
@@ -58,12 +60,13 @@ TEST_CASE("globs match per component, ** spans folders, keys are relative to the
   CHECK(keys(FileDataset({(t / "data/*.pgm").string()})) == std::vector<std::string>{"x1.pgm"});
   CHECK(keys(FileDataset({(t / "data/**/*.pgm").string()})) ==
         std::vector<std::string>{"s/t/x4.pgm", "s/x3.pgm", "x1.pgm"});
-  CHECK(keys(FileDataset({(t / "data/*/x?.pgm").string()})) == std::vector<std::string>{"s/x3.pgm"});
+  CHECK(keys(FileDataset({(t / "data/*/x?.pgm").string()})) ==
+        std::vector<std::string>{"s/x3.pgm"});
   CHECK(keys(FileDataset({(t / "data/x[12].*").string()})) ==
         std::vector<std::string>{"x1.pgm", "x2.txt"});
-  CHECK_THROWS_WITH(FileDataset({(t / "data/*.png").string()}).count(),
-                    "[parallel_run.input] no file matches the glob '" + (t / "data/*.png").string() +
-                        "'");
+  CHECK_THROWS_WITH(
+      FileDataset({(t / "data/*.png").string()}).count(),
+      "[parallel_run.input] no file matches the glob '" + (t / "data/*.png").string() + "'");
   CHECK_THROWS_WITH(FileDataset({(t / "nope/*.png").string()}).count(),
                     "[parallel_run.input] glob '" + (t / "nope/*.png").string() + "': folder '" +
                         (t / "nope").string() + "' does not exist");
@@ -75,7 +78,8 @@ TEST_CASE("a list file names files relative to itself, skipping blanks and comme
   write_file(t / "d/one.txt", "1");
   write_file(t / "d/two.txt", "2");
   write_file(t / "abs.txt", "3");
-  write_file(t / "d/list.txt", "# inputs\n two.txt\r\n\none.txt\n" + (t / "abs.txt").string() + "\n");
+  write_file(t / "d/list.txt",
+             "# inputs\n two.txt\r\n\none.txt\n" + (t / "abs.txt").string() + "\n");
   FileDataset d({"@" + (t / "d/list.txt").string()});
   CHECK(keys(d) == std::vector<std::string>{"two.txt", "one.txt", (t / "abs.txt").string()});
   CHECK(d.entries()[0].path == t / "d" / "two.txt");
@@ -85,9 +89,9 @@ TEST_CASE("a list file names files relative to itself, skipping blanks and comme
                     "[parallel_run.input] list file '" + (t / "d/bad.txt").string() +
                         "' line 3: 'missing.txt' is not a file");
   write_file(t / "d/empty.txt", "# nothing\n");
-  CHECK_THROWS_WITH(FileDataset({"@" + (t / "d/empty.txt").string()}).count(),
-                    "[parallel_run.input] list file '" + (t / "d/empty.txt").string() +
-                        "' names no files");
+  CHECK_THROWS_WITH(
+      FileDataset({"@" + (t / "d/empty.txt").string()}).count(),
+      "[parallel_run.input] list file '" + (t / "d/empty.txt").string() + "' names no files");
   CHECK_THROWS_WITH(FileDataset({"@" + (t / "nolist.txt").string()}).count(),
                     "[parallel_run.input] list file '" + (t / "nolist.txt").string() +
                         "' does not exist or cannot be read");
@@ -112,9 +116,9 @@ TEST_CASE("explicit paths, several inputs in order, and missing inputs", "[file_
                     "[parallel_run.input] input '" + (t / "missing.txt").string() +
                         "' does not exist (not a file, folder, glob match or @list file)");
   std::filesystem::create_directories(t / "empty");
-  CHECK_THROWS_WITH(FileDataset({(t / "empty").string()}).count(),
-                    "[parallel_run.input] input folder '" + (t / "empty").string() +
-                        "' holds no files");
+  CHECK_THROWS_WITH(
+      FileDataset({(t / "empty").string()}).count(),
+      "[parallel_run.input] input folder '" + (t / "empty").string() + "' holds no files");
   CHECK_THROWS_WITH(FileDataset().count(),
                     "[parallel_run.input] no input given (add a folder, glob, list file or path)");
 }
@@ -129,12 +133,14 @@ TEST_CASE("the partitioner cuts mini-batches of mini_batch_size files in order",
   while (auto b = p.next()) {
     CHECK(b->mini_batch_index() == batch_index++);
     sizes.push_back(b->size());
-    for (const auto& e : *b) CHECK(e.index == expected_index++);
+    for (const auto& e : *b)
+      CHECK(e.index == expected_index++);
   }
   CHECK(sizes == std::vector<std::size_t>{10, 10, 5});
   parallel_run::detail::FilePartitioner one(d, 1);
   std::size_t n = 0;
-  while (auto b = one.next()) n += (b->size() == 1);
+  while (auto b = one.next())
+    n += (b->size() == 1);
   CHECK(n == 25);
   parallel_run::detail::FilePartitioner all(d, 100);
   auto b = all.next();

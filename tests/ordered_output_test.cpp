@@ -20,8 +20,12 @@ std::vector<std::size_t> shuffled(std::size_t n, unsigned seed) {
   std::shuffle(v.begin(), v.end(), std::mt19937(seed));
   return v;
 }
-std::string rows_of(std::size_t i) { return "row " + std::to_string(i) + "\n"; }
-std::string failed_of(std::size_t i) { return i % 3 == 0 ? "f" + std::to_string(i) + "\n" : ""; }
+std::string rows_of(std::size_t i) {
+  return "row " + std::to_string(i) + "\n";
+}
+std::string failed_of(std::size_t i) {
+  return i % 3 == 0 ? "f" + std::to_string(i) + "\n" : "";
+}
 }  // namespace
 
 TEST_CASE("output comes out in mini-batch order whatever the arrival order", "[ordered_output]") {
@@ -32,7 +36,8 @@ TEST_CASE("output comes out in mini-batch order whatever the arrival order", "[o
       AtomicFile rows(t / "out.txt");
       AtomicFile failed(t / "failed.csv");
       OrderedOutput out(&rows, &failed, t.path(), budget);
-      for (std::size_t i : shuffled(200, 7)) out.submit(i, rows_of(i), failed_of(i));
+      for (std::size_t i : shuffled(200, 7))
+        out.submit(i, rows_of(i), failed_of(i));
       CHECK(out.next_index() == 200);
       CHECK(out.waiting() == 0);
       CHECK(out.buffered_bytes() == 0);
@@ -50,7 +55,8 @@ TEST_CASE("output comes out in mini-batch order whatever the arrival order", "[o
     CHECK(read_file(t / "failed.csv") == expected_failed);
     // Only the two outputs remain: no temp or spill file.
     std::size_t files = 0;
-    for (auto& e : std::filesystem::directory_iterator(t.path())) files += e.is_regular_file();
+    for (auto& e : std::filesystem::directory_iterator(t.path()))
+      files += e.is_regular_file();
     CHECK(files == 2);
   }
 }

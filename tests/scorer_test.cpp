@@ -47,8 +47,8 @@ struct ReturnsItems {
 FileBatch batch_of(std::size_t mini_batch, std::size_t first_index, std::size_t n) {
   std::vector<FileEntry> e;
   for (std::size_t i = 0; i < n; ++i)
-    e.push_back({"p" + std::to_string(first_index + i), "k" + std::to_string(first_index + i),
-                 first_index + i});
+    e.push_back({std::string("p").append(std::to_string(first_index + i)),
+                 std::string("k").append(std::to_string(first_index + i)), first_index + i});
   return FileBatch(mini_batch, std::move(e));
 }
 }  // namespace
@@ -65,9 +65,8 @@ TEST_CASE("the scorer concepts accept the documented shapes and reject the rest"
   STATIC_REQUIRE_FALSE(RunsWithContext<WithoutContext, FileBatch>);
   auto lambda = make_scorer([](const FileBatch& b) { return std::vector<std::size_t>{b.size()}; });
   STATIC_REQUIRE(ScorerFor<decltype(lambda), FileBatch>);
-  auto with_init = make_scorer([](Context&) {}, [](const FileBatch&, Context&) {
-    return std::vector<std::string>{};
-  });
+  auto with_init = make_scorer(
+      [](Context&) {}, [](const FileBatch&, Context&) { return std::vector<std::string>{}; });
   STATIC_REQUIRE(ScorerFor<decltype(with_init), FileBatch>);
 }
 

@@ -80,7 +80,8 @@ Misbehaviour parse_arguments(const std::vector<std::string>& arguments) {
     else if (option == "--hang-seconds")
       m.hang_seconds = parse_seconds(option, value);
     else
-      throw std::invalid_argument(
+      // A UsageError tells the library no restart can help: the job stops at once, exit 2.
+      throw parallel_run::UsageError(
           fmt::format("flaky_scorer: unknown argument '{}' (known: --throw-first-attempt=LIST, "
                       "--throw-always=LIST, --hang-first-attempt=LIST, --hang-seconds=S, "
                       "--fail-items=LIST)",

@@ -62,8 +62,9 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
   CLI::App app{description.empty() ? "A parallel_run batch job." : description,
                detail::program_name(argc > 0 ? argv[0] : nullptr)};
   app.set_version_flag("--version", std::string("parallel_run ") + version_string);
-  app.footer("Arguments after -- are passed to the scorer (Context::arguments()).\n"
-             "Exit status: 0 the job succeeded, 1 it failed, 2 usage or configuration error.\n");
+  app.footer(
+      "Arguments after -- are passed to the scorer (Context::arguments()).\n"
+      "Exit status: 0 the job succeeded, 1 it failed, 2 usage or configuration error.\n");
 
   std::string output_dir, log_dir, output_action, logging_level, backend;
   std::vector<std::string> side_inputs;
@@ -73,37 +74,48 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
       ->type_name("INPUT");
   auto* o_output = app.add_option("-o,--output,--output-dir,--output_dir", output_dir,
                                   "Output folder, created when missing");
-  app.add_option("--name", c.name, "Job name (3-32 of a-z, 0-9, -)");
-  app.add_option("--mini-batch-size,--mini_batch_size", c.mini_batch_size,
-                               "Files per mini-batch (default 10)");
+  // Defaults shown by --help are the values in effect: those set in code, else ours.
+  app.add_option("--name", c.name, "Job name (3-32 of a-z, 0-9, -)")->capture_default_str();
+  app.add_option("--mini-batch-size,--mini_batch_size", c.mini_batch_size, "Files per mini-batch")
+      ->capture_default_str();
   app.add_option("--error-threshold,--error_threshold", c.error_threshold,
-                 "Failed items tolerated; -1 tolerates all (default -1)");
+                 "Failed items tolerated; -1 tolerates all")
+      ->capture_default_str();
   app.add_option("--mini-batch-error-threshold,--mini_batch_error_threshold",
-                 c.mini_batch_error_threshold, "Failed mini-batches tolerated; -1 all (default -1)");
+                 c.mini_batch_error_threshold, "Failed mini-batches tolerated; -1 tolerates all")
+      ->capture_default_str();
   app.add_option("--allowed-failed-percent,--allowed_failed_percent", c.allowed_failed_percent,
-                 "Failed mini-batches tolerated, percent (default 100)");
-  auto* o_action = app.add_option("--output-action,--output_action", output_action,
-                                  "append_row or summary_only (default append_row)");
+                 "Failed mini-batches tolerated, as a percentage")
+      ->capture_default_str();
+  auto* o_action =
+      app.add_option("--output-action,--output_action", output_action, "append_row or summary_only")
+          ->default_str(std::string(to_string(c.output_action)));
   app.add_option("--append-row-file-name,--append_row_file_name", c.append_row_file_name,
-                 "File append_row writes in the output folder (default parallel_run_step.txt)");
-  app.add_option("--node-count,--node_count", c.node_count, "Nodes (only 1 in this version)");
+                 "File append_row writes in the output folder")
+      ->capture_default_str();
+  app.add_option("--node-count,--node_count", c.node_count, "Nodes (only 1 in this version)")
+      ->capture_default_str();
   app.add_option("--process-count-per-node,--process_count_per_node", c.process_count_per_node,
-                 "Workers (default: the number of cores)");
+                 "Workers (default: the number of cores)")
+      ->capture_default_str();
   app.add_option("--run-invocation-timeout,--run_invocation_timeout", c.run_invocation_timeout,
-                 "Seconds one run() may take (default 60)");
-  app.add_option("--run-max-try,--run_max_try", c.run_max_try,
-                 "Attempts per mini-batch (default 3)");
-  auto* o_level = app.add_option("--logging-level,--logging_level", logging_level,
-                                 "WARNING, INFO or DEBUG (default INFO)");
+                 "Seconds one run() may take")
+      ->capture_default_str();
+  app.add_option("--run-max-try,--run_max_try", c.run_max_try, "Attempts per mini-batch")
+      ->capture_default_str();
+  auto* o_level =
+      app.add_option("--logging-level,--logging_level", logging_level, "WARNING, INFO or DEBUG")
+          ->default_str(std::string(to_string(c.logging_level)));
   auto* o_side = app.add_option("--side-input,--side_input", side_inputs,
                                 "Reference data for every worker, NAME=PATH; repeatable")
                      ->type_name("NAME=PATH");
-  auto* o_backend = app.add_option("--backend", backend, "Where workers run: thread (default)");
-  auto* o_log_dir = app.add_option("--log-dir,--log_dir", log_dir,
-                                   "Log folder (default <output>/logs)");
+  auto* o_backend = app.add_option("--backend", backend, "Where workers run: thread")
+                        ->default_str(std::string(to_string(c.backend)));
+  auto* o_log_dir =
+      app.add_option("--log-dir,--log_dir", log_dir, "Log folder (default <output>/logs)");
   app.add_flag("--key-column,--key_column", c.key_column,
                "Write each row's item key as its first column");
-  app.add_option("--delimiter", c.delimiter, "Separates the key and fields (default a space)");
+  app.add_option("--delimiter", c.delimiter, "Separates the key and the fields (default a space)");
 
   try {
     std::vector<std::string> reversed(own.rbegin(), own.rend());
@@ -139,7 +151,8 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
     }
   }
   if (rest) c.arguments = std::move(scorer_args);
-  if (cl.inputs.empty()) throw UsageError("--input is required (a folder, glob, @list file or file)");
+  if (cl.inputs.empty())
+    throw UsageError("--input is required (a folder, glob, @list file or file)");
   return cl;
 }
 
@@ -159,7 +172,7 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
       err << "parallel_run: job failed: " << r.failure_reason << "\n";
       err << "parallel_run: " << r.summary() << "\n";
       err << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
-      return exit_job_failed;
+      return r.configuration_error ? exit_usage_error : exit_job_failed;
     }
     out << "parallel_run: " << r.summary() << "\n";
     if (r.items_failed > 0)
@@ -185,7 +198,8 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
 template <class Scorer>
 int main(int argc, const char* const* argv, Scorer scorer, Config defaults = {},
          const std::string& description = {}) {
-  return main(argc, argv, std::move(scorer), std::move(defaults), description, std::cout, std::cerr);
+  return main(argc, argv, std::move(scorer), std::move(defaults), description, std::cout,
+              std::cerr);
 }
 
 PARALLEL_RUN_END_NAMESPACE

@@ -89,13 +89,18 @@ inline std::string_view to_string(OutputAction a) {
 }
 inline std::string_view to_string(LoggingLevel l) {
   switch (l) {
-    case LoggingLevel::warning: return "WARNING";
-    case LoggingLevel::info: return "INFO";
-    case LoggingLevel::debug: return "DEBUG";
+    case LoggingLevel::warning:
+      return "WARNING";
+    case LoggingLevel::info:
+      return "INFO";
+    case LoggingLevel::debug:
+      return "DEBUG";
   }
   return "INFO";
 }
-inline std::string_view to_string(Backend) { return "thread"; }
+inline std::string_view to_string(Backend) {
+  return "thread";
+}
 
 namespace detail {
 inline std::string lower(std::string_view s) {
@@ -112,9 +117,9 @@ inline OutputAction parse_output_action(std::string_view text) {
   std::replace(s.begin(), s.end(), '-', '_');
   if (s == "append_row") return OutputAction::append_row;
   if (s == "summary_only") return OutputAction::summary_only;
-  throw ConfigError("output_action",
-                    fmt::format("output_action must be one of append_row, summary_only; got '{}'",
-                                text));
+  throw ConfigError(
+      "output_action",
+      fmt::format("output_action must be one of append_row, summary_only; got '{}'", text));
 }
 
 /// Parses "WARNING" / "INFO" / "DEBUG" (case-insensitive).
@@ -123,9 +128,9 @@ inline LoggingLevel parse_logging_level(std::string_view text) {
   if (s == "warning") return LoggingLevel::warning;
   if (s == "info") return LoggingLevel::info;
   if (s == "debug") return LoggingLevel::debug;
-  throw ConfigError("logging_level",
-                    fmt::format("logging_level must be one of WARNING, INFO, DEBUG; got '{}'",
-                                text));
+  throw ConfigError(
+      "logging_level",
+      fmt::format("logging_level must be one of WARNING, INFO, DEBUG; got '{}'", text));
 }
 
 /// Parses a backend name. Only "thread" exists in this version.
@@ -148,9 +153,8 @@ inline bool valid_job_name(std::string_view n) {
 inline void check_int_range(const char* setting, std::int64_t value, std::int64_t lo,
                             std::int64_t hi) {
   if (value < lo || value > hi)
-    throw ConfigError(setting,
-                      fmt::format("{} must be an integer in [{}, {}], got {}", setting, lo, hi,
-                                  value));
+    throw ConfigError(
+        setting, fmt::format("{} must be an integer in [{}, {}], got {}", setting, lo, hi, value));
 }
 }  // namespace detail
 
@@ -167,8 +171,7 @@ inline void Config::validate() const {
     throw ConfigError("allowed_failed_percent",
                       fmt::format("allowed_failed_percent must be a number in [0, 100], got {}",
                                   allowed_failed_percent));
-  if (append_row_file_name.empty() || append_row_file_name == "." ||
-      append_row_file_name == ".." ||
+  if (append_row_file_name.empty() || append_row_file_name == "." || append_row_file_name == ".." ||
       append_row_file_name.find_first_of("~\"#%&*:<>?/\\{|}") != std::string::npos)
     throw ConfigError("append_row_file_name",
                       fmt::format("append_row_file_name must be a plain file name without any of "
@@ -201,9 +204,9 @@ inline void Config::validate() const {
   if (output_dir.empty())
     throw ConfigError("output_dir", "output_dir must be set (the folder for results and logs)");
   if (delimiter.empty() || delimiter.find_first_of("\r\n") != std::string::npos)
-    throw ConfigError("delimiter",
-                      fmt::format("delimiter must be non-empty and hold no line break, got '{}'",
-                                  delimiter));
+    throw ConfigError(
+        "delimiter",
+        fmt::format("delimiter must be non-empty and hold no line break, got '{}'", delimiter));
   check_int_range("max_buffered_output_bytes", max_buffered_output_bytes, 0, INT64_MAX);
 }
 

@@ -116,7 +116,8 @@ class Context {
     auto it = config_->side_inputs.find(std::string(name));
     if (it == config_->side_inputs.end()) {
       std::string known;
-      for (const auto& [k, v] : config_->side_inputs) known += (known.empty() ? "" : ", ") + k;
+      for (const auto& [k, v] : config_->side_inputs)
+        known += (known.empty() ? "" : ", ") + k;
       throw ContextError(fmt::format("no side input named '{}' (known: {})", name,
                                      known.empty() ? "none" : known));
     }
@@ -132,7 +133,8 @@ class Context {
   /// A scratch folder private to this worker, created on first use, removed when the job ends.
   const std::filesystem::path& temp_dir() {
     if (temp_dir_.empty()) {
-      temp_dir_ = config_->output_dir / ".parallel_run_tmp" / fmt::format("worker-{}", worker_index_);
+      temp_dir_ =
+          config_->output_dir / ".parallel_run_tmp" / fmt::format("worker-{}", worker_index_);
       std::filesystem::create_directories(temp_dir_);
     }
     return temp_dir_;
@@ -141,6 +143,8 @@ class Context {
   std::size_t worker_index() const noexcept { return worker_index_; }
   /// The mini-batch being run, or the last one run.
   std::size_t mini_batch_index() const noexcept { return mini_batch_index_; }
+  /// The 1-based attempt of that mini-batch (2 and up: a retry).
+  std::int64_t attempt() const noexcept { return attempt_; }
   /// Set when the current attempt timed out or the job is stopping: return early.
   std::stop_token stop_token() const noexcept { return stop_token_; }
   bool stop_requested() const noexcept { return stop_token_.stop_requested(); }
@@ -153,8 +157,9 @@ class Context {
   const Config& config() const noexcept { return *config_; }
 
   // Set by the backend; not for scorers.
-  void set_attempt(std::size_t mini_batch_index, std::stop_token token) {
+  void set_attempt(std::size_t mini_batch_index, std::int64_t attempt, std::stop_token token) {
     mini_batch_index_ = mini_batch_index;
+    attempt_ = attempt;
     stop_token_ = std::move(token);
   }
 
@@ -162,6 +167,7 @@ class Context {
   const Config* config_;
   std::size_t worker_index_;
   std::size_t mini_batch_index_ = 0;
+  std::int64_t attempt_ = 0;
   std::filesystem::path working_dir_ = std::filesystem::current_path();
   std::filesystem::path temp_dir_;
   UserLog log_;

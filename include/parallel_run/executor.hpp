@@ -25,8 +25,8 @@ template <class Scorer>
 class ParallelRun {
  public:
   /// Each worker runs its own copy of `prototype`, made before its init().
-  explicit ParallelRun(Config config, Scorer prototype = Scorer{})
-    requires std::copy_constructible<Scorer>
+  explicit ParallelRun(Config config,
+                       Scorer prototype = Scorer{}) requires std::copy_constructible<Scorer>
       : config_(std::move(config)), factory_([p = std::move(prototype)] { return p; }) {}
 
   /// Each worker runs the scorer `factory()` returns (for scorers that cannot be copied).
@@ -48,7 +48,8 @@ class ParallelRun {
       auto config = std::make_shared<const Config>(config_);
       detail::Coordinator<Scorer, detail::FilePartitioner> coordinator(
           config, factory_,
-          detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size)), items);
+          detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size)),
+          items);
       return coordinator.run();
     } else {
       return {};

@@ -33,7 +33,8 @@ class FileDataset {
   FileDataset() = default;
   /// Each string is classified as by add().
   explicit FileDataset(const std::vector<std::string>& inputs) {
-    for (const auto& i : inputs) add(i);
+    for (const auto& i : inputs)
+      add(i);
   }
 
   /// Adds an input: "@list.txt" is a list file; an existing folder is walked recursively;
@@ -97,7 +98,8 @@ class FileDataset {
     if (inputs_.empty()) throw InputError("no input given (add a folder, glob, list file or path)");
     Cursor c = cursor();
     std::size_t n = 0;
-    while (c.next()) ++n;
+    while (c.next())
+      ++n;
     return n;
   }
 
@@ -105,7 +107,8 @@ class FileDataset {
   std::vector<FileEntry> entries() const {
     std::vector<FileEntry> out;
     Cursor c = cursor();
-    while (auto e = c.next()) out.push_back(std::move(*e));
+    while (auto e = c.next())
+      out.push_back(std::move(*e));
     return out;
   }
 
@@ -139,7 +142,8 @@ inline bool FileDataset::Cursor::open_next_input() {
       }
       fs::path root = absolute ? fs::path("/") : fs::path(".");
       std::size_t i = 0;
-      while (i + 1 < parts.size() && !detail::has_wildcard(parts[i])) root /= parts[i++];
+      while (i + 1 < parts.size() && !detail::has_wildcard(parts[i]))
+        root /= parts[i++];
       if (!fs::is_directory(root, ec))
         throw InputError(
             fmt::format("glob '{}': folder '{}' does not exist", in.text, root.string()));
@@ -159,9 +163,10 @@ inline bool FileDataset::Cursor::open_next_input() {
       break;
     case InputKind::file:
       if (!fs::is_regular_file(in.text, ec))
-        throw InputError(fmt::format("input '{}' does not exist (not a file, folder, glob match "
-                                     "or @list file)",
-                                     in.text));
+        throw InputError(
+            fmt::format("input '{}' does not exist (not a file, folder, glob match "
+                        "or @list file)",
+                        in.text));
       single_done_ = false;
       break;
   }
@@ -217,7 +222,8 @@ inline std::optional<FileEntry> FileDataset::Cursor::next() {
           throw InputError(fmt::format("no file matches the glob '{}'", in.text));
         case InputKind::list_file:
           throw InputError(fmt::format("list file '{}' names no files", in.text));
-        case InputKind::file: break;
+        case InputKind::file:
+          break;
       }
     }
     open_ = false;

@@ -14,13 +14,17 @@ PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 template <class Item>
 std::string item_key_of(const Item& item) {
-  if constexpr (requires { item.key(); }) return std::string(item.key());
-  else return std::string(item.key);
+  if constexpr (requires { item.key(); })
+    return std::string(item.key());
+  else
+    return std::string(item.key);
 }
 template <class Item>
 std::size_t item_index_of(const Item& item) {
-  if constexpr (requires { item.index(); }) return item.index();
-  else return item.index;
+  if constexpr (requires { item.index(); })
+    return item.index();
+  else
+    return item.index;
 }
 }  // namespace detail
 

@@ -15,6 +15,9 @@ struct JobResult {
   bool succeeded = false;
   /// Why the job failed ("error_threshold exceeded: ..."); empty on success.
   std::string failure_reason;
+  /// The job failed on a setting the scorer rejected in init() (e.g. a missing side input):
+  /// a usage error, exit status 2 on the command line.
+  bool configuration_error = false;
 
   std::size_t items_total = 0;
   std::size_t items_succeeded = 0;
@@ -46,11 +49,11 @@ struct JobResult {
   std::filesystem::path failed_items_file;
   std::filesystem::path log_dir;
 
-  /// One line: "succeeded: 1797/1797 items, 180/180 mini-batches ...".
+  /// One line: "succeeded: items 1797/1797 succeeded, 0 failed, ...; mini-batches ...".
   std::string summary() const {
     std::string s = fmt::format(
-        "{}: {}/{} items succeeded, {} failed, {} not processed; {}/{} mini-batches succeeded, "
-        "{} failed; {} attempts ({} retries, {} timeouts); {:.3f} s",
+        "{}: items {}/{} succeeded, {} failed, {} not processed; mini-batches {}/{} succeeded, "
+        "{} failed; attempts {}, retries {}, timeouts {}; {:.3f} s",
         succeeded ? "succeeded" : "failed", items_succeeded, items_total, items_failed,
         items_not_processed, mini_batches_succeeded, mini_batches_total, mini_batches_failed,
         attempts, retries, timeouts, wall_seconds);

@@ -16,7 +16,9 @@ PARALLEL_RUN_BEGIN_NAMESPACE
 
 namespace detail {
 template <class T>
-concept TupleLike = requires { std::tuple_size<std::remove_cvref_t<T>>::value; };
+concept TupleLike = requires {
+  std::tuple_size<std::remove_cvref_t<T>>::value;
+};
 
 template <class T>
 concept StringLike = std::is_convertible_v<const T&, std::string_view>;
@@ -32,9 +34,8 @@ constexpr bool all_fields(std::index_sequence<I...>) {
   return (ResultField<std::tuple_element_t<I, Tuple>> && ...);
 }
 template <class T>
-concept TupleOfFields =
-    TupleLike<T> &&
-    all_fields<std::remove_cvref_t<T>>(std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<T>>>{});
+concept TupleOfFields = TupleLike<T> && all_fields<std::remove_cvref_t<T>>(
+    std::make_index_sequence<std::tuple_size_v<std::remove_cvref_t<T>>>{});
 
 template <class T>
 concept AggregateOfFields = TieableAggregate<T> && !TupleLike<T> && requires(const T& t) {
@@ -49,8 +50,10 @@ concept ResultElement = ResultField<T> || detail::TupleOfFields<T> || detail::Ag
 namespace detail {
 template <class T>
 void append_field(std::string& out, const T& v) {
-  if constexpr (StringLike<T>) out.append(std::string_view(v));
-  else fmt::format_to(std::back_inserter(out), "{}", v);
+  if constexpr (StringLike<T>)
+    out.append(std::string_view(v));
+  else
+    fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
 template <class Tuple>
@@ -67,9 +70,12 @@ void append_tuple(std::string& out, const Tuple& t, std::string_view delimiter) 
 /// Appends `e` as one line body (no newline).
 template <ResultElement E>
 void append_element(std::string& out, const E& e, std::string_view delimiter) {
-  if constexpr (ResultField<E>) append_field(out, e);
-  else if constexpr (TupleOfFields<E>) append_tuple(out, e, delimiter);
-  else append_tuple(out, tie_fields(e), delimiter);
+  if constexpr (ResultField<E>)
+    append_field(out, e);
+  else if constexpr (TupleOfFields<E>)
+    append_tuple(out, e, delimiter);
+  else
+    append_tuple(out, tie_fields(e), delimiter);
 }
 }  // namespace detail
 

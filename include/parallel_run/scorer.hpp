@@ -20,9 +20,13 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 
 template <class S, class Batch>
-concept RunsWithContext = requires(S& s, const Batch& b, Context& c) { s.run(b, c); };
+concept RunsWithContext = requires(S& s, const Batch& b, Context& c) {
+  s.run(b, c);
+};
 template <class S, class Batch>
-concept RunsWithoutContext = requires(S& s, const Batch& b) { s.run(b); };
+concept RunsWithoutContext = requires(S& s, const Batch& b) {
+  s.run(b);
+};
 /// The scorer has some run() that accepts the batch type.
 template <class S, class Batch>
 concept HasRunFor = RunsWithContext<S, Batch> || RunsWithoutContext<S, Batch>;
@@ -30,21 +34,22 @@ concept HasRunFor = RunsWithContext<S, Batch> || RunsWithoutContext<S, Batch>;
 namespace detail {
 template <class S, class Batch>
 decltype(auto) call_run(S& s, const Batch& b, Context& c) {
-  if constexpr (RunsWithContext<S, Batch>) return s.run(b, c);
-  else return s.run(b);
+  if constexpr (RunsWithContext<S, Batch>)
+    return s.run(b, c);
+  else
+    return s.run(b);
 }
 }  // namespace detail
 
 /// What run() returns.
 template <class S, class Batch>
-  requires HasRunFor<S, Batch>
+requires HasRunFor<S, Batch>
 using run_result_t = decltype(detail::call_run(std::declval<S&>(), std::declval<const Batch&>(),
-                                                std::declval<Context&>()));
+                                               std::declval<Context&>()));
 
 /// A range (std::vector, a range-v3 view, ...) of result elements, or of ItemResult<T>.
 template <class R>
-concept ResultRange =
-    ranges::input_range<R> &&
+concept ResultRange = ranges::input_range<R> &&
     (ResultElement<ranges::range_value_t<R>> ||
      (is_item_result_v<ranges::range_value_t<R>> &&
       ResultElement<typename std::remove_cvref_t<ranges::range_value_t<R>>::value_type>));
@@ -80,13 +85,17 @@ constexpr bool check_scorer() {
 
 template <class S>
 void call_init(S& s, Context& c) {
-  if constexpr (requires { s.init(c); }) s.init(c);
-  else if constexpr (requires { s.init(); }) s.init();
+  if constexpr (requires { s.init(c); })
+    s.init(c);
+  else if constexpr (requires { s.init(); })
+    s.init();
 }
 template <class S>
 void call_shutdown(S& s, Context& c) {
-  if constexpr (requires { s.shutdown(c); }) s.shutdown(c);
-  else if constexpr (requires { s.shutdown(); }) s.shutdown();
+  if constexpr (requires { s.shutdown(c); })
+    s.shutdown(c);
+  else if constexpr (requires { s.shutdown(); })
+    s.shutdown();
 }
 }  // namespace detail
 
@@ -97,15 +106,19 @@ class LambdaScorer {
   LambdaScorer(Init init, Run run) : init_(std::move(init)), run_(std::move(run)) {}
 
   void init(Context& c) {
-    if constexpr (std::invocable<Init&, Context&>) init_(c);
-    else if constexpr (std::invocable<Init&>) init_();
+    if constexpr (std::invocable<Init&, Context&>)
+      init_(c);
+    else if constexpr (std::invocable<Init&>)
+      init_();
   }
 
   template <class Batch>
-    requires std::invocable<Run&, const Batch&, Context&> || std::invocable<Run&, const Batch&>
+  requires std::invocable<Run&, const Batch&, Context&> || std::invocable<Run&, const Batch&>
   decltype(auto) run(const Batch& b, Context& c) {
-    if constexpr (std::invocable<Run&, const Batch&, Context&>) return run_(b, c);
-    else return run_(b);
+    if constexpr (std::invocable<Run&, const Batch&, Context&>)
+      return run_(b, c);
+    else
+      return run_(b);
   }
 
  private:

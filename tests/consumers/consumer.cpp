@@ -12,16 +12,19 @@ int main(int argc, char** argv) {
   std::filesystem::path work = argv[1];
   std::filesystem::remove_all(work);
   std::filesystem::create_directories(work / "in");
-  for (int i = 0; i < 3; ++i) std::ofstream(work / "in" / ("f" + std::to_string(i))) << i;
+  for (int i = 0; i < 3; ++i)
+    std::ofstream(work / "in" / ("f" + std::to_string(i))) << i;
   parallel_run::Config config;
   config.output_dir = work / "out";
   config.mini_batch_size = 2;
   auto scorer = parallel_run::make_scorer([](const parallel_run::FileBatch& batch) {
     std::vector<std::string> rows;
-    for (const auto& e : batch) rows.push_back(e.key);
+    for (const auto& e : batch)
+      rows.push_back(e.key);
     return rows;
   });
-  auto result = parallel_run::run(config, parallel_run::FileDataset({(work / "in").string()}), scorer);
+  auto result =
+      parallel_run::run(config, parallel_run::FileDataset({(work / "in").string()}), scorer);
   std::ifstream in(work / "out" / "parallel_run_step.txt");
   std::stringstream text;
   text << in.rdbuf();

@@ -25,7 +25,7 @@ struct Script {
   std::function<std::size_t(std::size_t batch, std::size_t items)> returned;
 
   std::mutex mutex;
-  std::map<std::size_t, int> attempts;  // per mini-batch
+  std::map<std::size_t, int> attempts;   // per mini-batch
   std::vector<std::size_t> batch_sizes;  // in the order runs started
   std::atomic<int> inits{0};
   std::atomic<int> shutdowns{0};

@@ -20,16 +20,17 @@ struct AnyField {
 
 template <class T, class... Fields>
 constexpr std::size_t aggregate_field_count() {
-  if constexpr (sizeof...(Fields) > 16) return 17;
+  if constexpr (sizeof...(Fields) > 16)
+    return 17;
   else if constexpr (requires { T{Fields{}..., AnyField{}}; })
     return aggregate_field_count<T, Fields..., AnyField>();
-  else return sizeof...(Fields);
+  else
+    return sizeof...(Fields);
 }
 
 template <class T>
-concept TieableAggregate =
-    std::is_aggregate_v<T> && !std::is_array_v<T> && std::is_class_v<T> &&
-    aggregate_field_count<T>() >= 1 && aggregate_field_count<T>() <= 16;
+concept TieableAggregate = std::is_aggregate_v<T> && !std::is_array_v<T> && std::is_class_v<T> &&
+                           aggregate_field_count<T>() >= 1 && aggregate_field_count<T>() <= 16;
 
 /// A tuple of const references to the fields of an aggregate.
 template <TieableAggregate T>

@@ -24,7 +24,8 @@ class AtomicFile {
             fmt::format(".{}.partial-{}", target_.filename().string(), ::getpid());
     out_ = std::fopen(temp_.c_str(), "wb");
     if (!out_)
-      throw OutputError(fmt::format("cannot create '{}': {}", temp_.string(), std::strerror(errno)));
+      throw OutputError(
+          fmt::format("cannot create '{}': {}", temp_.string(), std::strerror(errno)));
     std::setvbuf(out_, nullptr, _IOFBF, 1 << 20);
   }
   ~AtomicFile() {

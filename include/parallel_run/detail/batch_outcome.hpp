@@ -40,8 +40,10 @@ template <class Batch, class E>
 void append_row(std::string& out, const Batch& batch, std::size_t position, const E& element,
                 const RowFormat& fmt) {
   if (fmt.key_column) {
-    if (position < batch.size()) out.append(item_key_of(batch[position]));
-    else out.push_back('-');  // an element beyond the items maps to no input
+    if (position < batch.size())
+      out.append(item_key_of(batch[position]));
+    else
+      out.push_back('-');  // an element beyond the items maps to no input
     out.append(fmt.delimiter);
   }
   append_element(out, element, fmt.delimiter);
@@ -79,9 +81,10 @@ BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowForma
   for (auto&& r : result) {
     std::size_t pos = r.index() - first;
     if (r.index() < first || pos >= items || item_index_of(batch[pos]) != r.index()) {
-      out.warnings.push_back(fmt::format("mini-batch {}: result for item '{}' (index {}) that is "
-                                         "not in the mini-batch was ignored",
-                                         batch.mini_batch_index(), r.key(), r.index()));
+      out.warnings.push_back(
+          fmt::format("mini-batch {}: result for item '{}' (index {}) that is "
+                      "not in the mini-batch was ignored",
+                      batch.mini_batch_index(), r.key(), r.index()));
       continue;
     }
     if (lines[pos] || errors[pos]) {
@@ -102,7 +105,8 @@ BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowForma
       ++out.succeeded;
       out.rows.append(*lines[i]);
     } else {
-      out.failed.push_back({i, errors[i] ? std::move(*errors[i]) : "run returned no result for this item"});
+      out.failed.push_back(
+          {i, errors[i] ? std::move(*errors[i]) : "run returned no result for this item"});
     }
   }
   return out;
@@ -111,8 +115,10 @@ BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowForma
 template <class Batch, class R>
 BatchOutcome collect(const Batch& batch, R&& result, const RowFormat& format) {
   using V = ranges::range_value_t<std::remove_cvref_t<R>>;
-  if constexpr (is_item_result_v<V>) return collect_item_results(batch, std::forward<R>(result), format);
-  else return collect_elements(batch, std::forward<R>(result), format);
+  if constexpr (is_item_result_v<V>)
+    return collect_item_results(batch, std::forward<R>(result), format);
+  else
+    return collect_elements(batch, std::forward<R>(result), format);
 }
 
 }  // namespace detail

@@ -14,9 +14,11 @@ PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
 /// "2026-11-21 22:10:00.123" in UTC.
-inline std::string timestamp(std::chrono::system_clock::time_point t = std::chrono::system_clock::now()) {
+inline std::string timestamp(
+    std::chrono::system_clock::time_point t = std::chrono::system_clock::now()) {
   auto secs = std::chrono::system_clock::to_time_t(t);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}", tm.tm_year + 1900, tm.tm_mon + 1,

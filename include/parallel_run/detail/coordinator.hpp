@@ -33,7 +33,9 @@ class Coordinator {
 
   Coordinator(std::shared_ptr<const Config> config, std::function<Scorer()> factory,
               Partitioner partitioner, std::size_t planned_items)
-      : config_(std::move(config)), factory_(std::move(factory)), partitioner_(std::move(partitioner)) {
+      : config_(std::move(config)),
+        factory_(std::move(factory)),
+        partitioner_(std::move(partitioner)) {
     const auto size = static_cast<std::size_t>(config_->mini_batch_size);
     planned_items_ = planned_items;
     planned_batches_ = (planned_items + size - 1) / size;
@@ -47,8 +49,8 @@ class Coordinator {
     std::error_code ec;
     fs::create_directories(cfg.output_dir, ec);
     if (ec || !fs::is_directory(cfg.output_dir))
-      throw OutputError(fmt::format("cannot create the output folder '{}': {}", cfg.output_dir.string(),
-                                    ec ? ec.message() : "not a folder"));
+      throw OutputError(fmt::format("cannot create the output folder '{}': {}",
+                                    cfg.output_dir.string(), ec ? ec.message() : "not a folder"));
     fs::create_directories(log_dir, ec);
     if (ec || !fs::is_directory(log_dir))
       throw OutputError(fmt::format("cannot create the log folder '{}': {}", log_dir.string(),
@@ -56,14 +58,15 @@ class Coordinator {
 
     JobLog log(log_dir / "master.txt", cfg.logging_level);
     log_ = &log;
-    log.info("job '{}': {} items in {} mini-batches of up to {}, {} {} workers, output {}", cfg.name,
-             planned_items_, planned_batches_, cfg.mini_batch_size, cfg.process_count_per_node,
-             to_string(cfg.backend), cfg.output_dir.string());
+    log.info("job '{}': {} items in {} mini-batches of up to {}, {} {} workers, output {}",
+             cfg.name, planned_items_, planned_batches_, cfg.mini_batch_size,
+             cfg.process_count_per_node, to_string(cfg.backend), cfg.output_dir.string());
 
     AtomicFile failed(log_dir / "failed_items.csv");
     failed.write("key,mini_batch,attempts,reason\n");
     std::optional<AtomicFile> rows;
-    if (cfg.output_action == OutputAction::append_row) rows.emplace(cfg.output_dir / cfg.append_row_file_name);
+    if (cfg.output_action == OutputAction::append_row)
+      rows.emplace(cfg.output_dir / cfg.append_row_file_name);
     OrderedOutput ordered(rows ? &*rows : nullptr, &failed, cfg.output_dir,
                           static_cast<std::uint64_t>(cfg.max_buffered_output_bytes));
     ordered_ = &ordered;
@@ -71,13 +74,14 @@ class Coordinator {
     auto metrics = std::make_shared<MetricSink>(log_dir / "metrics.csv");
     boost::asio::io_context io;
     io_ = &io;
-    BackendEvents events{
-        [this](std::uint64_t id, BatchOutcome o) { on_result(id, std::move(o)); },
-        [this](std::uint64_t id, std::string reason, bool timed_out) {
-          on_attempt_failed(id, std::move(reason), timed_out);
-        },
-        [this](std::size_t worker, std::string reason) { on_init_failed(worker, std::move(reason)); },
-        [this](std::string message) { log_->warning("{}", message); }};
+    BackendEvents events{[this](std::uint64_t id, BatchOutcome o) { on_result(id, std::move(o)); },
+                         [this](std::uint64_t id, std::string reason, bool timed_out) {
+                           on_attempt_failed(id, std::move(reason), timed_out);
+                         },
+                         [this](std::size_t worker, std::string reason, bool misconfigured) {
+                           on_init_failed(worker, std::move(reason), misconfigured);
+                         },
+                         [this](std::string message) { log_->warning("{}", message); }};
     ThreadBackend<Scorer, Batch> backend(io, config_, factory_, std::move(events), metrics);
     backend_ = &backend;
     window_ = 4 * static_cast<std::size_t>(cfg.process_count_per_node);
@@ -87,21 +91,24 @@ class Coordinator {
     if (!finished()) io.run();
     backend.stop();
     if (backend.detached_workers() > 0)
-      log.warning("{} timed-out worker thread(s) ignored their stop request and were left running; "
-                  "a thread cannot be killed", backend.detached_workers());
+      log.warning(
+          "{} timed-out worker thread(s) ignored their stop request and were left running; "
+          "a thread cannot be killed",
+          backend.detached_workers());
 
     if (stopping_) drain_not_processed();
     if (ordered.waiting() != 0 || ordered.next_index() != created_)
       throw Error("parallel_run.internal",
-                  fmt::format("output incomplete: {} of {} mini-batches written", ordered.next_index(),
-                              created_));
+                  fmt::format("output incomplete: {} of {} mini-batches written",
+                              ordered.next_index(), created_));
     if (rows) rows->commit();
     failed.commit();
     std::error_code rm_ec;
     fs::remove_all(cfg.output_dir / ".parallel_run_tmp", rm_ec);
 
     result_.succeeded = !stopping_;
-    result_.items_total = result_.items_succeeded + result_.items_failed + result_.items_not_processed;
+    result_.items_total =
+        result_.items_succeeded + result_.items_failed + result_.items_not_processed;
     result_.mini_batches_total = created_;
     result_.init_failures = init_failures_;
     result_.warnings = log.warnings();
@@ -113,7 +120,9 @@ class Coordinator {
     if (ordered.spilled_chunks() > 0)
       log.info("{} early results waited in the spill file", ordered.spilled_chunks());
     log.info("{}", result_.summary());
-    if (!result_.succeeded) log.error("job failed: {}", result_.failure_reason);
+    // The caller reports the failure; stderr already saw "stopping the job".
+    if (!result_.succeeded)
+      log.record("ERROR", fmt::format("job failed: {}", result_.failure_reason));
     write_job_result(log_dir);
     return result_;
   }
@@ -162,18 +171,19 @@ class Coordinator {
     in_flight_.erase(it);
     ++result_.attempts;
     const Batch& batch = *f.batch;
-    for (auto& w : outcome.warnings) log_->warning("{}", w);
+    for (auto& w : outcome.warnings)
+      log_->warning("{}", w);
     ++result_.mini_batches_succeeded;
     result_.items_succeeded += outcome.succeeded;
     result_.items_failed += outcome.failed.size();
     std::string failed_lines;
     for (const auto& fi : outcome.failed) {
-      append_failed_line(failed_lines, item_key_of(batch[fi.position]), batch.mini_batch_index(), f.number,
-                         fi.reason);
+      append_failed_line(failed_lines, item_key_of(batch[fi.position]), batch.mini_batch_index(),
+                         f.number, fi.reason);
       log_->debug("item '{}' failed: {}", item_key_of(batch[fi.position]), fi.reason);
     }
-    log_->debug("mini-batch {} attempt {}: {}/{} items succeeded", batch.mini_batch_index(), f.number,
-                outcome.succeeded, batch.size());
+    log_->debug("mini-batch {} attempt {}: {}/{} items succeeded", batch.mini_batch_index(),
+                f.number, outcome.succeeded, batch.size());
     ordered_->submit(batch.mini_batch_index(), std::move(outcome.rows), std::move(failed_lines));
     after_update();
   }
@@ -195,9 +205,10 @@ class Coordinator {
     } else {
       ++result_.mini_batches_failed;
       result_.items_failed += batch.size();
-      std::string why = f.number < cfg.run_max_try
-                            ? fmt::format("attempt {} failed and the job is stopping: {}", f.number, reason)
-                            : fmt::format("all {} attempts failed; last: {}", f.number, reason);
+      std::string why =
+          f.number < cfg.run_max_try
+              ? fmt::format("attempt {} failed and the job is stopping: {}", f.number, reason)
+              : fmt::format("all {} attempts failed; last: {}", f.number, reason);
       std::string lines;
       for (const auto& item : batch)
         append_failed_line(lines, item_key_of(item), batch.mini_batch_index(), f.number, why);
@@ -206,14 +217,22 @@ class Coordinator {
     after_update();
   }
 
-  void on_init_failed(std::size_t worker, std::string reason) {
+  void on_init_failed(std::size_t worker, std::string reason, bool misconfigured) {
     ++init_failures_;
     const auto limit = 3 * static_cast<std::size_t>(config_->process_count_per_node);
-    log_->error("worker {}: init failed ({} of at most {}): {}", worker, init_failures_, limit, reason);
+    if (misconfigured) {
+      if (!stopping_) result_.configuration_error = true;
+      stop_job(fmt::format("init failed: {}", reason));
+      after_update();
+      return;
+    }
+    log_->error("worker {}: init failed ({} of at most {}): {}", worker, init_failures_, limit,
+                reason);
     if (init_failures_ >= limit)
-      stop_job(fmt::format("init failed {} times (the limit is 3 * process_count_per_node = {}); last "
-                           "error: {}",
-                           init_failures_, limit, reason));
+      stop_job(
+          fmt::format("init failed {} times (the limit is 3 * process_count_per_node = {}); last "
+                      "error: {}",
+                      init_failures_, limit, reason));
     else if (!stopping_)
       backend_->spawn_worker();
     after_update();
@@ -235,7 +254,8 @@ class Coordinator {
     if (cfg.mini_batch_error_threshold >= 0 &&
         result_.mini_batches_failed > static_cast<std::size_t>(cfg.mini_batch_error_threshold))
       return fmt::format(
-          "mini_batch_error_threshold exceeded: {} failed mini-batches > mini_batch_error_threshold {}",
+          "mini_batch_error_threshold exceeded: {} failed mini-batches > "
+          "mini_batch_error_threshold {}",
           result_.mini_batches_failed, cfg.mini_batch_error_threshold);
     const std::size_t total = std::max(planned_batches_, created_);
     if (total > 0 && static_cast<double>(result_.mini_batches_failed) * 100.0 >
@@ -265,8 +285,10 @@ class Coordinator {
     ++result_.mini_batches_not_processed;
     result_.items_not_processed += batch.size();
     std::string lines;
-    const std::string why = fmt::format("not processed: the job stopped ({})", result_.failure_reason);
-    for (const auto& item : batch) append_failed_line(lines, item_key_of(item), batch.mini_batch_index(), 0, why);
+    const std::string why =
+        fmt::format("not processed: the job stopped ({})", result_.failure_reason);
+    for (const auto& item : batch)
+      append_failed_line(lines, item_key_of(item), batch.mini_batch_index(), 0, why);
     ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
   }
 

@@ -43,15 +43,21 @@ class JobLog {
   void error(fmt::format_string<Args...> f, Args&&... args) {
     write("ERROR", fmt::format(f, std::forward<Args>(args)...));
   }
-  std::size_t warnings() const noexcept { return warnings_; }
-  bool enabled(LoggingLevel l) const noexcept { return static_cast<int>(l) <= static_cast<int>(level_); }
-
- private:
-  void write(std::string_view level, const std::string& message) {
+  /// Writes to the log file only.
+  void record(std::string_view level, const std::string& message) {
     if (out_) {
       fmt::print(out_, "{} {} {}\n", timestamp(), level, message);
       std::fflush(out_);
     }
+  }
+  std::size_t warnings() const noexcept { return warnings_; }
+  bool enabled(LoggingLevel l) const noexcept {
+    return static_cast<int>(l) <= static_cast<int>(level_);
+  }
+
+ private:
+  void write(std::string_view level, const std::string& message) {
+    record(level, message);
     if (!echo_ || (level != "WARNING" && level != "ERROR")) return;
     // A million failing items must not flood the terminal: the log file has them all.
     if (++echoed_ <= max_echoed)

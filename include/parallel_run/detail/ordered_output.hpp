@@ -24,7 +24,10 @@ class OrderedOutput {
   /// `rows` may be null (summary_only). The spill file is created only when needed.
   OrderedOutput(AtomicFile* rows, AtomicFile* failed, std::filesystem::path spill_dir,
                 std::uint64_t max_buffered_bytes)
-      : rows_(rows), failed_(failed), spill_dir_(std::move(spill_dir)), budget_(max_buffered_bytes) {}
+      : rows_(rows),
+        failed_(failed),
+        spill_dir_(std::move(spill_dir)),
+        budget_(max_buffered_bytes) {}
   ~OrderedOutput() {
     if (spill_) {
       std::fclose(spill_);
@@ -99,7 +102,8 @@ class OrderedOutput {
     if (!spill_) {
       spill_path_ = spill_dir_ / fmt::format(".parallel_run_spill-{}", ::getpid());
       spill_ = std::fopen(spill_path_.c_str(), "w+b");
-      if (!spill_) throw OutputError(fmt::format("cannot create spill file '{}'", spill_path_.string()));
+      if (!spill_)
+        throw OutputError(fmt::format("cannot create spill file '{}'", spill_path_.string()));
     }
     std::uint64_t offset = spill_end_;
     if (::fseeko(spill_, static_cast<off_t>(offset), SEEK_SET) != 0 ||

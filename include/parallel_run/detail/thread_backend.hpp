@@ -45,7 +45,9 @@ struct Attempt {
 struct BackendEvents {
   std::function<void(std::uint64_t attempt, BatchOutcome)> result;
   std::function<void(std::uint64_t attempt, std::string reason, bool timed_out)> attempt_failed;
-  std::function<void(std::size_t worker, std::string reason)> init_failed;
+  // `misconfigured`: init threw one of our own errors (an unknown side input, say), which
+  // no restart can fix.
+  std::function<void(std::size_t worker, std::string reason, bool misconfigured)> init_failed;
   std::function<void(std::string message)> warning;
 };
 
@@ -76,7 +78,8 @@ class ThreadBackend {
 
   /// Starts process_count_per_node workers and the timeout watchdog.
   void start() {
-    for (int i = 0; i < shared_->config->process_count_per_node; ++i) spawn_worker();
+    for (int i = 0; i < shared_->config->process_count_per_node; ++i)
+      spawn_worker();
     arm_watchdog();
   }
 
@@ -84,8 +87,10 @@ class ThreadBackend {
   void submit(Attempt<Batch> a, bool front = false) {
     {
       std::lock_guard lock(shared_->mutex);
-      if (front) shared_->queue.push_front(std::move(a));
-      else shared_->queue.push_back(std::move(a));
+      if (front)
+        shared_->queue.push_front(std::move(a));
+      else
+        shared_->queue.push_back(std::move(a));
     }
     shared_->cv.notify_one();
   }
@@ -124,7 +129,8 @@ class ThreadBackend {
     for (auto& w : abandoned_) {
       while (!w->done.load() && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      if (w->done.load()) w->thread.join();
+      if (w->done.load())
+        w->thread.join();
       else {
         w->thread.detach();
         ++detached_;
@@ -196,7 +202,16 @@ class ThreadBackend {
       call_init(*scorer, ctx);
     } catch (...) {
       std::string reason = describe_current_exception();
-      s.post([sp, index = w.index, reason] { sp->events.init_failed(index, reason); });
+      bool misconfigured = false;
+      try {
+        throw;
+      } catch (const Error&) {
+        misconfigured = true;
+      } catch (...) {
+      }
+      s.post([sp, index = w.index, reason, misconfigured] {
+        sp->events.init_failed(index, reason, misconfigured);
+      });
       w.done = true;
       return;
     }
@@ -211,7 +226,7 @@ class ThreadBackend {
       }
       w.started_ns.store(now_ns(), std::memory_order_relaxed);
       w.current.store(a.id, std::memory_order_release);
-      ctx.set_attempt(a.batch->mini_batch_index(), w.stop.get_token());
+      ctx.set_attempt(a.batch->mini_batch_index(), a.number, w.stop.get_token());
       try {
         BatchOutcome outcome = collect(*a.batch, call_run(*scorer, *a.batch, ctx), format);
         w.current.store(0, std::memory_order_release);
@@ -271,11 +286,12 @@ class ThreadBackend {
       timed_out.push_back(w);
       w->abandoned = true;
       w->stop.request_stop();
-      shared_->events.attempt_failed(id,
-                             fmt::format("timed out after {:.3f} s (run_invocation_timeout {} s)",
-                                         static_cast<double>(now - started) / 1e9,
-                                         shared_->config->run_invocation_timeout),
-                             true);
+      shared_->events.attempt_failed(
+          id,
+          fmt::format("timed out after {:.3f} s (run_invocation_timeout {} s)",
+                      static_cast<double>(now - started) / 1e9,
+                      shared_->config->run_invocation_timeout),
+          true);
     }
     if (timed_out.empty()) return;
     shared_->cv.notify_all();

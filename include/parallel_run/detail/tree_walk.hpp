@@ -85,8 +85,8 @@ class TreeWalk {
     return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
   }
 
-  std::vector<std::size_t> advance(const std::vector<std::size_t>& states,
-                                   const std::string& name, bool is_dir) const {
+  std::vector<std::size_t> advance(const std::vector<std::size_t>& states, const std::string& name,
+                                   bool is_dir) const {
     std::vector<std::size_t> out;
     auto add = [&](std::size_t s) {
       if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
@@ -109,7 +109,8 @@ class TreeWalk {
     Frame f{dir, std::move(rel), {}, 0, std::move(states)};
     std::error_code ec;
     std::filesystem::directory_iterator it(dir, ec), end;
-    if (ec) throw InputError(fmt::format("cannot list folder '{}': {}", dir.string(), ec.message()));
+    if (ec)
+      throw InputError(fmt::format("cannot list folder '{}': {}", dir.string(), ec.message()));
     for (; it != end; it.increment(ec)) {
       if (ec) break;
       const auto& e = *it;
@@ -120,7 +121,8 @@ class TreeWalk {
       bool is_file = e.is_regular_file(type_ec);
       if (is_dir || is_file) f.children.push_back({e.path().filename().string(), is_dir});
     }
-    if (ec) throw InputError(fmt::format("cannot list folder '{}': {}", dir.string(), ec.message()));
+    if (ec)
+      throw InputError(fmt::format("cannot list folder '{}': {}", dir.string(), ec.message()));
     std::sort(f.children.begin(), f.children.end(),
               [](const Child& a, const Child& b) { return a.name < b.name; });
     stack_.push_back(std::move(f));
