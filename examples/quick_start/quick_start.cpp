@@ -1,0 +1,38 @@
+// The README's example, compiled and run by CTest (the test also checks that the README
+// shows exactly this code).
+#include <parallel_run/parallel_run.hpp>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+// One scorer instance per worker: init() runs once per worker, run() once per mini-batch.
+struct LongestLine {
+  std::size_t limit = 0;
+
+  void init(parallel_run::Context& ctx) {
+    // Arguments after "--" on the command line reach the scorer here.
+    limit = ctx.arguments().empty() ? 80 : std::stoul(ctx.arguments().at(0));
+  }
+
+  // One result per file, in the mini-batch's order: "<key> <longest> <too long?>".
+  std::vector<std::tuple<std::string, std::size_t, bool>> run(
+      const parallel_run::FileBatch& batch) {
+    std::vector<std::tuple<std::string, std::size_t, bool>> rows;
+    for (const parallel_run::FileEntry& file : batch) {
+      std::ifstream in(file.path);
+      if (!in) throw std::runtime_error("cannot open " + file.path.string());
+      std::size_t longest = 0;
+      for (std::string line; std::getline(in, line);)
+        longest = std::max(longest, line.size());
+      rows.emplace_back(file.key, longest, longest > limit);
+    }
+    return rows;
+  }
+};
+
+int main(int argc, char** argv) {
+  parallel_run::Config defaults;  // the command line overrides these
+  defaults.mini_batch_size = 20;
+  return parallel_run::main(argc, argv, LongestLine{}, defaults);
+}
