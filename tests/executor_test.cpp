@@ -472,8 +472,8 @@ TEST_CASE("bad settings and inputs throw before any scorer code runs", "[executo
   SECTION("output folder is a file") {
     test_support::write_file(job.dir / "blocker", "");
     job.config.output_dir = job.dir / "blocker";
-    CHECK_THROWS_WITH(job.run(), Catch::StartsWith("[parallel_run.output] cannot create the output "
-                                                   "folder '" +
+    CHECK_THROWS_WITH(job.run(), Catch::StartsWith("[parallel_run.config.output_dir] cannot create "
+                                                   "the output folder '" +
                                                    (job.dir / "blocker").string() + "'"));
   }
   CHECK(job.script->inits == 0);

@@ -60,6 +60,10 @@ TEST_CASE("globs match per component, ** spans folders, keys are relative to the
   CHECK(keys(FileDataset({(t / "data/*.pgm").string()})) == std::vector<std::string>{"x1.pgm"});
   CHECK(keys(FileDataset({(t / "data/**/*.pgm").string()})) ==
         std::vector<std::string>{"s/t/x4.pgm", "s/x3.pgm", "x1.pgm"});
+  CHECK(keys(FileDataset({(t / "data/**").string()})) ==
+        std::vector<std::string>{"s/t/x4.pgm", "s/x3.pgm", "x1.pgm", "x2.txt"});
+  CHECK(keys(FileDataset({(t / "data/s/**").string()})) ==
+        std::vector<std::string>{"t/x4.pgm", "x3.pgm"});
   CHECK(keys(FileDataset({(t / "data/*/x?.pgm").string()})) ==
         std::vector<std::string>{"s/x3.pgm"});
   CHECK(keys(FileDataset({(t / "data/x[12].*").string()})) ==

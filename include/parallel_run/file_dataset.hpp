@@ -148,7 +148,8 @@ inline bool FileDataset::Cursor::open_next_input() {
         throw InputError(
             fmt::format("glob '{}': folder '{}' does not exist", in.text, root.string()));
       std::vector<std::string> rest(parts.begin() + static_cast<std::ptrdiff_t>(i), parts.end());
-      if (rest.empty()) rest.push_back("*");
+      // "dir/**" means every file below dir, as with bash's globstar.
+      if (rest.empty() || rest.back() == "**") rest.push_back("*");
       walk_ = std::make_unique<detail::TreeWalk>(root, std::move(rest), false);
       break;
     }

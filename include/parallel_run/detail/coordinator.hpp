@@ -49,11 +49,14 @@ class Coordinator {
     std::error_code ec;
     fs::create_directories(cfg.output_dir, ec);
     if (ec || !fs::is_directory(cfg.output_dir))
-      throw OutputError(fmt::format("cannot create the output folder '{}': {}",
+      // A folder that cannot be made is a setting to fix (exit 2), not a failed job.
+      throw ConfigError("output_dir",
+                        fmt::format("cannot create the output folder '{}': {}",
                                     cfg.output_dir.string(), ec ? ec.message() : "not a folder"));
     fs::create_directories(log_dir, ec);
     if (ec || !fs::is_directory(log_dir))
-      throw OutputError(fmt::format("cannot create the log folder '{}': {}", log_dir.string(),
+      throw ConfigError("log_dir",
+                        fmt::format("cannot create the log folder '{}': {}", log_dir.string(),
                                     ec ? ec.message() : "not a folder"));
 
     JobLog log(log_dir / "master.txt", cfg.logging_level);

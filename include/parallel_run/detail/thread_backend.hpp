@@ -119,8 +119,10 @@ class ThreadBackend {
     stopped_ = true;
     watchdog_.cancel();
     {
+      // Attempts still queued here (the coordinator threw) are dropped, not run.
       std::lock_guard lock(shared_->mutex);
       shared_->closed = true;
+      shared_->queue.clear();
     }
     shared_->cv.notify_all();
     for (auto& w : workers_)
