@@ -5,6 +5,7 @@
 #include "parallel_run/config.hpp"
 #include "parallel_run/errors.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/leveled_log.hpp"
 
 #include <fmt/format.h>
 
@@ -50,50 +51,19 @@ class MetricSink {
 }  // namespace detail
 
 /// The scorer's own log, one file per worker: <logs>/user/<host>/worker-<n>.txt, created on
-/// the first line written. Lines below the job's logging_level are dropped. Not
-/// thread-safe: each worker has its own.
-class UserLog {
+/// the first line written: ctx.log().info("loaded {} weights", n). Lines below the job's
+/// logging_level are dropped. Not thread-safe: each worker has its own.
+class UserLog : public detail::LeveledLog<UserLog> {
  public:
-  UserLog(std::filesystem::path file, LoggingLevel level) : file_(std::move(file)), level_(level) {}
-  ~UserLog() {
-    if (out_) std::fclose(out_);
-  }
-  UserLog(const UserLog&) = delete;
-  UserLog& operator=(const UserLog&) = delete;
-
-  template <class... Args>
-  void debug(fmt::format_string<Args...> f, Args&&... args) {
-    if (level_ == LoggingLevel::debug) write("DEBUG", fmt::format(f, std::forward<Args>(args)...));
-  }
-  template <class... Args>
-  void info(fmt::format_string<Args...> f, Args&&... args) {
-    if (level_ != LoggingLevel::warning) write("INFO", fmt::format(f, std::forward<Args>(args)...));
-  }
-  template <class... Args>
-  void warning(fmt::format_string<Args...> f, Args&&... args) {
-    write("WARNING", fmt::format(f, std::forward<Args>(args)...));
-  }
-  template <class... Args>
-  void error(fmt::format_string<Args...> f, Args&&... args) {
-    write("ERROR", fmt::format(f, std::forward<Args>(args)...));
-  }
+  UserLog(std::filesystem::path file, LoggingLevel level)
+      : LeveledLog(level), file_(std::move(file), "a") {}
   /// The file this log writes to.
-  const std::filesystem::path& path() const noexcept { return file_; }
+  const std::filesystem::path& path() const noexcept { return file_.path(); }
 
  private:
-  void write(std::string_view level, const std::string& message) {
-    if (!out_) {
-      std::error_code ec;
-      std::filesystem::create_directories(file_.parent_path(), ec);
-      out_ = std::fopen(file_.c_str(), "a");
-      if (!out_) return;
-    }
-    fmt::print(out_, "{} {} {}\n", detail::timestamp(), level, message);
-    std::fflush(out_);
-  }
-  std::filesystem::path file_;
-  LoggingLevel level_;
-  std::FILE* out_ = nullptr;
+  friend class detail::LeveledLog<UserLog>;
+  void write(std::string_view level, const std::string& message) { file_.append(level, message); }
+  detail::LineFile file_;
 };
 
 /// One per worker, passed to init, run and shutdown. Methods are called from that worker's

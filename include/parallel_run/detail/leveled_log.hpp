@@ -1,0 +1,79 @@
+// What the job's log and the scorer's log share: a file of timestamped lines, opened on the
+// first line, and debug/info/warning/error methods filtered by the logging_level.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/detail/clock.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// "<time> <LEVEL> <message>" lines appended to a file created (with its folder) on first use.
+class LineFile {
+ public:
+  LineFile(std::filesystem::path file, const char* mode) : file_(std::move(file)), mode_(mode) {}
+  ~LineFile() {
+    if (out_) std::fclose(out_);
+  }
+  LineFile(const LineFile&) = delete;
+  LineFile& operator=(const LineFile&) = delete;
+
+  void append(std::string_view level, std::string_view message) {
+    if (!out_) {
+      std::error_code ec;
+      std::filesystem::create_directories(file_.parent_path(), ec);
+      out_ = std::fopen(file_.c_str(), mode_);
+      if (!out_) return;  // a log that cannot be written must not fail the job
+    }
+    fmt::print(out_, "{} {} {}\n", timestamp(), level, message);
+    std::fflush(out_);
+  }
+  const std::filesystem::path& path() const noexcept { return file_; }
+
+ private:
+  std::filesystem::path file_;
+  const char* mode_;
+  std::FILE* out_ = nullptr;
+};
+
+/// debug/info/warning/error with fmt format strings; Derived::write(level, message) gets the
+/// lines the level lets through.
+template <class Derived>
+class LeveledLog {
+ public:
+  explicit LeveledLog(LoggingLevel level) : level_(level) {}
+
+  template <class... Args>
+  void debug(fmt::format_string<Args...> f, Args&&... args) {
+    if (level_ == LoggingLevel::debug) emit("DEBUG", fmt::format(f, std::forward<Args>(args)...));
+  }
+  template <class... Args>
+  void info(fmt::format_string<Args...> f, Args&&... args) {
+    if (level_ != LoggingLevel::warning) emit("INFO", fmt::format(f, std::forward<Args>(args)...));
+  }
+  template <class... Args>
+  void warning(fmt::format_string<Args...> f, Args&&... args) {
+    emit("WARNING", fmt::format(f, std::forward<Args>(args)...));
+  }
+  template <class... Args>
+  void error(fmt::format_string<Args...> f, Args&&... args) {
+    emit("ERROR", fmt::format(f, std::forward<Args>(args)...));
+  }
+  LoggingLevel level() const noexcept { return level_; }
+
+ private:
+  void emit(std::string_view level, const std::string& message) {
+    static_cast<Derived&>(*this).write(level, message);
+  }
+  LoggingLevel level_;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE
