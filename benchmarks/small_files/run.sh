@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# small_files: 20,000 files of 200 bytes, the CRC-32 of each, mini-batches of 10, 2 workers.
+# Times, in the same run on the same data: parallel_run, the hand-written C++ loop (the
+# floor), Python multiprocessing, xargs and GNU parallel; checks that the first three wrote
+# identical output; prints a table and, as its last line, a RESULT line.
+#
+#   benchmarks/small_files/run.sh
+#
+# Environment (all optional):
+#   PARALLEL_RUN_BENCH_BIN        folder holding parallel_run_crc and loop_crc (else they are
+#                                 built with Release flags into PARALLEL_RUN_BENCH_BUILD_DIR)
+#   PARALLEL_RUN_BENCH_BUILD_DIR  build folder (default: <repo>/build/bench)
+#   SMALL_FILES_COUNT             files (default 20000)      SMALL_FILES_SIZE  bytes (200)
+#   SMALL_FILES_RUNS              timed runs of each fast tool (default 30, after 3 warm-ups)
+#   SMALL_FILES_ROUNDS            rounds the fast tools take turns in (default 6)
+#   SMALL_FILES_XARGS_RUNS        timed runs of xargs (default 10)
+#   SMALL_FILES_GNU_PARALLEL_RUNS timed runs of GNU parallel (default 3: about 7 s each)
+#   SMALL_FILES_KEEP=1            keep the data and outputs (the folder is printed)
+#   PYTHON                        the Python interpreter (default python3)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+files=${SMALL_FILES_COUNT:-20000}
+file_size=${SMALL_FILES_SIZE:-200}
+runs=${SMALL_FILES_RUNS:-30}
+xargs_runs=${SMALL_FILES_XARGS_RUNS:-10}
+gnu_parallel_runs=${SMALL_FILES_GNU_PARALLEL_RUNS:-3}
+python=${PYTHON:-python3}
+
+say() { printf '%s\n' "$*" >&2; }
+die() {
+  say "run.sh: ERROR: $*"
+  exit 1
+}
+
+# Installs a missing Debian package when running as root; otherwise the caller falls back.
+try_install() {
+  local package=$1
+  [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null || return 1
+  say "installing $package with apt-get"
+  apt-get install -y -qq "$package" >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$package" >/dev/null 2>&1; }
+}
+
+# Other work on the machine shows in the times: the report prints the load around the run.
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
+load_start=$(load)
+
+# --- the programs ------------------------------------------------------------------------
+if [[ -n ${PARALLEL_RUN_BENCH_BIN:-} ]]; then
+  bin=$(cd "$PARALLEL_RUN_BENCH_BIN" && pwd)
+  build_dir=""
+else
+  build_dir=${PARALLEL_RUN_BENCH_BUILD_DIR:-$repo/build/bench}
+  generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
+    say "configuring $build_dir (Release)"
+    cmake -S "$repo" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DPARALLEL_RUN_BUILD_TESTS=OFF -DPARALLEL_RUN_BUILD_EXAMPLES=OFF \
+      -DPARALLEL_RUN_BUILD_BENCHMARKS=ON >/dev/null
+  else
+    # A build folder made for something else may have the benchmarks turned off.
+    cmake -S "$repo" -B "$build_dir" -DPARALLEL_RUN_BUILD_BENCHMARKS=ON >/dev/null
+  fi
+  say "building parallel_run_crc and loop_crc in $build_dir"
+  cmake --build "$build_dir" --target parallel_run_crc loop_crc >/dev/null
+  bin=$build_dir/benchmarks/small_files
+fi
+for program in parallel_run_crc loop_crc; do
+  [[ -x $bin/$program ]] || die "$bin/$program is missing (set PARALLEL_RUN_BENCH_BIN)"
+done
+command -v "$python" >/dev/null || die "$python not found"
+
+# --- the data ----------------------------------------------------------------------------
+tmp_root=${TMPDIR:-${build_dir:-/tmp}}
+mkdir -p "$tmp_root"
+work=$(mktemp -d "$tmp_root/small_files.XXXXXX")
+if [[ ${SMALL_FILES_KEEP:-0} == 1 ]]; then
+  say "keeping $work"
+else
+  trap 'rm -rf "$work"' EXIT
+fi
+data=$work/data
+say "creating $files files of $file_size bytes in $data"
+"$python" - "$data" "$files" "$file_size" <<'EOF'
+import os, random, sys
+data, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.makedirs(data)
+rng = random.Random(20000)  # fixed seed: the same bytes on every run and machine
+width = len(str(count - 1))
+for i in range(count):
+    with open(os.path.join(data, f"f{i:0{width}d}.bin"), "wb") as f:
+        f.write(rng.randbytes(size))
+EOF
+
+# --- the contenders ----------------------------------------------------------------------
+q() { printf '%q ' "$@"; }  # one command line, quoted for hyperfine or bash -c
+declare -A command_of shell_of runs_of warmup_of
+tools=()
+add_tool() {  # name runs warmup needs_shell command
+  tools+=("$1")
+  runs_of[$1]=$2
+  warmup_of[$1]=$3
+  shell_of[$1]=$4
+  command_of[$1]=$5
+}
+add_tool parallel_run "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$data" --output "$work/parallel_run")"
+add_tool loop "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop.txt" 2)"
+add_tool "loop_1_thread" "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop_1.txt" 1)"
+add_tool multiprocessing "$runs" 3 0 \
+  "$(q "$python" "$here/multiprocessing_crc.py" "$data" "$work/multiprocessing.txt")"
+add_tool xargs "$xargs_runs" 1 1 \
+  "find $(q "$data") -type f -print0 | xargs -0 -P2 -n10 cksum > $(q "$work/xargs.txt")"
+if ! command -v parallel >/dev/null || ! parallel --version 2>/dev/null | grep -q GNU; then
+  try_install parallel || true
+fi
+if command -v parallel >/dev/null && parallel --version 2>/dev/null | grep -q GNU; then
+  add_tool gnu_parallel "$gnu_parallel_runs" 1 1 \
+    "find $(q "$data") -type f | parallel --will-cite -j2 -n10 -k cksum > $(q "$work/gnu_parallel.txt")"
+else
+  say "GNU parallel is not installed: skipped"
+fi
+
+# --- correctness first: the three row writers must agree byte for byte -------------------
+say "checking outputs"
+for t in parallel_run loop loop_1_thread multiprocessing; do
+  bash -c "${command_of[$t]}" >/dev/null || die "$t failed"
+done
+expected=$work/loop.txt
+for got in "$work/parallel_run/parallel_run_step.txt" "$work/loop_1.txt" "$work/multiprocessing.txt"; do
+  if ! cmp -s "$expected" "$got"; then
+    diff "$expected" "$got" | head -5 >&2 || true
+    die "$got differs from $expected: the contenders do not compute the same CRCs in the same order"
+  fi
+done
+rows=$(wc -l <"$expected")
+[[ $rows -eq $files ]] || die "$expected has $rows rows for $files files"
+say "outputs identical: $rows rows"
+
+# --- timing ------------------------------------------------------------------------------
+# The machine may be shared: 30 back-to-back runs of one tool can fall into a busy minute
+# that the next tool misses. So the fast tools take turns, a few runs each per round, and
+# each tool's median is over all of its rounds; the slow tools run once, at the end.
+if ! command -v hyperfine >/dev/null; then try_install hyperfine || true; fi
+time_runs() {  # tool warmup runs json
+  local t=$1 warmup=$2 n=$3 json=$4
+  if command -v hyperfine >/dev/null; then
+    local shell_flag=(-N)
+    [[ ${shell_of[$t]} == 1 ]] && shell_flag=()
+    hyperfine "${shell_flag[@]}" --style basic --warmup "$warmup" --runs "$n" \
+      --export-json "$json" "${command_of[$t]}" >&2
+  else
+    # Own timer: each run is one bash -c, so every tool pays the same shell start.
+    "$python" - "$json" "$warmup" "$n" "${command_of[$t]}" <<'EOF'
+import json, subprocess, sys, time
+out, warmup, runs, cmd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+times = []
+for i in range(warmup + runs):
+    t0 = time.perf_counter()
+    subprocess.run(["bash", "-c", cmd], check=True, stdout=subprocess.DEVNULL)
+    if i >= warmup:
+        times.append(time.perf_counter() - t0)
+json.dump({"results": [{"times": times}]}, open(out, "w"))
+EOF
+  fi
+}
+rounds=${SMALL_FILES_ROUNDS:-6}
+per_round=$(((runs + rounds - 1) / rounds))
+fast=(parallel_run loop loop_1_thread multiprocessing)
+for ((r = 1; r <= rounds; ++r)); do
+  say "round $r of $rounds: $per_round runs of each fast tool"
+  for t in "${fast[@]}"; do
+    runs_of[$t]=$((per_round * rounds))
+    # Full warm-up once; later rounds re-warm the caches the other tools used.
+    warmup=1
+    [[ $r == 1 ]] && warmup=${warmup_of[$t]}
+    time_runs "$t" "$warmup" "$per_round" "$work/$t.$r.json"
+  done
+done
+for t in "${tools[@]}"; do
+  [[ " ${fast[*]} " == *" $t "* ]] && continue
+  say "timing $t: ${runs_of[$t]} runs after ${warmup_of[$t]} warm-up(s)"
+  time_runs "$t" "${warmup_of[$t]}" "${runs_of[$t]}" "$work/$t.1.json"
+done
+declare -A median_of min_of
+for t in "${tools[@]}"; do
+  read -r "median_of[$t]" "min_of[$t]" < <("$python" - "$work/$t".*.json <<'EOF'
+import json, statistics, sys
+times = [t for f in sys.argv[1:] for t in json.load(open(f))["results"][0]["times"]]
+print(f"{statistics.median(times):.4f} {min(times):.4f}")
+EOF
+)
+done
+for t in xargs gnu_parallel; do
+  if [[ -n ${command_of[$t]:-} ]]; then
+    n=$(wc -l <"$work/$t.txt")
+    [[ $n -eq $files ]] || die "$t wrote $n lines for $files files"
+  fi
+done
+
+# --- report ------------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+loop_s=${median_of[loop]}
+pr_s=${median_of[parallel_run]}
+mp_s=${median_of[multiprocessing]}
+vs_loop=$(ratio "$pr_s" "$loop_s")
+vs_mp=$(ratio "$mp_s" "$pr_s")
+
+echo
+echo "small_files: $files files of $file_size bytes, CRC-32 each, mini-batches of 10, 2 workers"
+printf '| %-16s | %5s | %9s | %9s | %10s |\n' tool runs "median s" "min s" "vs loop"
+printf '|%s|%s|%s|%s|%s|\n' ------------------ ------- ----------- ----------- ------------
+for t in "${tools[@]}"; do
+  printf '| %-16s | %5s | %9s | %9s | %9sx |\n' "$t" "${runs_of[$t]}" "${median_of[$t]}" \
+    "${min_of[$t]}" "$(ratio "${median_of[$t]}" "$loop_s")"
+done
+echo "load average (1, 5, 15 min) at start: $load_start; at end: $(load); $(nproc) cores"
+echo
+if le "$vs_loop" 1.5; then met=met; else met="NOT met"; fi
+echo "target parallel_run <= 1.5x the loop: $vs_loop x: $met"
+if le 4 "$vs_mp"; then met=met; else met="NOT met"; fi
+echo "target parallel_run >= 4x faster than multiprocessing: $vs_mp x: $met"
+echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp"
