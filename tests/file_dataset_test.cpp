@@ -146,6 +146,13 @@ TEST_CASE("the partitioner cuts mini-batches of mini_batch_size files in order",
   while (auto b = one.next())
     n += (b->size() == 1);
   CHECK(n == 25);
+  // An input error part way through a mini-batch comes after the files listed before it.
+  test_support::write_file(t / "list.txt", "in/f000.txt\nin/f001.txt\nin/nope.txt\n");
+  parallel_run::detail::FilePartitioner broken(FileDataset({"@" + (t / "list.txt").string()}), 5);
+  auto partial = broken.next();
+  REQUIRE(partial);
+  CHECK(partial->size() == 2);
+  CHECK_THROWS_AS(broken.next(), InputError);
   parallel_run::detail::FilePartitioner all(d, 100);
   auto b = all.next();
   REQUIRE(b);

@@ -38,18 +38,21 @@ class ParallelRun {
   const Config& config() const noexcept { return config_; }
 
   /// Runs the job over `inputs`, blocking until it ends. Throws ConfigError for an invalid
-  /// setting, InputError for a missing input and OutputError when the output cannot be
-  /// written, all before any scorer code runs; a failed job is a JobResult, not an exception.
+  /// setting or an output folder that cannot be made, and InputError for a missing input,
+  /// all before any scorer code runs; OutputError if the output cannot be written. A failed
+  /// job is a JobResult, not an exception. That includes an input found faulty as the listing
+  /// reaches it (an empty folder, a glob that matches nothing, a bad list line): the job stops
+  /// with JobResult::configuration_error set, keeping what it computed.
   JobResult run(const FileDataset& inputs) const {
     static_assert(detail::check_scorer<Scorer, FileBatch>());
     if constexpr (ScorerFor<Scorer, FileBatch>) {
       config_.validate();
-      const std::size_t items = inputs.count();
+      // One walk only: the roots are checked now, the files listed as the job goes.
+      inputs.check();
       auto config = std::make_shared<const Config>(config_);
       detail::Coordinator<Scorer, detail::FilePartitioner> coordinator(
           config, factory_,
-          detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size)),
-          items);
+          detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size)));
       return coordinator.run();
     } else {
       return {};

@@ -74,12 +74,19 @@ class FileDataset {
   /// no file.
   class Cursor {
    public:
-    explicit Cursor(const std::vector<Input>& inputs) : inputs_(&inputs) {}
+    // Owns a copy of the inputs (a few strings), so it may outlive its dataset.
+    explicit Cursor(std::vector<Input> inputs) : inputs_(std::move(inputs)) {}
     std::optional<FileEntry> next();
+    /// Checks that input `i` exists, listing nothing.
+    void check_input(std::size_t i) {
+      input_ = i;
+      open_next_input(true);
+    }
 
    private:
-    bool open_next_input();
-    const std::vector<Input>* inputs_;
+    // Checks the current input exists; unless `check_only`, starts listing it.
+    bool open_next_input(bool check_only = false);
+    std::vector<Input> inputs_;
     std::size_t input_ = 0;
     bool open_ = false;
     std::size_t produced_by_input_ = 0;
@@ -92,6 +99,14 @@ class FileDataset {
   };
 
   Cursor cursor() const { return Cursor(inputs_); }
+
+  /// Checks that every input's root exists (a folder, a glob's fixed folder, a readable list
+  /// file, a file) without listing anything. Throws InputError naming the first missing one.
+  void check() const {
+    if (inputs_.empty()) throw InputError("no input given (add a folder, glob, list file or path)");
+    for (std::size_t i = 0; i < inputs_.size(); ++i)
+      Cursor(inputs_).check_input(i);
+  }
 
   /// Walks every input once: the number of files, and every input checked.
   std::size_t count() const {
@@ -116,17 +131,18 @@ class FileDataset {
   std::vector<Input> inputs_;
 };
 
-inline bool FileDataset::Cursor::open_next_input() {
+inline bool FileDataset::Cursor::open_next_input(bool check_only) {
   namespace fs = std::filesystem;
-  const Input& in = (*inputs_)[input_];
+  const Input& in = inputs_[input_];
   std::error_code ec;
   produced_by_input_ = 0;
   switch (in.kind) {
     case InputKind::folder:
       if (!fs::is_directory(in.text, ec))
         throw InputError(fmt::format("input folder '{}' does not exist", in.text));
-      walk_ = std::make_unique<detail::TreeWalk>(fs::path(in.text),
-                                                 std::vector<std::string>{"**", "*"}, true);
+      if (!check_only)
+        walk_ = std::make_unique<detail::TreeWalk>(fs::path(in.text),
+                                                   std::vector<std::string>{"**", "*"}, true);
       break;
     case InputKind::glob: {
       // The fixed prefix (components without wildcards) is the walk's root and key base.
@@ -150,7 +166,7 @@ inline bool FileDataset::Cursor::open_next_input() {
       std::vector<std::string> rest(parts.begin() + static_cast<std::ptrdiff_t>(i), parts.end());
       // "dir/**" means every file below dir, as with bash's globstar.
       if (rest.empty() || rest.back() == "**") rest.push_back("*");
-      walk_ = std::make_unique<detail::TreeWalk>(root, std::move(rest), false);
+      if (!check_only) walk_ = std::make_unique<detail::TreeWalk>(root, std::move(rest), false);
       break;
     }
     case InputKind::list_file:
@@ -177,14 +193,15 @@ inline bool FileDataset::Cursor::open_next_input() {
 
 inline std::optional<FileEntry> FileDataset::Cursor::next() {
   namespace fs = std::filesystem;
-  while (input_ < inputs_->size()) {
+  while (input_ < inputs_.size()) {
     if (!open_) open_next_input();
-    const Input& in = (*inputs_)[input_];
+    const Input& in = inputs_[input_];
     std::optional<FileEntry> found;
     switch (in.kind) {
       case InputKind::folder:
       case InputKind::glob:
-        if (auto hit = walk_->next()) found = FileEntry{std::move(hit->first), hit->second, 0};
+        if (auto hit = walk_->next())
+          found = FileEntry{std::move(hit->first), std::move(hit->second), 0};
         break;
       case InputKind::list_file: {
         std::string line;

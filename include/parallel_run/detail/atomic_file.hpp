@@ -44,11 +44,12 @@ class AtomicFile {
       throw OutputError(fmt::format("cannot write '{}': {}", temp_.string(), std::strerror(errno)));
     written_ += bytes.size();
   }
-  /// Makes the file appear under its name, whole.
-  void commit() {
+  /// Makes the file appear under its name, whole. `durable` also syncs it to disk first, so
+  /// it survives a power loss too (results: yes; a summary that can be rewritten: no).
+  void commit(bool durable = true) {
     std::FILE* f = out_;
     out_ = nullptr;
-    bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+    bool ok = std::fflush(f) == 0 && (!durable || ::fsync(::fileno(f)) == 0);
     ok = (std::fclose(f) == 0) && ok;
     std::error_code ec;
     if (ok) std::filesystem::rename(temp_, target_, ec);

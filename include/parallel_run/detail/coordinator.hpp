@@ -32,14 +32,10 @@ class Coordinator {
   using Batch = typename Partitioner::batch_type;
 
   Coordinator(std::shared_ptr<const Config> config, std::function<Scorer()> factory,
-              Partitioner partitioner, std::size_t planned_items)
+              Partitioner partitioner)
       : config_(std::move(config)),
         factory_(std::move(factory)),
-        partitioner_(std::move(partitioner)) {
-    const auto size = static_cast<std::size_t>(config_->mini_batch_size);
-    planned_items_ = planned_items;
-    planned_batches_ = (planned_items + size - 1) / size;
-  }
+        partitioner_(std::move(partitioner)) {}
 
   JobResult run() {
     namespace fs = std::filesystem;
@@ -61,9 +57,9 @@ class Coordinator {
 
     JobLog log(log_dir / "master.txt", cfg.logging_level);
     log_ = &log;
-    log.info("job '{}': {} items in {} mini-batches of up to {}, {} {} workers, output {}",
-             cfg.name, planned_items_, planned_batches_, cfg.mini_batch_size,
-             cfg.process_count_per_node, to_string(cfg.backend), cfg.output_dir.string());
+    log.info("job '{}': mini-batches of up to {}, {} {} workers, output {}", cfg.name,
+             cfg.mini_batch_size, cfg.process_count_per_node, to_string(cfg.backend),
+             cfg.output_dir.string());
 
     AtomicFile failed(log_dir / "failed_items.csv");
     failed.write("key,mini_batch,attempts,reason\n");
@@ -85,9 +81,13 @@ class Coordinator {
                            on_init_failed(worker, std::move(reason), misconfigured);
                          },
                          [this](std::string message) { log_->warning("{}", message); }};
-    ThreadBackend<Scorer, Batch> backend(io, config_, factory_, std::move(events), metrics);
+    // Mini-batches queued or running: enough that workers never wait for the coordinator
+    // (it is woken when `low_water` or fewer are queued), few enough to bound memory.
+    const auto workers = static_cast<std::size_t>(cfg.process_count_per_node);
+    window_ = 16 * workers;
+    ThreadBackend<Scorer, Batch> backend(io, config_, factory_, std::move(events), metrics,
+                                         4 * workers);
     backend_ = &backend;
-    window_ = 4 * static_cast<std::size_t>(cfg.process_count_per_node);
 
     backend.start();
     fill();
@@ -143,9 +143,10 @@ class Coordinator {
       std::optional<Batch> b;
       try {
         b = partitioner_.next();
-      } catch (const Error& e) {
-        stop_job(fmt::format("input error: {}", e.what()));
-        break;
+      } catch (const InputError& e) {
+        // Found as the listing reached it (an empty folder, a bad list line): an input to fix.
+        if (!stopping_) result_.configuration_error = true;
+        stop_job(e.what());
       }
       if (!b) {
         exhausted_ = true;
@@ -222,6 +223,7 @@ class Coordinator {
 
   void on_init_failed(std::size_t worker, std::string reason, bool misconfigured) {
     ++init_failures_;
+    if (stopping_) return;  // a replacement started before the job began to stop
     const auto limit = 3 * static_cast<std::size_t>(config_->process_count_per_node);
     if (misconfigured) {
       if (!stopping_) result_.configuration_error = true;
@@ -260,9 +262,12 @@ class Coordinator {
           "mini_batch_error_threshold exceeded: {} failed mini-batches > "
           "mini_batch_error_threshold {}",
           result_.mini_batches_failed, cfg.mini_batch_error_threshold);
-    const std::size_t total = std::max(planned_batches_, created_);
-    if (total > 0 && static_cast<double>(result_.mini_batches_failed) * 100.0 >
-                         cfg.allowed_failed_percent * static_cast<double>(total))
+    // As in the service, the percentage is judged once every mini-batch is scheduled (the
+    // inputs are listed lazily: only then is the total known).
+    const std::size_t total = created_;
+    if (exhausted_ && total > 0 &&
+        static_cast<double>(result_.mini_batches_failed) * 100.0 >
+            cfg.allowed_failed_percent * static_cast<double>(total))
       return fmt::format(
           "allowed_failed_percent exceeded: {} of {} mini-batches failed ({:.2f}%) > "
           "allowed_failed_percent {}",
@@ -320,14 +325,12 @@ class Coordinator {
     AtomicFile f(log_dir / "job_result.txt");
     f.write(result_.summary() + "\n");
     if (!result_.succeeded) f.write("reason: " + result_.failure_reason + "\n");
-    f.commit();
+    f.commit(false);
   }
 
   std::shared_ptr<const Config> config_;
   std::function<Scorer()> factory_;
   Partitioner partitioner_;
-  std::size_t planned_items_ = 0;
-  std::size_t planned_batches_ = 0;
   JobLog* log_ = nullptr;
   OrderedOutput* ordered_ = nullptr;
   boost::asio::io_context* io_ = nullptr;

@@ -4,7 +4,10 @@
 #include "parallel_run/file_batch.hpp"
 #include "parallel_run/file_dataset.hpp"
 
+#include <exception>
 #include <optional>
+#include <utility>
+#include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
@@ -16,12 +19,21 @@ class FilePartitioner {
   FilePartitioner(const FileDataset& dataset, std::size_t mini_batch_size)
       : cursor_(dataset.cursor()), size_(mini_batch_size) {}
 
-  /// The next mini-batch, or nothing at the end of the input.
+  /// The next mini-batch, or nothing at the end of the input. An input error met part way
+  /// through a mini-batch is thrown by the next call, after the files listed before it.
   std::optional<FileBatch> next() {
+    if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
     std::vector<FileEntry> entries;
     entries.reserve(size_);
     while (entries.size() < size_) {
-      auto e = cursor_.next();
+      std::optional<FileEntry> e;
+      try {
+        e = cursor_.next();
+      } catch (...) {
+        if (entries.empty()) throw;
+        pending_error_ = std::current_exception();
+        break;
+      }
       if (!e) break;
       entries.push_back(std::move(*e));
     }
@@ -33,6 +45,7 @@ class FilePartitioner {
   FileDataset::Cursor cursor_;
   std::size_t size_;
   std::size_t next_index_ = 0;
+  std::exception_ptr pending_error_;
 };
 
 }  // namespace detail

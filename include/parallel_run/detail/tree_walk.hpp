@@ -43,16 +43,19 @@ class TreeWalk {
         stack_.pop_back();
         continue;
       }
-      const Child child = f.children[f.next++];
-      std::string rel = f.rel.empty() ? child.name : f.rel + "/" + child.name;
-      std::vector<std::size_t> states = advance(f.states, child.name, child.is_dir);
-      if (states.empty()) continue;
-      std::filesystem::path full = f.dir / child.name;
-      if (child.is_dir) {
-        open_folder(full, rel, std::move(states));
-      } else if (std::find(states.begin(), states.end(), components_.size()) != states.end()) {
-        return std::make_pair(std::move(full), std::move(rel));
+      const Child& child = f.children[f.next++];
+      if (!child.is_dir) {
+        // The hot path (every file): no allocation unless it matches.
+        if (!file_matches(f.states, child.name)) continue;
+        std::string rel = f.rel.empty() ? child.name : f.rel + "/" + child.name;
+        return std::make_pair(f.dir / child.name, std::move(rel));
       }
+      std::vector<std::size_t> states = advance(f.states, child.name);
+      if (states.empty()) continue;
+      // open_folder grows the stack, which would invalidate `f` and `child`.
+      std::filesystem::path full = f.dir / child.name;
+      std::string rel = f.rel.empty() ? child.name : f.rel + "/" + child.name;
+      open_folder(full, std::move(rel), std::move(states));
     }
     return std::nullopt;
   }
@@ -82,11 +85,21 @@ class TreeWalk {
 
   bool matches(const std::string& pattern, const std::string& name) const {
     if (!match_hidden_ && name.front() == '.' && pattern.front() != '.') return false;
+    if (pattern == "*") return true;  // a folder input: every name, no fnmatch call
     return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
   }
 
-  std::vector<std::size_t> advance(const std::vector<std::size_t>& states, const std::string& name,
-                                   bool is_dir) const {
+  // A file ends a match when its name matches the last component ("**" spans folders only).
+  bool file_matches(const std::vector<std::size_t>& states, const std::string& name) const {
+    for (std::size_t s : states)
+      if (s + 1 == components_.size() && components_[s] != "**" && matches(components_[s], name))
+        return true;
+    return false;
+  }
+
+  // The states after descending into folder `name`.
+  std::vector<std::size_t> advance(const std::vector<std::size_t>& states,
+                                   const std::string& name) const {
     std::vector<std::size_t> out;
     auto add = [&](std::size_t s) {
       if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
@@ -95,7 +108,7 @@ class TreeWalk {
       if (s >= components_.size()) continue;
       const std::string& c = components_[s];
       if (c == "**") {
-        if (is_dir && (match_hidden_ || name.front() != '.')) add(s);
+        if (match_hidden_ || name.front() != '.') add(s);
       } else if (matches(c, name)) {
         add(s + 1);
       }
