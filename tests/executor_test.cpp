@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
+
 #include "support/scripted_scorer.hpp"
 #include "support/temp_dir.hpp"
 
@@ -531,4 +533,32 @@ TEST_CASE("an input found faulty as the listing reaches it stops the job and kee
                           "' does not exist (not a file, folder, glob match or @list file)");
     CHECK_FALSE(std::filesystem::exists(t / "out"));
   }
+}
+
+TEST_CASE("with stop_on_signals, SIGINT stops the job gracefully and keeps the results",
+          "[executor][signals]") {
+  Job job(200, 10, 2);
+  job.config.stop_on_signals = true;
+  job.script->before_run = [](std::size_t b, int, Context&) {
+    if (b == 3) std::raise(SIGINT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  };
+  JobResult r = job.run();
+  CHECK_FALSE(r.succeeded);
+  CHECK(r.interrupted_by == SIGINT);
+  CHECK(r.failure_reason ==
+        "interrupted by SIGINT: running mini-batches finish, no new one starts (send it again to "
+        "abort at once)");
+  CHECK(r.items_failed == 0);
+  CHECK(r.items_not_processed > 0);
+  CHECK(r.items_succeeded + r.items_not_processed == 200);
+  CHECK(r.items_succeeded >= 40);  // mini-batch 3 itself and the ones before it finished
+  CHECK(job.output() == numbered_keys(static_cast<int>(r.items_succeeded)));
+  std::string failed = job.failed();
+  CHECK(std::count(failed.begin(), failed.end(), '\n') ==
+        static_cast<std::ptrdiff_t>(1 + r.items_not_processed));
+  // The default action is back: the process no longer catches SIGINT.
+  struct sigaction now {};
+  sigaction(SIGINT, nullptr, &now);
+  CHECK(now.sa_handler == SIG_DFL);
 }

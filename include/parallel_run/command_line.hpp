@@ -1,7 +1,8 @@
 // The standard command line: parallel_run::main(argc, argv, scorer) gives every program
 // built on the library the same flags (parsed with CLI11), with the service's spellings
 // (--mini_batch_size) accepted as aliases. Everything after "--" goes to the scorer.
-// Exit status: 0 the job succeeded, 1 it failed, 2 a usage, configuration or input error.
+// Exit status: 0 the job succeeded, 1 it failed, 2 a usage, configuration or input error,
+// 128 + n when signal n (SIGINT, SIGTERM) stopped it.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/config.hpp"
@@ -64,7 +65,8 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
   app.set_version_flag("--version", std::string("parallel_run ") + version_string);
   app.footer(
       "Arguments after -- are passed to the scorer (Context::arguments()).\n"
-      "Exit status: 0 the job succeeded, 1 it failed, 2 usage or configuration error.\n");
+      "Exit status: 0 the job succeeded, 1 it failed, 2 usage or configuration error, 128 + n\n"
+      "when signal n stopped it (the first SIGINT or SIGTERM stops it gracefully).\n");
 
   std::string output_dir, log_dir, output_action, logging_level, backend;
   std::vector<std::string> side_inputs;
@@ -165,6 +167,7 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
   try {
     cl = parse_command_line(argc, argv, std::move(defaults), description, out);
     if (cl.answered) return exit_succeeded;
+    cl.config.stop_on_signals = true;
     FileDataset inputs(cl.inputs);
     ParallelRun<Scorer> job(cl.config, std::move(scorer));
     JobResult r = job.run(inputs);
@@ -172,6 +175,7 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
       err << "parallel_run: job failed: " << r.failure_reason << "\n";
       err << "parallel_run: " << r.summary() << "\n";
       err << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
+      if (r.interrupted_by != 0) return 128 + r.interrupted_by;  // the shell's convention
       return r.configuration_error ? exit_usage_error : exit_job_failed;
     }
     out << "parallel_run: " << r.summary() << "\n";

@@ -73,6 +73,9 @@ struct Config {
   std::string delimiter = " ";
   /// Out-of-order output held in memory before it spills to a file in the output folder.
   std::int64_t max_buffered_output_bytes = 64LL << 20;
+  /// Stop gracefully on the first SIGINT or SIGTERM while the job runs (parallel_run::main
+  /// turns it on; a library should not take signals from its host program unasked).
+  bool stop_on_signals = false;
 
   /// The log folder in effect.
   std::filesystem::path effective_log_dir() const {

@@ -18,6 +18,8 @@ struct JobResult {
   /// The job failed on a setting the scorer rejected in init() (e.g. a missing side input):
   /// a usage error, exit status 2 on the command line.
   bool configuration_error = false;
+  /// The signal (SIGINT, SIGTERM) that stopped the job, or 0.
+  int interrupted_by = 0;
 
   std::size_t items_total = 0;
   std::size_t items_succeeded = 0;

@@ -14,9 +14,11 @@
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -89,9 +91,32 @@ class Coordinator {
                                          4 * workers);
     backend_ = &backend;
 
+    // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully (no new
+    // mini-batch, running ones finish, the output is written); Asio restores the default
+    // action once the set is cleared, so a second one ends the process at once.
+    boost::asio::signal_set signals(io);
+    if (cfg.stop_on_signals) {
+      signals.add(SIGINT);
+      signals.add(SIGTERM);
+      signals.async_wait([this, &signals](const boost::system::error_code& error, int signal) {
+        if (error) return;
+        boost::system::error_code ignored;
+        signals.clear(ignored);
+        result_.interrupted_by = signal;
+        stop_job(
+            fmt::format("interrupted by {}: running mini-batches finish, no new one starts "
+                        "(send it again to abort at once)",
+                        signal == SIGINT ? "SIGINT" : "SIGTERM"));
+        fill();
+      });
+    }
+
     backend.start();
     fill();
     if (!finished()) io.run();
+    boost::system::error_code signal_ec;
+    signals.cancel(signal_ec);
+    signals.clear(signal_ec);
     backend.stop();
     if (backend.detached_workers() > 0)
       log.warning(
