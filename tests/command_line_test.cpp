@@ -99,7 +99,9 @@ TEST_CASE("every flag sets its setting, in both spellings", "[command_line]") {
                             "--delimiter",
                             ",",
                             flag("--node-count"),
-                            "1"});
+                            "1",
+                            "--limit",
+                            "9"});
     const Config& c = cl.config;
     CHECK(cl.inputs == std::vector<std::string>{"a", "b"});
     CHECK(c.output_dir == "o");
@@ -119,6 +121,7 @@ TEST_CASE("every flag sets its setting, in both spellings", "[command_line]") {
     CHECK(c.key_column);
     CHECK(c.delimiter == ",");
     CHECK(c.node_count == 1);
+    CHECK(c.limit == 9);
     CHECK_NOTHROW(c.validate());
   }
 }

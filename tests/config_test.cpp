@@ -118,6 +118,9 @@ TEST_CASE("each invalid setting throws an error naming setting, value and range"
   c.output_dir.clear();
   check("[parallel_run.config.output_dir] output_dir must be set (the folder for results and logs)",
         "output_dir");
+  c.limit = -1;
+  check("[parallel_run.config.limit] limit must be an integer in [0, 9223372036854775807], got -1",
+        "limit");
   c.delimiter = "";
   check(
       "[parallel_run.config.delimiter] delimiter must be non-empty and hold no line break, got ''",

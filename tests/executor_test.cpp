@@ -89,6 +89,16 @@ TEST_CASE("output is in input order whatever the completion order", "[executor][
   CHECK(job.output() == numbered_keys(60));
 }
 
+TEST_CASE("limit scores only the first files, for a quick trial", "[executor]") {
+  Job job(25, 10);
+  job.config.limit = 12;
+  JobResult r = job.run();
+  CHECK(r.succeeded);
+  CHECK(r.items_total == 12);
+  CHECK(r.mini_batches_total == 2);
+  CHECK(job.output() == numbered_keys(12));
+}
+
 TEST_CASE("init runs once per worker before its first mini-batch, shutdown once at the end",
           "[executor]") {
   Job job(100, 1, 3);

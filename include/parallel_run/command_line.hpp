@@ -117,6 +117,8 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
       app.add_option("--log-dir,--log_dir", log_dir, "Log folder (default <output>/logs)");
   app.add_flag("--key-column,--key_column", c.key_column,
                "Write each row's item key as its first column");
+  app.add_option("--limit", c.limit, "Score only the first N inputs, a quick trial run (0: all)")
+      ->capture_default_str();
   app.add_option("--delimiter", c.delimiter, "Separates the key and the fields (default a space)");
 
   try {

@@ -73,6 +73,9 @@ struct Config {
   std::string delimiter = " ";
   /// Out-of-order output held in memory before it spills to a file in the output folder.
   std::int64_t max_buffered_output_bytes = 64LL << 20;
+  /// Score only the first `limit` items (0: all): a quick trial of the same program on a
+  /// small sample before the real run.
+  std::int64_t limit = 0;
   /// Stop gracefully on the first SIGINT or SIGTERM while the job runs (parallel_run::main
   /// turns it on; a library should not take signals from its host program unasked).
   bool stop_on_signals = false;
@@ -211,6 +214,7 @@ inline void Config::validate() const {
         "delimiter",
         fmt::format("delimiter must be non-empty and hold no line break, got '{}'", delimiter));
   check_int_range("max_buffered_output_bytes", max_buffered_output_bytes, 0, INT64_MAX);
+  check_int_range("limit", limit, 0, INT64_MAX);
 }
 
 PARALLEL_RUN_END_NAMESPACE

@@ -52,7 +52,8 @@ class ParallelRun {
       auto config = std::make_shared<const Config>(config_);
       detail::Coordinator<Scorer, detail::FilePartitioner> coordinator(
           config, factory_,
-          detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size)));
+          detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size),
+                                  static_cast<std::size_t>(config_.limit)));
       return coordinator.run();
     } else {
       return {};

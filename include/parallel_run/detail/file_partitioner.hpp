@@ -5,6 +5,7 @@
 #include "parallel_run/file_dataset.hpp"
 
 #include <exception>
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -16,8 +17,9 @@ class FilePartitioner {
  public:
   using batch_type = FileBatch;
 
-  FilePartitioner(const FileDataset& dataset, std::size_t mini_batch_size)
-      : cursor_(dataset.cursor()), size_(mini_batch_size) {}
+  /// `limit`: at most that many files in all (0: no limit).
+  FilePartitioner(const FileDataset& dataset, std::size_t mini_batch_size, std::size_t limit = 0)
+      : cursor_(dataset.cursor()), size_(mini_batch_size), left_(limit == 0 ? SIZE_MAX : limit) {}
 
   /// The next mini-batch, or nothing at the end of the input. An input error met part way
   /// through a mini-batch is thrown by the next call, after the files listed before it.
@@ -25,7 +27,7 @@ class FilePartitioner {
     if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
     std::vector<FileEntry> entries;
     entries.reserve(size_);
-    while (entries.size() < size_) {
+    while (entries.size() < size_ && left_ > 0) {
       std::optional<FileEntry> e;
       try {
         e = cursor_.next();
@@ -36,6 +38,7 @@ class FilePartitioner {
       }
       if (!e) break;
       entries.push_back(std::move(*e));
+      --left_;
     }
     if (entries.empty()) return std::nullopt;
     return FileBatch(next_index_++, std::move(entries));
@@ -44,6 +47,7 @@ class FilePartitioner {
  private:
   FileDataset::Cursor cursor_;
   std::size_t size_;
+  std::size_t left_;
   std::size_t next_index_ = 0;
   std::exception_ptr pending_error_;
 };
