@@ -521,21 +521,32 @@ TEST_CASE("an input found faulty as the listing reaches it stops the job and kee
     CHECK(r.configuration_error);
     CHECK(r.failure_reason == "[parallel_run.input] list file '" + (t / "list.txt").string() +
                                   "' line 101: 'in/missing.txt' is not a file");
-    // Every file listed before the bad line is accounted for, the last partial batch too.
-    CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 100);
-    CHECK(r.mini_batches_total == 34);
+    // Every file is accounted for: the 100 before the bad line (the last partial mini-batch
+    // too) and the 50 after it, listed as not processed.
+    CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 150);
+    CHECK(r.items_not_processed >= 50);
+    std::string failed = read_file(t / "out/logs/failed_items.csv");
+    CHECK_THAT(
+        failed,
+        Catch::EndsWith(
+            "in/f049.txt,50,0,not processed: the job stopped ([parallel_run.input] list file '" +
+            (t / "list.txt").string() + "' line 101: 'in/missing.txt' is not a file)\n"));
     std::string expected;
     for (std::size_t i = 0; i < r.items_succeeded; ++i)
       expected += fmt::format("in/f{:03}.txt\n", i);
     CHECK(read_file(t / "out/parallel_run_step.txt") == expected);
   }
   SECTION("an empty folder after a good one") {
-    JobResult r = run(c, FileDataset({(t / "in").string(), (t / "empty").string()}), scorer);
+    make_numbered_files(t / "after", 7);
+    JobResult r =
+        run(c, FileDataset({(t / "in").string(), (t / "empty").string(), (t / "after").string()}),
+            scorer);
     CHECK_FALSE(r.succeeded);
     CHECK(r.configuration_error);
     CHECK(r.failure_reason ==
           "[parallel_run.input] input folder '" + (t / "empty").string() + "' holds no files");
-    CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 100);
+    // The files of the input after the faulty one are listed as not processed too.
+    CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 107);
   }
   SECTION("a missing root is found before any scorer code runs") {
     CHECK_THROWS_WITH(run(c, FileDataset({(t / "in").string(), (t / "gone").string()}), scorer),
@@ -571,4 +582,42 @@ TEST_CASE("with stop_on_signals, SIGINT stops the job gracefully and keeps the r
   struct sigaction now {};
   sigaction(SIGINT, nullptr, &now);
   CHECK(now.sa_handler == SIG_DFL);
+}
+
+TEST_CASE("an exception from shutdown is reported as a warning", "[executor][shutdown]") {
+  TempDir t;
+  make_numbered_files(t / "in", 6);
+  Config c;
+  c.output_dir = t / "out";
+  c.process_count_per_node = 2;
+  c.logging_level = LoggingLevel::warning;
+  struct ThrowsOnShutdown {
+    std::vector<std::string> run(const FileBatch& b) {
+      return std::vector<std::string>(b.size(), "x");
+    }
+    void shutdown() { throw std::runtime_error("cannot close the device"); }
+  };
+  JobResult r = run(c, FileDataset({(t / "in").string()}), ThrowsOnShutdown{});
+  CHECK(r.succeeded);
+  CHECK(r.warnings == 2);
+  std::string log = read_file(t / "out/logs/master.txt");
+  CHECK_THAT(log, Catch::Contains("WARNING worker 0: shutdown threw: cannot close the device\n"));
+  CHECK_THAT(log, Catch::Contains("WARNING worker 1: shutdown threw: cannot close the device\n"));
+}
+
+TEST_CASE("threads whose run() ignores its stop token are bounded", "[executor][timeout]") {
+  Job job(40, 1, 1);
+  job.config.run_invocation_timeout = 0.05;
+  job.config.run_max_try = 1;
+  // Ignores the stop token: each timed-out thread stays busy for a while.
+  job.script->before_run = [](std::size_t, int, Context&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  };
+  JobResult r = job.run();
+  CHECK_FALSE(r.succeeded);
+  CHECK(r.failure_reason ==
+        "2 timed-out run() calls ignored their stop token and still hold their threads (the "
+        "limit is process_count_per_node = 1); a thread cannot be killed");
+  CHECK(r.timeouts == 2);
+  CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 40);
 }

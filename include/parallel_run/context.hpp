@@ -71,13 +71,15 @@ class UserLog : public detail::LeveledLog<UserLog> {
 class Context {
  public:
   Context(const Config& config, std::size_t worker_index,
-          std::shared_ptr<detail::MetricSink> metrics)
+          std::shared_ptr<detail::MetricSink> metrics,
+          std::filesystem::path working_dir = std::filesystem::current_path())
       : config_(&config),
         worker_index_(worker_index),
         log_(config.effective_log_dir() / "user" / detail::host_name() /
                  fmt::format("worker-{}.txt", worker_index),
              config.logging_level),
-        metrics_(std::move(metrics)) {}
+        metrics_(std::move(metrics)),
+        working_dir_(std::move(working_dir)) {}
 
   /// Arguments for the scorer: Config::arguments, or what followed "--" on the command line.
   const std::vector<std::string>& arguments() const noexcept { return config_->arguments; }
@@ -115,7 +117,7 @@ class Context {
   std::size_t mini_batch_index() const noexcept { return mini_batch_index_; }
   /// The 1-based attempt of that mini-batch (2 and up: a retry).
   std::int64_t attempt() const noexcept { return attempt_; }
-  /// Set when the current attempt timed out or the job is stopping: return early.
+  /// Set when the current attempt timed out (or the job ends abnormally): return early.
   std::stop_token stop_token() const noexcept { return stop_token_; }
   bool stop_requested() const noexcept { return stop_token_.stop_requested(); }
   /// This worker's log.
@@ -138,10 +140,10 @@ class Context {
   std::size_t worker_index_;
   std::size_t mini_batch_index_ = 0;
   std::int64_t attempt_ = 0;
-  std::filesystem::path working_dir_ = std::filesystem::current_path();
   std::filesystem::path temp_dir_;
   UserLog log_;
   std::shared_ptr<detail::MetricSink> metrics_;
+  std::filesystem::path working_dir_;
   std::stop_token stop_token_;
 };
 

@@ -194,7 +194,14 @@ inline bool FileDataset::Cursor::open_next_input(bool check_only) {
 inline std::optional<FileEntry> FileDataset::Cursor::next() {
   namespace fs = std::filesystem;
   while (input_ < inputs_.size()) {
-    if (!open_) open_next_input();
+    if (!open_) {
+      try {
+        open_next_input();
+      } catch (...) {
+        ++input_;  // the next call goes on with the next input
+        throw;
+      }
+    }
     const Input& in = inputs_[input_];
     std::optional<FileEntry> found;
     switch (in.kind) {
@@ -232,7 +239,13 @@ inline std::optional<FileEntry> FileDataset::Cursor::next() {
       ++produced_by_input_;
       return found;
     }
-    if (produced_by_input_ == 0) {
+    // Every error leaves the cursor past its cause (a list line is consumed before it is
+    // checked), so a caller may go on listing after it.
+    const bool produced_nothing = produced_by_input_ == 0;
+    open_ = false;
+    walk_.reset();
+    ++input_;
+    if (produced_nothing) {
       switch (in.kind) {
         case InputKind::folder:
           throw InputError(fmt::format("input folder '{}' holds no files", in.text));
@@ -244,9 +257,6 @@ inline std::optional<FileEntry> FileDataset::Cursor::next() {
           break;
       }
     }
-    open_ = false;
-    walk_.reset();
-    ++input_;
   }
   return std::nullopt;
 }

@@ -114,6 +114,7 @@ class Coordinator {
     backend.start();
     fill();
     if (!finished()) io.run();
+    finishing_ = true;
     boost::system::error_code signal_ec;
     signals.cancel(signal_ec);
     signals.clear(signal_ec);
@@ -159,6 +160,7 @@ class Coordinator {
   struct InFlight {
     std::shared_ptr<const Batch> batch;
     std::int64_t number;
+    std::string last_failure;  // why the previous attempt failed, for a retry
   };
 
   bool finished() const { return in_flight_.empty() && (exhausted_ || stopping_); }
@@ -172,6 +174,7 @@ class Coordinator {
         // Found as the listing reached it (an empty folder, a bad list line): an input to fix.
         if (!stopping_) result_.configuration_error = true;
         stop_job(e.what());
+        break;  // not exhausted: the rest is listed as not processed at the end
       }
       if (!b) {
         exhausted_ = true;
@@ -184,9 +187,10 @@ class Coordinator {
     if (finished()) io_->stop();
   }
 
-  void submit(std::shared_ptr<const Batch> batch, std::int64_t number, bool front) {
+  void submit(std::shared_ptr<const Batch> batch, std::int64_t number, bool front,
+              std::string last_failure = {}) {
     const std::uint64_t id = next_attempt_id_++;
-    in_flight_.emplace(id, InFlight{batch, number});
+    in_flight_.emplace(id, InFlight{batch, number, std::move(last_failure)});
     backend_->submit(Attempt<Batch>{id, std::move(batch), number}, front);
   }
 
@@ -224,13 +228,21 @@ class Coordinator {
     in_flight_.erase(it);
     ++result_.attempts;
     if (timed_out) ++result_.timeouts;
+    // Each ignored stop token leaves a thread (and its scorer's memory) behind: bound them.
+    const auto cap = static_cast<std::size_t>(config_->process_count_per_node);
+    if (timed_out && !stopping_ && backend_->stuck_workers() > cap)
+      stop_job(
+          fmt::format("{} timed-out run() calls ignored their stop token and still hold "
+                      "their threads (the limit is process_count_per_node = {}); a thread "
+                      "cannot be killed",
+                      backend_->stuck_workers(), cap));
     const Batch& batch = *f.batch;
     const Config& cfg = *config_;
     log_->warning("mini-batch {} attempt {}/{} {}: {}", batch.mini_batch_index(), f.number,
                   cfg.run_max_try, timed_out ? "timed out" : "failed", reason);
     if (f.number < cfg.run_max_try && !stopping_) {
       ++result_.retries;
-      submit(f.batch, f.number + 1, true);
+      submit(f.batch, f.number + 1, true, reason);
     } else {
       ++result_.mini_batches_failed;
       result_.items_failed += batch.size();
@@ -248,7 +260,10 @@ class Coordinator {
 
   void on_init_failed(std::size_t worker, std::string reason, bool misconfigured) {
     ++init_failures_;
-    if (stopping_) return;  // a replacement started before the job began to stop
+    if (stopping_ || finishing_) {  // a replacement started before the job began to stop
+      log_->error("worker {}: init failed: {}", worker, reason);
+      return;
+    }
     const auto limit = 3 * static_cast<std::size_t>(config_->process_count_per_node);
     if (misconfigured) {
       if (!stopping_) result_.configuration_error = true;
@@ -309,8 +324,24 @@ class Coordinator {
     result_.failure_reason = std::move(reason);
     log_->error("stopping the job: {}", result_.failure_reason);
     for (auto& a : backend_->take_queued()) {
-      in_flight_.erase(a.id);
-      not_processed(*a.batch);
+      auto it = in_flight_.find(a.id);
+      if (it == in_flight_.end()) continue;
+      if (a.number > 1) {
+        // A retry that never ran: its mini-batch failed, for the reason its last attempt gave.
+        ++result_.mini_batches_failed;
+        result_.items_failed += a.batch->size();
+        const std::string why =
+            fmt::format("attempt {} failed and the job stopped before a retry: {}", a.number - 1,
+                        it->second.last_failure);
+        std::string lines;
+        for (const auto& item : *a.batch)
+          append_failed_line(lines, item_key_of(item), a.batch->mini_batch_index(), a.number - 1,
+                             why);
+        ordered_->submit(a.batch->mini_batch_index(), {}, std::move(lines));
+      } else {
+        not_processed(*a.batch);
+      }
+      in_flight_.erase(it);
     }
   }
 
@@ -328,13 +359,17 @@ class Coordinator {
   // Every item the job never reached is still listed in failed_items.csv.
   void drain_not_processed() {
     if (exhausted_) return;
-    try {
-      while (auto b = partitioner_.next()) {
-        ++created_;
-        not_processed(*b);
+    for (;;) {
+      try {
+        while (auto b = partitioner_.next()) {
+          ++created_;
+          not_processed(*b);
+        }
+        return;
+      } catch (const InputError& e) {
+        // The cursor is past the faulty input: log it and list the rest.
+        log_->error("{}", e.what());
       }
-    } catch (const Error& e) {
-      log_->error("listing the items not processed stopped: {}", e.what());
     }
   }
 
@@ -367,6 +402,7 @@ class Coordinator {
   std::size_t init_failures_ = 0;
   bool exhausted_ = false;
   bool stopping_ = false;
+  bool finishing_ = false;  // io_context done: events now come from backend.stop()
   JobResult result_;
 };
 

@@ -72,7 +72,8 @@ class ThreadBackend {
         shared_(std::make_shared<Shared>(config, std::move(factory), std::move(metrics), &io,
                                          std::move(events), low_water)) {}
 
-  ~ThreadBackend() { stop(); }
+  // Unwinding (the coordinator threw): end the workers without running its handlers.
+  ~ThreadBackend() { stop(false); }
   ThreadBackend(const ThreadBackend&) = delete;
   ThreadBackend& operator=(const ThreadBackend&) = delete;
 
@@ -112,9 +113,12 @@ class ThreadBackend {
     workers_.push_back(std::move(w));
   }
 
-  /// Closes the queue, joins the workers, waits a grace period for abandoned ones and leaves
-  /// those still inside run() detached (they own everything they touch).
-  void stop() {
+  /// Closes the queue and ends the workers: idle ones exit at once; one still inside run()
+  /// (only when the coordinator threw, or an abandoned one) is asked to stop and given a
+  /// grace period, then left detached (it owns everything it touches). Then the events the
+  /// workers sent meanwhile (shutdown errors, late init failures) are delivered, on this
+  /// thread.
+  void stop(bool deliver_events = true) {
     if (stopped_) return;
     stopped_ = true;
     watchdog_.cancel();
@@ -125,12 +129,14 @@ class ThreadBackend {
       shared_->queue.clear();
     }
     shared_->cv.notify_all();
+    workers_.insert(workers_.end(), abandoned_.begin(), abandoned_.end());
+    abandoned_.clear();
     for (auto& w : workers_)
-      if (w->thread.joinable()) w->thread.join();
-    auto deadline = std::chrono::steady_clock::now() + abandon_grace();
-    for (auto& w : abandoned_) {
+      if (!w->done.load()) w->stop.request_stop();
+    const auto deadline = std::chrono::steady_clock::now() + abandon_grace();
+    for (auto& w : workers_) {
       while (!w->done.load() && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       if (w->done.load()) {
         w->thread.join();
       } else {
@@ -138,9 +144,17 @@ class ThreadBackend {
         ++detached_;
       }
     }
+    workers_.clear();
+    if (deliver_events) shared_->drain();
     std::lock_guard lock(shared_->mutex);
-    shared_->io = nullptr;  // late outcomes from detached workers are dropped
+    shared_->io = nullptr;  // outcomes of detached workers are dropped
     shared_->inbox.clear();
+  }
+
+  /// Timed-out workers still inside run(): they ignored their stop token.
+  std::size_t stuck_workers() const {
+    return static_cast<std::size_t>(std::count_if(abandoned_.begin(), abandoned_.end(),
+                                                  [](const auto& w) { return !w->done.load(); }));
   }
 
   /// Workers that ignored their stop request past the grace period and were left running.
@@ -162,7 +176,10 @@ class ThreadBackend {
           low_water(low) {}
     std::shared_ptr<const Config> config;
     std::function<Scorer()> factory;
+    std::mutex factory_mutex;
     std::shared_ptr<MetricSink> metrics;
+    // The job's current folder, read once: a replacement worker sees the same one.
+    std::filesystem::path working_dir = std::filesystem::current_path();
 
     // Guards everything below.
     std::mutex mutex;
@@ -203,6 +220,9 @@ class ThreadBackend {
     }
   };
 
+  // What the watchdog swaps into Worker::current when it times an attempt out.
+  static constexpr std::uint64_t timed_out_mark = ~std::uint64_t{0};
+
   struct Worker {
     std::size_t index = 0;
     std::thread thread;
@@ -211,7 +231,6 @@ class ThreadBackend {
     // the watchdog (started_ns before current, so a consistent pair can be read).
     std::atomic<std::uint64_t> current{0};
     std::atomic<std::int64_t> started_ns{0};
-    std::atomic<bool> abandoned{false};
     std::atomic<bool> done{false};
   };
 
@@ -224,13 +243,19 @@ class ThreadBackend {
   static void worker_main(const std::shared_ptr<Shared>& sp, Worker& w) {
     Shared& s = *sp;
     const Config& config = *s.config;
-    Context ctx(config, w.index, s.metrics);
     const RowFormat format{config.output_action == OutputAction::append_row, config.key_column,
                            config.delimiter};
+    std::optional<Context> context;
     std::optional<Scorer> scorer;
     try {
-      scorer.emplace(s.factory());
-      call_init(*scorer, ctx);
+      context.emplace(config, w.index, s.metrics, s.working_dir);
+      {
+        // A factory may keep state (a counter, an RNG); copies of one prototype may share a
+        // non-atomic handle. One call at a time, once per worker: the lock costs nothing.
+        std::lock_guard lock(s.factory_mutex);
+        scorer.emplace(s.factory());
+      }
+      call_init(*scorer, *context);
     } catch (...) {
       std::string reason = describe_current_exception();
       bool misconfigured = false;
@@ -249,36 +274,42 @@ class ThreadBackend {
       w.done = true;
       return;
     }
+    Context& ctx = *context;
     for (;;) {
       Attempt<Batch> a;
       {
         std::unique_lock lock(s.mutex);
-        s.cv.wait(lock, [&] { return s.closed || !s.queue.empty() || w.abandoned.load(); });
-        if (w.abandoned.load() || s.queue.empty()) break;
+        s.cv.wait(lock, [&] { return s.closed || !s.queue.empty(); });
+        if (s.queue.empty()) break;
         a = std::move(s.queue.front());
         s.queue.pop_front();
       }
       w.started_ns.store(now_ns(), std::memory_order_relaxed);
       w.current.store(a.id, std::memory_order_release);
       ctx.set_attempt(a.batch->mini_batch_index(), a.number, w.stop.get_token());
+      std::optional<BatchOutcome> outcome;
+      std::string reason;
       try {
-        BatchOutcome outcome = collect(*a.batch, call_run(*scorer, *a.batch, ctx), format);
-        w.current.store(0, std::memory_order_release);
-        const bool urgent = !outcome.failed.empty() || !outcome.warnings.empty();
+        outcome = collect(*a.batch, call_run(*scorer, *a.batch, ctx), format);
+      } catch (...) {
+        reason = describe_current_exception();
+      }
+      // Whoever takes `current` from this attempt's id owns its end: this worker, or the
+      // watchdog, which swapped in timed_out_mark and has already reported a timeout.
+      if (w.current.exchange(0, std::memory_order_acq_rel) != a.id) break;
+      if (outcome) {
+        const bool urgent = !outcome->failed.empty() || !outcome->warnings.empty();
         s.deliver(
             sp,
-            [id = a.id, o = std::move(outcome)](BackendEvents& e) mutable {
+            [id = a.id, o = std::move(*outcome)](BackendEvents& e) mutable {
               e.result(id, std::move(o));
             },
             urgent);
-      } catch (...) {
-        w.current.store(0, std::memory_order_release);
-        std::string reason = describe_current_exception();
+      } else {
         s.deliver(
             sp, [id = a.id, reason](BackendEvents& e) { e.attempt_failed(id, reason, false); },
             true);
       }
-      if (w.abandoned.load()) break;
     }
     try {
       call_shutdown(*scorer, ctx);
@@ -320,30 +351,44 @@ class ThreadBackend {
   void check_timeouts() {
     const std::int64_t now = now_ns();
     const std::int64_t limit = timeout().count();
-    std::vector<std::shared_ptr<Worker>> timed_out;
+    struct TimedOut {
+      std::uint64_t attempt;
+      std::int64_t started;
+    };
+    std::vector<TimedOut> timed_out;
     for (auto& w : workers_) {
       std::uint64_t id = w->current.load(std::memory_order_acquire);
-      if (id == 0 || w->abandoned.load()) continue;
+      if (id == 0 || id == timed_out_mark) continue;
       std::int64_t started = w->started_ns.load(std::memory_order_relaxed);
-      if (w->current.load(std::memory_order_acquire) != id) continue;
       if (now - started <= limit) continue;
-      timed_out.push_back(w);
-      w->abandoned = true;
+      // Only if the worker is still in that very attempt: it cannot have finished it or
+      // started another meanwhile, since it must take `current` back first.
+      if (!w->current.compare_exchange_strong(id, timed_out_mark, std::memory_order_acq_rel))
+        continue;
       w->stop.request_stop();
+      abandoned_.push_back(w);
+      timed_out.push_back({id, started});
+    }
+    // Abandoned workers that have returned from run() meanwhile are joined now, not at the end.
+    std::erase_if(abandoned_, [](const std::shared_ptr<Worker>& w) {
+      if (!w->done.load()) return false;
+      w->thread.join();
+      return true;
+    });
+    if (timed_out.empty()) return;
+    std::erase_if(workers_, [](const std::shared_ptr<Worker>& w) {
+      return w->current.load(std::memory_order_acquire) == timed_out_mark;
+    });
+    for (std::size_t i = 0; i < timed_out.size(); ++i)
+      spawn_worker();
+    // Reported last, so the coordinator sees stuck_workers() including these.
+    for (const auto& t : timed_out)
       shared_->events.attempt_failed(
-          id,
+          t.attempt,
           fmt::format("timed out after {:.3f} s (run_invocation_timeout {} s)",
-                      static_cast<double>(now - started) / 1e9,
+                      static_cast<double>(now - t.started) / 1e9,
                       shared_->config->run_invocation_timeout),
           true);
-    }
-    if (timed_out.empty()) return;
-    shared_->cv.notify_all();
-    for (auto& w : timed_out) {
-      std::erase(workers_, w);
-      abandoned_.push_back(w);
-      spawn_worker();
-    }
   }
 
   boost::asio::steady_timer watchdog_;
