@@ -121,6 +121,17 @@ TEST_CASE("each invalid setting throws an error naming setting, value and range"
   c.limit = -1;
   check("[parallel_run.config.limit] limit must be an integer in [0, 9223372036854775807], got -1",
         "limit");
+  c.append_row_file_name = "logs";
+  check(
+      "[parallel_run.config.append_row_file_name] append_row_file_name 'logs' is the log folder "
+      "'out/logs'; choose another name or --log-dir",
+      "append_row_file_name");
+  c.log_dir = c.output_dir;
+  c.append_row_file_name = "master.txt";
+  check(
+      "[parallel_run.config.append_row_file_name] append_row_file_name 'master.txt' is a log "
+      "file in the log folder 'out'; choose another name",
+      "append_row_file_name");
   c.delimiter = "";
   check(
       "[parallel_run.config.delimiter] delimiter must be non-empty and hold no line break, got ''",

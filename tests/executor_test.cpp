@@ -4,6 +4,9 @@
 
 #include <csignal>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "support/scripted_scorer.hpp"
 #include "support/temp_dir.hpp"
 
@@ -560,6 +563,8 @@ TEST_CASE("with stop_on_signals, SIGINT stops the job gracefully and keeps the r
           "[executor][signals]") {
   Job job(200, 10, 2);
   job.config.stop_on_signals = true;
+  struct sigaction before {};
+  sigaction(SIGINT, nullptr, &before);
   job.script->before_run = [](std::size_t b, int, Context&) {
     if (b == 3) std::raise(SIGINT);
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -578,10 +583,10 @@ TEST_CASE("with stop_on_signals, SIGINT stops the job gracefully and keeps the r
   std::string failed = job.failed();
   CHECK(std::count(failed.begin(), failed.end(), '\n') ==
         static_cast<std::ptrdiff_t>(1 + r.items_not_processed));
-  // The default action is back: the process no longer catches SIGINT.
+  // The handling from before the job is back.
   struct sigaction now {};
   sigaction(SIGINT, nullptr, &now);
-  CHECK(now.sa_handler == SIG_DFL);
+  CHECK(now.sa_handler == before.sa_handler);
 }
 
 TEST_CASE("an exception from shutdown is reported as a warning", "[executor][shutdown]") {
@@ -620,4 +625,44 @@ TEST_CASE("threads whose run() ignores its stop token are bounded", "[executor][
         "limit is process_count_per_node = 1); a thread cannot be killed");
   CHECK(r.timeouts == 2);
   CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 40);
+}
+
+TEST_CASE("a signal ignored before the job stays ignored", "[executor][signals]") {
+  Job job(30, 10, 1);
+  job.config.stop_on_signals = true;
+  job.script->before_run = [](std::size_t b, int, Context&) {
+    if (b == 0) std::raise(SIGINT);
+  };
+  struct sigaction ignore {
+  }, before{}, after{};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ignore, &before);
+  JobResult r = job.run();
+  sigaction(SIGINT, &before, &after);
+  CHECK(after.sa_handler == SIG_IGN);
+  CHECK(r.succeeded);
+  CHECK(r.interrupted_by == 0);
+  CHECK(job.output() == numbered_keys(30));
+}
+
+TEST_CASE("temporary files left by a killed run are removed, others are kept",
+          "[executor][output]") {
+  Job job(5);
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const auto out = job.dir / "out";
+  const std::string stale_rows = fmt::format(".parallel_run_step.txt.partial-{}", dead);
+  const std::string stale_spill = fmt::format(".parallel_run_spill-{}", dead);
+  const std::string stale_failed = fmt::format(".failed_items.csv.partial-{}", dead);
+  const std::string live = fmt::format(".parallel_run_step.txt.partial-{}", getppid());
+  for (const auto& name : {stale_rows, stale_spill, live, std::string(".keep.partial-x")})
+    test_support::write_file(out / name, "old");
+  test_support::write_file(out / "logs" / stale_failed, "old");
+  CHECK(job.run().succeeded);
+  CHECK_FALSE(std::filesystem::exists(out / stale_rows));
+  CHECK_FALSE(std::filesystem::exists(out / stale_spill));
+  CHECK_FALSE(std::filesystem::exists(out / "logs" / stale_failed));
+  CHECK(std::filesystem::exists(out / live));  // its process still runs
+  CHECK(std::filesystem::exists(out / ".keep.partial-x"));
 }

@@ -14,6 +14,8 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <ostream>
@@ -166,6 +168,15 @@ template <class Scorer>
 int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
          const std::string& description, std::ostream& out, std::ostream& err) {
   CommandLine cl;
+  // A detached worker thread still inside the scorer would race with static destructors
+  // at exit: end the process without them (the output is already complete on disk).
+  auto finish = [&out, &err](int status, const JobResult& r) {
+    if (r.detached_workers == 0) return status;
+    out.flush();
+    err.flush();
+    std::fflush(nullptr);
+    std::_Exit(status);
+  };
   try {
     cl = parse_command_line(argc, argv, std::move(defaults), description, out);
     if (cl.answered) return exit_succeeded;
@@ -177,13 +188,13 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
       err << "parallel_run: job failed: " << r.failure_reason << "\n";
       err << "parallel_run: " << r.summary() << "\n";
       err << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
-      if (r.interrupted_by != 0) return 128 + r.interrupted_by;  // the shell's convention
-      return r.configuration_error ? exit_usage_error : exit_job_failed;
+      if (r.interrupted_by != 0) return finish(128 + r.interrupted_by, r);  // the shell's way
+      return finish(r.configuration_error ? exit_usage_error : exit_job_failed, r);
     }
     out << "parallel_run: " << r.summary() << "\n";
     if (r.items_failed > 0)
       out << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
-    return exit_succeeded;
+    return finish(exit_succeeded, r);
   } catch (const UsageError& e) {
     err << "parallel_run: " << e.what() << "\n";
     return exit_usage_error;

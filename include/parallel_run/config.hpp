@@ -215,6 +215,28 @@ inline void Config::validate() const {
         fmt::format("delimiter must be non-empty and hold no line break, got '{}'", delimiter));
   check_int_range("max_buffered_output_bytes", max_buffered_output_bytes, 0, INT64_MAX);
   check_int_range("limit", limit, 0, INT64_MAX);
+  if (output_action == OutputAction::append_row) {
+    // Found now, not after hours of work when the final rename fails.
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path target = output_dir / append_row_file_name;
+    const fs::path logs = effective_log_dir();
+    if (fs::weakly_canonical(target, ec) == fs::weakly_canonical(logs, ec))
+      throw ConfigError("append_row_file_name",
+                        fmt::format("append_row_file_name '{}' is the log folder '{}'; choose "
+                                    "another name or --log-dir",
+                                    append_row_file_name, logs.string()));
+    for (const char* log_file : {"failed_items.csv", "master.txt", "job_result.txt", "metrics.csv"})
+      if (fs::weakly_canonical(target, ec) == fs::weakly_canonical(logs / log_file, ec))
+        throw ConfigError("append_row_file_name",
+                          fmt::format("append_row_file_name '{}' is a log file in the log folder "
+                                      "'{}'; choose another name",
+                                      append_row_file_name, logs.string()));
+    if (fs::is_directory(target, ec))
+      throw ConfigError("append_row_file_name",
+                        fmt::format("append_row_file_name '{}' names a folder in '{}'",
+                                    append_row_file_name, output_dir.string()));
+  }
 }
 
 PARALLEL_RUN_END_NAMESPACE

@@ -20,6 +20,9 @@ struct JobResult {
   bool configuration_error = false;
   /// The signal (SIGINT, SIGTERM) that stopped the job, or 0.
   int interrupted_by = 0;
+  /// Timed-out worker threads still inside run() when the job returned: they ignored their
+  /// stop token and run on detached (a thread cannot be killed).
+  std::size_t detached_workers = 0;
 
   std::size_t items_total = 0;
   std::size_t items_succeeded = 0;

@@ -51,13 +51,21 @@ class AtomicFile {
     out_ = nullptr;
     bool ok = std::fflush(f) == 0 && (!durable || ::fsync(::fileno(f)) == 0);
     ok = (std::fclose(f) == 0) && ok;
-    std::error_code ec;
-    if (ok) std::filesystem::rename(temp_, target_, ec);
-    if (!ok || ec) {
+    if (!ok) {
+      std::error_code ec;
       std::filesystem::remove(temp_, ec);
-      throw OutputError(fmt::format("cannot complete '{}'", target_.string()));
+      throw OutputError(fmt::format("cannot write '{}': {}", temp_.string(), std::strerror(errno)));
     }
+    std::error_code ec;
+    std::filesystem::rename(temp_, target_, ec);
+    // The content is complete: keep it under its temporary name rather than lose it.
+    if (ec)
+      throw OutputError(
+          fmt::format("cannot rename '{}' to '{}': {}; the complete file is kept "
+                      "as '{}'",
+                      temp_.string(), target_.string(), ec.message(), temp_.string()));
   }
+
   std::uint64_t bytes_written() const noexcept { return written_; }
   const std::filesystem::path& target() const noexcept { return target_; }
 

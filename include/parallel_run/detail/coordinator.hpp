@@ -11,13 +11,17 @@
 #include "parallel_run/item_result.hpp"
 #include "parallel_run/detail/job_log.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
+#include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <signal.h>
+#include <unistd.h>
 #include <csignal>
 #include <filesystem>
 #include <memory>
@@ -57,6 +61,9 @@ class Coordinator {
                         fmt::format("cannot create the log folder '{}': {}", log_dir.string(),
                                     ec ? ec.message() : "not a folder"));
 
+    remove_stale_temporaries(cfg.output_dir);
+    remove_stale_temporaries(log_dir);
+
     JobLog log(log_dir / "master.txt", cfg.logging_level);
     log_ = &log;
     log.info("job '{}': mini-batches of up to {}, {} {} workers, output {}", cfg.name,
@@ -91,33 +98,23 @@ class Coordinator {
                                          4 * workers);
     backend_ = &backend;
 
-    // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully (no new
-    // mini-batch, running ones finish, the output is written); Asio restores the default
-    // action once the set is cleared, so a second one ends the process at once.
-    boost::asio::signal_set signals(io);
-    if (cfg.stop_on_signals) {
-      signals.add(SIGINT);
-      signals.add(SIGTERM);
-      signals.async_wait([this, &signals](const boost::system::error_code& error, int signal) {
-        if (error) return;
-        boost::system::error_code ignored;
-        signals.clear(ignored);
-        result_.interrupted_by = signal;
-        stop_job(
-            fmt::format("interrupted by {}: running mini-batches finish, no new one starts "
-                        "(send it again to abort at once)",
-                        signal == SIGINT ? "SIGINT" : "SIGTERM"));
-        fill();
-      });
-    }
+    // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully: no new
+    // mini-batch starts, running ones finish, the output is written.
+    StopSignals signals(io, cfg.stop_on_signals, [this](int signal) {
+      if (stopping_) return;  // already stopping for another reason: keep that one
+      result_.interrupted_by = signal;
+      stop_job(
+          fmt::format("interrupted by {}: running mini-batches finish, no new one starts "
+                      "(send it again to abort at once)",
+                      signal == SIGINT ? "SIGINT" : "SIGTERM"));
+      fill();
+    });
 
     backend.start();
     fill();
     if (!finished()) io.run();
     finishing_ = true;
-    boost::system::error_code signal_ec;
-    signals.cancel(signal_ec);
-    signals.clear(signal_ec);
+    signals.restore();
     backend.stop();
     if (backend.detached_workers() > 0)
       log.warning(
@@ -132,8 +129,10 @@ class Coordinator {
                               ordered.next_index(), created_));
     if (rows) rows->commit();
     failed.commit();
+    // A detached worker may still use its temporary folder.
+    result_.detached_workers = backend.detached_workers();
     std::error_code rm_ec;
-    fs::remove_all(cfg.output_dir / ".parallel_run_tmp", rm_ec);
+    if (result_.detached_workers == 0) fs::remove_all(cfg.output_dir / ".parallel_run_tmp", rm_ec);
 
     result_.succeeded = !stopping_;
     result_.items_total =
@@ -369,6 +368,26 @@ class Coordinator {
       } catch (const InputError& e) {
         // The cursor is past the faulty input: log it and list the rest.
         log_->error("{}", e.what());
+      }
+    }
+  }
+
+  // A run that was killed (a second Ctrl-C, SIGKILL) leaves its temporary files behind,
+  // named with its process id. Those of processes that no longer exist are removed.
+  static void remove_stale_temporaries(const std::filesystem::path& dir) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = e.path().filename().string();
+      std::size_t dash = name.rfind('-');
+      if (name.empty() || name[0] != '.' || dash == std::string::npos) continue;
+      const std::string_view stem(name.data(), dash);
+      if (!stem.ends_with(".partial") && stem != ".parallel_run_spill") continue;
+      char* end = nullptr;
+      const long pid = std::strtol(name.c_str() + dash + 1, &end, 10);
+      if (pid <= 0 || *end != '\0' || pid == ::getpid()) continue;
+      if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
+        std::error_code rm;
+        std::filesystem::remove(e.path(), rm);
       }
     }
   }

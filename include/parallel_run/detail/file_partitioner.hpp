@@ -5,6 +5,7 @@
 #include "parallel_run/file_dataset.hpp"
 
 #include <exception>
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -26,7 +27,7 @@ class FilePartitioner {
   std::optional<FileBatch> next() {
     if (pending_error_) std::rethrow_exception(std::exchange(pending_error_, nullptr));
     std::vector<FileEntry> entries;
-    entries.reserve(size_);
+    entries.reserve(std::min<std::size_t>(size_, 4096));  // a huge size means few files
     while (entries.size() < size_ && left_ > 0) {
       std::optional<FileEntry> e;
       try {
