@@ -666,3 +666,14 @@ TEST_CASE("temporary files left by a killed run are removed, others are kept",
   CHECK(std::filesystem::exists(out / live));  // its process still runs
   CHECK(std::filesystem::exists(out / ".keep.partial-x"));
 }
+
+TEST_CASE("an output folder inside the input folder is not read as input", "[executor][output]") {
+  Job job(8, 3);
+  job.config.output_dir = job.dir / "in" / "zz_out";
+  JobResult first = job.run();
+  REQUIRE(first.succeeded);
+  JobResult second = job.run();  // the first run's output and logs are there now
+  CHECK(second.succeeded);
+  CHECK(second.items_total == 8);
+  CHECK(read_file(job.dir / "in/zz_out/parallel_run_step.txt") == numbered_keys(8));
+}

@@ -53,7 +53,8 @@ class ParallelRun {
       detail::Coordinator<Scorer, detail::FilePartitioner> coordinator(
           config, factory_,
           detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size),
-                                  static_cast<std::size_t>(config_.limit)));
+                                  static_cast<std::size_t>(config_.limit),
+                                  {config_.output_dir, config_.effective_log_dir()}));
       return coordinator.run();
     } else {
       return {};

@@ -77,6 +77,8 @@ class FileDataset {
     // Owns a copy of the inputs (a few strings), so it may outlive its dataset.
     explicit Cursor(std::vector<Input> inputs) : inputs_(std::move(inputs)) {}
     std::optional<FileEntry> next();
+    /// Folders never to enter (the job's output and log folders).
+    void skip_folders(std::vector<std::filesystem::path> folders) { skip_ = std::move(folders); }
     /// Checks that input `i` exists, listing nothing.
     void check_input(std::size_t i) {
       input_ = i;
@@ -92,6 +94,7 @@ class FileDataset {
     std::size_t produced_by_input_ = 0;
     std::size_t index_ = 0;
     std::unique_ptr<detail::TreeWalk> walk_;
+    std::vector<std::filesystem::path> skip_;
     std::ifstream list_;
     std::filesystem::path list_dir_;
     std::size_t list_line_ = 0;
@@ -141,8 +144,8 @@ inline bool FileDataset::Cursor::open_next_input(bool check_only) {
       if (!fs::is_directory(in.text, ec))
         throw InputError(fmt::format("input folder '{}' does not exist", in.text));
       if (!check_only)
-        walk_ = std::make_unique<detail::TreeWalk>(fs::path(in.text),
-                                                   std::vector<std::string>{"**", "*"}, true);
+        walk_ = std::make_unique<detail::TreeWalk>(
+            fs::path(in.text), std::vector<std::string>{"**", "*"}, true, skip_);
       break;
     case InputKind::glob: {
       // The fixed prefix (components without wildcards) is the walk's root and key base.
@@ -166,7 +169,8 @@ inline bool FileDataset::Cursor::open_next_input(bool check_only) {
       std::vector<std::string> rest(parts.begin() + static_cast<std::ptrdiff_t>(i), parts.end());
       // "dir/**" means every file below dir, as with bash's globstar.
       if (rest.empty() || rest.back() == "**") rest.push_back("*");
-      if (!check_only) walk_ = std::make_unique<detail::TreeWalk>(root, std::move(rest), false);
+      if (!check_only)
+        walk_ = std::make_unique<detail::TreeWalk>(root, std::move(rest), false, skip_);
       break;
     }
     case InputKind::list_file:

@@ -80,6 +80,17 @@ constexpr bool check_scorer() {
     }
   }
   static_assert(std::is_move_constructible_v<S>, "parallel_run: the scorer must be movable");
+  // An init or shutdown of another shape would be silently never called: say so instead.
+  if constexpr (requires { &S::init; })
+    static_assert(
+        requires(S & s, Context & c) { s.init(c); } || requires(S & s) { s.init(); },
+        "parallel_run: the scorer's init must be callable as init(parallel_run::Context&) "
+        "or init(); take the Context by reference");
+  if constexpr (requires { &S::shutdown; })
+    static_assert(
+        requires(S & s, Context & c) { s.shutdown(c); } || requires(S & s) { s.shutdown(); },
+        "parallel_run: the scorer's shutdown must be callable as "
+        "shutdown(parallel_run::Context&) or shutdown(); take the Context by reference");
   return true;
 }
 
@@ -103,7 +114,11 @@ void call_shutdown(S& s, Context& c) {
 template <class Init, class Run>
 class LambdaScorer {
  public:
-  LambdaScorer(Init init, Run run) : init_(std::move(init)), run_(std::move(run)) {}
+  LambdaScorer(Init init, Run run) : init_(std::move(init)), run_(std::move(run)) {
+    static_assert(std::invocable<Init&, Context&> || std::invocable<Init&>,
+                  "parallel_run::make_scorer: the init lambda must take (parallel_run::Context&) "
+                  "or nothing");
+  }
 
   void init(Context& c) {
     if constexpr (std::invocable<Init&, Context&>)

@@ -19,8 +19,12 @@ class FilePartitioner {
   using batch_type = FileBatch;
 
   /// `limit`: at most that many files in all (0: no limit).
-  FilePartitioner(const FileDataset& dataset, std::size_t mini_batch_size, std::size_t limit = 0)
-      : cursor_(dataset.cursor()), size_(mini_batch_size), left_(limit == 0 ? SIZE_MAX : limit) {}
+  /// `skip`: folders the walk never enters (the job's output and log folders).
+  FilePartitioner(const FileDataset& dataset, std::size_t mini_batch_size, std::size_t limit = 0,
+                  std::vector<std::filesystem::path> skip = {})
+      : cursor_(dataset.cursor()), size_(mini_batch_size), left_(limit == 0 ? SIZE_MAX : limit) {
+    cursor_.skip_folders(std::move(skip));
+  }
 
   /// The next mini-batch, or nothing at the end of the input. An input error met part way
   /// through a mini-batch is thrown by the next call, after the files listed before it.

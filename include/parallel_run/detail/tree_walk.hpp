@@ -28,8 +28,14 @@ class TreeWalk {
  public:
   /// Walks `root`; `components` is the pattern relative to it. `match_hidden` lets '*' match
   /// names starting with '.', as a folder input wants and a shell glob does not.
-  TreeWalk(std::filesystem::path root, std::vector<std::string> components, bool match_hidden)
-      : root_(std::move(root)), components_(std::move(components)), match_hidden_(match_hidden) {
+  /// Folders in `skip` (the job's output and log folders) are never entered, so a job
+  /// whose output lies inside its input does not read its own files.
+  TreeWalk(std::filesystem::path root, std::vector<std::string> components, bool match_hidden,
+           std::vector<std::filesystem::path> skip = {})
+      : root_(std::move(root)),
+        components_(std::move(components)),
+        match_hidden_(match_hidden),
+        skip_(std::move(skip)) {
     std::vector<std::size_t> states{0};
     close(states);
     open_folder(root_, std::string{}, std::move(states));
@@ -54,6 +60,7 @@ class TreeWalk {
       if (states.empty()) continue;
       // open_folder grows the stack, which would invalidate `f` and `child`.
       std::filesystem::path full = f.dir / child.name;
+      if (skipped(full)) continue;
       std::string rel = f.rel.empty() ? child.name : f.rel + "/" + child.name;
       open_folder(full, std::move(rel), std::move(states));
     }
@@ -87,6 +94,14 @@ class TreeWalk {
     if (!match_hidden_ && name.front() == '.' && pattern.front() != '.') return false;
     if (pattern == "*") return true;  // a folder input: every name, no fnmatch call
     return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+  }
+
+  bool skipped(const std::filesystem::path& dir) const {
+    for (const auto& s : skip_) {
+      std::error_code ec;  // a skipped folder that does not exist yet matches nothing
+      if (std::filesystem::equivalent(dir, s, ec)) return true;
+    }
+    return false;
   }
 
   // A file ends a match when its name matches the last component ("**" spans folders only).
@@ -144,6 +159,7 @@ class TreeWalk {
   std::filesystem::path root_;
   std::vector<std::string> components_;
   bool match_hidden_;
+  std::vector<std::filesystem::path> skip_;
   std::vector<Frame> stack_;
 };
 
