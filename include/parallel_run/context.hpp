@@ -51,12 +51,12 @@ class MetricSink {
 }  // namespace detail
 
 /// The scorer's own log, one file per worker: <logs>/user/<host>/worker-<n>.txt, created on
-/// the first line written: ctx.log().info("loaded {} weights", n). Lines below the job's
-/// logging_level are dropped. Not thread-safe: each worker has its own.
+/// the first line written (each run starts it afresh): ctx.log().info("loaded {} weights", n).
+/// Lines below the job's logging_level are dropped. Not thread-safe: each worker has its own.
 class UserLog : public detail::LeveledLog<UserLog> {
  public:
   UserLog(std::filesystem::path file, LoggingLevel level)
-      : LeveledLog(level), file_(std::move(file), "a") {}
+      : LeveledLog(level), file_(std::move(file), "w") {}
   /// The file this log writes to.
   const std::filesystem::path& path() const noexcept { return file_.path(); }
 
