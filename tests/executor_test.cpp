@@ -616,7 +616,7 @@ TEST_CASE("threads whose run() ignores its stop token are bounded", "[executor][
   job.config.run_max_try = 1;
   // Ignores the stop token: each timed-out thread stays busy for a while.
   job.script->before_run = [](std::size_t, int, Context&) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
   };
   JobResult r = job.run();
   CHECK_FALSE(r.succeeded);

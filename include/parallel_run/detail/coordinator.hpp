@@ -322,6 +322,7 @@ class Coordinator {
     stopping_ = true;
     result_.failure_reason = std::move(reason);
     log_->error("stopping the job: {}", result_.failure_reason);
+    backend_->no_more_work();
     for (auto& a : backend_->take_queued()) {
       auto it = in_flight_.find(a.id);
       if (it == in_flight_.end()) continue;

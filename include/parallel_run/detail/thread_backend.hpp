@@ -151,6 +151,9 @@ class ThreadBackend {
     shared_->inbox.clear();
   }
 
+  /// The job is stopping: nothing new will be submitted, so no replacement worker starts.
+  void no_more_work() noexcept { no_more_work_ = true; }
+
   /// Timed-out workers still inside run(): they ignored their stop token.
   std::size_t stuck_workers() const {
     return static_cast<std::size_t>(std::count_if(abandoned_.begin(), abandoned_.end(),
@@ -379,9 +382,8 @@ class ThreadBackend {
     std::erase_if(workers_, [](const std::shared_ptr<Worker>& w) {
       return w->current.load(std::memory_order_acquire) == timed_out_mark;
     });
-    for (std::size_t i = 0; i < timed_out.size(); ++i)
-      spawn_worker();
-    // Reported last, so the coordinator sees stuck_workers() including these.
+    // Reported before the replacements start, so the coordinator sees stuck_workers()
+    // including these and may stop the job (no_more_work) before a replacement takes work.
     for (const auto& t : timed_out)
       shared_->events.attempt_failed(
           t.attempt,
@@ -389,6 +391,9 @@ class ThreadBackend {
                       static_cast<double>(now - t.started) / 1e9,
                       shared_->config->run_invocation_timeout),
           true);
+    if (!no_more_work_)
+      for (std::size_t i = 0; i < timed_out.size(); ++i)
+        spawn_worker();
   }
 
   boost::asio::steady_timer watchdog_;
@@ -398,6 +403,7 @@ class ThreadBackend {
   std::size_t next_worker_index_ = 0;
   std::size_t detached_ = 0;
   bool stopped_ = false;
+  bool no_more_work_ = false;
 };
 
 }  // namespace detail
