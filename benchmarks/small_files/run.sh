@@ -53,6 +53,10 @@ if [[ -n ${PARALLEL_RUN_BENCH_BIN:-} ]]; then
   build_dir=""
 else
   build_dir=${PARALLEL_RUN_BENCH_BUILD_DIR:-$repo/build/bench}
+  # The same Debian packages as scripts/test (installed when missing and running as root).
+  # shellcheck source=scripts/deps.sh
+  source "$repo/scripts/deps.sh"
+  ensure_packages "${BUILD_PACKAGES[@]}" python3 >&2
   generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
   if [[ ! -f $build_dir/CMakeCache.txt ]]; then
