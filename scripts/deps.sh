@@ -1,4 +1,5 @@
-# Sourced by scripts/test and scripts/demo: installs the Debian packages this project needs
+# shellcheck shell=bash
+# Sourced by scripts/test, scripts/demo and benchmarks: installs the Debian packages this project needs
 # that are missing (apt-get, as root). Nothing is installed by hand anywhere else.
 ensure_packages() {
   local missing=()
@@ -15,5 +16,6 @@ ensure_packages() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 BUILD_PACKAGES=(cmake ninja-build g++ libboost-dev librange-v3-dev libfmt-dev libcli11-dev catch2
                 zlib1g-dev)
