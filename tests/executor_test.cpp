@@ -187,7 +187,8 @@ TEST_CASE("a run past run_invocation_timeout is a timed-out attempt - a new work
     CHECK(r.timeouts == 2);
     CHECK(r.mini_batches_failed == 1);
     CHECK(r.items_failed == 10);
-    CHECK(job.script->inits == 4);
+    // A replacement for the first timeout (its retry is work); none after the last attempt.
+    CHECK(job.script->inits == 3);
     CHECK(job.output() == numbered_keys(20) + numbered_keys(40, 30));
     std::string failed = job.failed();
     CHECK_THAT(
@@ -676,4 +677,62 @@ TEST_CASE("an output folder inside the input folder is not read as input", "[exe
   CHECK(second.succeeded);
   CHECK(second.items_total == 8);
   CHECK(read_file(job.dir / "in/zz_out/parallel_run_step.txt") == numbered_keys(8));
+}
+
+TEST_CASE("a timed-out worker that leaves at once is ended exactly once", "[executor][timeout]") {
+  Job job(6, 1, 1);
+  job.config.run_invocation_timeout = 0.02;
+  job.config.run_max_try = 1;
+  // The stop callback runs inside the watchdog's request_stop and widens the window in which
+  // the worker returns and leaves before the watchdog has moved it.
+  job.script->before_run = [](std::size_t, int, Context& ctx) {
+    std::stop_callback slow(ctx.stop_token(),
+                            [] { std::this_thread::sleep_for(std::chrono::milliseconds(30)); });
+    while (!ctx.stop_requested())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  JobResult r = job.run();
+  CHECK(r.succeeded);
+  CHECK(r.timeouts == 6);
+  CHECK(r.items_failed == 6);
+  CHECK(r.detached_workers == 0);
+}
+
+TEST_CASE("when the only worker times out, queued attempts still get a worker",
+          "[executor][timeout]") {
+  Job job(3, 1, 1);  // every mini-batch is queued at once: no submit() follows the timeout
+  job.config.run_invocation_timeout = 0.1;
+  job.config.run_max_try = 1;
+  job.script->before_run = [](std::size_t b, int, Context& ctx) {
+    if (b == 0) cooperative_sleep(ctx, 20s);
+  };
+  JobResult r = job.run();
+  CHECK(r.succeeded);
+  CHECK(r.timeouts == 1);
+  CHECK(r.items_succeeded == 2);
+  CHECK(job.output() == "f001.txt\nf002.txt\n");
+}
+
+TEST_CASE("a slow shutdown of an idle worker is waited for, not cut off", "[executor][shutdown]") {
+  TempDir t;
+  make_numbered_files(t / "in", 4);
+  Config c;
+  c.output_dir = t / "out";
+  c.process_count_per_node = 2;
+  c.run_invocation_timeout = 0.05;  // the grace for stuck run() calls; shutdown is not one
+  auto finished = std::make_shared<std::atomic<int>>(0);
+  struct SlowShutdown {
+    std::shared_ptr<std::atomic<int>> finished;
+    std::vector<std::string> run(const FileBatch& b) {
+      return std::vector<std::string>(b.size(), "x");
+    }
+    void shutdown(Context& ctx) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      if (!ctx.stop_requested()) ++*finished;
+    }
+  };
+  JobResult r = run(c, FileDataset({(t / "in").string()}), SlowShutdown{finished});
+  CHECK(r.succeeded);
+  CHECK(r.detached_workers == 0);
+  CHECK(*finished == 2);
 }

@@ -9,6 +9,7 @@
 #include "parallel_run/errors.hpp"
 #include "parallel_run/executor.hpp"
 #include "parallel_run/file_dataset.hpp"
+#include "parallel_run/detail/thread_backend.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -170,8 +171,8 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
   CommandLine cl;
   // A detached worker thread still inside the scorer would race with static destructors
   // at exit: end the process without them (the output is already complete on disk).
-  auto finish = [&out, &err](int status, const JobResult& r) {
-    if (r.detached_workers == 0) return status;
+  auto finish = [&out, &err](int status) {
+    if (detail::detached_thread_count().load() == 0) return status;
     out.flush();
     err.flush();
     std::fflush(nullptr);
@@ -188,13 +189,13 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
       err << "parallel_run: job failed: " << r.failure_reason << "\n";
       err << "parallel_run: " << r.summary() << "\n";
       err << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
-      if (r.interrupted_by != 0) return finish(128 + r.interrupted_by, r);  // the shell's way
-      return finish(r.configuration_error ? exit_usage_error : exit_job_failed, r);
+      if (r.interrupted_by != 0) return finish(128 + r.interrupted_by);  // the shell's way
+      return finish(r.configuration_error ? exit_usage_error : exit_job_failed);
     }
     out << "parallel_run: " << r.summary() << "\n";
     if (r.items_failed > 0)
       out << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
-    return finish(exit_succeeded, r);
+    return finish(exit_succeeded);
   } catch (const UsageError& e) {
     err << "parallel_run: " << e.what() << "\n";
     return exit_usage_error;
@@ -207,7 +208,7 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
   } catch (const std::exception& e) {
     // The job could not finish (its output could not be written): nothing partial is left.
     err << "parallel_run: job failed: " << e.what() << "\n";
-    return exit_job_failed;
+    return finish(exit_job_failed);
   }
 }
 

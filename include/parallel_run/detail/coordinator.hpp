@@ -259,6 +259,7 @@ class Coordinator {
 
   void on_init_failed(std::size_t worker, std::string reason, bool misconfigured) {
     ++init_failures_;
+    backend_->retire(worker);
     if (stopping_ || finishing_) {  // a replacement started before the job began to stop
       log_->error("worker {}: init failed: {}", worker, reason);
       return;
@@ -277,8 +278,8 @@ class Coordinator {
           fmt::format("init failed {} times (the limit is 3 * process_count_per_node = {}); last "
                       "error: {}",
                       init_failures_, limit, reason));
-    else if (!stopping_)
-      backend_->spawn_worker();
+    else
+      backend_->top_up();
     after_update();
   }
 

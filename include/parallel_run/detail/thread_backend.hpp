@@ -62,6 +62,13 @@ inline std::string describe_current_exception() {
   }
 }
 
+/// Threads of this process left detached by any job: parallel_run::main ends the process
+/// without static destructors when there are some.
+inline std::atomic<std::size_t>& detached_thread_count() {
+  static std::atomic<std::size_t> count{0};
+  return count;
+}
+
 template <class Scorer, class Batch>
 class ThreadBackend {
  public:
@@ -94,6 +101,7 @@ class ThreadBackend {
         shared_->queue.push_back(std::move(a));
     }
     shared_->cv.notify_one();
+    top_up();
   }
 
   /// Removes and returns the attempts no worker has started.
@@ -109,15 +117,18 @@ class ThreadBackend {
   void spawn_worker() {
     auto w = std::make_shared<Worker>();
     w->index = next_worker_index_++;
-    w->thread = std::thread([shared = shared_, w] { worker_main(shared, *w); });
+    w->thread = std::thread([shared = shared_, w] {
+      worker_main(shared, *w);
+      w->done = true;  // after the scorer and its context are destroyed
+    });
     workers_.push_back(std::move(w));
   }
 
-  /// Closes the queue and ends the workers: idle ones exit at once; one still inside run()
-  /// (only when the coordinator threw, or an abandoned one) is asked to stop and given a
-  /// grace period, then left detached (it owns everything it touches). Then the events the
-  /// workers sent meanwhile (shutdown errors, late init failures) are delivered, on this
-  /// thread.
+  /// Closes the queue and ends the workers. Idle ones run shutdown() and exit; they are
+  /// joined however long that takes. One still inside run() (abandoned after a timeout, or
+  /// any when the coordinator threw) is asked to stop and given a grace period, then left
+  /// detached (it owns everything it touches). Then the events the workers sent meanwhile
+  /// (shutdown errors, late init failures) are delivered, on this thread.
   void stop(bool deliver_events = true) {
     if (stopped_) return;
     stopped_ = true;
@@ -129,26 +140,56 @@ class ThreadBackend {
       shared_->queue.clear();
     }
     shared_->cv.notify_all();
-    workers_.insert(workers_.end(), abandoned_.begin(), abandoned_.end());
-    abandoned_.clear();
+    auto busy = [](const std::shared_ptr<Worker>& w) {
+      return w->current.load(std::memory_order_acquire) != 0;
+    };
     for (auto& w : workers_)
-      if (!w->done.load()) w->stop.request_stop();
+      if (busy(w)) w->stop.request_stop();
     const auto deadline = std::chrono::steady_clock::now() + abandon_grace();
-    for (auto& w : workers_) {
-      while (!w->done.load() && std::chrono::steady_clock::now() < deadline)
+    auto end_thread = [&](const std::shared_ptr<Worker>& w, bool bounded) {
+      if (!w->thread.joinable()) return;
+      while (bounded && !w->done.load() && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      if (w->done.load()) {
+      if (!bounded || w->done.load()) {
         w->thread.join();
       } else {
         w->thread.detach();
         ++detached_;
+        ++detached_thread_count();
       }
-    }
+    };
+    for (auto& w : abandoned_)
+      end_thread(w, true);
+    for (auto& w : workers_)
+      end_thread(w, busy(w));
+    abandoned_.clear();
     workers_.clear();
+    struct DetachIo {  // also when a handler throws below: no post to a dead io_context
+      Shared& s;
+      ~DetachIo() {
+        std::lock_guard lock(s.mutex);
+        s.io = nullptr;  // outcomes of detached workers are dropped
+        s.inbox.clear();
+      }
+    } detach_io{*shared_};
     if (deliver_events) shared_->drain();
-    std::lock_guard lock(shared_->mutex);
-    shared_->io = nullptr;  // outcomes of detached workers are dropped
-    shared_->inbox.clear();
+  }
+
+  /// Marks a worker whose init failed as gone: the coordinator, having counted the failure
+  /// against the limit, decides whether top_up() replaces it.
+  void retire(std::size_t worker_index) {
+    for (auto& w : workers_)
+      if (w->index == worker_index) w->gone = true;
+  }
+
+  /// Starts workers until process_count_per_node are alive (none once no_more_work()): after
+  /// a timeout or an init failure, replacements start only when there is work for them.
+  void top_up() {
+    if (no_more_work_ || stopped_) return;
+    auto alive = static_cast<std::size_t>(std::count_if(
+        workers_.begin(), workers_.end(), [](const auto& w) { return !w->gone.load(); }));
+    for (; alive < static_cast<std::size_t>(shared_->config->process_count_per_node); ++alive)
+      spawn_worker();
   }
 
   /// The job is stopping: nothing new will be submitted, so no replacement worker starts.
@@ -234,6 +275,9 @@ class ThreadBackend {
     // the watchdog (started_ns before current, so a consistent pair can be read).
     std::atomic<std::uint64_t> current{0};
     std::atomic<std::int64_t> started_ns{0};
+    // gone: its init failed and the coordinator counted it (retire()); done: its thread has
+    // nothing left to run, so joining it does not block.
+    std::atomic<bool> gone{false};
     std::atomic<bool> done{false};
   };
 
@@ -274,7 +318,6 @@ class ThreadBackend {
             e.init_failed(index, reason, misconfigured);
           },
           true);
-      w.done = true;
       return;
     }
     Context& ctx = *context;
@@ -325,7 +368,6 @@ class ThreadBackend {
           },
           true);
     }
-    w.done = true;
   }
 
   std::chrono::nanoseconds timeout() const {
@@ -355,6 +397,7 @@ class ThreadBackend {
     const std::int64_t now = now_ns();
     const std::int64_t limit = timeout().count();
     struct TimedOut {
+      std::shared_ptr<Worker> worker;
       std::uint64_t attempt;
       std::int64_t started;
     };
@@ -368,9 +411,7 @@ class ThreadBackend {
       // started another meanwhile, since it must take `current` back first.
       if (!w->current.compare_exchange_strong(id, timed_out_mark, std::memory_order_acq_rel))
         continue;
-      w->stop.request_stop();
-      abandoned_.push_back(w);
-      timed_out.push_back({id, started});
+      timed_out.push_back({w, id, started});
     }
     // Abandoned workers that have returned from run() meanwhile are joined now, not at the end.
     std::erase_if(abandoned_, [](const std::shared_ptr<Worker>& w) {
@@ -378,12 +419,14 @@ class ThreadBackend {
       w->thread.join();
       return true;
     });
-    if (timed_out.empty()) return;
-    std::erase_if(workers_, [](const std::shared_ptr<Worker>& w) {
-      return w->current.load(std::memory_order_acquire) == timed_out_mark;
-    });
-    // Reported before the replacements start, so the coordinator sees stuck_workers()
-    // including these and may stop the job (no_more_work) before a replacement takes work.
+    for (auto& t : timed_out) {
+      // Moved by identity: the worker may already have taken `current` back and left.
+      std::erase(workers_, t.worker);
+      abandoned_.push_back(t.worker);
+      t.worker->stop.request_stop();
+    }
+    // The coordinator retries or moves on; its next submit() starts a replacement through
+    // top_up(), so none starts when no work is left or the job is stopping.
     for (const auto& t : timed_out)
       shared_->events.attempt_failed(
           t.attempt,
@@ -391,9 +434,14 @@ class ThreadBackend {
                       static_cast<double>(now - t.started) / 1e9,
                       shared_->config->run_invocation_timeout),
           true);
-    if (!no_more_work_)
-      for (std::size_t i = 0; i < timed_out.size(); ++i)
-        spawn_worker();
+    // Attempts may still wait in the queue with no submit() to come (the input is exhausted):
+    // they need a worker now.
+    bool queued = false;
+    {
+      std::lock_guard lock(shared_->mutex);
+      queued = !shared_->queue.empty();
+    }
+    if (queued) top_up();
   }
 
   boost::asio::steady_timer watchdog_;
