@@ -17,9 +17,7 @@
 #include <chrono>
 #include <charconv>
 #include <cstddef>
-#include <map>
-#include <memory>
-#include <mutex>
+#include <cstdint>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -90,21 +88,6 @@ Misbehaviour parse_arguments(const std::vector<std::string>& arguments) {
   return m;
 }
 
-/// Attempts per mini-batch, shared by all workers: a retry may run on another worker than
-/// the attempt before it, so a per-worker count would restart at 1.
-class AttemptCounter {
- public:
-  /// Records one more attempt of `mini_batch`; returns its 1-based number.
-  int next(std::size_t mini_batch) {
-    std::lock_guard lock(mutex_);
-    return ++attempts_[mini_batch];
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<std::size_t, int> attempts_;
-};
-
 class FlakyScorer {
  public:
   void init(parallel_run::Context& ctx) { misbehaviour_ = parse_arguments(ctx.arguments()); }
@@ -112,7 +95,8 @@ class FlakyScorer {
   std::vector<parallel_run::ItemResult<std::string>> run(const parallel_run::FileBatch& batch,
                                                          parallel_run::Context& ctx) {
     const std::size_t mini_batch = batch.mini_batch_index();
-    const int attempt = attempts_->next(mini_batch);
+    // 1 for the first attempt, 2 for the first retry, whichever worker runs it.
+    const std::int64_t attempt = ctx.attempt();
     ctx.log().info("mini-batch {}: attempt {} on worker {}", mini_batch, attempt,
                    ctx.worker_index());
 
@@ -147,8 +131,6 @@ class FlakyScorer {
   }
 
  private:
-  // Copies of the scorer (one per worker) share the counter.
-  std::shared_ptr<AttemptCounter> attempts_ = std::make_shared<AttemptCounter>();
   Misbehaviour misbehaviour_;
 };
 
