@@ -66,7 +66,6 @@ class LeveledLog {
   void error(fmt::format_string<Args...> f, Args&&... args) {
     emit("ERROR", fmt::format(f, std::forward<Args>(args)...));
   }
-  LoggingLevel level() const noexcept { return level_; }
 
  private:
   void emit(std::string_view level, const std::string& message) {

@@ -203,7 +203,6 @@ class ThreadBackend {
 
   /// Workers that ignored their stop request past the grace period and were left running.
   std::size_t detached_workers() const noexcept { return detached_; }
-  std::size_t workers_started() const noexcept { return next_worker_index_; }
 
  private:
   using Event = std::function<void(BackendEvents&)>;

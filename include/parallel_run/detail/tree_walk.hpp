@@ -32,13 +32,10 @@ class TreeWalk {
   /// whose output lies inside its input does not read its own files.
   TreeWalk(std::filesystem::path root, std::vector<std::string> components, bool match_hidden,
            std::vector<std::filesystem::path> skip = {})
-      : root_(std::move(root)),
-        components_(std::move(components)),
-        match_hidden_(match_hidden),
-        skip_(std::move(skip)) {
+      : components_(std::move(components)), match_hidden_(match_hidden), skip_(std::move(skip)) {
     std::vector<std::size_t> states{0};
     close(states);
-    open_folder(root_, std::string{}, std::move(states));
+    open_folder(root, std::string{}, std::move(states));
   }
 
   /// The next matching file as (absolute-or-given path, path relative to root), or nothing.
@@ -156,7 +153,6 @@ class TreeWalk {
     stack_.push_back(std::move(f));
   }
 
-  std::filesystem::path root_;
   std::vector<std::string> components_;
   bool match_hidden_;
   std::vector<std::filesystem::path> skip_;
