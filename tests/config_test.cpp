@@ -170,6 +170,7 @@ TEST_CASE("enum settings parse the service's spellings", "[config]") {
                     "[parallel_run.config.logging_level] logging_level must be one of WARNING, "
                     "INFO, DEBUG; got 'TRACE'");
   CHECK(parse_backend("thread") == Backend::thread);
-  CHECK_THROWS_WITH(parse_backend("gpu"),
-                    "[parallel_run.config.backend] backend must be one of thread; got 'gpu'");
+  CHECK_THROWS_WITH(
+      parse_backend("gpu"),
+      "[parallel_run.config.backend] backend must be one of thread, process; got 'gpu'");
 }

@@ -104,8 +104,8 @@ TEST_CASE("plain results: succeeded is min(returned, items) - extras warn - key 
     CHECK(o.rows == "k40 1\n");
     CHECK(o.succeeded == 1);
     REQUIRE(o.failed.size() == 2);
-    CHECK(o.failed[0].position == 1);
-    CHECK(o.failed[1].position == 2);
+    CHECK(o.failed[0].key == b[1].key);
+    CHECK(o.failed[1].key == "k42");
     CHECK(o.failed[0].reason == "run returned 1 results for 3 items");
   }
   SECTION("more: capped with a warning, extra rows kept with key '-'") {
@@ -142,9 +142,9 @@ TEST_CASE("per-item results are matched to their items and written in item order
   CHECK(o.rows == "k10;zero;0;1\nk12;two;2;0.5\n");
   CHECK(o.succeeded == 2);
   REQUIRE(o.failed.size() == 2);
-  CHECK(o.failed[0].position == 1);
+  CHECK(o.failed[0].key == b[1].key);
   CHECK(o.failed[0].reason == "cannot decode 'p11'");
-  CHECK(o.failed[1].position == 3);
+  CHECK(o.failed[1].key == "k13");
   CHECK(o.failed[1].reason == "run returned no result for this item");
   REQUIRE(o.warnings.size() == 2);
   CHECK(o.warnings[0] == "mini-batch 1: second result for item 'k10' was ignored");

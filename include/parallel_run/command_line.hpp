@@ -71,7 +71,8 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
       "Exit status: 0 the job succeeded, 1 it failed, 2 usage or configuration error, 128 + n\n"
       "when signal n stopped it (the first SIGINT or SIGTERM stops it gracefully).\n");
 
-  std::string output_dir, log_dir, output_action, logging_level, backend;
+  std::string output_dir, log_dir, output_action, logging_level, backend, mini_batch_size,
+      memory_limit;
   std::vector<std::string> side_inputs;
   app.add_option("-i,--input", cl.inputs,
                  "Input: a folder (recursive), a glob ('**' spans folders), @list-file, or a file; "
@@ -81,8 +82,12 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
                                   "Output folder, created when missing");
   // Defaults shown by --help are the values in effect: those set in code, else ours.
   app.add_option("--name", c.name, "Job name (3-32 of a-z, 0-9, -)")->capture_default_str();
-  app.add_option("--mini-batch-size,--mini_batch_size", c.mini_batch_size, "Files per mini-batch")
-      ->capture_default_str();
+  auto* o_size =
+      app.add_option("--mini-batch-size,--mini_batch_size", mini_batch_size,
+                     "Files per mini-batch (default 10), or bytes per mini-batch of a table "
+                     "(1024, 64KB, 10MB, 1GB; default 1MB)")
+          ->default_str(c.mini_batch_size.is_default() ? std::string("10 files or 1MB")
+                                                       : c.mini_batch_size.text());
   app.add_option("--error-threshold,--error_threshold", c.error_threshold,
                  "Failed items tolerated; -1 tolerates all")
       ->capture_default_str();
@@ -114,8 +119,20 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
   auto* o_side = app.add_option("--side-input,--side_input", side_inputs,
                                 "Reference data for every worker, NAME=PATH; repeatable")
                      ->type_name("NAME=PATH");
-  auto* o_backend = app.add_option("--backend", backend, "Where workers run: thread")
-                        ->default_str(std::string(to_string(c.backend)));
+  auto* o_backend =
+      app.add_option("--backend", backend,
+                     "Where workers run: thread, or process (crash isolation, hard timeouts)")
+          ->default_str(std::string(to_string(c.backend)));
+  app.add_option("--init-timeout,--init_timeout", c.init_timeout,
+                 "Seconds one init() may take (process backend)")
+      ->capture_default_str();
+  auto* o_memory = app.add_option("--worker-memory-limit,--worker_memory_limit", memory_limit,
+                                  "Kill a worker process above this resident memory (2GB, "
+                                  "512MB; process backend)");
+  app.add_option("--output-header,--output_header", c.output_header,
+                 "Column names written as the output's first line")
+      ->delimiter(',')
+      ->type_name("NAME,...");
   auto* o_log_dir =
       app.add_option("--log-dir,--log_dir", log_dir, "Log folder (default <output>/logs)");
   app.add_flag("--key-column,--key_column", c.key_column,
@@ -148,6 +165,9 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
   if (o_action->count()) c.output_action = parse_output_action(output_action);
   if (o_level->count()) c.logging_level = parse_logging_level(logging_level);
   if (o_backend->count()) c.backend = parse_backend(backend);
+  if (o_size->count()) c.mini_batch_size = mini_batch_size;
+  if (o_memory->count())
+    c.worker_memory_limit = detail::parse_byte_size("worker_memory_limit", memory_limit);
   if (o_side->count()) {
     for (const auto& s : side_inputs) {
       auto eq = s.find('=');

@@ -25,8 +25,116 @@ PARALLEL_RUN_BEGIN_NAMESPACE
 enum class OutputAction { append_row, summary_only };
 /// Verbosity of the job logs (logs/master.txt) and of the scorer's log.
 enum class LoggingLevel { warning, info, debug };
-/// Where the workers run. Threads share the process: timeouts are cooperative.
-enum class Backend { thread };
+/// Where the workers run. Threads share the process: timeouts are cooperative. Processes
+/// isolate crashes, and a timeout kills the worker (see docs/design.md).
+enum class Backend { thread, process };
+
+namespace detail {
+/// Parses a size as the service writes it: `^\d+([kKmMgG][bB])?$`, KB = 1024. Throws
+/// ConfigError naming `setting` and the text.
+inline std::int64_t parse_byte_size(const char* setting, std::string_view text) {
+  auto bad = [&] {
+    return ConfigError(setting, fmt::format("{} must be a size like 1024, 1024KB, 10MB or 1GB "
+                                            "(^\\d+([kKmMgG][bB])?$), got '{}'",
+                                            setting, text));
+  };
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9')
+    ++digits;
+  if (digits == 0 || digits > 15) throw bad();
+  std::int64_t value = 0;
+  for (std::size_t i = 0; i < digits; ++i)
+    value = value * 10 + (text[i] - '0');
+  std::string_view unit = text.substr(digits);
+  int shift = 0;
+  if (!unit.empty()) {
+    if (unit.size() != 2 || (unit[1] != 'b' && unit[1] != 'B')) throw bad();
+    switch (unit[0]) {
+      case 'k':
+      case 'K':
+        shift = 10;
+        break;
+      case 'm':
+      case 'M':
+        shift = 20;
+        break;
+      case 'g':
+      case 'G':
+        shift = 30;
+        break;
+      default:
+        throw bad();
+    }
+  }
+  if (value > (std::int64_t{1} << 40) >> shift)
+    throw ConfigError(setting, fmt::format("{} must be at most 1024GB, got '{}'", setting, text));
+  return value << shift;
+}
+}  // namespace detail
+
+/// mini_batch_size: a count of files (file inputs) or a size in bytes (tables), set from a
+/// number (`= 20`) or from text as the service writes it (`= "10MB"`). Unset, it is the
+/// service's default: 10 files, or 1MB of a table.
+class MiniBatchSize {
+ public:
+  MiniBatchSize() = default;
+  MiniBatchSize(std::int64_t count) : text_(std::to_string(count)), count_(count) {}  // NOLINT
+  MiniBatchSize(int count) : MiniBatchSize(static_cast<std::int64_t>(count)) {}       // NOLINT
+  MiniBatchSize(std::string text) : text_(std::move(text)) {                          // NOLINT
+    if (!text_.empty() && text_.find_first_not_of("0123456789") == std::string::npos &&
+        text_.size() <= 18)
+      count_ = std::stoll(text_);
+  }
+  MiniBatchSize(const char* text) : MiniBatchSize(std::string(text)) {}  // NOLINT
+
+  /// Not set: the default for the input kind applies.
+  bool is_default() const noexcept { return text_.empty(); }
+  /// As given ("10MB", "20"), or "" when not set.
+  const std::string& text() const noexcept { return text_; }
+
+  /// The number of files per mini-batch. Throws ConfigError unless it is a count in
+  /// [1, INT_MAX].
+  std::int64_t files() const {
+    if (is_default()) return 10;
+    if (!count_)
+      throw ConfigError("mini_batch_size",
+                        fmt::format("mini_batch_size counts files for file inputs and must be an "
+                                    "integer in [1, 2147483647], got '{}'",
+                                    text_));
+    if (*count_ < 1 || *count_ > INT_MAX)
+      throw ConfigError(
+          "mini_batch_size",
+          fmt::format("mini_batch_size must be an integer in [1, 2147483647], got {}", *count_));
+    return *count_;
+  }
+  /// The bytes per mini-batch of a table. Throws ConfigError naming the value.
+  std::int64_t bytes() const {
+    if (is_default()) return std::int64_t{1} << 20;
+    std::int64_t b = detail::parse_byte_size("mini_batch_size", text_);
+    if (b < 1)
+      throw ConfigError("mini_batch_size",
+                        fmt::format("mini_batch_size must be at least 1 byte, got '{}'", text_));
+    return b;
+  }
+  /// Valid for one kind of input or the other.
+  void check() const {
+    if (is_default()) return;
+    if (count_) {
+      files();
+      return;
+    }
+    bytes();
+  }
+
+  friend bool operator==(const MiniBatchSize& a, std::int64_t b) {
+    return a.is_default() ? b == 10 : a.count_ == b;
+  }
+  friend bool operator==(const MiniBatchSize& a, std::string_view b) { return a.text_ == b; }
+
+ private:
+  std::string text_;
+  std::optional<std::int64_t> count_;
+};
 
 /// The number of workers a node runs when process_count_per_node is not set: its cores.
 inline int default_process_count() noexcept {
@@ -38,8 +146,9 @@ inline int default_process_count() noexcept {
 struct Config {
   /// Job name: 3 to 32 characters, lower-case letters, digits and '-', starting with a letter.
   std::string name = "parallel-run";
-  /// Files per mini-batch (file inputs). At least 1.
-  std::int64_t mini_batch_size = 10;
+  /// Files per mini-batch (file inputs, default 10), or bytes per mini-batch of a table
+  /// ("1024", "64KB", "10MB", "1GB"; default 1MB).
+  MiniBatchSize mini_batch_size;
   /// Failed items tolerated over the whole job; -1 tolerates all.
   std::int64_t error_threshold = -1;
   /// Failed mini-batches tolerated over the whole job; -1 tolerates all.
@@ -56,6 +165,12 @@ struct Config {
   LoggingLevel logging_level = LoggingLevel::info;
   /// Seconds one run() may take before its attempt counts as timed out.
   double run_invocation_timeout = 60.0;
+  /// Seconds one init() may take. The process backend kills a worker past it (and counts an
+  /// init failure); a thread cannot be killed, so the thread backend does not enforce it.
+  double init_timeout = 600.0;
+  /// Process backend: a worker whose resident memory exceeds this many bytes is killed and
+  /// its attempt fails as "out of memory" (0: no limit). From text: parse_byte_size.
+  std::int64_t worker_memory_limit = 0;
   /// Attempts per mini-batch, the first one included.
   std::int64_t run_max_try = 3;
   /// Reference data every worker can read through Context::side_input(name).
@@ -71,6 +186,9 @@ struct Config {
   bool key_column = false;
   /// Separates the key column and the fields of tuple or aggregate results.
   std::string delimiter = " ";
+  /// Column names written as the output's first line (empty: none); with key_column, "key"
+  /// comes first.
+  std::vector<std::string> output_header;
   /// Out-of-order output held in memory before it spills to a file in the output folder.
   std::int64_t max_buffered_output_bytes = 64LL << 20;
   /// Score only the first `limit` items (0: all): a quick trial of the same program on a
@@ -104,8 +222,8 @@ inline std::string_view to_string(LoggingLevel l) {
   }
   return "INFO";
 }
-inline std::string_view to_string(Backend) {
-  return "thread";
+inline std::string_view to_string(Backend b) {
+  return b == Backend::process ? "process" : "thread";
 }
 
 namespace detail {
@@ -139,10 +257,12 @@ inline LoggingLevel parse_logging_level(std::string_view text) {
       fmt::format("logging_level must be one of WARNING, INFO, DEBUG; got '{}'", text));
 }
 
-/// Parses a backend name. Only "thread" exists in this version.
+/// Parses a backend name: "thread" or "process".
 inline Backend parse_backend(std::string_view text) {
   if (detail::lower(text) == "thread") return Backend::thread;
-  throw ConfigError("backend", fmt::format("backend must be one of thread; got '{}'", text));
+  if (detail::lower(text) == "process") return Backend::process;
+  throw ConfigError("backend",
+                    fmt::format("backend must be one of thread, process; got '{}'", text));
 }
 
 namespace detail {
@@ -170,7 +290,7 @@ inline void Config::validate() const {
     throw ConfigError("name", fmt::format("name must be 3 to 32 characters matching "
                                           "^[a-z]([-a-z0-9]*[a-z0-9])?$, got '{}'",
                                           name));
-  check_int_range("mini_batch_size", mini_batch_size, 1, INT_MAX);
+  mini_batch_size.check();
   check_int_range("error_threshold", error_threshold, -1, INT_MAX);
   check_int_range("mini_batch_error_threshold", mini_batch_error_threshold, -1, INT_MAX);
   if (!(allowed_failed_percent >= 0.0 && allowed_failed_percent <= 100.0))
@@ -192,6 +312,16 @@ inline void Config::validate() const {
                                   "(0, 31536000], got {}",
                                   run_invocation_timeout));
   check_int_range("run_max_try", run_max_try, 1, INT_MAX);
+  if (!(init_timeout > 0.0 && init_timeout <= 31536000.0))
+    throw ConfigError("init_timeout",
+                      fmt::format("init_timeout must be a number of seconds in (0, 31536000], "
+                                  "got {}",
+                                  init_timeout));
+  check_int_range("worker_memory_limit", worker_memory_limit, 0, std::int64_t{1} << 50);
+  if (worker_memory_limit > 0 && backend != Backend::process)
+    throw ConfigError("worker_memory_limit",
+                      "worker_memory_limit needs the process backend (--backend process): "
+                      "threads share one process's memory");
   for (const auto& [input_name, path] : side_inputs) {
     if (input_name.empty() ||
         !std::all_of(input_name.begin(), input_name.end(), [](unsigned char c) {
@@ -209,6 +339,11 @@ inline void Config::validate() const {
   }
   if (output_dir.empty())
     throw ConfigError("output_dir", "output_dir must be set (the folder for results and logs)");
+  for (const auto& column : output_header)
+    if (column.find_first_of("\r\n") != std::string::npos)
+      throw ConfigError(
+          "output_header",
+          fmt::format("output_header names must hold no line break, got '{}'", column));
   if (delimiter.empty() || delimiter.find_first_of("\r\n") != std::string::npos)
     throw ConfigError(
         "delimiter",

@@ -50,18 +50,23 @@ class ParallelRun {
       // One walk only: the roots are checked now, the files listed as the job goes.
       inputs.check();
       auto config = std::make_shared<const Config>(config_);
-      detail::Coordinator<Scorer, detail::FilePartitioner> coordinator(
-          config, factory_,
-          detail::FilePartitioner(inputs, static_cast<std::size_t>(config_.mini_batch_size),
-                                  static_cast<std::size_t>(config_.limit),
-                                  {config_.output_dir, config_.effective_log_dir()}));
-      return coordinator.run();
+      return run_job(config, detail::FilePartitioner(
+                                 inputs, static_cast<std::size_t>(config_.mini_batch_size.files()),
+                                 static_cast<std::size_t>(config_.limit),
+                                 {config_.output_dir, config_.effective_log_dir()}));
     } else {
       return {};
     }
   }
 
  private:
+  template <class Partitioner>
+  JobResult run_job(std::shared_ptr<const Config> config, Partitioner partitioner) const {
+    detail::Coordinator<Scorer, Partitioner, detail::ThreadBackend> coordinator(
+        std::move(config), factory_, std::move(partitioner));
+    return coordinator.run();
+  }
+
   Config config_;
   std::function<Scorer()> factory_;
 };

@@ -1,6 +1,7 @@
 // ResultElement: what one element returned by run() may be, and how it becomes an output
 // line. Strings are written as they are; fmt-formattable values through "{}"; tuples, pairs
-// and plain aggregates field by field, joined by Config::delimiter.
+// and plain aggregates field by field, joined by Config::delimiter, each field quoted when
+// it holds the delimiter, a quote or a line break.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/detail/aggregate.hpp"
@@ -56,12 +57,44 @@ void append_field(std::string& out, const T& v) {
     fmt::format_to(std::back_inserter(out), "{}", v);
 }
 
+/// Appends one field of a table row, quoted CSV-style ("a ""b""") when it holds the
+/// delimiter, a quote or a line break, so that the output is itself a table.
+inline void append_table_text(std::string& out, std::string_view text, std::string_view delimiter) {
+  const bool quote = text.find_first_of("\"\r\n") != std::string_view::npos ||
+                     text.find(delimiter) != std::string_view::npos;
+  if (!quote) {
+    out.append(text);
+    return;
+  }
+  out.push_back('"');
+  for (char c : text) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+template <class T>
+void append_table_field(std::string& out, const T& v, std::string_view delimiter) {
+  const std::size_t start = out.size();
+  append_field(out, v);
+  // Most fields need no quotes: format in place, and requote only when needed.
+  std::string_view text(out.data() + start, out.size() - start);
+  if (text.find_first_of("\"\r\n") == std::string_view::npos &&
+      text.find(delimiter) == std::string_view::npos)
+    return;
+  std::string raw(text);
+  out.resize(start);
+  append_table_text(out, raw, delimiter);
+}
+
 template <class Tuple>
 void append_tuple(std::string& out, const Tuple& t, std::string_view delimiter) {
   std::apply(
       [&](const auto&... f) {
         bool first = true;
-        ((out.append(first ? std::string_view{} : delimiter), first = false, append_field(out, f)),
+        ((out.append(first ? std::string_view{} : delimiter), first = false,
+          append_table_field(out, f, delimiter)),
          ...);
       },
       t);

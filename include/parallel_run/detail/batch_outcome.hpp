@@ -13,13 +13,14 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
 struct FailedItem {
-  std::size_t position;  // in the mini-batch
+  std::string key;
   std::string reason;
 };
 
@@ -41,7 +42,7 @@ void append_row(std::string& out, const Batch& batch, std::size_t position, cons
                 const RowFormat& fmt) {
   if (fmt.key_column) {
     if (position < batch.size())
-      out.append(item_key_of(batch[position]));
+      append_table_text(out, item_key_of(batch[position]), fmt.delimiter);
     else
       out.push_back('-');  // an element beyond the items maps to no input
     out.append(fmt.delimiter);
@@ -65,7 +66,8 @@ BatchOutcome collect_elements(const Batch& batch, R&& result, const RowFormat& f
     out.warnings.push_back(fmt::format("mini-batch {} returned {} results for {} items; counted {}",
                                        batch.mini_batch_index(), returned, items, items));
   for (std::size_t i = out.succeeded; i < items; ++i)
-    out.failed.push_back({i, fmt::format("run returned {} results for {} items", returned, items)});
+    out.failed.push_back({item_key_of(batch[i]),
+                          fmt::format("run returned {} results for {} items", returned, items)});
   return out;
 }
 
@@ -78,9 +80,23 @@ BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowForma
   const std::size_t first = items ? item_index_of(batch[0]) : 0;
   std::vector<std::optional<std::string>> lines(items);
   std::vector<std::optional<std::string>> errors(items);
+  // Items are usually consecutive in the dataset; when they are not (rows around a malformed
+  // record, rows grouped by partition key) a map finds each item's position.
+  bool consecutive = true;
+  for (std::size_t i = 0; i < items && consecutive; ++i)
+    consecutive = item_index_of(batch[i]) == first + i;
+  std::unordered_map<std::size_t, std::size_t> position_of;
+  if (!consecutive)
+    for (std::size_t i = 0; i < items; ++i)
+      position_of.emplace(item_index_of(batch[i]), i);
   for (auto&& r : result) {
-    std::size_t pos = r.index() - first;
-    if (r.index() < first || pos >= items || item_index_of(batch[pos]) != r.index()) {
+    std::size_t pos = items;
+    if (consecutive) {
+      if (r.index() >= first && r.index() - first < items) pos = r.index() - first;
+    } else if (auto it = position_of.find(r.index()); it != position_of.end()) {
+      pos = it->second;
+    }
+    if (pos >= items) {
       out.warnings.push_back(
           fmt::format("mini-batch {}: result for item '{}' (index {}) that is "
                       "not in the mini-batch was ignored",
@@ -105,20 +121,28 @@ BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowForma
       ++out.succeeded;
       out.rows.append(*lines[i]);
     } else {
-      out.failed.push_back(
-          {i, errors[i] ? std::move(*errors[i]) : "run returned no result for this item"});
+      out.failed.push_back({item_key_of(batch[i]), errors[i]
+                                                       ? std::move(*errors[i])
+                                                       : "run returned no result for this item"});
     }
   }
   return out;
 }
 
+/// The outcome of one attempt. Items the batch itself rejected (malformed records of a
+/// table) fail too, after the scorer's own.
 template <class Batch, class R>
 BatchOutcome collect(const Batch& batch, R&& result, const RowFormat& format) {
   using V = ranges::range_value_t<std::remove_cvref_t<R>>;
+  BatchOutcome out;
   if constexpr (is_item_result_v<V>)
-    return collect_item_results(batch, std::forward<R>(result), format);
+    out = collect_item_results(batch, std::forward<R>(result), format);
   else
-    return collect_elements(batch, std::forward<R>(result), format);
+    out = collect_elements(batch, std::forward<R>(result), format);
+  if constexpr (requires { batch.malformed(); })
+    for (const auto& m : batch.malformed())
+      out.failed.push_back({m.key, m.reason});
+  return out;
 }
 
 }  // namespace detail

@@ -12,6 +12,7 @@
 #include "parallel_run/detail/job_log.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
 #include "parallel_run/detail/stop_signals.hpp"
+#include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -32,10 +33,12 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
-template <class Scorer, class Partitioner>
+/// Runs one job: Partitioner cuts tasks (see task.hpp), BackendT<Scorer, Task> runs them.
+template <class Scorer, class Partitioner, template <class, class> class BackendT>
 class Coordinator {
  public:
   using Batch = typename Partitioner::batch_type;
+  using Backend = BackendT<Scorer, Batch>;
 
   Coordinator(std::shared_ptr<const Config> config, std::function<Scorer()> factory,
               Partitioner partitioner)
@@ -67,14 +70,16 @@ class Coordinator {
     JobLog log(log_dir / "master.txt", cfg.logging_level);
     log_ = &log;
     log.info("job '{}': mini-batches of up to {}, {} {} workers, output {}", cfg.name,
-             cfg.mini_batch_size, cfg.process_count_per_node, to_string(cfg.backend),
+             partitioner_.describe_size(), cfg.process_count_per_node, to_string(cfg.backend),
              cfg.output_dir.string());
 
     AtomicFile failed(log_dir / "failed_items.csv");
     failed.write("key,mini_batch,attempts,reason\n");
     std::optional<AtomicFile> rows;
-    if (cfg.output_action == OutputAction::append_row)
+    if (cfg.output_action == OutputAction::append_row) {
       rows.emplace(cfg.output_dir / cfg.append_row_file_name);
+      if (!cfg.output_header.empty()) rows->write(header_line(cfg));
+    }
     OrderedOutput ordered(rows ? &*rows : nullptr, &failed, cfg.output_dir,
                           static_cast<std::uint64_t>(cfg.max_buffered_output_bytes));
     ordered_ = &ordered;
@@ -94,8 +99,7 @@ class Coordinator {
     // (it is woken when `low_water` or fewer are queued), few enough to bound memory.
     const auto workers = static_cast<std::size_t>(cfg.process_count_per_node);
     window_ = 16 * workers;
-    ThreadBackend<Scorer, Batch> backend(io, config_, factory_, std::move(events), metrics,
-                                         4 * workers);
+    Backend backend(io, config_, factory_, std::move(events), metrics, 4 * workers);
     backend_ = &backend;
 
     // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully: no new
@@ -210,9 +214,8 @@ class Coordinator {
     result_.items_failed += outcome.failed.size();
     std::string failed_lines;
     for (const auto& fi : outcome.failed) {
-      append_failed_line(failed_lines, item_key_of(batch[fi.position]), batch.mini_batch_index(),
-                         f.number, fi.reason);
-      log_->debug("item '{}' failed: {}", item_key_of(batch[fi.position]), fi.reason);
+      append_failed_line(failed_lines, fi.key, batch.mini_batch_index(), f.number, fi.reason);
+      log_->debug("item '{}' failed: {}", fi.key, fi.reason);
     }
     log_->debug("mini-batch {} attempt {}: {}/{} items succeeded", batch.mini_batch_index(),
                 f.number, outcome.succeeded, batch.size());
@@ -249,10 +252,7 @@ class Coordinator {
           f.number < cfg.run_max_try
               ? fmt::format("attempt {} failed and the job is stopping: {}", f.number, reason)
               : fmt::format("all {} attempts failed; last: {}", f.number, reason);
-      std::string lines;
-      for (const auto& item : batch)
-        append_failed_line(lines, item_key_of(item), batch.mini_batch_index(), f.number, why);
-      ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
+      ordered_->submit(batch.mini_batch_index(), {}, failed_lines_of(batch, f.number, why));
     }
     after_update();
   }
@@ -334,11 +334,8 @@ class Coordinator {
         const std::string why =
             fmt::format("attempt {} failed and the job stopped before a retry: {}", a.number - 1,
                         it->second.last_failure);
-        std::string lines;
-        for (const auto& item : *a.batch)
-          append_failed_line(lines, item_key_of(item), a.batch->mini_batch_index(), a.number - 1,
-                             why);
-        ordered_->submit(a.batch->mini_batch_index(), {}, std::move(lines));
+        ordered_->submit(a.batch->mini_batch_index(), {},
+                         failed_lines_of(*a.batch, a.number - 1, why));
       } else {
         not_processed(*a.batch);
       }
@@ -349,12 +346,9 @@ class Coordinator {
   void not_processed(const Batch& batch) {
     ++result_.mini_batches_not_processed;
     result_.items_not_processed += batch.size();
-    std::string lines;
     const std::string why =
         fmt::format("not processed: the job stopped ({})", result_.failure_reason);
-    for (const auto& item : batch)
-      append_failed_line(lines, item_key_of(item), batch.mini_batch_index(), 0, why);
-    ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
+    ordered_->submit(batch.mini_batch_index(), {}, failed_lines_of(batch, 0, why));
   }
 
   // Every item the job never reached is still listed in failed_items.csv.
@@ -394,6 +388,40 @@ class Coordinator {
     }
   }
 
+  // Every item of a mini-batch that failed as a whole. For a table slice, listing its rows
+  // reads it again: only failures pay for that.
+  std::string failed_lines_of(const Batch& batch, std::int64_t attempts, std::string_view why) {
+    std::string lines;
+    try {
+      for_each_item_key(batch, [&](const std::string& key) {
+        append_failed_line(lines, key, batch.mini_batch_index(), attempts, why);
+      });
+    } catch (const std::exception& e) {
+      // The input vanished or changed since it was cut: say so instead of losing the line.
+      log_->error("mini-batch {}: its items cannot be listed: {}", batch.mini_batch_index(),
+                  e.what());
+      append_failed_line(lines, fmt::format("mini-batch-{}", batch.mini_batch_index()),
+                         batch.mini_batch_index(), attempts,
+                         fmt::format("{} (its items cannot be listed: {})", why, e.what()));
+    }
+    return lines;
+  }
+
+  static std::string header_line(const Config& cfg) {
+    std::string line;
+    bool first = true;
+    auto add = [&](std::string_view name) {
+      if (!first) line.append(cfg.delimiter);
+      first = false;
+      append_table_text(line, name, cfg.delimiter);
+    };
+    if (cfg.key_column) add("key");
+    for (const auto& name : cfg.output_header)
+      add(name);
+    line.push_back('\n');
+    return line;
+  }
+
   static void append_failed_line(std::string& out, const std::string& key, std::size_t mini_batch,
                                  std::int64_t attempts, std::string_view reason) {
     append_csv_field(out, key);
@@ -415,7 +443,7 @@ class Coordinator {
   JobLog* log_ = nullptr;
   OrderedOutput* ordered_ = nullptr;
   boost::asio::io_context* io_ = nullptr;
-  ThreadBackend<Scorer, Batch>* backend_ = nullptr;
+  Backend* backend_ = nullptr;
   std::unordered_map<std::uint64_t, InFlight> in_flight_;
   std::uint64_t next_attempt_id_ = 1;
   std::size_t window_ = 8;

@@ -4,6 +4,8 @@
 #include "parallel_run/file_batch.hpp"
 #include "parallel_run/file_dataset.hpp"
 
+#include <fmt/format.h>
+
 #include <exception>
 #include <algorithm>
 #include <cstdint>
@@ -25,6 +27,8 @@ class FilePartitioner {
       : cursor_(dataset.cursor()), size_(mini_batch_size), left_(limit == 0 ? SIZE_MAX : limit) {
     cursor_.skip_folders(std::move(skip));
   }
+
+  std::string describe_size() const { return fmt::format("{} files", size_); }
 
   /// The next mini-batch, or nothing at the end of the input. An input error met part way
   /// through a mini-batch is thrown by the next call, after the files listed before it.

@@ -12,6 +12,7 @@
 #include "parallel_run/errors.hpp"
 #include "parallel_run/scorer.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
+#include "parallel_run/detail/task.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -335,7 +336,9 @@ class ThreadBackend {
       std::optional<BatchOutcome> outcome;
       std::string reason;
       try {
-        outcome = collect(*a.batch, call_run(*scorer, *a.batch, ctx), format);
+        // For a table slice this reads and parses its rows: here, on the worker.
+        decltype(auto) batch = materialize(*a.batch);
+        outcome = collect(batch, call_run(*scorer, batch, ctx), format);
       } catch (...) {
         reason = describe_current_exception();
       }

@@ -1,0 +1,42 @@
+// A task is what the coordinator cuts and a backend carries: a mini-batch descriptor. For
+// files it is the FileBatch itself; for tables it is a slice of a file (offsets, not rows),
+// which the worker turns into the rows its scorer sees. The coordinator needs of a task only
+// its index, its item count and, when the whole mini-batch fails, its item keys.
+//
+//   task.mini_batch_index(), task.size()
+//   for_each_item_key(task, fn)  fn(std::string key) per item, in order
+//   materialize(task)            the batch run() receives (may read and parse input)
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/item_result.hpp"
+
+#include <string>
+#include <type_traits>
+#include <utility>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+template <class Task, class Fn>
+void for_each_item_key(const Task& task, Fn&& fn) {
+  if constexpr (requires { task.for_each_item_key(fn); })
+    task.for_each_item_key(fn);
+  else
+    for (const auto& item : task)
+      fn(item_key_of(item));
+}
+
+/// The batch run() gets for `task`: a reference to the task itself when it already is one.
+template <class Task>
+decltype(auto) materialize(const Task& task) {
+  if constexpr (requires { task.materialize(); })
+    return task.materialize();
+  else
+    return (task);
+}
+
+template <class Task>
+using materialized_t = std::remove_cvref_t<decltype(materialize(std::declval<const Task&>()))>;
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE
