@@ -88,6 +88,29 @@ TEST_CASE("result elements are written as strings, formatted values, tuples and 
   STATIC_REQUIRE(detail::aggregate_field_count<Row>() == 3);
 }
 
+TEST_CASE("fields that hold the delimiter, a quote or a line break are quoted",
+          "[scorer][result_element]") {
+  auto line = [](const auto& e, std::string_view delimiter) {
+    std::string s;
+    detail::append_element(s, e, delimiter);
+    return s;
+  };
+  CHECK(line(std::make_tuple(std::string("a,b"), 1), ",") == "\"a,b\",1");
+  CHECK(line(std::make_tuple(std::string("a,b"), 1), " ") == "a,b 1");
+  CHECK(line(std::make_tuple(std::string("say \"hi\""), std::string("x y")), " ") ==
+        "\"say \"\"hi\"\"\" \"x y\"");
+  CHECK(line(std::make_tuple(std::string("two\nlines"), std::string("cr\r")), ";") ==
+        "\"two\nlines\";\"cr\r\"");
+  CHECK(line(Row{"a::b", 3, 0.5}, "::") == "\"a::b\"::3::0.5");
+  CHECK(line(std::make_tuple(std::string(""), 2), ",") == ",2");
+  // A single string is a whole line: written as it is.
+  CHECK(line(std::string("a,b \"c\""), ",") == "a,b \"c\"");
+  // A row of text fields: each field quoted as needed.
+  CHECK(line(std::vector<std::string>{"a", "b,c", ""}, ",") == "a,\"b,c\",");
+  STATIC_REQUIRE(ResultElement<std::vector<std::string>>);
+  STATIC_REQUIRE(ResultElement<std::vector<std::string_view>>);
+}
+
 TEST_CASE("plain results: succeeded is min(returned, items) - extras warn - key column",
           "[scorer][batch_outcome]") {
   const FileBatch b = batch_of(4, 40, 3);

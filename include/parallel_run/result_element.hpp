@@ -1,13 +1,16 @@
 // ResultElement: what one element returned by run() may be, and how it becomes an output
 // line. Strings are written as they are; fmt-formattable values through "{}"; tuples, pairs
 // and plain aggregates field by field, joined by Config::delimiter, each field quoted when
-// it holds the delimiter, a quote or a line break.
+// it holds the delimiter, a quote or a line break; rows of text fields (std::vector of
+// strings, a table Row) the same way.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/detail/aggregate.hpp"
 
 #include <fmt/format.h>
 
+#include <concepts>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -44,9 +47,21 @@ concept AggregateOfFields = TieableAggregate<T> && !TupleLike<T> && requires(con
 };
 }  // namespace detail
 
-/// A value run() may return per item: string, formattable, tuple or aggregate of fields.
+namespace detail {
+/// A row of text fields known only at run time: std::vector<std::string>, or a table Row
+/// (a filter can return the rows it keeps).
 template <class T>
-concept ResultElement = ResultField<T> || detail::TupleOfFields<T> || detail::AggregateOfFields<T>;
+concept FieldRow = !StringLike<T> && requires(const T& r, std::size_t i) {
+  { r.size() } -> std::convertible_to<std::size_t>;
+  { r[i] } -> std::convertible_to<std::string_view>;
+};
+}  // namespace detail
+
+/// A value run() may return per item: string, formattable, tuple or aggregate of fields, or
+/// a row of text fields.
+template <class T>
+concept ResultElement = detail::FieldRow<T> || ResultField<T> || detail::TupleOfFields<T> ||
+    detail::AggregateOfFields<T>;
 
 namespace detail {
 template <class T>
@@ -103,7 +118,12 @@ void append_tuple(std::string& out, const Tuple& t, std::string_view delimiter) 
 /// Appends `e` as one line body (no newline).
 template <ResultElement E>
 void append_element(std::string& out, const E& e, std::string_view delimiter) {
-  if constexpr (ResultField<E>)
+  if constexpr (FieldRow<E>) {
+    for (std::size_t i = 0; i < e.size(); ++i) {
+      if (i != 0) out.append(delimiter);
+      append_table_text(out, std::string_view(e[i]), delimiter);
+    }
+  } else if constexpr (ResultField<E>)
     append_field(out, e);
   else if constexpr (TupleOfFields<E>)
     append_tuple(out, e, delimiter);
