@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # small_files: 20,000 files of 200 bytes, the CRC-32 of each, mini-batches of 10, 2 workers.
-# Times, in the same run on the same data: parallel_run, the hand-written C++ loop (the
-# floor), Python multiprocessing, xargs and GNU parallel; checks that the first three wrote
-# identical output; prints a table and, as its last line, a RESULT line.
+# Times, in the same run on the same data: parallel_run (thread backend, and the same program
+# with --backend process), the hand-written C++ loop (the floor), Python multiprocessing,
+# xargs and GNU parallel; checks that the row writers wrote identical output; prints a table
+# and, as its last line, a RESULT line.
 #
 #   benchmarks/small_files/run.sh
 #
@@ -111,6 +112,8 @@ add_tool() {  # name runs warmup needs_shell command
   command_of[$1]=$5
 }
 add_tool parallel_run "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$data" --output "$work/parallel_run")"
+add_tool parallel_run_process "$runs" 3 0 \
+  "$(q "$bin/parallel_run_crc" --input "$data" --output "$work/parallel_run_process" --backend process)"
 add_tool loop "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop.txt" 2)"
 add_tool "loop_1_thread" "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop_1.txt" 1)"
 add_tool multiprocessing "$runs" 3 0 \
@@ -129,11 +132,12 @@ fi
 
 # --- correctness first: the three row writers must agree byte for byte -------------------
 say "checking outputs"
-for t in parallel_run loop loop_1_thread multiprocessing; do
+for t in parallel_run parallel_run_process loop loop_1_thread multiprocessing; do
   bash -c "${command_of[$t]}" >/dev/null || die "$t failed"
 done
 expected=$work/loop.txt
-for got in "$work/parallel_run/parallel_run_step.txt" "$work/loop_1.txt" "$work/multiprocessing.txt"; do
+for got in "$work/parallel_run/parallel_run_step.txt" \
+  "$work/parallel_run_process/parallel_run_step.txt" "$work/loop_1.txt" "$work/multiprocessing.txt"; do
   if ! cmp -s "$expected" "$got"; then
     diff "$expected" "$got" | head -5 >&2 || true
     die "$got differs from $expected: the contenders do not compute the same CRCs in the same order"
@@ -172,7 +176,7 @@ EOF
 }
 rounds=${SMALL_FILES_ROUNDS:-6}
 per_round=$(((runs + rounds - 1) / rounds))
-fast=(parallel_run loop loop_1_thread multiprocessing)
+fast=(parallel_run parallel_run_process loop loop_1_thread multiprocessing)
 for ((r = 1; r <= rounds; ++r)); do
   say "round $r of $rounds: $per_round runs of each fast tool"
   for t in "${fast[@]}"; do
@@ -212,13 +216,15 @@ pr_s=${median_of[parallel_run]}
 mp_s=${median_of[multiprocessing]}
 vs_loop=$(ratio "$pr_s" "$loop_s")
 vs_mp=$(ratio "$mp_s" "$pr_s")
+process_s=${median_of[parallel_run_process]}
+process_vs_thread=$(ratio "$process_s" "$pr_s")
 
 echo
 echo "small_files: $files files of $file_size bytes, CRC-32 each, mini-batches of 10, 2 workers"
-printf '| %-16s | %5s | %9s | %9s | %10s |\n' tool runs "median s" "min s" "vs loop"
-printf '|%s|%s|%s|%s|%s|\n' ------------------ ------- ----------- ----------- ------------
+printf '| %-20s | %5s | %9s | %9s | %10s |\n' tool runs "median s" "min s" "vs loop"
+printf '|%s|%s|%s|%s|%s|\n' ---------------------- ------- ----------- ----------- ------------
 for t in "${tools[@]}"; do
-  printf '| %-16s | %5s | %9s | %9s | %9sx |\n' "$t" "${runs_of[$t]}" "${median_of[$t]}" \
+  printf '| %-20s | %5s | %9s | %9s | %9sx |\n' "$t" "${runs_of[$t]}" "${median_of[$t]}" \
     "${min_of[$t]}" "$(ratio "${median_of[$t]}" "$loop_s")"
 done
 echo "load average (1, 5, 15 min) at start: $load_start; at end: $(load); $(nproc) cores"
@@ -227,4 +233,6 @@ if le "$vs_loop" 1.5; then met=met; else met="NOT met"; fi
 echo "target parallel_run <= 1.5x the loop: $vs_loop x: $met"
 if le 4 "$vs_mp"; then met=met; else met="NOT met"; fi
 echo "target parallel_run >= 4x faster than multiprocessing: $vs_mp x: $met"
-echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp"
+if le "$process_vs_thread" 1.3; then met=met; else met="NOT met"; fi
+echo "target parallel_run --backend process <= 1.3x the thread backend: $process_vs_thread x: $met"
+echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread"

@@ -9,6 +9,8 @@
 #include "parallel_run/errors.hpp"
 #include "parallel_run/executor.hpp"
 #include "parallel_run/file_dataset.hpp"
+#include "parallel_run/table_batch.hpp"
+#include "parallel_run/tabular_dataset.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <CLI/CLI.hpp>
@@ -32,6 +34,9 @@ enum ExitStatus : int { exit_succeeded = 0, exit_job_failed = 1, exit_usage_erro
 struct CommandLine {
   Config config;
   std::vector<std::string> inputs;
+  /// How table inputs are read (--format, --no-header, --input-delimiter, ...); used when the
+  /// scorer takes a TableBatch.
+  TableOptions table;
   /// --help or --version was answered; nothing to run.
   bool answered = false;
 };
@@ -133,6 +138,24 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
                  "Column names written as the output's first line")
       ->delimiter(',')
       ->type_name("NAME,...");
+  std::string table_format, input_delimiter;
+  auto* o_format = app.add_option("--format,--table-format,--table_format", table_format,
+                                  "Tables: csv, tsv or jsonl (default: from each file's "
+                                  "extension)");
+  bool no_header = false;
+  app.add_flag("--no-header,--no_header", no_header,
+               "Tables: the first record of a CSV or TSV file is data, not column names");
+  auto* o_input_delimiter =
+      app.add_option("--input-delimiter,--input_delimiter", input_delimiter,
+                     "Tables: the field delimiter of the input (default ',' for CSV, tab for "
+                     "TSV; 'tab' or '\\t' for a tab)");
+  app.add_flag("--allow-different-headers,--allow_different_headers",
+               cl.table.allow_different_headers,
+               "Tables: read files whose headers differ from the first file's");
+  app.add_option("--partition-keys,--partition_keys", cl.table.partition_keys,
+                 "Tables: columns whose equal values go to the same mini-batches")
+      ->delimiter(',')
+      ->type_name("NAME,...");
   auto* o_log_dir =
       app.add_option("--log-dir,--log_dir", log_dir, "Log folder (default <output>/logs)");
   app.add_flag("--key-column,--key_column", c.key_column,
@@ -166,6 +189,19 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
   if (o_level->count()) c.logging_level = parse_logging_level(logging_level);
   if (o_backend->count()) c.backend = parse_backend(backend);
   if (o_size->count()) c.mini_batch_size = mini_batch_size;
+  if (o_format->count()) cl.table.format = parse_table_format(table_format);
+  if (no_header) cl.table.header = false;
+  if (o_input_delimiter->count()) {
+    if (input_delimiter == "tab" || input_delimiter == "\\t")
+      cl.table.delimiter = '\t';
+    else if (input_delimiter.size() == 1 && input_delimiter != "\n" && input_delimiter != "\r")
+      cl.table.delimiter = input_delimiter[0];
+    else
+      throw ConfigError("input_delimiter",
+                        fmt::format("input_delimiter must be one character other than a line "
+                                    "break, or 'tab'; got '{}'",
+                                    input_delimiter));
+  }
   if (o_memory->count())
     c.worker_memory_limit = detail::parse_byte_size("worker_memory_limit", memory_limit);
   if (o_side->count()) {
@@ -202,9 +238,13 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
     cl = parse_command_line(argc, argv, std::move(defaults), description, out);
     if (cl.answered) return exit_succeeded;
     cl.config.stop_on_signals = true;
-    FileDataset inputs(cl.inputs);
     ParallelRun<Scorer> job(cl.config, std::move(scorer));
-    JobResult r = job.run(inputs);
+    JobResult r;
+    // A scorer of table batches (and not of file batches) reads its inputs as tables.
+    if constexpr (ScorerFor<Scorer, TableBatch> && !ScorerFor<Scorer, FileBatch>)
+      r = job.run(TabularDataset(cl.inputs, cl.table));
+    else
+      r = job.run(FileDataset(cl.inputs));
     if (!r.succeeded) {
       err << "parallel_run: job failed: " << r.failure_reason << "\n";
       err << "parallel_run: " << r.summary() << "\n";

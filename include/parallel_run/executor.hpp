@@ -12,12 +12,19 @@
 #include "parallel_run/file_dataset.hpp"
 #include "parallel_run/job_result.hpp"
 #include "parallel_run/scorer.hpp"
+#include "parallel_run/table_batch.hpp"
+#include "parallel_run/tabular_dataset.hpp"
 #include "parallel_run/detail/coordinator.hpp"
 #include "parallel_run/detail/file_partitioner.hpp"
+#include "parallel_run/detail/key_partitioner.hpp"
+#include "parallel_run/detail/table_partitioner.hpp"
+#include "parallel_run/detail/process_backend.hpp"
+#include "parallel_run/detail/worker_process.hpp"
 
 #include <concepts>
 #include <functional>
 #include <memory>
+#include <optional>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 
@@ -59,9 +66,45 @@ class ParallelRun {
     }
   }
 
+  /// Runs the job over table files (CSV, TSV, JSON Lines): mini-batches of mini_batch_size
+  /// bytes (default 1MB) cut on record boundaries, never across files; with
+  /// options().partition_keys, rows with equal key values share their mini-batches. Throws as
+  /// run(const FileDataset&) does.
+  JobResult run(const TabularDataset& inputs) const {
+    static_assert(detail::check_scorer<Scorer, TableBatch>());
+    if constexpr (ScorerFor<Scorer, TableBatch>) {
+      config_.validate();
+      inputs.files().check();
+      auto config = std::make_shared<const Config>(config_);
+      const auto size = static_cast<std::uint64_t>(config_.mini_batch_size.bytes());
+      const auto limit = static_cast<std::size_t>(config_.limit);
+      if (!inputs.options().partition_keys.empty())
+        return run_job(config, detail::KeyPartitioner(
+                                   inputs, size, limit,
+                                   {config_.output_dir, config_.effective_log_dir()},
+                                   config_.output_dir / ".parallel_run_tmp" / "partition"));
+      return run_job(config, detail::TablePartitioner(
+                                 inputs, size, limit,
+                                 {config_.output_dir, config_.effective_log_dir()}));
+    } else {
+      return {};
+    }
+  }
+
  private:
   template <class Partitioner>
   JobResult run_job(std::shared_ptr<const Config> config, Partitioner partitioner) const {
+    using Task = typename Partitioner::batch_type;
+    if (config->backend == Backend::process) {
+      // In a worker process (the program started again) this serves the job and never
+      // returns; see detail/worker_process.hpp.
+      const std::size_t job = ++detail::process_job_counter();
+      detail::worker_run_job<Scorer, Task>(job, config->name, factory_);
+      detail::Coordinator<Scorer, Partitioner, detail::ProcessBackend> coordinator(
+          std::move(config), factory_, std::move(partitioner));
+      return coordinator.run();
+    }
+    detail::worker_run_job<Scorer, Task>(std::nullopt, config->name, factory_);
     detail::Coordinator<Scorer, Partitioner, detail::ThreadBackend> coordinator(
         std::move(config), factory_, std::move(partitioner));
     return coordinator.run();
@@ -77,6 +120,11 @@ ParallelRun(Config, Scorer) -> ParallelRun<Scorer>;
 /// One call: runs `scorer` over `inputs` with `config`.
 template <class Scorer>
 JobResult run(const Config& config, const FileDataset& inputs, Scorer scorer) {
+  return ParallelRun<Scorer>(config, std::move(scorer)).run(inputs);
+}
+/// One call: runs `scorer` over the table files `inputs` with `config`.
+template <class Scorer>
+JobResult run(const Config& config, const TabularDataset& inputs, Scorer scorer) {
   return ParallelRun<Scorer>(config, std::move(scorer)).run(inputs);
 }
 

@@ -4,10 +4,14 @@
 #include "parallel_run/version.hpp"
 
 #include <cstddef>
+#include <exception>
+#include <functional>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 
@@ -72,6 +76,29 @@ ItemResult<std::decay_t<T>> ok(const Item& item, T&& value) {
 template <class T, class Item>
 ItemResult<T> fail(const Item& item, std::string reason) {
   return ItemResult<T>::failure(item, std::move(reason));
+}
+
+/// One ItemResult per item of `batch`: `fn(item)`'s value, or, when `fn` throws, a failure of
+/// that item alone with the exception's message (so one unreadable row does not fail the
+/// whole mini-batch):
+///   return parallel_run::map_items(batch, [](const parallel_run::Row& row) {
+///     return row.get<double>("x") * 2; });
+template <class Batch, class Fn>
+auto map_items(const Batch& batch, Fn&& fn) {
+  using Item = std::remove_cvref_t<decltype(*std::begin(batch))>;
+  using R = std::decay_t<std::invoke_result_t<Fn&, const Item&>>;
+  std::vector<ItemResult<R>> out;
+  out.reserve(std::size(batch));
+  for (const Item& item : batch) {
+    try {
+      out.push_back(ItemResult<R>::success(item, fn(item)));
+    } catch (const std::exception& e) {
+      out.push_back(ItemResult<R>::failure(item, e.what()));
+    } catch (...) {
+      out.push_back(ItemResult<R>::failure(item, "unknown exception (not a std::exception)"));
+    }
+  }
+  return out;
 }
 
 template <class T>

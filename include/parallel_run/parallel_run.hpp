@@ -5,6 +5,8 @@
 #include "parallel_run/config.hpp"
 #include "parallel_run/file_batch.hpp"
 #include "parallel_run/file_dataset.hpp"
+#include "parallel_run/table_batch.hpp"
+#include "parallel_run/tabular_dataset.hpp"
 #include "parallel_run/context.hpp"
 #include "parallel_run/item_result.hpp"
 #include "parallel_run/result_element.hpp"

@@ -1,0 +1,701 @@
+// The process backend: process_count_per_node worker processes, each the host program started
+// again in worker mode (see process_spawn.hpp and worker_process.hpp) with its own scorer and
+// its own init(). Tasks go out and outcomes come back over one socketpair per worker,
+// multiplexed on the coordinator's io_context; a pidfd per worker says when it ended, so
+// every worker is reaped. A crash fails only the attempt the worker was running; a run()
+// past run_invocation_timeout, an init() past init_timeout or a resident set above
+// worker_memory_limit gets the worker killed. A dead or killed worker is replaced when there
+// is work for it.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/context.hpp"
+#include "parallel_run/errors.hpp"
+#include "parallel_run/detail/batch_outcome.hpp"
+#include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/process_spawn.hpp"
+#include "parallel_run/detail/task.hpp"
+#include "parallel_run/detail/thread_backend.hpp"
+#include "parallel_run/detail/worker_process.hpp"
+#include "parallel_run/detail/worker_protocol.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// The last lines a worker wrote to its log file (at most `max_lines` of the last `max_bytes`),
+/// joined by " | ": what a crash's reason quotes.
+inline std::string tail_of_file(const std::filesystem::path& file, std::size_t max_bytes = 1024,
+                                std::size_t max_lines = 5) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return "(no output)";
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::size_t>(std::max<std::streamoff>(in.tellg(), 0));
+  const std::size_t from = size > max_bytes ? size - max_bytes : 0;
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string text(size - from, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  if (from > 0) {  // the first line is cut: drop it unless it is all there is
+    auto nl = text.find('\n');
+    if (nl != std::string::npos && nl + 1 < text.size()) text.erase(0, nl + 1);
+  }
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(std::move(line));
+    start = end + 1;
+  }
+  if (lines.empty()) return "(no output)";
+  std::string out;
+  for (std::size_t i = lines.size() > max_lines ? lines.size() - max_lines : 0; i < lines.size();
+       ++i)
+    out += (out.empty() ? "" : " | ") + lines[i];
+  return out;
+}
+
+/// Resident memory of a process in bytes (/proc/<pid>/statm), or -1 when it is gone.
+inline std::int64_t resident_bytes(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(pid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[128];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  long long size = 0, resident = 0;
+  if (std::sscanf(buf, "%lld %lld", &size, &resident) != 2) return -1;
+  return static_cast<std::int64_t>(resident) * ::sysconf(_SC_PAGESIZE);
+}
+
+inline std::string megabytes(std::int64_t bytes) {
+  return fmt::format("{:.1f} MB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+template <class Scorer, class Batch>
+class ProcessBackend {
+ public:
+  ProcessBackend(boost::asio::io_context& io, std::shared_ptr<const Config> config,
+                 std::function<Scorer()> /*factory: each worker makes its own*/,
+                 BackendEvents events, std::shared_ptr<MetricSink> /*metrics: merged at stop*/,
+                 std::size_t /*low_water*/)
+      : io_(io),
+        config_(std::move(config)),
+        events_(std::move(events)),
+        tick_(io),
+        job_(process_job_counter().load()),
+        worker_log_dir_(config_->effective_log_dir() / "worker" / host_name()),
+        working_dir_(std::filesystem::current_path()) {}
+
+  // Unwinding (the coordinator threw): kill and reap every worker, run no handler.
+  ~ProcessBackend() { stop(false); }
+  ProcessBackend(const ProcessBackend&) = delete;
+  ProcessBackend& operator=(const ProcessBackend&) = delete;
+
+  /// Starts process_count_per_node workers and the watchdog.
+  void start() {
+    std::error_code ec;
+    std::filesystem::create_directories(worker_log_dir_, ec);
+    if (ec)
+      throw OutputError(fmt::format("cannot create the worker log folder '{}': {}",
+                                    worker_log_dir_.string(), ec.message()));
+    for (int i = 0; i < config_->process_count_per_node; ++i)
+      spawn_worker();
+    arm_tick();
+  }
+
+  /// Queues an attempt; `front` puts it before the others (retries keep output flowing).
+  void submit(Attempt<Batch> a, bool front = false) {
+    if (front)
+      queue_.push_front(std::move(a));
+    else
+      queue_.push_back(std::move(a));
+    top_up();
+    schedule_dispatch();
+  }
+
+  /// Removes and returns the attempts no worker has been sent.
+  std::vector<Attempt<Batch>> take_queued() {
+    std::vector<Attempt<Batch>> out(std::make_move_iterator(queue_.begin()),
+                                    std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    return out;
+  }
+
+  /// Marks a worker whose init failed as gone: the coordinator decides about a replacement.
+  void retire(std::size_t worker_index) {
+    for (auto& w : workers_)
+      if (w->index == worker_index) w->gone = true;
+  }
+
+  /// Starts workers until process_count_per_node are alive (none once no_more_work()).
+  void top_up() {
+    if (no_more_work_ || stopped_) return;
+    auto alive = static_cast<std::size_t>(std::count_if(
+        workers_.begin(), workers_.end(), [](const auto& w) { return !w->gone && !w->ended; }));
+    for (; alive < static_cast<std::size_t>(config_->process_count_per_node); ++alive)
+      spawn_worker();
+  }
+
+  void no_more_work() noexcept { no_more_work_ = true; }
+  // A process can be killed: nothing is ever left running.
+  std::size_t stuck_workers() const noexcept { return 0; }
+  std::size_t detached_workers() const noexcept { return 0; }
+
+  /// Ends the workers. Delivering events: each is sent `stop`, runs shutdown() and exits
+  /// (killed past init_timeout), the io_context running meanwhile so that their last messages
+  /// (a shutdown that threw) arrive. Otherwise (unwinding): every worker is killed. Either
+  /// way every worker is reaped, and the workers' metrics files are merged.
+  void stop(bool deliver_events = true) {
+    if (stopped_) return;
+    stopped_ = true;
+    queue_.clear();
+    if (deliver_events) {
+      const auto deadline = clock::now() + seconds(config_->init_timeout);
+      for (auto& w : workers_) {
+        if (w->kill != Kill::none || w->exited) continue;
+        if (w->state == State::ready) {
+          w->state = State::stopping;
+          w->kill_deadline = deadline;
+          append_frame(w->out, MessageType::stop);
+          flush(w);
+        } else if (w->state != State::init_failed) {
+          // A replacement still starting: its init would only be followed by shutdown.
+          w->kill = Kill::unresponsive;
+          ::kill(w->pid, SIGKILL);
+          w->sigkilled = true;
+        }
+      }
+      io_.restart();
+      while (!workers_.empty() && io_.run_one() > 0) {
+      }
+    }
+    boost::system::error_code ignored;
+    tick_.cancel(ignored);
+    for (auto& w : workers_) {
+      if (!w->exited) ::kill(w->pid, SIGKILL);
+      int status = 0;
+      while (::waitpid(w->pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      w->socket.close(ignored);
+      w->pidfd.close(ignored);
+    }
+    workers_.clear();
+    if (deliver_events) io_.poll();  // the cancelled operations complete
+    merge_metrics();
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  static clock::duration seconds(double s) {
+    return std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(s));
+  }
+
+  enum class State { starting, initializing, ready, init_failed, stopping };
+  // Why we killed a worker (its end is reported when we decide, not when it dies).
+  enum class Kill { none, run_timeout, init_timeout, memory, unresponsive };
+
+  struct Worker {
+    explicit Worker(boost::asio::io_context& io) : socket(io), pidfd(io) {}
+    std::size_t index = 0;
+    pid_t pid = -1;
+    State state = State::starting;
+    boost::asio::local::stream_protocol::socket socket;
+    boost::asio::posix::stream_descriptor pidfd;
+    std::filesystem::path log_file;
+    // Attempts sent, in order: the front one is running (or about to), the rest wait in
+    // the worker's channel. started: when the front one began, as far as we can tell.
+    std::deque<Attempt<Batch>> sent;
+    clock::time_point spawned, started;
+    std::array<char, 65536> read_buffer;
+    std::string in;
+    std::size_t in_consumed = 0;
+    std::string out, writing_buffer;
+    bool writing = false;
+    bool eof = false, exited = false;
+    clock::time_point eof_at, exited_at;
+    Kill kill = Kill::none;
+    bool sigkilled = false;
+    clock::time_point kill_deadline;
+    bool gone = false;   // its init failed and the coordinator counted it
+    bool ended = false;  // its end (crash, kill) was reported: not alive for top_up()
+  };
+  using WorkerPtr = std::shared_ptr<Worker>;
+
+  // Tasks in a worker's channel beyond the running one: the next one starts without a round
+  // trip to the coordinator. A crash re-queues them uncounted.
+  static constexpr std::size_t pipeline_depth = 2;
+
+  void spawn_worker() {
+    auto w = std::make_shared<Worker>(io_);
+    w->index = next_worker_index_++;
+    w->spawned = clock::now();
+    w->log_file = worker_log_dir_ / fmt::format("process-{}.txt", w->index);
+    workers_.push_back(w);
+    try {
+      int fds[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        throw Error("parallel_run.process", fmt::format("cannot start worker {}: socketpair: {}",
+                                                        w->index, std::strerror(errno)));
+      w->socket.assign(boost::asio::local::stream_protocol(), fds[0]);
+      struct Fd {
+        int fd;
+        ~Fd() {
+          if (fd >= 0) ::close(fd);
+        }
+      } child_end{fds[1]};
+      Fd log{
+          ::open(w->log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644)};
+      if (log.fd < 0)
+        throw OutputError(fmt::format("cannot create the worker log file '{}': {}",
+                                      w->log_file.string(), std::strerror(errno)));
+      const WorkerEnv env{job_, ::getpid(), w->index, config_->name};
+      w->pid = spawn_worker_process(env.encode(), child_end.fd, log.fd);
+      // glibc 2.36 declares pidfd_open without extern "C": the system call itself.
+      const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, w->pid, 0));
+      if (pidfd < 0) {
+        ::kill(w->pid, SIGKILL);
+        ::waitpid(w->pid, nullptr, 0);
+        w->exited = true;
+        throw Error("parallel_run.process",
+                    fmt::format("cannot watch worker process {}: pidfd_open: {}", w->pid,
+                                std::strerror(errno)));
+      }
+      w->pidfd.assign(pidfd);
+    } catch (const std::exception& e) {
+      // Reported like an init failure, after this call: the coordinator counts it.
+      w->state = State::init_failed;
+      std::erase(workers_, w);
+      boost::asio::post(io_, [this, index = w->index, reason = std::string(e.what())] {
+        if (!stopped_) events_.init_failed(index, reason, false);
+      });
+      return;
+    }
+    append_frame(w->out, MessageType::job, [&](WireWriter& wr) {
+      encode(wr, *config_);
+      wr.put(working_dir_.native());
+      wr.put(metrics_file(w->index).native());
+    });
+    flush(w);
+    read_more(w);
+    w->pidfd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                        [this, w](const boost::system::error_code& ec) {
+                          if (ec) return;
+                          w->exited = true;
+                          w->exited_at = clock::now();
+                          maybe_finish(w);
+                        });
+  }
+
+  std::filesystem::path metrics_file(std::size_t index) const {
+    return worker_log_dir_ / fmt::format("process-{}.metrics.csv", index);
+  }
+
+  void read_more(const WorkerPtr& w) {
+    w->socket.async_read_some(boost::asio::buffer(w->read_buffer),
+                              [this, w](const boost::system::error_code& ec, std::size_t n) {
+                                if (ec == boost::asio::error::operation_aborted) return;
+                                if (n > 0) {
+                                  w->in.append(w->read_buffer.data(), n);
+                                  handle_frames(w);
+                                }
+                                if (ec) {
+                                  w->eof = true;
+                                  w->eof_at = clock::now();
+                                  maybe_finish(w);
+                                  return;
+                                }
+                                read_more(w);
+                              });
+  }
+
+  void schedule_dispatch() {
+    if (dispatch_posted_) return;
+    dispatch_posted_ = true;
+    boost::asio::post(io_, [this] {
+      dispatch_posted_ = false;
+      if (!stopped_) dispatch();
+    });
+  }
+
+  // Hands queued attempts to ready workers, the least loaded first, then writes.
+  void dispatch() {
+    for (std::size_t depth = 1; depth <= pipeline_depth && !queue_.empty(); ++depth)
+      for (auto& w : workers_) {
+        if (queue_.empty()) break;
+        if (w->state != State::ready || w->kill != Kill::none || w->ended ||
+            w->sent.size() >= depth)
+          continue;
+        Attempt<Batch> a = std::move(queue_.front());
+        queue_.pop_front();
+        if (w->sent.empty()) w->started = clock::now();
+        append_frame(w->out, MessageType::task, [&](WireWriter& wr) {
+          wr.put(a.id);
+          wr.put(a.number);
+          encode_task(wr, *a.batch);
+        });
+        w->sent.push_back(std::move(a));
+      }
+    for (auto& w : workers_)
+      flush(w);
+  }
+
+  void flush(const WorkerPtr& w) {
+    if (w->writing || w->out.empty() || w->eof) return;
+    w->writing = true;
+    w->writing_buffer.clear();
+    w->writing_buffer.swap(w->out);
+    boost::asio::async_write(w->socket, boost::asio::buffer(w->writing_buffer),
+                             [this, w](const boost::system::error_code& ec, std::size_t) {
+                               w->writing = false;
+                               if (!ec) flush(w);  // a failed write: its death is seen soon
+                             });
+  }
+
+  void handle_frames(const WorkerPtr& w) {
+    try {
+      while (auto f = next_frame(w->in, w->in_consumed)) {
+        handle(w, *f);
+      }
+    } catch (const std::exception& e) {
+      // A corrupt stream: the worker cannot be trusted any more.
+      w->in.clear();
+      w->in_consumed = 0;
+      if (w->kill != Kill::none) return;
+      const bool in_init = w->state == State::starting || w->state == State::initializing;
+      const std::string reason =
+          fmt::format("worker process {} broke the protocol ({}); it was killed with SIGKILL",
+                      w->pid, e.what());
+      kill_worker(w, Kill::unresponsive, SIGKILL);
+      if (in_init) {
+        if (!stopped_) events_.init_failed(w->index, reason, false);
+      } else if (w->state == State::ready) {
+        report_run_failure(w, reason, false);
+      }
+      return;
+    }
+    if (w->in_consumed == w->in.size()) {
+      w->in.clear();
+      w->in_consumed = 0;
+    } else if (w->in_consumed > 65536) {
+      w->in.erase(0, w->in_consumed);
+      w->in_consumed = 0;
+    }
+  }
+
+  void handle(const WorkerPtr& w, const Frame& f) {
+    // Once we killed it, or the job stopped, what it says changes nothing.
+    if (w->kill != Kill::none) return;
+    WireReader r(f.payload);
+    switch (f.type) {
+      case MessageType::hello:
+        if (w->state == State::starting) w->state = State::initializing;
+        break;
+      case MessageType::init_ok:
+        if (w->state == State::initializing) {
+          w->state = State::ready;
+          dispatch();
+        }
+        break;
+      case MessageType::init_failed: {
+        std::string reason = r.get_string();
+        const bool misconfigured = r.get<bool>();
+        w->state = State::init_failed;
+        if (!stopped_)
+          events_.init_failed(
+              w->index,
+              fmt::format("{} (worker process {}, log {})", reason, w->pid, w->log_file.string()),
+              misconfigured);
+        break;
+      }
+      case MessageType::misuse: {
+        std::string reason = r.get_string();
+        w->state = State::init_failed;
+        if (!stopped_) events_.init_failed(w->index, std::move(reason), true);
+        break;
+      }
+      case MessageType::result:
+      case MessageType::run_failed: {
+        const auto id = r.get<std::uint64_t>();
+        if (w->sent.empty() || w->sent.front().id != id)
+          throw Error(
+              "parallel_run.internal",
+              fmt::format("worker {} answered attempt {}, which it was not running", w->index, id));
+        w->sent.pop_front();
+        w->started = clock::now();
+        if (f.type == MessageType::result) {
+          BatchOutcome outcome = decode_outcome(r);
+          if (!stopped_) events_.result(id, std::move(outcome));
+        } else {
+          std::string reason = r.get_string();
+          if (!stopped_) events_.attempt_failed(id, std::move(reason), false);
+        }
+        if (!stopped_) schedule_dispatch();
+        break;
+      }
+      case MessageType::warning:
+        events_.warning(r.get_string());
+        break;
+      default:
+        throw Error("parallel_run.internal", fmt::format("unknown message type {} from worker {}",
+                                                         static_cast<int>(f.type), w->index));
+    }
+  }
+
+  std::string last_output(const WorkerPtr& w) const {
+    return fmt::format("last output: {} (log {})", tail_of_file(w->log_file), w->log_file.string());
+  }
+
+  // Puts the attempts a dead worker was merely sent back at the front of the queue, in
+  // order, uncounted; returns the one it was running, if any.
+  std::optional<Attempt<Batch>> take_back(const WorkerPtr& w) {
+    std::optional<Attempt<Batch>> running;
+    if (!w->sent.empty()) {
+      running = std::move(w->sent.front());
+      w->sent.pop_front();
+    }
+    while (!w->sent.empty()) {
+      queue_.push_front(std::move(w->sent.back()));
+      w->sent.pop_back();
+    }
+    return running;
+  }
+
+  // The worker is gone for good (or going): its attempt fails, its queue comes back, and a
+  // replacement starts if there is work.
+  void report_run_failure(const WorkerPtr& w, const std::string& reason, bool timed_out) {
+    w->ended = true;
+    std::optional<Attempt<Batch>> running = take_back(w);
+    if (stopped_) return;
+    if (running)
+      events_.attempt_failed(running->id, reason, timed_out);
+    else
+      events_.warning(fmt::format("worker {}: {}", w->index, reason));
+    if (!queue_.empty()) {
+      top_up();
+      schedule_dispatch();
+    }
+  }
+
+  std::string running_what(const WorkerPtr& w) const {
+    if (w->sent.empty()) return "while idle";
+    return fmt::format("while running mini-batch {}", w->sent.front().batch->mini_batch_index());
+  }
+
+  // SIGTERM first lets a handler of the scorer's clean up; SIGKILL follows after `grace`.
+  void kill_worker(const WorkerPtr& w, Kill why, int sig, double grace = 0) {
+    w->kill = why;
+    ::kill(w->pid, sig);
+    if (sig == SIGKILL) w->sigkilled = true;
+    w->kill_deadline = clock::now() + seconds(grace);
+  }
+
+  // Called when the process has exited or its channel closed: once both, it is reaped.
+  void maybe_finish(const WorkerPtr& w) {
+    if (!w->exited) return;  // EOF alone: the tick kills it if it lingers
+    if (!w->eof && clock::now() - w->exited_at < std::chrono::seconds(1)) return;
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(w->pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    const std::string how =
+        r == w->pid ? describe_wait_status(status) : std::string("ended (its status is unknown)");
+    const bool clean = r == w->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    boost::system::error_code ignored;
+    w->socket.close(ignored);
+    w->pidfd.close(ignored);
+    std::erase(workers_, w);
+    if (w->kill != Kill::none) return;  // reported when it was killed
+    switch (w->state) {
+      case State::starting:
+        if (!stopped_)
+          events_.init_failed(
+              w->index,
+              fmt::format("the worker process {} {} before reaching ParallelRun::run; a "
+                          "process-backend program must reach the same run() call when "
+                          "started again; {}",
+                          w->pid, how, last_output(w)),
+              false);
+        break;
+      case State::initializing:
+        if (!stopped_)
+          events_.init_failed(
+              w->index,
+              fmt::format("worker process {} {} during init; {}", w->pid, how, last_output(w)),
+              false);
+        break;
+      case State::ready:
+        report_run_failure(w,
+                           fmt::format("worker process {} {} {}; {}", w->pid, how, running_what(w),
+                                       last_output(w)),
+                           false);
+        break;
+      case State::init_failed:
+        break;  // reported; it was expected to exit
+      case State::stopping:
+        if (!clean)
+          events_.warning(fmt::format("worker {}: worker process {} {} after the job; {}", w->index,
+                                      w->pid, how, last_output(w)));
+        break;
+    }
+  }
+
+  void arm_tick() {
+    auto period =
+        std::min(seconds(config_->run_invocation_timeout), seconds(config_->init_timeout)) / 20;
+    period = std::clamp(period, clock::duration(std::chrono::milliseconds(1)),
+                        clock::duration(std::chrono::milliseconds(100)));
+    // Memory grows fast: poll every 10 ms while a limit is set.
+    if (config_->worker_memory_limit > 0)
+      period = std::min(period, clock::duration(std::chrono::milliseconds(10)));
+    tick_.expires_after(period);
+    tick_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      check_workers();
+      if (!workers_.empty() || !stopped_) arm_tick();
+    });
+  }
+
+  void check_workers() {
+    const auto now = clock::now();
+    const auto run_limit = seconds(config_->run_invocation_timeout);
+    const auto init_limit = seconds(config_->init_timeout);
+    const std::vector<WorkerPtr> workers = workers_;  // events may start replacements
+    for (const auto& w : workers) {
+      if (w->exited) {
+        maybe_finish(w);  // its channel never closed: a grandchild holds it
+        continue;
+      }
+      if (w->kill != Kill::none || w->state == State::stopping) {
+        if (!w->sigkilled && now >= w->kill_deadline) {
+          ::kill(w->pid, SIGKILL);
+          w->sigkilled = true;
+        }
+        continue;
+      }
+      if (w->eof) {
+        // It closed its channel but lives on: it is of no use any more.
+        if (now - w->eof_at > std::chrono::seconds(1) && !w->sigkilled) {
+          ::kill(w->pid, SIGKILL);
+          w->sigkilled = true;
+        }
+        continue;
+      }
+      if (config_->worker_memory_limit > 0 && w->state != State::init_failed) {
+        const std::int64_t rss = resident_bytes(w->pid);
+        if (rss > config_->worker_memory_limit) {
+          const bool in_init = w->state == State::starting || w->state == State::initializing;
+          const std::string reason = fmt::format(
+              "out of memory: worker process {} had {} resident (RSS), above "
+              "worker_memory_limit {} ({} bytes), {}; it was killed with SIGKILL; {}",
+              w->pid, megabytes(rss), megabytes(config_->worker_memory_limit),
+              config_->worker_memory_limit, in_init ? "during init" : running_what(w),
+              last_output(w));
+          kill_worker(w, Kill::memory, SIGKILL);
+          if (in_init) {
+            if (!stopped_) events_.init_failed(w->index, reason, false);
+          } else {
+            report_run_failure(w, reason, false);
+          }
+          continue;
+        }
+      }
+      if ((w->state == State::starting || w->state == State::initializing) &&
+          now - w->spawned > init_limit) {
+        const std::string reason = fmt::format(
+            "init timed out: worker process {} did not finish init within init_timeout {} s "
+            "(counted from its start); it was killed; {}",
+            w->pid, config_->init_timeout, last_output(w));
+        kill_worker(w, Kill::init_timeout, SIGTERM, std::min(2.0, config_->init_timeout));
+        if (!stopped_) events_.init_failed(w->index, reason, false);
+        continue;
+      }
+      if (w->state == State::ready && !w->sent.empty() && now - w->started > run_limit) {
+        const double grace = std::min(2.0, config_->run_invocation_timeout);
+        const std::string reason = fmt::format(
+            "timed out after {:.3f} s (run_invocation_timeout {} s): worker process {} was "
+            "killed (SIGTERM, then SIGKILL after {} s) and is replaced; {}",
+            std::chrono::duration<double>(now - w->started).count(),
+            config_->run_invocation_timeout, w->pid, grace, last_output(w));
+        kill_worker(w, Kill::run_timeout, SIGTERM, grace);
+        report_run_failure(w, reason, true);
+      }
+    }
+  }
+
+  // Each worker wrote its own metrics file (a MetricSink is not shared across processes):
+  // their lines go into <logs>/metrics.csv in time order, and the files are removed.
+  void merge_metrics() {
+    std::vector<std::string> lines;
+    std::error_code ec;
+    for (std::size_t i = 0; i < next_worker_index_; ++i) {
+      const auto file = metrics_file(i);
+      std::ifstream in(file);
+      if (!in) continue;
+      std::string line;
+      std::getline(in, line);  // the header
+      while (std::getline(in, line))
+        if (!line.empty()) lines.push_back(line);
+      in.close();
+      std::filesystem::remove(file, ec);
+    }
+    if (lines.empty()) return;
+    // Lines start with a fixed-width timestamp.
+    std::stable_sort(lines.begin(), lines.end(), [](const std::string& a, const std::string& b) {
+      return a.compare(0, 23, b, 0, 23) < 0;
+    });
+    std::ofstream out(config_->effective_log_dir() / "metrics.csv", std::ios::trunc);
+    out << "time,worker,mini_batch,name,value\n";
+    for (const auto& l : lines)
+      out << l << '\n';
+  }
+
+  boost::asio::io_context& io_;
+  std::shared_ptr<const Config> config_;
+  BackendEvents events_;
+  boost::asio::steady_timer tick_;
+  std::size_t job_;
+  std::filesystem::path worker_log_dir_;
+  std::filesystem::path working_dir_;
+  std::vector<WorkerPtr> workers_;
+  std::deque<Attempt<Batch>> queue_;
+  std::size_t next_worker_index_ = 0;
+  bool dispatch_posted_ = false;
+  bool stopped_ = false;
+  bool no_more_work_ = false;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,314 @@
+// Parses the bytes of a table slice into the rows of a TableBatch, on the worker. CSV and TSV
+// go through the block scanner (csv_scan.hpp): delimiters and newlines outside quotes are the
+// field and record ends, found 64 bytes at a time; only fields that hold a quote are looked
+// at byte by byte. JSON Lines are parsed line by line (jsonl.hpp).
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/table_batch.hpp"
+#include "parallel_run/detail/csv_scan.hpp"
+#include "parallel_run/detail/jsonl.hpp"
+#include "parallel_run/detail/table_source.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// Builds one TableBatch from records parsed out of buffers the batch then owns.
+class TableBatchBuilder {
+ public:
+  /// `unescaped_capacity`: the total size of the records to parse (unescaped text is never
+  /// longer than its source), so views into the unescape buffer stay valid.
+  TableBatchBuilder(std::size_t mini_batch_index, std::size_t unescaped_capacity,
+                    std::size_t expected_records)
+      : capacity_(unescaped_capacity) {
+    batch_.index_ = mini_batch_index;
+    auto& spare = TableBatchStorage::of_this_thread();
+    batch_.fields_ = std::move(spare.fields);
+    batch_.rows_ = std::move(spare.rows);
+    batch_.fields_.clear();
+    batch_.rows_.clear();
+    batch_.rows_.reserve(expected_records);
+    first_field_.reserve(expected_records);
+  }
+
+  /// Room for `n` fields in all, so the field list does not grow while parsing.
+  void reserve_fields(std::size_t n) { batch_.fields_.reserve(n); }
+
+  /// The batch owns `bytes` (the records parsed from it must lie inside it).
+  void own(std::unique_ptr<char[]> bytes, std::size_t size) {
+    batch_.bytes_ = std::move(bytes);
+    batch_.bytes_size_ = size;
+  }
+  void keep(std::shared_ptr<const void> p) { batch_.keep_.push_back(std::move(p)); }
+
+  /// Parses [data, data + n): the records of `source` starting at `line` (1-based) whose
+  /// first non-blank record has dataset index `index`. Returns the records seen (malformed
+  /// ones included, blank lines not).
+  std::size_t parse(const char* data, std::size_t n, const TableSource& source, std::uint64_t line,
+                    std::uint64_t index) {
+    if (source.format == TableFormat::jsonl) return parse_jsonl(data, n, source, line, index);
+    return parse_delimited(data, n, source, line, index);
+  }
+
+  /// A record reported without being parsed.
+  void malformed(const TableSource& source, std::uint64_t line, std::uint64_t index,
+                 std::string_view what) {
+    batch_.malformed_.push_back({fmt::format("{}:{}", source.key, line),
+                                 fmt::format("{}:{}: malformed record: {}", source.key, line, what),
+                                 static_cast<std::size_t>(index)});
+  }
+
+  TableBatch finish() && {
+    for (std::size_t i = 0; i < batch_.rows_.size(); ++i)
+      batch_.rows_[i].fields_ = batch_.fields_.data() + first_field_[i];
+    return std::move(batch_);
+  }
+
+ private:
+  // Where unescaped text goes: allocated on first use, never reallocated.
+  char* unescape_area() {
+    if (!batch_.unescaped_) {
+      batch_.unescaped_ = std::make_unique_for_overwrite<char[]>(capacity_ + 1);
+      cursor_ = batch_.unescaped_.get();
+    }
+    return cursor_;
+  }
+
+  void add_row(const TableSource& source, std::size_t first_field, std::string_view text,
+               std::uint64_t line, std::uint64_t index) {
+    Row r;
+    r.count_ = batch_.fields_.size() - first_field;
+    r.text_ = text;
+    r.file_key_ = source.key;
+    r.header_ = source.header.get();
+    r.line_ = line;
+    r.index_ = index;
+    batch_.rows_.push_back(r);
+    first_field_.push_back(first_field);
+  }
+
+  // A field that holds a quote: it must be "..." with inner quotes doubled. Returns false
+  // (and says why) otherwise.
+  bool unquote(const char* s, std::size_t n, std::string& why, std::size_t field_number) {
+    if (n < 2 || s[0] != '"') {
+      why = fmt::format(
+          "field {} holds a quote but does not start with one (quote fields "
+          "that hold quotes, and double the inner quotes)",
+          field_number);
+      return false;
+    }
+    std::size_t j = 1;
+    bool doubled = false;
+    for (;;) {
+      const void* q = std::memchr(s + j, '"', n - j);
+      j = q ? static_cast<std::size_t>(static_cast<const char*>(q) - s) : n;
+      if (j + 1 < n && s[j + 1] == '"') {
+        doubled = true;
+        j += 2;
+        continue;
+      }
+      break;  // the closing quote
+    }
+    if (j != n - 1) {
+      why = fmt::format("field {} has text after its closing quote", field_number);
+      return false;
+    }
+    if (!doubled) {
+      batch_.fields_.emplace_back(s + 1, n - 2);
+      return true;
+    }
+    char* out = unescape_area();
+    char* const first = out;
+    for (std::size_t k = 1; k + 1 < n;) {
+      const void* q = std::memchr(s + k, '"', n - 1 - k);
+      const std::size_t upto =
+          q ? static_cast<std::size_t>(static_cast<const char*>(q) - s) + 1 : n - 1;
+      std::memcpy(out, s + k, upto - k);  // up to and with one quote of a pair
+      out += upto - k;
+      k = upto + 1;
+    }
+    cursor_ = out;
+    batch_.fields_.emplace_back(first, static_cast<std::size_t>(out - first));
+    return true;
+  }
+
+  std::size_t parse_delimited(const char* data, std::size_t n, const TableSource& source,
+                              std::uint64_t line, std::uint64_t index) {
+    const bool quoted = source.format == TableFormat::csv;
+    const char delimiter = source.delimiter;
+    std::size_t records = 0;
+    std::size_t record_start = 0;
+    std::size_t field_start = 0;
+    std::size_t first_field = batch_.fields_.size();
+    bool field_has_quote = false;
+    std::uint64_t quoted_newlines = 0;  // inside the current record
+    std::string why;                    // set when the current record is malformed
+    std::uint64_t in_quote = 0;
+
+    auto end_field = [&](std::size_t end, bool has_quote, bool last) {
+      if (last && end > field_start && data[end - 1] == '\r') --end;
+      if (!has_quote) {
+        batch_.fields_.emplace_back(data + field_start, end - field_start);
+        return;
+      }
+      // A bad field keeps its place (an empty view): the record is dropped at its end.
+      if (!why.empty() || !unquote(data + field_start, end - field_start, why,
+                                   batch_.fields_.size() - first_field + 1))
+        batch_.fields_.emplace_back();
+    };
+    auto end_record = [&](std::size_t end, bool has_quote) {
+      const bool blank =
+          batch_.fields_.size() == first_field &&
+          (end == record_start || (end == record_start + 1 && data[record_start] == '\r'));
+      if (blank) {
+        line += 1 + quoted_newlines;
+      } else {
+        end_field(end, has_quote, true);
+        std::size_t text_end = end;
+        if (text_end > record_start && data[text_end - 1] == '\r') --text_end;
+        const std::size_t count = batch_.fields_.size() - first_field;
+        if (why.empty() && source.columns != 0 && count != source.columns)
+          why = fmt::format("{} fields, {} has {}", count,
+                            source.header->empty() ? "the first record" : "the header",
+                            source.columns);
+        if (why.empty()) {
+          add_row(source, first_field,
+                  std::string_view(data + record_start, text_end - record_start), line, index);
+        } else {
+          batch_.fields_.resize(first_field);
+          malformed(source, line, index, why);
+          why.clear();
+        }
+        ++index;
+        ++records;
+        line += 1 + quoted_newlines;
+      }
+      quoted_newlines = 0;
+      record_start = field_start = end + 1;
+      first_field = batch_.fields_.size();
+    };
+
+    for (std::size_t base = 0; base < n; base += kBlock) {
+      const Block block = load_block(data + base, std::min(kBlock, n - base));
+      const std::uint64_t nl = block.eq('\n');
+      const std::uint64_t delim = block.eq(delimiter);
+      std::uint64_t quotes = 0;
+      std::uint64_t inside = 0;
+      if (quoted) {
+        quotes = block.eq('"');
+        inside = prefix_xor(quotes) ^ in_quote;
+        in_quote = std::uint64_t{0} - (inside >> 63);
+      }
+      std::uint64_t structural = (nl | delim) & ~inside;
+      std::uint64_t inner_newlines = nl & inside;
+      while (structural != 0) {
+        const unsigned bit = static_cast<unsigned>(std::countr_zero(structural));
+        structural &= structural - 1;
+        const std::uint64_t below = low_bits(bit);
+        const bool has_quote = field_has_quote || (quotes & below) != 0;
+        quotes &= ~below;
+        field_has_quote = false;
+        const std::size_t pos = base + bit;
+        if ((delim >> bit) & 1) {
+          end_field(pos, has_quote, false);
+          field_start = pos + 1;
+        } else {
+          if (inner_newlines != 0) {
+            quoted_newlines += popcount64(inner_newlines & below);
+            inner_newlines &= ~below;
+          }
+          end_record(pos, has_quote);
+        }
+      }
+      field_has_quote = field_has_quote || quotes != 0;
+      quoted_newlines += popcount64(inner_newlines);
+    }
+    if (record_start < n) {
+      if (in_quote != 0) {
+        // The partitioner cuts such a record into a slice of its own; a file that changed
+        // under the job may still show one here.
+        malformed(source, line, index, "a quoted field is not closed before the end of the file");
+        batch_.fields_.resize(first_field);
+        ++records;
+      } else {
+        end_record(n, field_has_quote);
+      }
+    }
+    return records;
+  }
+
+  std::size_t parse_jsonl(const char* data, std::size_t n, const TableSource& source,
+                          std::uint64_t line, std::uint64_t index) {
+    const TableHeader& header = *source.header;
+    std::size_t records = 0;
+    std::size_t start = 0;
+    while (start < n) {
+      const void* hit = std::memchr(data + start, '\n', n - start);
+      const std::size_t end =
+          hit ? static_cast<std::size_t>(static_cast<const char*>(hit) - data) : n;
+      std::size_t text_end = end;
+      if (text_end > start && data[text_end - 1] == '\r') --text_end;
+      if (text_end > start) {
+        const std::string_view text(data + start, text_end - start);
+        char* scratch = unescape_area();
+        std::string why = json_.parse(text, scratch, members_);
+        const std::size_t first_field = batch_.fields_.size();
+        if (why.empty()) {
+          cursor_ = scratch;
+          batch_.fields_.resize(first_field + header.size());
+          seen_.assign(header.size(), false);
+          for (const JsonMember& m : members_) {
+            const auto column = header.find(m.key);
+            if (!column) {
+              why = fmt::format(
+                  "key '{}' is not one of the columns ({}) of the file's first "
+                  "record",
+                  m.key, fmt::join(header.names(), ", "));
+              break;
+            }
+            if (seen_[*column]) {
+              why = fmt::format("key '{}' appears twice", m.key);
+              break;
+            }
+            seen_[*column] = true;
+            batch_.fields_[first_field + *column] = m.value;
+          }
+        }
+        if (why.empty()) {
+          add_row(source, first_field, text, line, index);
+        } else {
+          batch_.fields_.resize(first_field);
+          malformed(source, line, index, why);
+        }
+        ++index;
+        ++records;
+      }
+      ++line;
+      start = end + 1;
+    }
+    return records;
+  }
+
+  TableBatch batch_;
+  std::vector<std::size_t> first_field_;
+  std::size_t capacity_;
+  char* cursor_ = nullptr;
+  JsonObjectParser json_;
+  std::vector<JsonMember> members_;
+  std::vector<bool> seen_;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,414 @@
+// Cuts table files into mini-batches of about mini_batch_size bytes, on record boundaries,
+// lazily and in input order. Each file is read once, in fixed-size chunks into one reused
+// buffer (memory does not grow with the file), through the block scanner (csv_scan.hpp), which
+// knows at every byte whether it lies inside quotes: a cut never falls inside a quoted field,
+// and the first mini-batch is ready as soon as its bytes are scanned. A slice ends at the last
+// record end at or before offset + size, or at the first one after it when one record is
+// longer than the size (that record is then a mini-batch of its own). Lines and records are
+// counted on the way, for the rows' keys and the accounting.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/errors.hpp"
+#include "parallel_run/file_dataset.hpp"
+#include "parallel_run/tabular_dataset.hpp"
+#include "parallel_run/detail/csv_scan.hpp"
+#include "parallel_run/detail/jsonl.hpp"
+#include "parallel_run/detail/table_parse.hpp"
+#include "parallel_run/detail/table_slice.hpp"
+#include "parallel_run/detail/table_source.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// The header (or first record) of a table file, read when the job first reaches the file.
+struct TableStart {
+  std::shared_ptr<const TableSource> source;
+  std::uint64_t data_offset = 0;   // where the data records start (after BOM and header)
+  std::uint64_t lines_before = 0;  // newlines before data_offset
+};
+
+/// The longest header (or, without a header, first record) a table file may have.
+inline constexpr std::size_t kMaxHeaderBytes = std::size_t{16} << 20;
+
+/// Opens `entry` as a table: resolves its format and delimiter, skips a UTF-8 BOM, reads its
+/// header (CSV, TSV: the first record when options.header; JSON Lines: the keys of the first
+/// object) or, without a header, counts the fields of its first record. Throws InputError.
+inline TableStart open_table(const FileEntry& entry, const TableOptions& options) {
+  auto source = std::make_shared<TableSource>();
+  source->path = entry.path;
+  source->key = entry.key;
+  if (options.format) {
+    source->format = *options.format;
+  } else if (auto f = table_format_of(entry.path.string())) {
+    source->format = *f;
+  } else {
+    throw InputError(
+        fmt::format("'{}': cannot tell the table format from its extension (.csv, "
+                    ".tsv, .tab, .jsonl, .ndjson); set the format (--format csv, "
+                    "tsv or jsonl)",
+                    entry.path.string()));
+  }
+  source->delimiter = options.delimiter != 0               ? options.delimiter
+                      : source->format == TableFormat::tsv ? '\t'
+                                                           : ',';
+  if (source->format == TableFormat::csv &&
+      (source->delimiter == '"' || source->delimiter == '\n' || source->delimiter == '\r'))
+    throw ConfigError("input_delimiter",
+                      "input_delimiter of a CSV table cannot be a quote or a line break");
+
+  const ReadOnlyFile file(entry.path);
+  TableStart start;
+  char bom[3] = {};
+  if (file.read(bom, 3, 0) == 3 && bom[0] == '\xEF' && bom[1] == '\xBB' && bom[2] == '\xBF')
+    start.data_offset = 3;
+
+  // The first non-blank record, quote-aware for CSV; one byte at a time is fine for a header.
+  const bool quoted = source->format == TableFormat::csv;
+  std::string record;
+  std::uint64_t pos = start.data_offset, lines = 0, record_line = 1;
+  bool in_quote = false, found = false, eof = false;
+  char chunk[4096];
+  while (!found && !eof) {
+    const std::size_t got = file.read(chunk, sizeof chunk, pos);
+    if (got == 0) eof = true;
+    for (std::size_t i = 0; i < got; ++i) {
+      const char c = chunk[i];
+      ++pos;
+      if (c == '"' && quoted) in_quote = !in_quote;
+      if (c != '\n') {
+        record.push_back(c);
+        if (record.size() > kMaxHeaderBytes)
+          throw InputError(
+              fmt::format("{}:{}: the first record is longer than {} bytes (an "
+                          "unclosed quote?)",
+                          entry.key, record_line, kMaxHeaderBytes));
+        continue;
+      }
+      ++lines;
+      if (in_quote) {
+        record.push_back(c);
+        continue;
+      }
+      if (record.empty() || record == "\r") {  // a blank line
+        record.clear();
+        record_line = lines + 1;
+        continue;
+      }
+      found = true;
+      break;
+    }
+  }
+  if (!record.empty() && record.back() == '\r' && !in_quote) record.pop_back();
+  if (record.empty()) {  // no record at all
+    start.data_offset = pos;
+    start.lines_before = lines;
+    start.source = std::move(source);
+    return start;
+  }
+  if (in_quote)
+    throw InputError(
+        fmt::format("{}:{}: the first record has a quoted field that is not closed "
+                    "before the end of the file",
+                    entry.key, record_line));
+
+  if (source->format == TableFormat::jsonl) {
+    JsonObjectParser parser;
+    std::vector<JsonMember> members;
+    std::string scratch(record.size() + 1, '\0');
+    char* out = scratch.data();
+    const std::string why = parser.parse(record, out, members);
+    if (!why.empty())
+      throw InputError(
+          fmt::format("{}:{}: the first record names the columns and must be a "
+                      "JSON object: {}",
+                      entry.key, record_line, why));
+    std::vector<std::string> names;
+    for (const auto& m : members)
+      names.emplace_back(m.key);
+    source->header = std::make_shared<const TableHeader>(std::move(names));
+    source->columns = 0;  // a missing key is an empty field
+    // The first object is data too: only its keys name the columns.
+    start.source = std::move(source);
+    return start;
+  }
+
+  TableSource probe = *source;
+  probe.columns = 0;
+  TableBatchBuilder builder(0, record.size(), 1);
+  builder.parse(record.data(), record.size(), probe, record_line, 0);
+  TableBatch first = std::move(builder).finish();
+  if (!first.malformed().empty())
+    throw InputError(fmt::format("{}: cannot read the {}: {}", entry.key,
+                                 options.header ? "header" : "first record",
+                                 first.malformed().front().reason));
+  if (options.header) {
+    std::vector<std::string> names;
+    for (std::string_view f : first[0])
+      names.emplace_back(f);
+    source->columns = names.size();
+    source->header = std::make_shared<const TableHeader>(std::move(names));
+    start.data_offset = pos;
+    start.lines_before = lines;
+  } else {
+    source->columns = first[0].size();
+  }
+  start.source = std::move(source);
+  return start;
+}
+
+class TablePartitioner {
+ public:
+  using batch_type = TableSlice;
+
+  /// `size`: bytes per mini-batch; `limit`: at most that many records in all (0: no limit);
+  /// `skip`: folders the walk never enters (the job's output and log folders).
+  TablePartitioner(const TabularDataset& dataset, std::uint64_t size, std::size_t limit = 0,
+                   std::vector<std::filesystem::path> skip = {})
+      : cursor_(dataset.files().cursor()),
+        options_(dataset.options()),
+        size_(size),
+        left_(limit == 0 ? UINT64_MAX : limit),
+        buffer_(std::make_unique<char[]>(kChunk)) {
+    cursor_.skip_folders(std::move(skip));
+  }
+
+  std::string describe_size() const { return fmt::format("{} bytes", size_); }
+
+  /// The next mini-batch, or nothing at the end of the input. A faulty file (unreadable, of
+  /// unknown format, with another header) is an InputError thrown after the mini-batches cut
+  /// before it; the next call goes on with the next file.
+  std::optional<TableSlice> next() {
+    while (ready_.empty()) {
+      if (done_) return std::nullopt;
+      if (!file_) {
+        std::optional<FileEntry> entry = cursor_.next();
+        if (!entry) {
+          done_ = true;
+          return std::nullopt;
+        }
+        open(*entry);
+        continue;
+      }
+      try {
+        scan_chunk();
+      } catch (...) {
+        file_.reset();
+        throw;
+      }
+    }
+    TableSlice s = std::move(ready_.front());
+    ready_.pop_front();
+    return s;
+  }
+
+ private:
+  static constexpr std::size_t kChunk = std::size_t{256} << 10;  // a multiple of kBlock
+
+  struct OpenFile {
+    std::shared_ptr<const TableSource> source;
+    std::unique_ptr<ReadOnlyFile> file;
+    RecordScanner scanner;
+    std::uint64_t pos;           // the next byte to scan
+    std::uint64_t lines;         // newlines before pos
+    std::uint64_t records = 0;   // records of the file before pos
+    std::uint64_t record_start;  // where the record being scanned starts
+    std::uint64_t record_line;   // the line it starts on
+    std::uint64_t slice_start;   // the current slice
+    std::uint64_t slice_line;
+    std::uint64_t slice_records = 0;  // records before the slice
+    bool has_candidate = false;       // the last record end within the size
+    std::uint64_t candidate = 0, candidate_lines = 0, candidate_records = 0;
+    char last_byte = 0;
+  };
+
+  void open(const FileEntry& entry) {
+    TableStart start = open_table(entry, options_);
+    check_header(*start.source);
+    auto f = std::make_unique<OpenFile>(
+        OpenFile{start.source, std::make_unique<ReadOnlyFile>(entry.path),
+                 RecordScanner(start.source->format == TableFormat::csv), start.data_offset,
+                 start.lines_before, 0, start.data_offset, start.lines_before + 1,
+                 start.data_offset, start.lines_before + 1});
+    file_ = std::move(f);
+  }
+
+  void check_header(const TableSource& s) {
+    // Without a header (or without a record) there is nothing to compare.
+    if (s.header->empty()) return;
+    if (!first_header_) {
+      first_header_ = s.header;
+      first_header_path_ = s.path;
+      return;
+    }
+    if (options_.allow_different_headers || *s.header == *first_header_) return;
+    throw InputError(fmt::format(
+        "the header of '{}' ({}) differs from the header of '{}' ({}); set "
+        "allow_different_headers (--allow-different-headers) to read files with different headers",
+        s.path.string(), fmt::join(s.header->names(), ", "), first_header_path_.string(),
+        fmt::join(first_header_->names(), ", ")));
+  }
+
+  void scan_chunk() {
+    OpenFile& f = *file_;
+    const std::size_t got = f.file->read(buffer_.get(), kChunk, f.pos);
+    if (got == 0) return finish_file();
+    f.last_byte = buffer_[got - 1];
+    for (std::size_t at = 0; at < got && file_; at += kBlock) {
+      const std::size_t valid = std::min(kBlock, got - at);
+      scan_block(load_block(buffer_.get() + at, valid), f.pos + at, valid);
+    }
+    if (!file_) return;  // the record limit was reached
+    f.pos += got;
+    if (got < kChunk) finish_file();
+  }
+
+  void scan_block(const Block& block, std::uint64_t base, std::size_t valid) {
+    OpenFile& f = *file_;
+    const RecordScanner::Masks m = f.scanner.scan(block);
+    std::uint64_t ends =
+        m.end & ~low_bits(f.slice_start > base ? static_cast<unsigned>(f.slice_start - base) : 0u);
+    auto lines_through = [&](unsigned bit) {
+      return f.lines + popcount64(m.newline & low_bits(bit + 1));
+    };
+    auto records_through = [&](unsigned bit) {
+      return f.records + popcount64(m.record & low_bits(bit + 1));
+    };
+    for (;;) {
+      const std::uint64_t limit = f.slice_start + size_;  // a cut at p needs p < limit
+      if (limit >= base + valid) {
+        if (ends != 0) {
+          const auto bit = static_cast<unsigned>(63 - std::countl_zero(ends));
+          f.has_candidate = true;
+          f.candidate = base + bit;
+          f.candidate_lines = lines_through(bit);
+          f.candidate_records = records_through(bit);
+        }
+        break;
+      }
+      const std::uint64_t allowed =
+          limit > base ? ends & low_bits(static_cast<unsigned>(limit - base)) : 0;
+      if (allowed != 0 || (!f.has_candidate && ends != 0)) {
+        const auto bit = static_cast<unsigned>(allowed != 0 ? 63 - std::countl_zero(allowed)
+                                                            : std::countr_zero(ends));
+        cut(base + bit, lines_through(bit), records_through(bit));
+      } else if (f.has_candidate) {
+        cut(f.candidate, f.candidate_lines, f.candidate_records);
+      } else {
+        break;  // one record longer than the size goes on
+      }
+      if (!file_) return;
+      if (f.slice_start > base) ends &= ~low_bits(static_cast<unsigned>(f.slice_start - base));
+    }
+    if (m.end != 0) {
+      const auto bit = static_cast<unsigned>(63 - std::countl_zero(m.end));
+      f.record_start = base + bit + 1;
+      f.record_line = lines_through(bit) + 1;
+    }
+    f.lines += popcount64(m.newline);
+    f.records += popcount64(m.record);
+  }
+
+  // Ends the current slice after the record end at `end`.
+  void cut(std::uint64_t end, std::uint64_t lines_through, std::uint64_t records_through) {
+    OpenFile& f = *file_;
+    emit(f.slice_start, end + 1 - f.slice_start, f.slice_line, records_through - f.slice_records);
+    if (!file_) return;  // the record limit was reached
+    f.slice_start = end + 1;
+    f.slice_line = lines_through + 1;
+    f.slice_records = records_through;
+    f.has_candidate = false;
+  }
+
+  void emit(std::uint64_t offset, std::uint64_t length, std::uint64_t line, std::uint64_t records,
+            bool unterminated = false) {
+    if (records == 0) return;  // blank lines only
+    const std::uint64_t first_index = next_record_ + (file_->slice_records);
+    if (records > left_) {
+      length = length_of_records(offset, length, left_);
+      records = left_;
+    }
+    ready_.push_back(TableSlice::of_file(next_index_++, file_->source, offset, length, line,
+                                         first_index, records, unterminated));
+    left_ -= records;
+    if (left_ == 0) {
+      done_ = true;
+      file_.reset();
+    }
+  }
+
+  // The length of the first `records` records of [offset, offset + length) (for the limit).
+  std::uint64_t length_of_records(std::uint64_t offset, std::uint64_t length,
+                                  std::uint64_t records) {
+    RecordScanner scanner(file_->source->format == TableFormat::csv);
+    std::uint64_t seen = 0;
+    for (std::uint64_t at = 0; at < length; at += kChunk) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, length - at));
+      file_->file->read_exact(buffer_.get(), want, offset + at);
+      for (std::size_t b = 0; b < want; b += kBlock) {
+        std::uint64_t r =
+            scanner.scan(load_block(buffer_.get() + b, std::min(kBlock, want - b))).record;
+        const std::uint64_t n = popcount64(r);
+        if (seen + n >= records) {
+          for (std::uint64_t k = seen + 1; k < records; ++k)
+            r &= r - 1;
+          return at + b + static_cast<std::uint64_t>(std::countr_zero(r)) + 1;
+        }
+        seen += n;
+      }
+    }
+    return length;  // the last record has no line break
+  }
+
+  void finish_file() {
+    OpenFile& f = *file_;
+    const std::uint64_t eof = f.pos;
+    if (f.scanner.in_quote()) {
+      // Its last record opens a quote that never closes: everything before it is cut as
+      // usual, and the record alone is reported as malformed, never read into memory.
+      emit(f.slice_start, f.record_start - f.slice_start, f.slice_line,
+           f.records - f.slice_records);
+      if (!file_) return;
+      f.slice_records = f.records;
+      emit(f.record_start, eof - f.record_start, f.record_line, 1, true);
+      if (!file_) return;
+      ++f.records;
+    } else {
+      const bool blank_tail =
+          eof == f.record_start || (eof == f.record_start + 1 && f.last_byte == '\r');
+      if (!blank_tail) ++f.records;
+      emit(f.slice_start, eof - f.slice_start, f.slice_line, f.records - f.slice_records);
+      if (!file_) return;
+    }
+    next_record_ += f.records;
+    file_.reset();
+  }
+
+  FileDataset::Cursor cursor_;
+  TableOptions options_;
+  std::uint64_t size_;
+  std::uint64_t left_;
+  std::unique_ptr<char[]> buffer_;
+  std::unique_ptr<OpenFile> file_;
+  std::deque<TableSlice> ready_;
+  std::shared_ptr<const TableHeader> first_header_;
+  std::filesystem::path first_header_path_;
+  std::uint64_t next_record_ = 0;  // records of the files before the open one
+  std::size_t next_index_ = 0;
+  bool done_ = false;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,264 @@
+// TableSlice: the task of a table job. It names whole records of one file by byte range (or,
+// with partition_keys, records framed in a spill file), so the coordinator holds offsets, not
+// rows; the worker reads and parses them (materialize) into the TableBatch its scorer sees.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/errors.hpp"
+#include "parallel_run/table_batch.hpp"
+#include "parallel_run/tabular_dataset.hpp"
+#include "parallel_run/detail/table_parse.hpp"
+#include "parallel_run/detail/table_source.hpp"
+#include "parallel_run/detail/wire.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+class TableSlice {
+ public:
+  TableSlice() = default;
+
+  /// Records [offset, offset + length) of one file: whole records, ending on a record
+  /// boundary. `first_line` is the 1-based line at `offset`, `first_index` the dataset index
+  /// of its first record, `records` how many records it holds (blank lines not counted).
+  /// `unterminated`: the range is one record whose quoted field runs to the end of the file;
+  /// it is reported as malformed without being read.
+  static TableSlice of_file(std::size_t mini_batch_index, std::shared_ptr<const TableSource> source,
+                            std::uint64_t offset, std::uint64_t length, std::uint64_t first_line,
+                            std::uint64_t first_index, std::uint64_t records,
+                            bool unterminated = false) {
+    TableSlice s;
+    s.kind_ = Kind::file;
+    s.mini_batch_index_ = mini_batch_index;
+    s.sources_.push_back(std::move(source));
+    s.offset_ = offset;
+    s.length_ = length;
+    s.first_line_ = first_line;
+    s.first_index_ = first_index;
+    s.records_ = records;
+    s.unterminated_ = unterminated;
+    return s;
+  }
+
+  /// Records framed in a spill file (partition_keys): bytes [offset, offset + length) of
+  /// `spill` hold records back to back, each
+  ///   [u64 index][u64 line][u32 source][u32 length][length bytes: the raw record, no line break]
+  /// (native byte order, no padding), `source` indexing `sources`.
+  static TableSlice of_spill(std::size_t mini_batch_index, std::filesystem::path spill,
+                             std::uint64_t offset, std::uint64_t length, std::uint64_t records,
+                             std::vector<std::shared_ptr<const TableSource>> sources) {
+    TableSlice s;
+    s.kind_ = Kind::spill;
+    s.mini_batch_index_ = mini_batch_index;
+    s.spill_ = std::move(spill);
+    s.offset_ = offset;
+    s.length_ = length;
+    s.records_ = records;
+    s.sources_ = std::move(sources);
+    return s;
+  }
+
+  std::size_t mini_batch_index() const noexcept { return mini_batch_index_; }
+  /// Records, malformed ones included.
+  std::size_t size() const noexcept { return static_cast<std::size_t>(records_); }
+  std::uint64_t offset() const noexcept { return offset_; }
+  std::uint64_t length() const noexcept { return length_; }
+  std::uint64_t first_line() const noexcept { return first_line_; }
+  std::uint64_t first_index() const noexcept { return first_index_; }
+  bool unterminated() const noexcept { return unterminated_; }
+  bool from_spill() const noexcept { return kind_ == Kind::spill; }
+  const std::filesystem::path& spill() const noexcept { return spill_; }
+  const std::vector<std::shared_ptr<const TableSource>>& sources() const noexcept {
+    return sources_;
+  }
+
+  /// Reads and parses the records (on the worker). I/O errors throw InputError.
+  TableBatch materialize() const;
+
+  /// fn(std::string key) per record, in order: "<file key>:<line>" (reads the slice again).
+  template <class Fn>
+  void for_each_item_key(Fn&& fn) const;
+
+  /// For the process backend (detail/wire.hpp).
+  void encode(WireWriter& w) const;
+  static TableSlice decode(WireReader& r);
+
+ private:
+  enum class Kind : std::uint8_t { file, spill };
+
+  Kind kind_ = Kind::file;
+  std::size_t mini_batch_index_ = 0;
+  std::vector<std::shared_ptr<const TableSource>> sources_;
+  std::filesystem::path spill_;
+  std::uint64_t offset_ = 0;
+  std::uint64_t length_ = 0;
+  std::uint64_t first_line_ = 1;
+  std::uint64_t first_index_ = 0;
+  std::uint64_t records_ = 0;
+  bool unterminated_ = false;
+};
+
+inline TableBatch TableSlice::materialize() const {
+  const auto records = static_cast<std::size_t>(records_);
+  if (kind_ == Kind::file) {
+    const TableSource& source = *sources_.at(0);
+    TableBatchBuilder builder(mini_batch_index_, static_cast<std::size_t>(length_), records);
+    builder.keep(sources_[0]);
+    builder.reserve_fields(records * std::max<std::size_t>(source.columns, 1));
+    if (unterminated_) {
+      builder.malformed(source, first_line_, first_index_,
+                        "a quoted field is not closed before the end of the file");
+      return std::move(builder).finish();
+    }
+    const auto n = static_cast<std::size_t>(length_);
+    std::size_t size = 0;
+    auto bytes = TableBatchStorage::take_bytes(n, size);
+    ReadOnlyFile(source.path).read_exact(bytes.get(), n, offset_);
+    const std::size_t seen = builder.parse(bytes.get(), n, source, first_line_, first_index_);
+    builder.own(std::move(bytes), size);
+    if (seen != records)
+      throw InputError(
+          fmt::format("{}: bytes {} to {} held {} records when the job cut them and "
+                      "{} now: the file changed while the job ran",
+                      source.key, offset_, offset_ + length_, records, seen));
+    return std::move(builder).finish();
+  }
+  const auto n = static_cast<std::size_t>(length_);
+  auto bytes = std::make_unique_for_overwrite<char[]>(n);
+  ReadOnlyFile(spill_).read_exact(bytes.get(), n, offset_);
+  TableBatchBuilder builder(mini_batch_index_, n, records);
+  for (const auto& source : sources_)
+    builder.keep(source);
+  std::size_t at = 0, seen = 0;
+  constexpr std::size_t frame = 2 * sizeof(std::uint64_t) + 2 * sizeof(std::uint32_t);
+  auto corrupt = [&](std::string_view what) {
+    return Error("parallel_run.internal",
+                 fmt::format("spill file '{}' bytes {} to {}: {} at byte {}", spill_.string(),
+                             offset_, offset_ + length_, what, offset_ + at));
+  };
+  while (at < n) {
+    if (n - at < frame) throw corrupt("a truncated record frame");
+    std::uint64_t index = 0, line = 0;
+    std::uint32_t source = 0, size = 0;
+    std::memcpy(&index, bytes.get() + at, sizeof index);
+    std::memcpy(&line, bytes.get() + at + 8, sizeof line);
+    std::memcpy(&source, bytes.get() + at + 16, sizeof source);
+    std::memcpy(&size, bytes.get() + at + 20, sizeof size);
+    if (source >= sources_.size()) throw corrupt("a record of an unknown source");
+    if (n - at - frame < size) throw corrupt("a truncated record");
+    const std::size_t got =
+        builder.parse(bytes.get() + at + frame, size, *sources_[source], line, index);
+    if (got != 1) throw corrupt(fmt::format("a frame holding {} records", got));
+    seen += got;
+    at += frame + size;
+  }
+  if (seen != records) throw corrupt(fmt::format("{} records where {} were cut", seen, records));
+  builder.own(std::move(bytes), n);
+  return std::move(builder).finish();
+}
+
+template <class Fn>
+void TableSlice::for_each_item_key(Fn&& fn) const {
+  if (kind_ == Kind::file && unterminated_) {
+    fn(fmt::format("{}:{}", sources_.at(0)->key, first_line_));
+    return;
+  }
+  if (kind_ == Kind::spill) {
+    // The frames name their records: no parsing needed, and the order is the frames'.
+    const auto n = static_cast<std::size_t>(length_);
+    auto bytes = std::make_unique_for_overwrite<char[]>(n);
+    ReadOnlyFile(spill_).read_exact(bytes.get(), n, offset_);
+    constexpr std::size_t frame = 2 * sizeof(std::uint64_t) + 2 * sizeof(std::uint32_t);
+    for (std::size_t at = 0; at + frame <= n;) {
+      std::uint64_t line = 0;
+      std::uint32_t source = 0, size = 0;
+      std::memcpy(&line, bytes.get() + at + 8, sizeof line);
+      std::memcpy(&source, bytes.get() + at + 16, sizeof source);
+      std::memcpy(&size, bytes.get() + at + 20, sizeof size);
+      fn(fmt::format("{}:{}", source < sources_.size() ? sources_[source]->key : "?", line));
+      at += frame + size;
+    }
+    return;
+  }
+  // Only a mini-batch that failed as a whole is listed: parsing it again is fine.
+  const TableBatch batch = materialize();
+  struct Key {
+    std::size_t index;
+    std::string key;
+  };
+  std::vector<Key> keys;
+  keys.reserve(batch.size() + batch.malformed().size());
+  for (const Row& row : batch)
+    keys.push_back({row.index(), row.key()});
+  for (const MalformedRecord& m : batch.malformed())
+    keys.push_back({m.index, m.key});
+  std::stable_sort(keys.begin(), keys.end(),
+                   [](const Key& a, const Key& b) { return a.index < b.index; });
+  for (Key& k : keys)
+    fn(std::move(k.key));
+}
+
+inline void TableSlice::encode(WireWriter& w) const {
+  w.put(static_cast<std::uint8_t>(kind_));
+  w.put<std::uint64_t>(mini_batch_index_);
+  w.put(spill_.string());
+  w.put(offset_);
+  w.put(length_);
+  w.put(first_line_);
+  w.put(first_index_);
+  w.put(records_);
+  w.put<std::uint8_t>(unterminated_ ? 1 : 0);
+  w.put<std::uint64_t>(sources_.size());
+  for (const auto& s : sources_) {
+    w.put(s->path.string());
+    w.put(s->key);
+    w.put(static_cast<std::uint8_t>(s->format));
+    w.put(s->delimiter);
+    w.put<std::uint64_t>(s->columns);
+    w.put<std::uint64_t>(s->header->size());
+    for (const auto& name : s->header->names())
+      w.put(name);
+  }
+}
+
+inline TableSlice TableSlice::decode(WireReader& r) {
+  TableSlice s;
+  s.kind_ = static_cast<Kind>(r.get<std::uint8_t>());
+  s.mini_batch_index_ = static_cast<std::size_t>(r.get<std::uint64_t>());
+  s.spill_ = r.get_string();
+  s.offset_ = r.get<std::uint64_t>();
+  s.length_ = r.get<std::uint64_t>();
+  s.first_line_ = r.get<std::uint64_t>();
+  s.first_index_ = r.get<std::uint64_t>();
+  s.records_ = r.get<std::uint64_t>();
+  s.unterminated_ = r.get<std::uint8_t>() != 0;
+  const auto count = r.get<std::uint64_t>();
+  for (std::uint64_t i = 0; i < count; ++i) {
+    auto source = std::make_shared<TableSource>();
+    source->path = r.get_string();
+    source->key = r.get_string();
+    source->format = static_cast<TableFormat>(r.get<std::uint8_t>());
+    source->delimiter = r.get<char>();
+    source->columns = static_cast<std::size_t>(r.get<std::uint64_t>());
+    const auto names = r.get<std::uint64_t>();
+    std::vector<std::string> header;
+    for (std::uint64_t k = 0; k < names; ++k)
+      header.push_back(r.get_string());
+    source->header = std::make_shared<const TableHeader>(std::move(header));
+    s.sources_.push_back(std::move(source));
+  }
+  return s;
+}
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,286 @@
+// The worker side of the process backend. A worker is the host program started again with
+// PARALLEL_RUN_WORKER set; its main() runs as usual until it reaches ParallelRun::run, whose
+// run_job calls worker_run_job() here instead of running a job: the worker takes the
+// coordinator's Config from the channel, builds its scorer from its own prototype or
+// factory, runs init, then runs tasks until the channel closes or says stop, runs shutdown
+// and ends with _Exit: it never returns into the host's main.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/context.hpp"
+#include "parallel_run/errors.hpp"
+#include "parallel_run/scorer.hpp"
+#include "parallel_run/detail/batch_outcome.hpp"
+#include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/process_spawn.hpp"
+#include "parallel_run/detail/task.hpp"
+#include "parallel_run/detail/thread_backend.hpp"
+#include "parallel_run/detail/worker_protocol.hpp"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// What PARALLEL_RUN_WORKER says: "job=<ordinal>;parent=<pid>;worker=<index>;name=<job name>".
+struct WorkerEnv {
+  std::size_t job = 0;
+  pid_t parent = 0;
+  std::size_t worker = 0;
+  std::string name;
+
+  std::string encode() const {
+    return fmt::format("job={};parent={};worker={};name={}", job, parent, worker, name);
+  }
+  static std::optional<WorkerEnv> parse(std::string_view text) {
+    WorkerEnv e;
+    int seen = 0;
+    while (!text.empty()) {
+      const auto semi = text.find(';');
+      std::string_view field = text.substr(0, semi);
+      text = semi == std::string_view::npos ? std::string_view{} : text.substr(semi + 1);
+      const auto eq = field.find('=');
+      if (eq == std::string_view::npos) return std::nullopt;
+      const std::string_view key = field.substr(0, eq);
+      const std::string value(field.substr(eq + 1));
+      if (key == "name") {
+        e.name = value + std::string(text.empty() ? "" : ";") + std::string(text);
+        text = {};  // the name comes last and is taken whole
+        ++seen;
+        continue;
+      }
+      char* end = nullptr;
+      const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0') return std::nullopt;
+      if (key == "job")
+        e.job = static_cast<std::size_t>(n);
+      else if (key == "parent")
+        e.parent = static_cast<pid_t>(n);
+      else if (key == "worker")
+        e.worker = static_cast<std::size_t>(n);
+      else
+        return std::nullopt;
+      ++seen;
+    }
+    return seen == 4 ? std::optional<WorkerEnv>(e) : std::nullopt;
+  }
+};
+
+/// Is fd 3 really the channel our coordinator made? Its peer (the socketpair's creator) must
+/// be `parent`. An unrelated program that inherited the variable (a tool the scorer runs)
+/// does not pass: it is no worker.
+inline bool channel_is_from(pid_t parent) {
+  struct ucred cred {};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(worker_channel_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return false;
+  return cred.pid == parent;
+}
+
+/// Non-empty in a worker process. Read once, at the first run(); the variable is then removed
+/// so that programs the scorer starts are not taken for workers.
+inline const std::optional<WorkerEnv>& worker_env() {
+  static const std::optional<WorkerEnv> env = []() -> std::optional<WorkerEnv> {
+    const char* value = std::getenv(worker_env_name);
+    if (!value) return std::nullopt;
+    std::optional<WorkerEnv> e = WorkerEnv::parse(value);
+    ::unsetenv(worker_env_name);
+    if (!e || !channel_is_from(e->parent)) return std::nullopt;
+    // Die with the coordinator. It may have died before this line: then we are orphaned.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != e->parent) std::_Exit(1);
+    // The scorer's own child processes must not hold the channel open.
+    ::fcntl(worker_channel_fd, F_SETFD, FD_CLOEXEC);
+    return e;
+  }();
+  return env;
+}
+
+/// Blocking frame I/O on the worker's channel.
+class WorkerChannel {
+ public:
+  void send(const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n =
+          ::send(worker_channel_fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) end_process(1);  // the coordinator is gone
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  template <class Fill>
+  void send(MessageType type, Fill&& fill) {
+    std::string out;
+    append_frame(out, type, std::forward<Fill>(fill));
+    send(out);
+  }
+  /// The next frame, or nothing at end of stream. The view is valid until the next call.
+  std::optional<Frame> receive() {
+    for (;;) {
+      if (consumed_ > 0 && consumed_ == buffer_.size()) {
+        buffer_.clear();
+        consumed_ = 0;
+      }
+      if (auto f = next_frame(buffer_, consumed_)) return f;
+      if (consumed_ > 0) {
+        buffer_.erase(0, consumed_);
+        consumed_ = 0;
+      }
+      char chunk[65536];
+      const ssize_t n = ::read(worker_channel_fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return std::nullopt;
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+  /// Flushes what the worker printed and ends the process without returning to main().
+  [[noreturn]] static void end_process(int status) {
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    std::_Exit(status);
+  }
+
+ private:
+  std::string buffer_;
+  std::size_t consumed_ = 0;
+};
+
+/// Tells the coordinator that this worker reached a run() that is not its job, and throws
+/// the UsageError that explains it.
+[[noreturn]] inline void worker_misuse(const WorkerEnv& env, const std::string& what) {
+  const std::string message = fmt::format(
+      "{}; a worker process runs the program again from main() and must reach the same "
+      "ParallelRun::run call as the coordinator (job {} named '{}'): code before run() runs "
+      "again in each worker, as with Python multiprocessing's spawn",
+      what, env.job, env.name);
+  WorkerChannel channel;
+  channel.send(MessageType::misuse, [&](WireWriter& w) { w.put(message); });
+  std::fprintf(stderr, "parallel_run: worker process: %s\n", message.c_str());
+  throw UsageError(message);
+}
+
+/// Serves one job as a worker process, then ends the process. `job` is the ordinal of this
+/// run() among the process-backend run() calls of this process.
+template <class Scorer, class Task>
+[[noreturn]] void serve_as_worker(const WorkerEnv& env, const std::function<Scorer()>& factory) {
+  // Complete lines reach the log file even when the worker crashes.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  WorkerChannel channel;
+  channel.send(MessageType::hello, [](WireWriter& w) { w.put<std::int64_t>(::getpid()); });
+
+  std::optional<Frame> frame = channel.receive();
+  if (!frame || frame->type != MessageType::job) WorkerChannel::end_process(1);
+  WireReader job(frame->payload);
+  const Config config = decode_config(job);
+  const std::filesystem::path working_dir = job.get_string();
+  const std::filesystem::path metrics_file = job.get_string();
+  std::error_code ec;
+  std::filesystem::current_path(working_dir, ec);  // code before run() may have moved
+
+  const RowFormat format{config.output_action == OutputAction::append_row, config.key_column,
+                         config.delimiter};
+  // Each process writes its own metrics file; the coordinator merges them into metrics.csv.
+  auto metrics = std::make_shared<MetricSink>(metrics_file);
+  std::optional<Context> context;
+  std::optional<Scorer> scorer;
+  try {
+    context.emplace(config, env.worker, metrics, working_dir);
+    scorer.emplace(factory());
+    call_init(*scorer, *context);
+  } catch (...) {
+    const std::string reason = describe_current_exception();
+    bool misconfigured = false;
+    try {
+      throw;
+    } catch (const Error&) {
+      misconfigured = true;
+    } catch (...) {
+    }
+    channel.send(MessageType::init_failed, [&](WireWriter& w) {
+      w.put(reason);
+      w.put(misconfigured);
+    });
+    WorkerChannel::end_process(0);
+  }
+  channel.send(MessageType::init_ok, [](WireWriter&) {});
+
+  std::stop_source never_stopped;  // a timeout kills the process: no stop request comes
+  while ((frame = channel.receive()) && frame->type == MessageType::task) {
+    WireReader r(frame->payload);
+    const auto id = r.get<std::uint64_t>();
+    const auto number = r.get<std::int64_t>();
+    std::string out;
+    try {
+      const Task task = decode_task<Task>(r);
+      context->set_attempt(task.mini_batch_index(), number, never_stopped.get_token());
+      decltype(auto) batch = materialize(task);
+      BatchOutcome outcome = collect(batch, call_run(*scorer, batch, *context), format);
+      append_frame(out, MessageType::result, [&](WireWriter& w) {
+        w.put(id);
+        encode(w, outcome);
+      });
+    } catch (...) {
+      const std::string reason = describe_current_exception();
+      out.clear();
+      append_frame(out, MessageType::run_failed, [&](WireWriter& w) {
+        w.put(id);
+        w.put(reason);
+      });
+    }
+    channel.send(out);
+  }
+  try {
+    call_shutdown(*scorer, *context);
+  } catch (...) {
+    const std::string reason = describe_current_exception();
+    channel.send(MessageType::warning, [&](WireWriter& w) {
+      w.put(fmt::format("worker {} (process {}): shutdown threw: {}", env.worker, ::getpid(),
+                        reason));
+    });
+  }
+  context.reset();
+  scorer.reset();
+  WorkerChannel::end_process(0);
+}
+
+/// Called by every run_job: in a worker process, serves the job this worker was started for
+/// (and never returns) or throws UsageError for any other run(); elsewhere returns at once.
+/// `process_job`: the ordinal of this run() among the process-backend ones (none for a
+/// thread-backend run()).
+template <class Scorer, class Task>
+void worker_run_job(std::optional<std::size_t> process_job, const std::string& name,
+                    const std::function<Scorer()>& factory) {
+  const std::optional<WorkerEnv>& env = worker_env();
+  if (!env) return;
+  if (!process_job)
+    worker_misuse(*env, fmt::format("the worker process reached a thread-backend run() (job "
+                                    "'{}')",
+                                    name));
+  if (*process_job != env->job || name != env->name)
+    worker_misuse(*env, fmt::format("the worker process reached process-backend run() number {} "
+                                    "named '{}'",
+                                    *process_job, name));
+  serve_as_worker<Scorer, Task>(*env, factory);
+}
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,492 @@
+#include <parallel_run/detail/process_backend.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/temp_dir.hpp"
+
+using namespace parallel_run;
+using namespace std::chrono_literals;
+using test_support::read_file;
+using test_support::TempDir;
+using test_support::write_file;
+
+namespace {
+
+// Sanitized builds report a crash themselves (ASan turns SIGSEGV into its report and an
+// abort): the exact signal and the last lines differ there.
+const bool sanitized = std::string(PARALLEL_RUN_SANITIZED).size() > 0;
+const bool address_sanitized =
+    std::string(PARALLEL_RUN_SANITIZED).find("address") != std::string::npos;
+
+struct Ran {
+  int status = -1;  // exit status, or 128 + signal
+  std::string out, err;
+};
+
+struct Program {
+  TempDir dir;
+  std::string tag = "t" + std::to_string(::getpid()) + "-" +
+                    std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+
+  /// Input files in <dir>/in: f00.txt ... with the given first words.
+  void inputs(const std::vector<std::string>& words) {
+    for (std::size_t i = 0; i < words.size(); ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "f%02zu.txt", i);
+      write_file(dir / "in" / name, words[i] + "\n");
+    }
+  }
+
+  /// Starts `program` in `dir`, tagged in its environment (its workers inherit the tag).
+  pid_t start(const std::string& program, std::vector<std::string> args,
+              const std::vector<std::string>& extra_env = {}) {
+    args.insert(args.begin(), program);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_strings = {"PARALLEL_RUN_TEST_TAG=" + tag};
+    for (const auto& e : extra_env)
+      env_strings.push_back(e);
+    std::vector<char*> envp;
+    for (char** e = environ; *e; ++e)
+      envp.push_back(*e);
+    for (auto& e : env_strings)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, (dir / "stdout.txt").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addchdir_np(&fa, dir.path().c_str());
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    REQUIRE(rc == 0);
+    return pid;
+  }
+
+  Ran wait(pid_t pid) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    Ran r;
+    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = read_file(dir / "stdout.txt");
+    r.err = read_file(dir / "stderr.txt");
+    UNSCOPED_INFO("exit " << r.status << "\nstdout:\n" << r.out << "stderr:\n" << r.err);
+    return r;
+  }
+
+  Ran run(const std::string& program, std::vector<std::string> args,
+          const std::vector<std::string>& extra_env = {}) {
+    return wait(start(program, std::move(args), extra_env));
+  }
+
+  /// Live processes (not zombies) started with this test's tag; `workers`: only those
+  /// started as worker processes.
+  std::vector<pid_t> tagged(bool workers = true) const {
+    std::vector<pid_t> pids;
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string environ_text = read_file(e.path() / "environ");
+      if (environ_text.find("PARALLEL_RUN_TEST_TAG=" + tag + '\0') == std::string::npos) continue;
+      if (workers && environ_text.find(std::string("PARALLEL_RUN_WORKER=")) == std::string::npos)
+        continue;
+      pids.push_back(std::stoi(name));
+    }
+    return pids;
+  }
+
+  std::string output() const { return read_file(dir / "out" / "parallel_run_step.txt"); }
+  std::string failed() const { return read_file(dir / "out" / "logs" / "failed_items.csv"); }
+  std::size_t lines_of(const std::string& rel) const {
+    const std::string s = read_file(dir / rel);
+    return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n'));
+  }
+};
+
+const std::string fault_injection = PARALLEL_RUN_FAULT_INJECTION;
+const std::string diverging = PARALLEL_RUN_DIVERGING_DRIVER;
+
+std::vector<std::string> process_args(std::vector<std::string> more) {
+  std::vector<std::string> args = {"--input",
+                                   "in",
+                                   "--output",
+                                   "out",
+                                   "--backend",
+                                   "process",
+                                   "--mini-batch-size",
+                                   "3",
+                                   "--process-count-per-node",
+                                   "2"};
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// The rows fault_injection writes for items [0, n) of all-"ok" words, minus `skip`.
+std::string ok_rows(std::size_t n, const std::vector<std::size_t>& skip = {}) {
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i)
+    if (std::find(skip.begin(), skip.end(), i) == skip.end())
+      s += fmt::format("f{:02}.txt ok 3\n", i);
+  return s;
+}
+
+bool matches(const std::string& text, const std::string& pattern) {
+  return std::regex_search(text, std::regex(pattern));
+}
+
+}  // namespace
+
+TEST_CASE("the protocol round-trips settings, file batches and outcomes", "[process]") {
+  Config c;
+  c.name = "round-trip";
+  c.mini_batch_size = "64KB";
+  c.error_threshold = 7;
+  c.mini_batch_error_threshold = 3;
+  c.allowed_failed_percent = 12.5;
+  c.output_action = OutputAction::summary_only;
+  c.append_row_file_name = "rows.txt";
+  c.process_count_per_node = 5;
+  c.logging_level = LoggingLevel::debug;
+  c.run_invocation_timeout = 1.5;
+  c.init_timeout = 2.5;
+  c.worker_memory_limit = 1 << 20;
+  c.run_max_try = 4;
+  c.side_inputs = {{"model", "/tmp/m"}, {"labels", "l.txt"}};
+  c.arguments = {"a", "", "c d"};
+  c.output_dir = "/o";
+  c.log_dir = "/l";
+  c.backend = Backend::process;
+  c.key_column = true;
+  c.delimiter = ";;";
+  c.output_header = {"x", "y"};
+  c.max_buffered_output_bytes = 99;
+  c.limit = 11;
+  c.stop_on_signals = true;
+  std::string bytes;
+  detail::WireWriter w(bytes);
+  detail::encode(w, c);
+  detail::encode(w, FileBatch(3, {{"/a/b.txt", "b.txt", 30}, {"c", "c", 31}}));
+  detail::BatchOutcome o{"row 1\nrow 2\n", 2, {{"k", "why"}}, {"careful"}};
+  detail::encode(w, o);
+  detail::WireReader r(bytes);
+  const Config d = detail::decode_config(r);
+  CHECK(d.name == c.name);
+  CHECK(d.mini_batch_size.text() == "64KB");
+  CHECK(d.error_threshold == 7);
+  CHECK(d.mini_batch_error_threshold == 3);
+  CHECK(d.allowed_failed_percent == 12.5);
+  CHECK(d.output_action == OutputAction::summary_only);
+  CHECK(d.append_row_file_name == "rows.txt");
+  CHECK(d.process_count_per_node == 5);
+  CHECK(d.logging_level == LoggingLevel::debug);
+  CHECK(d.run_invocation_timeout == 1.5);
+  CHECK(d.init_timeout == 2.5);
+  CHECK(d.worker_memory_limit == 1 << 20);
+  CHECK(d.run_max_try == 4);
+  CHECK(d.side_inputs == c.side_inputs);
+  CHECK(d.arguments == c.arguments);
+  CHECK(d.output_dir == c.output_dir);
+  CHECK(d.log_dir == c.log_dir);
+  CHECK(d.backend == Backend::process);
+  CHECK(d.key_column);
+  CHECK(d.delimiter == ";;");
+  CHECK(d.output_header == c.output_header);
+  CHECK(d.max_buffered_output_bytes == 99);
+  CHECK(d.limit == 11);
+  CHECK(d.stop_on_signals);
+  const FileBatch b = detail::decode_task<FileBatch>(r);
+  CHECK(b.mini_batch_index() == 3);
+  REQUIRE(b.size() == 2);
+  CHECK(b[0] == FileEntry{"/a/b.txt", "b.txt", 30});
+  CHECK(b[1] == FileEntry{"c", "c", 31});
+  const detail::BatchOutcome p = detail::decode_outcome(r);
+  CHECK(p.rows == o.rows);
+  CHECK(p.succeeded == 2);
+  REQUIRE(p.failed.size() == 1);
+  CHECK(p.failed[0].key == "k");
+  CHECK(p.failed[0].reason == "why");
+  CHECK(p.warnings == o.warnings);
+  CHECK(r.done());
+}
+
+TEST_CASE("frames are cut from a stream however it arrives", "[process]") {
+  std::string stream;
+  detail::append_frame(stream, detail::MessageType::task,
+                       [](detail::WireWriter& w) { w.put("x"); });
+  detail::append_frame(stream, detail::MessageType::stop);
+  std::size_t offset = 0;
+  CHECK_FALSE(detail::next_frame(std::string_view(stream).substr(0, 7), offset));
+  CHECK(offset == 0);
+  auto f = detail::next_frame(stream, offset);
+  REQUIRE(f);
+  CHECK(f->type == detail::MessageType::task);
+  auto g = detail::next_frame(stream, offset);
+  REQUIRE(g);
+  CHECK(g->type == detail::MessageType::stop);
+  CHECK(g->payload.empty());
+  CHECK(offset == stream.size());
+  CHECK_FALSE(detail::next_frame(stream, offset));
+
+  auto env = detail::WorkerEnv::parse("job=2;parent=77;worker=5;name=a;b");
+  REQUIRE(env);
+  CHECK(env->job == 2);
+  CHECK(env->parent == 77);
+  CHECK(env->worker == 5);
+  CHECK(env->name == "a;b");
+  CHECK_FALSE(detail::WorkerEnv::parse("job=x;parent=1;worker=1;name=a"));
+  CHECK(detail::WorkerEnv::parse(env->encode())->name == "a;b");
+}
+
+TEST_CASE("a worker that dies fails only the attempt it was running", "[process]") {
+  const auto [word, how] = GENERATE(table<std::string, std::string>({
+      {"segv", "was killed by signal 11 \\(SIGSEGV\\)"},
+      {"abort", "was killed by signal 6 \\(SIGABRT\\)"},
+      {"terminate", "was killed by signal 6 \\(SIGABRT\\)"},
+      {"exit3", "exited with status 3"},
+      {"kill", "was killed by signal 9 \\(SIGKILL\\)"},
+  }));
+  CAPTURE(word);
+  Program p;
+  std::vector<std::string> words(12, "ok");
+  words[4] = word;
+  p.inputs(words);
+  const Ran r = p.run(fault_injection, process_args({"--run-max-try", "2"}));
+  CHECK(r.status == 0);
+  CHECK(matches(r.out,
+                "succeeded: items 9/12 succeeded, 3 failed, 0 not processed; "
+                "mini-batches 3/4 succeeded, 1 failed; attempts 5, retries 1"));
+  CHECK(p.output() == ok_rows(12, {3, 4, 5}));
+  // Every item of mini-batch 1 is listed, with the signal or status and the last output.
+  const std::string failed = p.failed();
+  const std::string reason_how =
+      sanitized && word == "segv"
+          ? std::string("(was killed by signal [0-9]+ \\([A-Z]+\\)|exited with status [0-9]+)")
+          : how;
+  for (const char* key : {"f03.txt", "f04.txt", "f05.txt"}) {
+    CAPTURE(key);
+    CHECK(matches(failed, std::string("\n") + key +
+                              ",1,2,\"?all 2 attempts failed; last: worker process [0-9]+ " +
+                              reason_how + " while running mini-batch 1; last output: "));
+  }
+  CHECK(std::count(failed.begin(), failed.end(), '\n') == 4);
+  if (!sanitized) CHECK(matches(failed, "last output: [^\n]*about to " + word + " on f04.txt"));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a crash on the first attempt is retried on a new worker, which runs init", "[process]") {
+  Program p;
+  std::vector<std::string> words(12, "ok");
+  words[4] = "segv-once";
+  p.inputs(words);
+  const Ran r = p.run(fault_injection, {"--input", "in", "--output", "out", "--backend", "process",
+                                        "--mini-batch-size", "3", "--process-count-per-node", "1",
+                                        "--", "--record-inits"});
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 12/12 succeeded, 0 failed.* attempts 5, retries 1, timeouts 0"));
+  CHECK(matches(r.err, "mini-batch 1 attempt 1/3 failed: worker process [0-9]+ "));
+  std::string expected = ok_rows(12);
+  expected.replace(expected.find("f04.txt ok 3"), 12, "f04.txt segv 10");
+  CHECK(p.output() == expected);
+  CHECK(p.lines_of("out/inits.txt") == 2);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a run() past run_invocation_timeout is killed and the new worker runs init",
+          "[process]") {
+  Program p;
+  std::vector<std::string> words(9, "ok");
+  words[4] = "hang-once";  // mini-batch 1: its retry succeeds
+  words[7] = "hang";       // mini-batch 2: both attempts time out
+  p.inputs(words);
+  const auto started = std::chrono::steady_clock::now();
+  const Ran r = p.run(fault_injection, {"--input", "in", "--output", "out", "--backend", "process",
+                                        "--mini-batch-size", "3", "--process-count-per-node", "1",
+                                        "--run-invocation-timeout", "0.5", "--run-max-try", "2",
+                                        "--", "--record-inits"});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 6/9 succeeded, 3 failed.* attempts 5, retries 2, timeouts 3"));
+  CHECK(matches(r.err,
+                "mini-batch 1 attempt 1/2 timed out: timed out after 0\\.[5-9][0-9]* s "
+                "\\(run_invocation_timeout 0\\.5 s\\): worker process [0-9]+ was killed"));
+  std::string expected = ok_rows(6);
+  expected.replace(expected.find("f04.txt ok 3"), 12, "f04.txt hang 10");
+  CHECK(p.output() == expected);
+  CHECK(matches(p.failed(),
+                "\nf06.txt,2,2,\"all 2 attempts failed; last: timed out after [0-9.]+ s "
+                "\\(run_invocation_timeout 0.5 s\\)"));
+  // One init per worker process: the first, and one after each of the first 2 kills (after
+  // the last one no work is left for a replacement).
+  CHECK(p.lines_of("out/inits.txt") == 3);
+  CHECK(seconds < 20);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a worker above worker_memory_limit is killed: out of memory", "[process]") {
+  Program p;
+  std::vector<std::string> words(6, "ok");
+  words[1] = "oom";
+  p.inputs(words);
+  // A sanitized process starts with more resident memory: the limit leaves room for that.
+  const std::string limit = sanitized ? "600MB" : "200MB";
+  const Ran r =
+      p.run(fault_injection, process_args({"--run-max-try", "1", "--worker-memory-limit", limit}));
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 3/6 succeeded, 3 failed"));
+  CHECK(p.output() == ok_rows(6, {0, 1, 2}));
+  CHECK(matches(p.failed(),
+                "\nf01.txt,0,1,\"?all 1 attempts failed; last: out of memory: worker "
+                "process [0-9]+ had [0-9.]+ MB resident \\(RSS\\), above "
+                "worker_memory_limit [0-9.]+ MB"));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("init that always crashes stops the job after 3 * process_count_per_node", "[process]") {
+  Program p;
+  p.inputs(std::vector<std::string>(6, "ok"));
+  const Ran r = p.run(fault_injection, process_args({"--", "--init=abort"}));
+  CHECK(r.status == 1);
+  CHECK(matches(r.err,
+                "job failed: init failed 6 times \\(the limit is 3 \\* "
+                "process_count_per_node = 6\\); last error: worker process [0-9]+ was "
+                "killed by signal 6 \\(SIGABRT\\) during init; last output: "));
+  CHECK(matches(r.out + r.err, "items 0/6 succeeded, 0 failed, 6 not processed"));
+  CHECK(p.lines_of("out/logs/failed_items.csv") == 7);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("init past init_timeout is killed and counts as an init failure", "[process]") {
+  Program p;
+  p.inputs(std::vector<std::string>(6, "ok"));
+  const Ran r =
+      p.run(fault_injection, process_args({"--init-timeout", "0.3", "--", "--init=hang"}));
+  CHECK(r.status == 1);
+  CHECK(matches(r.err,
+                "job failed: init failed 6 times .*last error: init timed out: worker "
+                "process [0-9]+ did not finish init within init_timeout 0.3 s"));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("the process backend writes the thread backend's bytes", "[process]") {
+  Program p;
+  std::vector<std::string> words(40, "ok");
+  words[17] = "throw";  // a failed mini-batch, listed alike
+  p.inputs(words);
+  std::vector<std::string> common = {"--input",
+                                     "in",
+                                     "--mini-batch-size",
+                                     "4",
+                                     "--process-count-per-node",
+                                     "2",
+                                     "--key-column",
+                                     "--delimiter",
+                                     ",",
+                                     "--output-header",
+                                     "word,size",
+                                     "--run-max-try",
+                                     "2"};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  const Ran t = p.run(fault_injection, with({"--output", "thread", "--backend", "thread"}));
+  const Ran q = p.run(fault_injection, with({"--output", "out", "--backend", "process"}));
+  CHECK(t.status == 0);
+  CHECK(q.status == 0);
+  const std::string rows = read_file(p.dir / "thread" / "parallel_run_step.txt");
+  CHECK(rows.size() > 500);
+  CHECK(p.output() == rows);
+  CHECK(p.failed() == read_file(p.dir / "thread" / "logs" / "failed_items.csv"));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("each worker process's output and metrics are kept", "[process]") {
+  Program p;
+  p.inputs(std::vector<std::string>(12, "ok"));
+  const Ran r = p.run(fault_injection, process_args({}));
+  CHECK(r.status == 0);
+  const auto worker_logs = p.dir / "out" / "logs" / "worker" / detail::host_name();
+  const std::string all =
+      read_file(worker_logs / "process-0.txt") + read_file(worker_logs / "process-1.txt");
+  for (int i = 0; i < 12; ++i)
+    CHECK(all.find(fmt::format("scoring f{:02}.txt\n", i)) != std::string::npos);
+  // Each worker wrote its metrics apart; they are merged into metrics.csv, one per batch.
+  const std::string metrics = read_file(p.dir / "out" / "logs" / "metrics.csv");
+  CHECK(metrics.rfind("time,worker,mini_batch,name,value\n", 0) == 0);
+  CHECK(std::count(metrics.begin(), metrics.end(), '\n') == 5);
+  CHECK(matches(metrics, "\n[0-9-]+ [0-9:.]+,[01],3,items,3\n"));
+  CHECK_FALSE(std::filesystem::exists(worker_logs / "process-0.metrics.csv"));
+}
+
+TEST_CASE("workers die with their coordinator", "[process]") {
+  Program p;
+  p.inputs(std::vector<std::string>(6, "hang"));
+  const pid_t pid = p.start(fault_injection, process_args({}));
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (p.tagged().size() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(p.tagged().size() == 2);
+  ::kill(pid, SIGKILL);
+  p.wait(pid);
+  const auto gone_by = std::chrono::steady_clock::now() + 10s;
+  while (!p.tagged().empty() && std::chrono::steady_clock::now() < gone_by)
+    std::this_thread::sleep_for(10ms);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a worker that does not reach the same run() is an init failure", "[process]") {
+  Program p;
+  p.inputs(std::vector<std::string>(6, "ok"));
+  const std::vector<std::string> args = {"--input",           "in", "--output", "out",
+                                         "--mini-batch-size", "3"};
+  SECTION("it exits first") {
+    const Ran r = p.run(diverging, args, {"DIVERGE=exit3"});
+    CHECK(r.status == 1);
+    CHECK(matches(r.err,
+                  "init failed 6 times .*the worker process [0-9]+ exited with status 3 "
+                  "before reaching ParallelRun::run; a process-backend program must "
+                  "reach the same run\\(\\) call when started again"));
+  }
+  SECTION("it reaches another job") {
+    const Ran r = p.run(diverging, args, {"DIVERGE=name"});
+    CHECK(r.status == 2);
+    CHECK(matches(r.err,
+                  "job failed: init failed: the worker process reached process-backend "
+                  "run\\(\\) number 1 named 'other-job'; .* code before run\\(\\) runs "
+                  "again in each worker"));
+  }
+  SECTION("it reaches a thread-backend run()") {
+    const Ran r = p.run(diverging, args, {"DIVERGE=thread"});
+    CHECK(r.status == 2);
+    CHECK(matches(r.err, "the worker process reached a thread-backend run\\(\\)"));
+  }
+  SECTION("it computes other settings: the coordinator's are used") {
+    const Ran r = p.run(diverging, args, {"DIVERGE=settings"});
+    CHECK(r.status == 0);
+    CHECK(p.output() ==
+          "f00.txt coordinator\nf01.txt coordinator\nf02.txt coordinator\nf03.txt "
+          "coordinator\nf04.txt coordinator\nf05.txt coordinator\n");
+  }
+  CHECK(p.tagged().empty());
+}

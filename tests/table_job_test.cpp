@@ -1,0 +1,233 @@
+#include <parallel_run/executor.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "parallel_run/command_line.hpp"
+#include "parallel_run/detail/table_partitioner.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace parallel_run;
+using test_support::read_file;
+using test_support::TempDir;
+using test_support::write_file;
+
+namespace {
+
+// "<id> <value * 2>" per row; a value that does not parse fails that row alone.
+auto doubling_scorer() {
+  return make_scorer([](const TableBatch& batch) {
+    return map_items(batch, [](const Row& row) {
+      return std::make_tuple(std::string(row["id"]), row.get<double>("value") * 2);
+    });
+  });
+}
+
+Config job_config(const TempDir& t, MiniBatchSize size) {
+  Config c;
+  c.output_dir = t / "out";
+  c.mini_batch_size = std::move(size);
+  c.process_count_per_node = 2;
+  c.logging_level = LoggingLevel::warning;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("a table job scores every row once, in order, and lists bad rows", "[table_job]") {
+  TempDir t;
+  std::string text = "id,value\n";
+  std::string want;
+  for (int i = 1; i <= 500; ++i) {
+    if (i == 7) {
+      text += "7,seven\n";
+    } else if (i == 9) {
+      text += "9,1,extra\n";
+    } else {
+      text += std::to_string(i) + "," + std::to_string(i) + ".5\n";
+      want += fmt::format("{} {}\n", i, (i + 0.5) * 2);
+    }
+  }
+  write_file(t / "in/data.csv", text);
+  Config c = job_config(t, "256");
+  c.key_column = false;
+  const JobResult r = ParallelRun(c, doubling_scorer()).run(TabularDataset({(t / "in").string()}));
+  CHECK(r.succeeded);
+  CHECK(r.items_total == 500);
+  CHECK(r.items_succeeded == 498);
+  CHECK(r.items_failed == 2);
+  CHECK(r.mini_batches_total > 10);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == want);
+  const std::string failed = read_file(t / "out/logs/failed_items.csv");
+  CHECK(failed.rfind("key,mini_batch,attempts,reason\n", 0) == 0);
+  CHECK(failed.find("data.csv:8,0,1,[parallel_run.input] data.csv:8: column 'value': cannot "
+                    "parse 'seven' as a number\n") != std::string::npos);
+  CHECK(failed.find("data.csv:10,0,1,\"data.csv:10: malformed record: 3 fields, the header has "
+                    "2\"\n") != std::string::npos);
+  CHECK(std::count(failed.begin(), failed.end(), '\n') == 3);
+}
+
+TEST_CASE("a table mini-batch that fails as a whole lists each of its rows", "[table_job]") {
+  TempDir t;
+  write_file(t / "in/a.csv", "x\n1\n\"two\nlines\"\n3\n");
+  Config c = job_config(t, "1MB");
+  c.run_max_try = 2;
+  auto scorer = make_scorer([](const TableBatch&) -> std::vector<std::string> {
+    throw std::runtime_error("model not loaded");
+  });
+  const JobResult r = ParallelRun(c, scorer).run(TabularDataset({(t / "in").string()}));
+  CHECK(r.items_failed == 3);
+  CHECK(read_file(t / "out/logs/failed_items.csv") ==
+        "key,mini_batch,attempts,reason\n"
+        "a.csv:2,0,2,all 2 attempts failed; last: model not loaded\n"
+        "a.csv:3,0,2,all 2 attempts failed; last: model not loaded\n"
+        "a.csv:5,0,2,all 2 attempts failed; last: model not loaded\n");
+}
+
+TEST_CASE("table output round-trips through the table reader", "[table_job][output]") {
+  for (const std::string delimiter : {",", " "}) {
+    TempDir t;
+    const std::vector<std::string> values{"plain",      "with,comma", "with space", "say \"hi\"",
+                                          "two\nlines", "",           "cr\rhere",   "tail "};
+    std::string text = "v\n";
+    for (const auto& v : values) {
+      text += '"';
+      for (char ch : v) {
+        if (ch == '"') text += '"';
+        text += ch;
+      }
+      text += "\"\n";
+    }
+    write_file(t / "in/values.csv", text);
+    Config c = job_config(t, "64");
+    c.delimiter = delimiter;
+    c.key_column = true;
+    c.output_header = {"value", "size"};
+    auto echo = make_scorer([](const TableBatch& batch) {
+      std::vector<std::tuple<std::string, std::size_t>> rows;
+      for (const Row& row : batch)
+        rows.emplace_back(std::string(row["v"]), row["v"].size());
+      return rows;
+    });
+    const JobResult r = ParallelRun(c, echo).run(TabularDataset({(t / "in").string()}));
+    REQUIRE(r.succeeded);
+    // Read the output back as a table with the same delimiter.
+    std::filesystem::rename(t / "out/parallel_run_step.txt", t / "back.csv");
+    TableOptions o;
+    o.delimiter = delimiter[0];
+    detail::TablePartitioner p(TabularDataset({(t / "back.csv").string()}, o), 1 << 20);
+    auto slice = p.next();
+    REQUIRE(slice);
+    const TableBatch back = slice->materialize();
+    CHECK(back.malformed().empty());
+    REQUIRE(back.size() == values.size());
+    CHECK(back[0].header().names() == std::vector<std::string>{"key", "value", "size"});
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      CHECK(back[i]["value"] == values[i]);
+      CHECK(back[i].get<std::size_t>("size") == values[i].size());
+    }
+    CHECK(back[5]["key"] == "values.csv:8");
+  }
+}
+
+TEST_CASE("limit scores the first N records of a table", "[table_job][limit]") {
+  TempDir t;
+  write_file(t / "in/a.csv", "id,value\n1,1\n2,2\n3,3\n");
+  write_file(t / "in/b.csv", "id,value\n4,4\n");
+  Config c = job_config(t, "8");
+  c.limit = 3;
+  const JobResult r = ParallelRun(c, doubling_scorer()).run(TabularDataset({(t / "in").string()}));
+  CHECK(r.succeeded);
+  CHECK(r.items_total == 3);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == "1 2\n2 4\n3 6\n");
+}
+
+TEST_CASE("an input fault found part way stops a table job with what it named", "[table_job]") {
+  TempDir t;
+  write_file(t / "in/a.csv", "id,value\n1,1\n");
+  write_file(t / "in/b.csv", "id,other\n2,2\n");
+  const JobResult r = ParallelRun(job_config(t, "1MB"), doubling_scorer())
+                          .run(TabularDataset({(t / "in").string()}));
+  CHECK(!r.succeeded);
+  CHECK(r.configuration_error);
+  CHECK(r.items_succeeded == 1);
+  CHECK(r.failure_reason ==
+        "[parallel_run.input] the header of '" + (t / "in/b.csv").string() +
+            "' (id, other) differs from the header of '" + (t / "in/a.csv").string() +
+            "' (id, value); set allow_different_headers (--allow-different-headers) to read "
+            "files with different headers");
+  CHECK_THROWS_WITH(
+      ParallelRun(job_config(t, "1 MB"), doubling_scorer())
+          .run(TabularDataset({(t / "in").string()})),
+      "[parallel_run.config.mini_batch_size] mini_batch_size must be a size like 1024, "
+      "1024KB, 10MB or 1GB (^\\d+([kKmMgG][bB])?$), got '1 MB'");
+}
+
+namespace {
+struct Invocation {
+  int status = -1;
+  std::string out, err;
+};
+
+template <class Scorer>
+Invocation invoke(std::vector<std::string> args, Scorer scorer) {
+  args.insert(args.begin(), "prog");
+  std::vector<const char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.c_str());
+  std::ostringstream out, err;
+  Invocation r;
+  Config defaults;
+  defaults.process_count_per_node = 2;
+  r.status = parallel_run::main(static_cast<int>(argv.size()), argv.data(), std::move(scorer),
+                                defaults, "test program", out, err);
+  r.out = out.str();
+  r.err = err.str();
+  return r;
+}
+}  // namespace
+
+TEST_CASE("the command line reads tables for a TableBatch scorer", "[table_job][command_line]") {
+  TempDir t;
+  write_file(t / "in/a.txt", "7;x\n8;\"y;z\"\n");
+  auto scorer = make_scorer([](const TableBatch& batch) {
+    std::vector<std::string> rows;
+    for (const Row& row : batch)
+      rows.push_back(row.key() + "=" + std::string(row[1]));
+    return rows;
+  });
+  Invocation r =
+      invoke({"--input", (t / "in").string(), "--output", (t / "out").string(), "--format", "csv",
+              "--no-header", "--input-delimiter", ";", "--mini-batch-size", "4"},
+             scorer);
+  CHECK(r.err.empty());
+  CHECK(r.status == 0);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == "a.txt:1=x\na.txt:2=y;z\n");
+
+  write_file(t / "tsv/a.tsv", "h\tk\n1\t2\n");
+  r = invoke({"--input", (t / "tsv").string(), "--output", (t / "out2").string()}, scorer);
+  CHECK(r.status == 0);
+  CHECK(read_file(t / "out2/parallel_run_step.txt") == "a.tsv:2=2\n");
+
+  r = invoke({"--input", (t / "in").string(), "--output", (t / "out3").string()}, scorer);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("cannot tell the table format from its extension") != std::string::npos);
+
+  r = invoke({"--input", (t / "in").string(), "--output", (t / "out4").string(), "--format", "xml"},
+             scorer);
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.table_format] table_format must be one of csv, tsv, "
+        "jsonl; got 'xml'\n");
+  r = invoke({"--input", (t / "in").string(), "--output", (t / "out4").string(),
+              "--input-delimiter", "ab"},
+             scorer);
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.input_delimiter] input_delimiter must be one "
+        "character other than a line break, or 'tab'; got 'ab'\n");
+}
