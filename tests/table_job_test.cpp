@@ -231,3 +231,44 @@ TEST_CASE("the command line reads tables for a TableBatch scorer", "[table_job][
         "parallel_run: [parallel_run.config.input_delimiter] input_delimiter must be one "
         "character other than a line break, or 'tab'; got 'ab'\n");
 }
+
+TEST_CASE("a filter returns the rows it keeps and they are written as a valid table",
+          "[table_job]") {
+  TempDir t;
+  write_file(t / "in/a.csv",
+             "name,value,note\n"
+             "keep,1,\"has, comma\"\n"
+             "drop,2,plain\n"
+             "keep,3,\"say \"\"hi\"\"\nsecond line\"\n");
+  Config c = job_config(t, "1MB");
+  c.delimiter = ",";
+  c.output_header = {"name", "value", "note"};
+  // A Row is a result element: its fields, quoted as needed.
+  auto filter = make_scorer([](const TableBatch& batch) {
+    return map_items(batch, [](const Row& row) {
+      if (row["name"] != "keep") throw std::runtime_error("filtered out");
+      return row;
+    });
+  });
+  const JobResult r = ParallelRun(c, filter).run(TabularDataset({(t / "in").string()}));
+  CHECK(r.items_succeeded == 2);
+  CHECK(r.items_failed == 1);
+  CHECK(read_file(t / "out/parallel_run_step.txt") ==
+        "name,value,note\n"
+        "keep,1,\"has, comma\"\n"
+        "keep,3,\"say \"\"hi\"\"\nsecond line\"\n");
+  // The output reads back with our own parser, field for field.
+  TempDir u;
+  write_file(u / "in/out.csv", read_file(t / "out/parallel_run_step.txt"));
+  Config c2 = job_config(u, "1MB");
+  auto collect = make_scorer([](const TableBatch& batch) {
+    std::vector<std::string> notes;
+    for (const Row& row : batch)
+      notes.push_back(fmt::format("{}|{}", row["value"], row["note"]));
+    return notes;
+  });
+  c2.output_dir = u / "out2";
+  const JobResult r2 = ParallelRun(c2, collect).run(TabularDataset({(u / "in").string()}));
+  CHECK(r2.items_succeeded == 2);
+  CHECK(read_file(u / "out2/parallel_run_step.txt") == "1|has, comma\n3|say \"hi\"\nsecond line\n");
+}
