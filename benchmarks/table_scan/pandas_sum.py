@@ -3,14 +3,15 @@
     python3 pandas_sum.py TABLE.csv [EXPECTED_SUM]
 
 Prints "pandas: rows=<R> value_sum=<S>"; exits 1 when EXPECTED_SUM is given and differs.
-Only the value column is kept (usecols): pandas still parses every record, quotes and line
-breaks included, but builds no objects for the text columns, its fastest way to this sum.
+This is the reference peer of ../shared/reference/peers.md as a pandas user writes it:
+read_csv(chunksize=20000) over the whole table, then the column's sum. (With usecols=["value"]
+pandas skips building the text columns and runs about 1.5x faster; the reference does not.)
 """
 import sys
 
 import pandas as pd
 
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 20_000
 
 
 def main():
@@ -18,7 +19,7 @@ def main():
     expected = sys.argv[2] if len(sys.argv) > 2 else None
     rows = 0
     cents = 0
-    for chunk in pd.read_csv(path, usecols=["value"], chunksize=CHUNK_ROWS, engine="c"):
+    for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS, engine="c"):
         values = chunk["value"]
         rows += len(values)
         # The values have at most 2 decimals: rounded cents are exact, the float sum is not.
