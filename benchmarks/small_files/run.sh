@@ -29,11 +29,8 @@ xargs_runs=${SMALL_FILES_XARGS_RUNS:-10}
 gnu_parallel_runs=${SMALL_FILES_GNU_PARALLEL_RUNS:-3}
 python=${PYTHON:-python3}
 
-say() { printf '%s\n' "$*" >&2; }
-die() {
-  say "run.sh: ERROR: $*"
-  exit 1
-}
+# shellcheck source=benchmarks/common.sh
+source "$repo/benchmarks/common.sh"
 
 # Installs a missing Debian package when running as root; otherwise the caller falls back.
 try_install() {
@@ -44,38 +41,10 @@ try_install() {
     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$package" >/dev/null 2>&1; }
 }
 
-# Other work on the machine shows in the times: the report prints the load around the run.
-load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
 load_start=$(load)
 
 # --- the programs ------------------------------------------------------------------------
-if [[ -n ${PARALLEL_RUN_BENCH_BIN:-} ]]; then
-  bin=$(cd "$PARALLEL_RUN_BENCH_BIN" && pwd)
-  build_dir=""
-else
-  build_dir=${PARALLEL_RUN_BENCH_BUILD_DIR:-$repo/build/bench}
-  # The same Debian packages as scripts/test (installed when missing and running as root).
-  # shellcheck source=scripts/deps.sh
-  source "$repo/scripts/deps.sh"
-  ensure_packages "${BUILD_PACKAGES[@]}" python3 >&2
-  generator=()
-  command -v ninja >/dev/null && generator=(-G Ninja)
-  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
-    say "configuring $build_dir (Release)"
-    cmake -S "$repo" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-      -DPARALLEL_RUN_BUILD_TESTS=OFF -DPARALLEL_RUN_BUILD_EXAMPLES=OFF \
-      -DPARALLEL_RUN_BUILD_BENCHMARKS=ON >/dev/null
-  else
-    # A build folder made for something else may have the benchmarks turned off.
-    cmake -S "$repo" -B "$build_dir" -DPARALLEL_RUN_BUILD_BENCHMARKS=ON >/dev/null
-  fi
-  say "building parallel_run_crc and loop_crc in $build_dir"
-  cmake --build "$build_dir" --target parallel_run_crc loop_crc >/dev/null
-  bin=$build_dir/benchmarks/small_files
-fi
-for program in parallel_run_crc loop_crc; do
-  [[ -x $bin/$program ]] || die "$bin/$program is missing (set PARALLEL_RUN_BENCH_BIN)"
-done
+build_benchmark small_files parallel_run_crc loop_crc
 command -v "$python" >/dev/null || die "$python not found"
 
 # --- the data ----------------------------------------------------------------------------

@@ -26,44 +26,15 @@ repo=$(cd "$here/../.." && pwd)
 runs=${TABLE_SCAN_RUNS:-5}
 gnu_parallel_runs=${TABLE_SCAN_GNU_PARALLEL_RUNS:-3}
 
-say() { printf '%s\n' "$*" >&2; }
-die() {
-  say "run.sh: ERROR: $*"
-  exit 1
-}
+# shellcheck source=benchmarks/common.sh
+source "$repo/benchmarks/common.sh"
 
-# Other work on the machine shows in the times: the report prints the load around the run.
-load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
 load_start=$(load)
 
 # --- the programs ------------------------------------------------------------------------
 # shellcheck source=scripts/deps.sh
 source "$repo/scripts/deps.sh"
-if [[ -n ${PARALLEL_RUN_BENCH_BIN:-} ]]; then
-  bin=$(cd "$PARALLEL_RUN_BENCH_BIN" && pwd)
-  build_dir=""
-else
-  build_dir=${PARALLEL_RUN_BENCH_BUILD_DIR:-$repo/build/bench}
-  # The same Debian packages as scripts/test (installed when missing and running as root).
-  ensure_packages "${BUILD_PACKAGES[@]}" >&2
-  generator=()
-  command -v ninja >/dev/null && generator=(-G Ninja)
-  if [[ ! -f $build_dir/CMakeCache.txt ]]; then
-    say "configuring $build_dir (Release)"
-    cmake -S "$repo" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-      -DPARALLEL_RUN_BUILD_TESTS=OFF -DPARALLEL_RUN_BUILD_EXAMPLES=OFF \
-      -DPARALLEL_RUN_BUILD_BENCHMARKS=ON >/dev/null
-  else
-    # A build folder made for something else may have the benchmarks turned off.
-    cmake -S "$repo" -B "$build_dir" -DPARALLEL_RUN_BUILD_BENCHMARKS=ON >/dev/null
-  fi
-  say "building table_sum and make_table in $build_dir"
-  cmake --build "$build_dir" --target table_sum table_scan_make_table >/dev/null
-  bin=$build_dir/benchmarks/table_scan
-fi
-for program in table_sum make_table; do
-  [[ -x $bin/$program ]] || die "$bin/$program is missing (set PARALLEL_RUN_BENCH_BIN)"
-done
+build_benchmark table_scan table_sum table_scan_make_table
 
 # pandas: Debian's python3-pandas serves Debian's python3; another python3 first on the PATH
 # (pyenv, a venv) is used only when it has pandas itself.
