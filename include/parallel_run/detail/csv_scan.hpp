@@ -3,6 +3,13 @@
 // return), from SSE2 compares (the x86-64 baseline; a scalar loop elsewhere). Whether a byte
 // lies inside quotes is the parity of the quotes before it: a prefix XOR of the quote mask,
 // carried from block to block, so a newline inside a quoted field is never a record end.
+//
+// The hot loops (the partitioner's record scan, the worker's field index) are templates over
+// an instruction set: Baseline (SSE2) everywhere, and on x86-64 an AVX2 + PCLMUL + POPCNT
+// variant chosen once at run time (cpu_has_avx2()). We write these few SIMD lines by hand
+// instead of taking a CSV or SIMD library because measurement showed the scan to be the
+// bottleneck of table jobs, and what we need (quote parity carried across blocks, blank
+// lines, line counts) is a few dozen lines on top of the compares.
 #pragma once
 #include "parallel_run/version.hpp"
 
@@ -13,6 +20,10 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PARALLEL_RUN_X86_DISPATCH 1
 #endif
 
 PARALLEL_RUN_BEGIN_NAMESPACE
@@ -113,11 +124,15 @@ class RecordScanner {
 
   /// The masks of the next block.
   Masks scan(const Block& b) noexcept {
-    const std::uint64_t nl = b.eq('\n');
-    const std::uint64_t cr = b.eq('\r');
+    return step(b.eq('\n'), b.eq('\r'), quoted_ ? prefix_xor(b.eq('"')) : 0);
+  }
+
+  /// The masks of the next block from its newline and carriage return bits and the prefix
+  /// XOR of its quote bits (ignored unless quoted).
+  Masks step(std::uint64_t nl, std::uint64_t cr, std::uint64_t quote_parity) noexcept {
     std::uint64_t end = nl;
     if (quoted_) {
-      const std::uint64_t inside = prefix_xor(b.eq('"')) ^ in_quote_;
+      const std::uint64_t inside = quote_parity ^ in_quote_;
       in_quote_ = static_cast<std::uint64_t>(0) - (inside >> 63);
       end &= ~inside;
     }
@@ -134,6 +149,7 @@ class RecordScanner {
 
   /// Inside a quoted section after the last block scanned.
   bool in_quote() const noexcept { return in_quote_ != 0; }
+  bool quoted() const noexcept { return quoted_; }
 
  private:
   bool quoted_;
@@ -142,6 +158,228 @@ class RecordScanner {
   std::uint64_t start2_carry_ = 0;
   std::uint64_t cr_carry_ = 0;
 };
+
+// --- Instruction sets for the hot loops ---------------------------------------------------
+
+namespace isa {
+
+/// SSE2 (or the scalar fallback): the Block above.
+struct Baseline {
+  using Block = detail::Block;
+  static std::uint64_t prefix_xor(std::uint64_t x) noexcept { return detail::prefix_xor(x); }
+  static unsigned popcount(std::uint64_t x) noexcept { return popcount64(x); }
+  /// 64 for 0.
+  static unsigned tzcnt(std::uint64_t x) noexcept {
+    return static_cast<unsigned>(std::countr_zero(x));
+  }
+};
+
+#if PARALLEL_RUN_X86_DISPATCH
+#define PARALLEL_RUN_AVX2_TARGET __attribute__((target("avx2,pclmul,popcnt,bmi,bmi2")))
+/// AVX2 compares (two per block), the prefix XOR as one carry-less multiply by all ones,
+/// and the POPCNT instruction. Its functions only run when cpu_has_avx2().
+struct Avx2 {
+  class Block {
+   public:
+    PARALLEL_RUN_AVX2_TARGET explicit Block(const char* p) noexcept
+        : lo_(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
+          hi_(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32))) {}
+    PARALLEL_RUN_AVX2_TARGET std::uint64_t eq(char c) const noexcept {
+      const __m256i k = _mm256_set1_epi8(c);
+      const auto lo = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo_, k)));
+      const auto hi = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi_, k)));
+      return lo | (static_cast<std::uint64_t>(hi) << 32);
+    }
+
+   private:
+    __m256i lo_, hi_;
+  };
+  PARALLEL_RUN_AVX2_TARGET static std::uint64_t prefix_xor(std::uint64_t x) noexcept {
+    const __m128i product =
+        _mm_clmulepi64_si128(_mm_cvtsi64_si128(static_cast<long long>(x)), _mm_set1_epi8(-1), 0);
+    return static_cast<std::uint64_t>(_mm_cvtsi128_si64(product));
+  }
+  PARALLEL_RUN_AVX2_TARGET static unsigned popcount(std::uint64_t x) noexcept {
+    return static_cast<unsigned>(__builtin_popcountll(x));
+  }
+  // TZCNT is defined for 0 (std::countr_zero adds a branch for it).
+  PARALLEL_RUN_AVX2_TARGET static unsigned tzcnt(std::uint64_t x) noexcept {
+    return static_cast<unsigned>(_tzcnt_u64(x));
+  }
+};
+#endif
+
+}  // namespace isa
+
+/// Whether the AVX2 variants run (the CPU has AVX2, PCLMUL, POPCNT and BMI). Checked once;
+/// tests set it to false to run the baseline.
+inline bool& cpu_has_avx2() noexcept {
+#if PARALLEL_RUN_X86_DISPATCH
+  static bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") &&
+                    __builtin_cpu_supports("popcnt") && __builtin_cpu_supports("bmi") &&
+                    __builtin_cpu_supports("bmi2");
+#else
+  static bool yes = false;
+#endif
+  return yes;
+}
+
+/// What scan_records() saw in a run of blocks.
+struct RecordRun {
+  std::uint64_t lines = 0;            // newlines
+  std::uint64_t records = 0;          // non-blank record ends
+  bool has_end = false;               // a record end (blank or not) was seen; then:
+  std::size_t last_end = 0;           //   the offset of the last one,
+  std::uint64_t lines_through = 0;    //   the newlines up to and with it,
+  std::uint64_t records_through = 0;  //   and the record ends up to and with it
+};
+
+/// Scans [p, p + n) (n a multiple of 64) with `scanner`, counting lines and records and
+/// keeping the last record end: the partitioner's loop between two cuts.
+template <class Isa>
+inline void scan_records(RecordScanner& scanner, const char* p, std::size_t n, RecordRun& run) {
+  const bool quoted = scanner.quoted();
+  std::uint64_t lines = 0, records = 0;
+  std::uint64_t last_nl = 0, last_record = 0, last_end = 0;
+  std::uint64_t lines_at = 0, records_at = 0;
+  std::size_t last_base = 0;
+  bool has_end = false;
+  for (std::size_t base = 0; base < n; base += kBlock) {
+    const typename Isa::Block b(p + base);
+    const RecordScanner::Masks m =
+        scanner.step(b.eq('\n'), b.eq('\r'), quoted ? Isa::prefix_xor(b.eq('"')) : 0);
+    if (m.end != 0) {  // only the last block with an end matters: its bits are counted later
+      has_end = true;
+      last_base = base;
+      last_nl = m.newline;
+      last_record = m.record;
+      last_end = m.end;
+      lines_at = lines;
+      records_at = records;
+    }
+    lines += Isa::popcount(m.newline);
+    records += Isa::popcount(m.record);
+  }
+  if (has_end) {
+    const auto bit = static_cast<unsigned>(63 - std::countl_zero(last_end));
+    run.has_end = true;
+    run.last_end = last_base + bit;
+    run.lines_through = run.lines + lines_at + Isa::popcount(last_nl & low_bits(bit + 1));
+    run.records_through = run.records + records_at + Isa::popcount(last_record & low_bits(bit + 1));
+  }
+  run.lines += lines;
+  run.records += records;
+}
+
+/// scan_records with the best instruction set of this CPU.
+#if PARALLEL_RUN_X86_DISPATCH
+PARALLEL_RUN_AVX2_TARGET __attribute__((flatten)) inline void scan_records_avx2(
+    RecordScanner& scanner, const char* p, std::size_t n, RecordRun& run) {
+  scan_records<isa::Avx2>(scanner, p, n, run);
+}
+#endif
+inline void scan_records_any(RecordScanner& scanner, const char* p, std::size_t n, RecordRun& run) {
+#if PARALLEL_RUN_X86_DISPATCH
+  if (cpu_has_avx2()) return scan_records_avx2(scanner, p, n, run);
+#endif
+  scan_records<isa::Baseline>(scanner, p, n, run);
+}
+
+/// The field index of a CSV or TSV buffer, built one window at a time by index_fields() for
+/// the parser (table_parse.hpp): the offsets of the field and record ends (delimiters and
+/// newlines outside quotes) and of every quote that is not at the start of its field (in a
+/// well-formed field, only the second quote of a doubled pair), in order. A field without
+/// such a quote is plain, or quoted with no quote inside: it needs no byte-by-byte look.
+/// With it, the newlines of each block and how many came before the block, for line numbers.
+struct FieldIndexState {
+  std::uint64_t in_quote = 0;        // all ones inside quotes
+  std::uint64_t boundary_carry = 1;  // the next byte starts a field (1: the buffer's start)
+  std::uint64_t lines = 0;           // newlines before the next block
+};
+
+/// The outputs of index_fields() for up to `window` bytes.
+struct FieldIndex {
+  static constexpr std::size_t kWindow = std::size_t{32} << 10;  // a multiple of kBlock
+  static constexpr std::size_t kBlocks = kWindow / kBlock;
+  // One entry per byte at most, and up to 64 more written past the last one.
+  std::uint32_t ends[kWindow + 2 * kBlock];
+  std::uint64_t newlines[kBlocks];      // the newline bits of each block
+  std::uint64_t lines_before[kBlocks];  // newlines of the buffer before each block
+};
+
+/// Indexes [p, p + n) (n <= FieldIndex::kWindow; a partial last block is copied out, so only
+/// n bytes are read) into `out`, offsets relative to p. Returns the number of entries.
+template <class Isa, bool Quoted>
+inline std::size_t index_fields(const char* p, std::size_t n, char delimiter,
+                                FieldIndexState& state, FieldIndex& out) {
+  std::uint32_t* ends = out.ends;
+  std::size_t count = 0;
+  std::uint64_t in_quote = state.in_quote, boundary_carry = state.boundary_carry;
+  std::uint64_t lines = state.lines;
+  char tail[kBlock];
+  for (std::size_t base = 0, block = 0; base < n; base += kBlock, ++block) {
+    const char* at = p + base;
+    if (n - base < kBlock) {
+      std::memset(tail, 0, kBlock);  // NUL is no structural character
+      std::memcpy(tail, at, n - base);
+      at = tail;
+    }
+    const typename Isa::Block b(at);
+    const std::uint64_t nl = b.eq('\n');
+    std::uint64_t structural = nl | b.eq(delimiter);
+    std::uint64_t events = 0;
+    if constexpr (Quoted) {
+      const std::uint64_t quotes = b.eq('"');
+      const std::uint64_t inside = Isa::prefix_xor(quotes) ^ in_quote;
+      in_quote = std::uint64_t{0} - (inside >> 63);
+      structural &= ~inside;
+      // An opening quote (inside at itself) right after a field end starts a quoted field.
+      const std::uint64_t starts = (structural << 1) | boundary_carry;
+      boundary_carry = structural >> 63;
+      events = quotes & inside & ~starts;
+    }
+    out.newlines[block] = nl;
+    out.lines_before[block] = lines;
+    lines += Isa::popcount(nl);
+    std::uint64_t bits = structural | events;
+    // Eight entries are written whether or not there are so many: no branch per bit for a
+    // block with up to eight (the common case: a record has a handful of fields).
+    const unsigned total = Isa::popcount(bits);
+    const auto offset = static_cast<std::uint32_t>(base);
+    std::uint32_t* w = ends + count;
+    for (int i = 0; i < 8; ++i) {
+      w[i] = offset + Isa::tzcnt(bits);
+      bits &= bits - 1;
+    }
+    for (unsigned i = 8; i < total; ++i) {
+      w[i] = offset + Isa::tzcnt(bits);
+      bits &= bits - 1;
+    }
+    count += total;
+  }
+  state.in_quote = in_quote;
+  state.boundary_carry = boundary_carry;
+  state.lines = lines;
+  return count;
+}
+
+#if PARALLEL_RUN_X86_DISPATCH
+template <bool Quoted>
+PARALLEL_RUN_AVX2_TARGET __attribute__((flatten)) inline std::size_t index_fields_avx2(
+    const char* p, std::size_t n, char delimiter, FieldIndexState& state, FieldIndex& out) {
+  return index_fields<isa::Avx2, Quoted>(p, n, delimiter, state, out);
+}
+#endif
+
+/// index_fields with the best instruction set of this CPU.
+template <bool Quoted>
+inline std::size_t index_fields_any(const char* p, std::size_t n, char delimiter,
+                                    FieldIndexState& state, FieldIndex& out) {
+#if PARALLEL_RUN_X86_DISPATCH
+  if (cpu_has_avx2()) return index_fields_avx2<Quoted>(p, n, delimiter, state, out);
+#endif
+  return index_fields<isa::Baseline, Quoted>(p, n, delimiter, state, out);
+}
 
 }  // namespace detail
 PARALLEL_RUN_END_NAMESPACE

@@ -159,7 +159,7 @@ class KeyPartitioner {
     const TableStart start = open_table(entry, options_);
     const TableSource& source = *start.source;
     const ReadOnlyFile file(entry.path);
-    check_header(source);
+    headers_.check(source);
     if (sources_.size() == UINT32_MAX)
       throw InputError(fmt::format("'{}': more than {} table files with partition_keys",
                                    entry.path.string(), UINT32_MAX));
@@ -278,22 +278,6 @@ class KeyPartitioner {
     }
   }
 
-  // As TablePartitioner: the files of one job share a header unless allowed otherwise.
-  void check_header(const TableSource& s) {
-    if (!options_.header && s.format != TableFormat::jsonl) return;
-    if (!first_header_) {
-      first_header_ = s.header;
-      first_header_path_ = s.path;
-      return;
-    }
-    if (options_.allow_different_headers || *s.header == *first_header_) return;
-    throw InputError(fmt::format(
-        "the header of '{}' ({}) differs from the header of '{}' ({}); set "
-        "allow_different_headers (--allow-different-headers) to read files with different headers",
-        s.path.string(), fmt::join(s.header->names(), ", "), first_header_path_.string(),
-        fmt::join(first_header_->names(), ", ")));
-  }
-
   std::size_t max_record_bytes() const {
     return static_cast<std::size_t>(std::max<std::uint64_t>(budget_, kChunk));
   }
@@ -308,8 +292,7 @@ class KeyPartitioner {
   std::unique_ptr<KeyGrouper> grouper_;
   std::deque<std::exception_ptr> errors_;
   std::vector<std::shared_ptr<const TableSource>> sources_;
-  std::shared_ptr<const TableHeader> first_header_;
-  std::filesystem::path first_header_path_;
+  HeaderCheck headers_{options_};  // shared with TablePartitioner
   std::string buffer_;
   std::vector<Record> records_;
   std::vector<std::size_t> columns_;

@@ -40,7 +40,6 @@ class TableBatchBuilder {
     batch_.fields_.clear();
     batch_.rows_.clear();
     batch_.rows_.reserve(expected_records);
-    first_field_.reserve(expected_records);
   }
 
   /// Room for `n` fields in all, so the field list does not grow while parsing.
@@ -71,8 +70,12 @@ class TableBatchBuilder {
   }
 
   TableBatch finish() && {
-    for (std::size_t i = 0; i < batch_.rows_.size(); ++i)
-      batch_.rows_[i].fields_ = batch_.fields_.data() + first_field_[i];
+    // The fields of the rows lie back to back (a malformed record's are taken back).
+    const std::string_view* f = batch_.fields_.data();
+    for (Row& r : batch_.rows_) {
+      r.fields_ = f;
+      f += r.count_;
+    }
     return std::move(batch_);
   }
 
@@ -88,15 +91,21 @@ class TableBatchBuilder {
 
   void add_row(const TableSource& source, std::size_t first_field, std::string_view text,
                std::uint64_t line, std::uint64_t index) {
-    Row r;
+    // Filled in place: a Row built aside and copied costs store-forwarding stalls.
+    Row& r = batch_.rows_.emplace_back();
     r.count_ = batch_.fields_.size() - first_field;
     r.text_ = text;
     r.file_key_ = source.key;
     r.header_ = source.header.get();
     r.line_ = line;
     r.index_ = index;
-    batch_.rows_.push_back(r);
-    first_field_.push_back(first_field);
+  }
+
+  // A field with a quote that is not a plain "text": a bad one keeps its place (an empty
+  // view), and the record is dropped at its end.
+  [[gnu::noinline]] void quoted_field(const char* s, std::size_t n, std::string& why,
+                                      std::size_t field_number) {
+    if (!why.empty() || !unquote(s, n, why, field_number)) batch_.fields_.emplace_back();
   }
 
   // A field that holds a quote: it must be "..." with inner quotes doubled. Returns false
@@ -146,39 +155,56 @@ class TableBatchBuilder {
 
   std::size_t parse_delimited(const char* data, std::size_t n, const TableSource& source,
                               std::uint64_t line, std::uint64_t index) {
-    const bool quoted = source.format == TableFormat::csv;
+    return source.format == TableFormat::csv ? parse_delimited<true>(data, n, source, line, index)
+                                             : parse_delimited<false>(data, n, source, line, index);
+  }
+
+  // Two passes per window of the buffer: index_fields() (SIMD, csv_scan.hpp) lists the field
+  // and record ends and the quotes not at the start of a field; this loop then cuts the
+  // fields at those offsets. A field with no listed quote is plain or "quoted" without inner
+  // quotes: a view, no byte looked at. Only a field with a listed quote (doubled quotes, or
+  // a malformed one) goes through unquote().
+  template <bool Quoted>
+  std::size_t parse_delimited(const char* data, std::size_t n, const TableSource& source,
+                              std::uint64_t first_line, std::uint64_t index) {
     const char delimiter = source.delimiter;
+    std::vector<std::string_view>& fields = batch_.fields_;
     std::size_t records = 0;
     std::size_t record_start = 0;
     std::size_t field_start = 0;
-    std::size_t first_field = batch_.fields_.size();
-    bool field_has_quote = false;
-    std::uint64_t quoted_newlines = 0;  // inside the current record
-    std::string why;                    // set when the current record is malformed
-    std::uint64_t in_quote = 0;
+    std::size_t first_field = fields.size();
+    std::uint64_t line = first_line;  // of the record being read
+    bool complex = false;             // the current field holds a quote not at its start
+    std::string why;                  // set when the current record is malformed
 
-    auto end_field = [&](std::size_t end, bool has_quote, bool last) {
+    auto end_field = [&](std::size_t end, bool last) __attribute__((always_inline)) {
       if (last && end > field_start && data[end - 1] == '\r') --end;
-      if (!has_quote) {
-        batch_.fields_.emplace_back(data + field_start, end - field_start);
-        return;
-      }
-      // A bad field keeps its place (an empty view): the record is dropped at its end.
-      if (!why.empty() || !unquote(data + field_start, end - field_start, why,
-                                   batch_.fields_.size() - first_field + 1))
-        batch_.fields_.emplace_back();
-    };
-    auto end_record = [&](std::size_t end, bool has_quote) {
-      const bool blank =
-          batch_.fields_.size() == first_field &&
-          (end == record_start || (end == record_start + 1 && data[record_start] == '\r'));
-      if (blank) {
-        line += 1 + quoted_newlines;
+      const char* s = data + field_start;
+      const std::size_t len = end - field_start;
+      if constexpr (!Quoted) {
+        fields.emplace_back(s, len);
       } else {
-        end_field(end, has_quote, true);
+        // Without a branch on the quotes (plain and quoted fields alternate at random): a
+        // "text" field loses its two quotes.
+        const bool open = (len != 0 ? s[0] : 0) == '"';
+        const bool closed = (len >= 2 ? s[len - 1] : 0) == '"';
+        if (!complex && open <= closed) [[likely]]
+          fields.emplace_back(s + open, len - 2 * std::size_t{open});
+        else
+          quoted_field(s, len, why, fields.size() - first_field + 1);
+      }
+    };
+    // `next_line`: the line after the record's line break.
+    auto end_record = [&](std::size_t end, std::uint64_t next_line) __attribute__((always_inline)) {
+      const bool blank =
+          fields.size() == first_field &&
+          (end == record_start || (end == record_start + 1 && data[record_start] == '\r'));
+      if (!blank) {
+        end_field(end, true);
+        complex = false;
         std::size_t text_end = end;
         if (text_end > record_start && data[text_end - 1] == '\r') --text_end;
-        const std::size_t count = batch_.fields_.size() - first_field;
+        const std::size_t count = fields.size() - first_field;
         if (why.empty() && source.columns != 0 && count != source.columns)
           why = fmt::format("{} fields, {} has {}", count,
                             source.header->empty() ? "the first record" : "the header",
@@ -187,66 +213,62 @@ class TableBatchBuilder {
           add_row(source, first_field,
                   std::string_view(data + record_start, text_end - record_start), line, index);
         } else {
-          batch_.fields_.resize(first_field);
+          fields.resize(first_field);
           malformed(source, line, index, why);
           why.clear();
         }
         ++index;
         ++records;
-        line += 1 + quoted_newlines;
       }
-      quoted_newlines = 0;
+      line = next_line;
       record_start = field_start = end + 1;
-      first_field = batch_.fields_.size();
+      first_field = fields.size();
     };
 
-    for (std::size_t base = 0; base < n; base += kBlock) {
-      const Block block = load_block(data + base, std::min(kBlock, n - base));
-      const std::uint64_t nl = block.eq('\n');
-      const std::uint64_t delim = block.eq(delimiter);
-      std::uint64_t quotes = 0;
-      std::uint64_t inside = 0;
-      if (quoted) {
-        quotes = block.eq('"');
-        inside = prefix_xor(quotes) ^ in_quote;
-        in_quote = std::uint64_t{0} - (inside >> 63);
-      }
-      std::uint64_t structural = (nl | delim) & ~inside;
-      std::uint64_t inner_newlines = nl & inside;
-      while (structural != 0) {
-        const unsigned bit = static_cast<unsigned>(std::countr_zero(structural));
-        structural &= structural - 1;
-        const std::uint64_t below = low_bits(bit);
-        const bool has_quote = field_has_quote || (quotes & below) != 0;
-        quotes &= ~below;
-        field_has_quote = false;
-        const std::size_t pos = base + bit;
-        if ((delim >> bit) & 1) {
-          end_field(pos, has_quote, false);
+    FieldIndex& ix = field_index();
+    FieldIndexState state;
+    for (std::size_t window = 0; window < n; window += FieldIndex::kWindow) {
+      const char* const w = data + window;
+      const std::size_t count = index_fields_any<Quoted>(
+          w, std::min(FieldIndex::kWindow, n - window), delimiter, state, ix);
+      for (std::size_t k = 0; k < count; ++k) {
+        const std::uint32_t at = ix.ends[k];
+        const std::size_t pos = window + at;
+        const char c = w[at];
+        if (c == delimiter) {
+          end_field(pos, false);
+          complex = false;
           field_start = pos + 1;
+        } else if (c == '\n') {
+          // Newlines before this one, quoted ones included, give the next record's line.
+          const std::uint32_t block = at / kBlock;
+          const std::uint64_t before =
+              ix.lines_before[block] + popcount64(ix.newlines[block] & low_bits(at % kBlock));
+          end_record(pos, first_line + before + 1);
         } else {
-          if (inner_newlines != 0) {
-            quoted_newlines += popcount64(inner_newlines & below);
-            inner_newlines &= ~below;
-          }
-          end_record(pos, has_quote);
+          complex = true;  // a quote not at the start of its field
         }
       }
-      field_has_quote = field_has_quote || quotes != 0;
-      quoted_newlines += popcount64(inner_newlines);
     }
     if (record_start < n) {
-      if (in_quote != 0) {
+      if (Quoted && state.in_quote != 0) {
         // The partitioner cuts such a record into a slice of its own; a file that changed
         // under the job may still show one here.
         malformed(source, line, index, "a quoted field is not closed before the end of the file");
-        batch_.fields_.resize(first_field);
+        fields.resize(first_field);
         ++records;
       } else {
-        end_record(n, field_has_quote);
+        end_record(n, line);
       }
     }
     return records;
+  }
+
+  // The index of one window, per thread: 160 KB, not worth allocating per batch.
+  static FieldIndex& field_index() {
+    thread_local std::unique_ptr<FieldIndex> index;
+    if (!index) index = std::make_unique_for_overwrite<FieldIndex>();
+    return *index;
   }
 
   std::size_t parse_jsonl(const char* data, std::size_t n, const TableSource& source,
@@ -302,7 +324,6 @@ class TableBatchBuilder {
   }
 
   TableBatch batch_;
-  std::vector<std::size_t> first_field_;
   std::size_t capacity_;
   char* cursor_ = nullptr;
   JsonObjectParser json_;

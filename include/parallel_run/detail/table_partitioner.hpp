@@ -169,6 +169,34 @@ inline TableStart open_table(const FileEntry& entry, const TableOptions& options
   return start;
 }
 
+/// The files of one job share a header unless allow_different_headers: the first file with
+/// a header sets it, and a file with another one is an InputError naming both files.
+class HeaderCheck {
+ public:
+  explicit HeaderCheck(const TableOptions& options) : allowed_(options.allow_different_headers) {}
+
+  void check(const TableSource& s) {
+    // Without a header (or without a record) there is nothing to compare.
+    if (s.header->empty()) return;
+    if (!first_) {
+      first_ = s.header;
+      first_path_ = s.path;
+      return;
+    }
+    if (allowed_ || *s.header == *first_) return;
+    throw InputError(fmt::format(
+        "the header of '{}' ({}) differs from the header of '{}' ({}); set "
+        "allow_different_headers (--allow-different-headers) to read files with different headers",
+        s.path.string(), fmt::join(s.header->names(), ", "), first_path_.string(),
+        fmt::join(first_->names(), ", ")));
+  }
+
+ private:
+  bool allowed_;
+  std::shared_ptr<const TableHeader> first_;
+  std::filesystem::path first_path_;
+};
+
 class TablePartitioner {
  public:
   using batch_type = TableSlice;
@@ -181,7 +209,8 @@ class TablePartitioner {
         options_(dataset.options()),
         size_(size),
         left_(limit == 0 ? UINT64_MAX : limit),
-        buffer_(std::make_unique<char[]>(kChunk)) {
+        buffer_(std::make_unique<char[]>(kChunk)),
+        headers_(dataset.options()) {
     cursor_.skip_folders(std::move(skip));
   }
 
@@ -236,7 +265,7 @@ class TablePartitioner {
 
   void open(const FileEntry& entry) {
     TableStart start = open_table(entry, options_);
-    check_header(*start.source);
+    headers_.check(*start.source);
     auto f = std::make_unique<OpenFile>(
         OpenFile{start.source, std::make_unique<ReadOnlyFile>(entry.path),
                  RecordScanner(start.source->format == TableFormat::csv), start.data_offset,
@@ -245,30 +274,38 @@ class TablePartitioner {
     file_ = std::move(f);
   }
 
-  void check_header(const TableSource& s) {
-    // Without a header (or without a record) there is nothing to compare.
-    if (s.header->empty()) return;
-    if (!first_header_) {
-      first_header_ = s.header;
-      first_header_path_ = s.path;
-      return;
-    }
-    if (options_.allow_different_headers || *s.header == *first_header_) return;
-    throw InputError(fmt::format(
-        "the header of '{}' ({}) differs from the header of '{}' ({}); set "
-        "allow_different_headers (--allow-different-headers) to read files with different headers",
-        s.path.string(), fmt::join(s.header->names(), ", "), first_header_path_.string(),
-        fmt::join(first_header_->names(), ", ")));
-  }
-
   void scan_chunk() {
     OpenFile& f = *file_;
     const std::size_t got = f.file->read(buffer_.get(), kChunk, f.pos);
     if (got == 0) return finish_file();
     f.last_byte = buffer_[got - 1];
-    for (std::size_t at = 0; at < got && file_; at += kBlock) {
+    for (std::size_t at = 0; at < got && file_;) {
+      // Whole blocks that end before the slice's limit can hold no cut: they only count
+      // lines and records and move the candidate, in scan_records() (SIMD, csv_scan.hpp).
+      const std::uint64_t limit = f.slice_start + size_;
+      const std::uint64_t here = f.pos + at;
+      const std::size_t free_bytes =
+          limit > here ? static_cast<std::size_t>(std::min<std::uint64_t>(limit - here, got - at))
+                       : 0;
+      if (const std::size_t run = free_bytes / kBlock * kBlock; run != 0) {
+        RecordRun r;
+        scan_records_any(f.scanner, buffer_.get() + at, run, r);
+        if (r.has_end) {
+          f.has_candidate = true;
+          f.candidate = here + r.last_end;
+          f.candidate_lines = f.lines + r.lines_through;
+          f.candidate_records = f.records + r.records_through;
+          f.record_start = f.candidate + 1;
+          f.record_line = f.candidate_lines + 1;
+        }
+        f.lines += r.lines;
+        f.records += r.records;
+        at += run;
+        continue;
+      }
       const std::size_t valid = std::min(kBlock, got - at);
-      scan_block(load_block(buffer_.get() + at, valid), f.pos + at, valid);
+      scan_block(load_block(buffer_.get() + at, valid), here, valid);
+      at += kBlock;
     }
     if (!file_) return;  // the record limit was reached
     f.pos += got;
@@ -403,8 +440,7 @@ class TablePartitioner {
   std::unique_ptr<char[]> buffer_;
   std::unique_ptr<OpenFile> file_;
   std::deque<TableSlice> ready_;
-  std::shared_ptr<const TableHeader> first_header_;
-  std::filesystem::path first_header_path_;
+  HeaderCheck headers_;
   std::uint64_t next_record_ = 0;  // records of the files before the open one
   std::size_t next_index_ = 0;
   bool done_ = false;
