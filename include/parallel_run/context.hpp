@@ -35,7 +35,7 @@ class MetricSink {
     std::lock_guard lock(mutex_);
     if (!out_) {
       std::filesystem::create_directories(file_.parent_path());
-      out_ = std::fopen(file_.c_str(), "w");
+      out_ = std::fopen(file_.c_str(), "we");  // "e": O_CLOEXEC, kept from the scorer's children
       if (!out_) return;
       std::fputs("time,worker,mini_batch,name,value\n", out_);
     }

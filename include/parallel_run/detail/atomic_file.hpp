@@ -22,7 +22,7 @@ class AtomicFile {
   explicit AtomicFile(std::filesystem::path target) : target_(std::move(target)) {
     temp_ = target_.parent_path() /
             fmt::format(".{}.partial-{}", target_.filename().string(), ::getpid());
-    out_ = std::fopen(temp_.c_str(), "wb");
+    out_ = std::fopen(temp_.c_str(), "wbe");  // "e": O_CLOEXEC, kept from child processes
     if (!out_)
       throw OutputError(
           fmt::format("cannot create '{}': {}", temp_.string(), std::strerror(errno)));

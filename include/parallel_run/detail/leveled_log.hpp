@@ -18,7 +18,9 @@ namespace detail {
 /// "<time> <LEVEL> <message>" lines appended to a file created (with its folder) on first use.
 class LineFile {
  public:
-  LineFile(std::filesystem::path file, const char* mode) : file_(std::move(file)), mode_(mode) {}
+  // "e": O_CLOEXEC (glibc), so programs a scorer starts do not inherit the log.
+  LineFile(std::filesystem::path file, const char* mode)
+      : file_(std::move(file)), mode_(std::string(mode) + "e") {}
   ~LineFile() {
     if (out_) std::fclose(out_);
   }
@@ -29,7 +31,7 @@ class LineFile {
     if (!out_) {
       std::error_code ec;
       std::filesystem::create_directories(file_.parent_path(), ec);
-      out_ = std::fopen(file_.c_str(), mode_);
+      out_ = std::fopen(file_.c_str(), mode_.c_str());
       if (!out_) return;  // a log that cannot be written must not fail the job
     }
     fmt::print(out_, "{} {} {}\n", timestamp(), level, message);
@@ -39,7 +41,7 @@ class LineFile {
 
  private:
   std::filesystem::path file_;
-  const char* mode_;
+  std::string mode_;
   std::FILE* out_ = nullptr;
 };
 
