@@ -52,8 +52,10 @@ struct Program {
   }
 
   /// Starts `program` in `dir`, tagged in its environment (its workers inherit the tag).
+  /// `own_group`: in a process group of its own, as a shell's job (the test signals it whole,
+  /// as a terminal's Ctrl-C does).
   pid_t start(const std::string& program, std::vector<std::string> args,
-              const std::vector<std::string>& extra_env = {}) {
+              const std::vector<std::string>& extra_env = {}, bool own_group = false) {
     args.insert(args.begin(), program);
     std::vector<char*> argv;
     for (auto& a : args)
@@ -75,16 +77,34 @@ struct Program {
     posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addchdir_np(&fa, dir.path().c_str());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    if (own_group) {
+      posix_spawnattr_setpgroup(&attr, 0);
+      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    }
     pid_t pid = -1;
-    const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+    const int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     REQUIRE(rc == 0);
     return pid;
   }
 
-  Ran wait(pid_t pid) {
+  /// Waits for `pid`; past `limit` it is killed (a hung job) and the test fails.
+  Ran wait(pid_t pid, std::chrono::seconds limit = 100s) {
     int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    pid_t done = 0;
+    while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    if (done == 0) {
+      ::kill(pid, SIGKILL);
+      done = ::waitpid(pid, &status, 0);
+      FAIL_CHECK("the job did not end within " << limit.count() << " s");
+    }
+    REQUIRE(done == pid);
     Ran r;
     r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     r.out = read_file(dir / "stdout.txt");
@@ -96,6 +116,17 @@ struct Program {
   Ran run(const std::string& program, std::vector<std::string> args,
           const std::vector<std::string>& extra_env = {}) {
     return wait(start(program, std::move(args), extra_env));
+  }
+
+  /// Waits until `file` (under dir) holds `text`.
+  bool wait_for_text(const std::string& rel, const std::string& text,
+                     std::chrono::seconds limit = 30s) const {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (read_file(dir / rel).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
   }
 
   /// Live processes (not zombies) started with this test's tag; `workers`: only those
@@ -124,6 +155,7 @@ struct Program {
 
 const std::string fault_injection = PARALLEL_RUN_FAULT_INJECTION;
 const std::string diverging = PARALLEL_RUN_DIVERGING_DRIVER;
+const std::string table_driver = PARALLEL_RUN_TABLE_DRIVER;
 
 std::vector<std::string> process_args(std::vector<std::string> more) {
   std::vector<std::string> args = {"--input",
@@ -137,6 +169,14 @@ std::vector<std::string> process_args(std::vector<std::string> more) {
                                    "--process-count-per-node",
                                    "2"};
   args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// process_args() with the thread backend, writing to "thread".
+std::vector<std::string> thread_args(std::vector<std::string> more) {
+  std::vector<std::string> args = process_args(std::move(more));
+  args[3] = "thread";
+  args[5] = "thread";
   return args;
 }
 
@@ -481,6 +521,13 @@ TEST_CASE("a worker that does not reach the same run() is an init failure", "[pr
     CHECK(r.status == 2);
     CHECK(matches(r.err, "the worker process reached a thread-backend run\\(\\)"));
   }
+  SECTION("it lingers after reaching another job: it is killed") {
+    const Ran r = p.wait(p.start(diverging, args, {"DIVERGE=linger"}), 30s);
+    CHECK(r.status == 2);
+    CHECK(matches(r.err,
+                  "job failed: init failed: the worker process reached process-backend "
+                  "run\\(\\) number 1 named 'other-job'"));
+  }
   SECTION("it computes other settings: the coordinator's are used") {
     const Ran r = p.run(diverging, args, {"DIVERGE=settings"});
     CHECK(r.status == 0);
@@ -488,5 +535,190 @@ TEST_CASE("a worker that does not reach the same run() is an init failure", "[pr
           "f00.txt coordinator\nf01.txt coordinator\nf02.txt coordinator\nf03.txt "
           "coordinator\nf04.txt coordinator\nf05.txt coordinator\n");
   }
+  CHECK(p.tagged().empty());
+}
+
+namespace {
+
+std::string worker_log(int n) {
+  return fmt::format("out/logs/worker/{}/process-{}.txt", detail::host_name(), n);
+}
+
+}  // namespace
+
+TEST_CASE("a worker's result too large for one frame fails its attempt, saying why", "[process]") {
+  const detail::BatchOutcome o{std::string(100, 'r'), 1, {}, {}};
+  std::string frame = detail::result_frame(7, o, 1000);
+  std::size_t offset = 0;
+  auto f = detail::next_frame(frame, offset);
+  REQUIRE(f);
+  CHECK(f->type == detail::MessageType::result);
+  frame = detail::result_frame(7, o, 50);
+  offset = 0;
+  f = detail::next_frame(frame, offset);
+  REQUIRE(f);
+  CHECK(f->type == detail::MessageType::run_failed);
+  detail::WireReader r(f->payload);
+  CHECK(r.get<std::uint64_t>() == 7);
+  CHECK(matches(r.get_string(),
+                "the mini-batch's result is [0-9]+ bytes, above the 50 bytes a worker process "
+                "can send back at once: use smaller mini-batches"));
+}
+
+TEST_CASE("attempts sent to a worker that dies while the job stops are not run, nor lost",
+          "[process]") {
+  // One worker, sent mini-batches 0 (which hangs) and 1. SIGINT stops the job; then the hang
+  // times out and the worker is killed: mini-batch 1 comes back and must be listed as not
+  // processed (it used to wait in the queue for a worker that never came: the job hung).
+  Program p;
+  std::vector<std::string> words(12, "ok");
+  words[0] = "hang";
+  p.inputs(words);
+  const pid_t pid =
+      p.start(fault_injection, {"--input", "in", "--output", "out", "--backend", "process",
+                                "--mini-batch-size", "3", "--process-count-per-node", "1",
+                                "--run-invocation-timeout", "2", "--run-max-try", "3"});
+  REQUIRE(p.wait_for_text(worker_log(0), "about to hang on f00.txt"));
+  ::kill(pid, SIGINT);  // the coordinator alone
+  const Ran r = p.wait(pid, 30s);
+  CHECK(r.status == 130);
+  CHECK(matches(r.err,
+                "items 0/12 succeeded, 3 failed, 9 not processed; mini-batches 0/4 "
+                "succeeded, 1 failed; attempts 1, retries 0, timeouts 1"));
+  const std::string failed = p.failed();
+  CHECK(matches(failed, "\nf00.txt,0,1,\"?attempt 1 failed and the job is stopping: timed out"));
+  CHECK(matches(failed,
+                "\nf03.txt,1,0,\"?not processed: the job stopped \\(interrupted by "
+                "SIGINT"));
+  CHECK(std::count(failed.begin(), failed.end(), '\n') == 13);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a Ctrl-C reaches the coordinator alone: running mini-batches finish", "[process]") {
+  Program p;
+  p.inputs(std::vector<std::string>(24, "slow"));
+  // As a shell runs a job: its own process group, which a terminal's Ctrl-C signals whole.
+  const pid_t pid = p.start(fault_injection, process_args({"--run-max-try", "1"}), {}, true);
+  REQUIRE(p.wait_for_text(worker_log(0), "about to slow"));
+  REQUIRE(p.wait_for_text(worker_log(1), "about to slow"));
+  ::kill(-pid, SIGINT);
+  const Ran r = p.wait(pid, 60s);
+  CHECK(r.status == 130);
+  CHECK(matches(r.err, "interrupted by SIGINT"));
+  // The workers did not get the SIGINT: what they ran succeeded, the rest was not processed.
+  CHECK(matches(r.err,
+                "items [1-9][0-9]*/24 succeeded, 0 failed, [1-9][0-9]* not processed; "
+                "mini-batches [0-9]+/8 succeeded, 0 failed"));
+  CHECK(p.failed().find("signal 2") == std::string::npos);
+  CHECK(p.tagged(false).empty());
+}
+
+TEST_CASE("a worker that closes its channel and lives on is killed, and the reason says so",
+          "[process]") {
+  Program p;
+  std::vector<std::string> words(6, "ok");
+  words[1] = "close3";
+  p.inputs(words);
+  const Ran r = p.run(fault_injection, process_args({"--run-max-try", "1"}));
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 3/6 succeeded, 3 failed"));
+  CHECK(p.output() == ok_rows(6, {0, 1, 2}));
+  CHECK(matches(p.failed(),
+                "\nf01.txt,0,1,\"?all 1 attempts failed; last: worker process "
+                "[0-9]+ closed its channel \\(fd 3\\) but did not exit; it was "
+                "killed with SIGKILL while running mini-batch 0"));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("what a dead worker started goes with it, and its end is seen at once", "[process]") {
+  Program p;
+  std::vector<std::string> words(6, "ok");
+  words[1] = "fork-exit";  // a forked child keeps running, holding the channel
+  p.inputs(words);
+  const auto started = std::chrono::steady_clock::now();
+  const Ran r = p.run(fault_injection, process_args({"--run-max-try", "1"}));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 3/6 succeeded, 3 failed"));
+  CHECK(matches(p.failed(),
+                "\nf01.txt,0,1,\"?all 1 attempts failed; last: worker process "
+                "[0-9]+ exited with status 3 while running mini-batch 0"));
+  CHECK(seconds < 10);
+  CHECK(p.tagged(false).empty());
+}
+
+TEST_CASE("results of many MB cross the channel whole", "[process]") {
+  Program p;
+  p.inputs(std::vector<std::string>(6, "big"));  // 2 mini-batches of 3 rows of 4 MB
+  const Ran t = p.run(fault_injection, thread_args({}));
+  const Ran q = p.run(fault_injection, process_args({}));
+  CHECK(t.status == 0);
+  CHECK(q.status == 0);
+  const std::string rows = read_file(p.dir / "thread" / "parallel_run_step.txt");
+  CHECK(rows.size() > (24u << 20));
+  CHECK(p.output() == rows);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("an output that cannot be written ends the job as with threads", "[process]") {
+  Program p;
+  p.inputs(std::vector<std::string>(12, "big"));
+  const std::vector<std::string> limit = {"FAULT_INJECTION_FILE_SIZE_LIMIT=20000000"};
+  const Ran t = p.run(fault_injection, thread_args({}), limit);
+  const Ran q = p.run(fault_injection, process_args({}), limit);
+  CHECK(t.status == 1);
+  CHECK(q.status == t.status);
+  CHECK(matches(q.err, "job failed: \\[parallel_run.output\\] cannot write '[^']*': File too large"));
+  const std::string master = read_file(p.dir / "out" / "logs" / "master.txt");
+  CHECK(master.find("broke the protocol") == std::string::npos);
+  CHECK(q.err.find("broke the protocol") == std::string::npos);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("with SIGCHLD ignored a crash is still isolated and its status is unknown", "[process]") {
+  Program p;
+  std::vector<std::string> words(12, "ok");
+  words[4] = "segv-once";
+  p.inputs(words);
+  const Ran r = p.run(fault_injection, process_args({}), {"FAULT_INJECTION_IGNORE_SIGCHLD=1"});
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 12/12 succeeded, 0 failed.* attempts 5, retries 1"));
+  CHECK(matches(r.err,
+                "mini-batch 1 attempt 1/3 failed: worker process [0-9]+ ended \\(its "
+                "status is unknown\\) while running mini-batch 1"));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a table job writes the same bytes with processes as with threads", "[process]") {
+  const bool keyed = GENERATE(false, true);
+  CAPTURE(keyed);
+  Program p;
+  std::string csv = "id,group,value\n";
+  for (int i = 1; i <= 400; ++i)
+    csv += i == 37 ? "37,g1,not-a-number\n" : fmt::format("{},g{},{}.25\n", i, i % 7, i);
+  write_file(p.dir / "in" / "a.csv", csv);
+  write_file(p.dir / "in" / "b.csv", "id,group,value\n1000,g3,1\n1001,g9,2\n");
+  std::vector<std::string> common = {
+      "--input", "in", "--mini-batch-size", "700", "--process-count-per-node", "2"};
+  if (keyed) common.insert(common.end(), {"--partition-keys", "group"});
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = common;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  const Ran t = p.run(table_driver, with({"--output", "thread", "--backend", "thread"}));
+  const Ran q = p.run(table_driver, with({"--output", "out", "--backend", "process"}));
+  CHECK(t.status == 0);
+  CHECK(q.status == 0);
+  CHECK(matches(q.out, "items 401/402 succeeded, 1 failed"));
+  const std::string rows = read_file(p.dir / "thread" / "parallel_run_step.txt");
+  CHECK(std::count(rows.begin(), rows.end(), '\n') == 401);
+  CHECK(p.output() == rows);
+  CHECK(p.failed() == read_file(p.dir / "thread" / "logs" / "failed_items.csv"));
+  CHECK(matches(p.failed(), "a.csv:38,"));
+  // No socket, pidfd or file of the job is left open in the coordinator.
+  CHECK(matches(t.out, "leftover fds: 0\n"));
+  CHECK(matches(q.out, "leftover fds: 0\n"));
   CHECK(p.tagged().empty());
 }

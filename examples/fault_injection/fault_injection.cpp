@@ -9,6 +9,10 @@
 //   throw      a C++ exception (an ordinary failed attempt)
 //   hang       sleeps forever, ignoring the stop token (only a kill ends it)
 //   oom        allocates and touches memory without bound (up to 4 GB, then hangs)
+//   slow       sleeps 0.4 s, then a row as for ok
+//   big        a row as for ok, followed by 4 MB of 'x' (large results)
+//   close3     closes the worker's channel (fd 3), then hangs
+//   fork-exit  forks a child that keeps running (and holds the channel), then std::exit(3)
 //
 // A word ending in "-once" (segv-once, hang-once, ...) misbehaves on the first attempt only,
 // so the retry succeeds. Arguments after "--":
@@ -19,6 +23,10 @@
 // Each item is announced on stdout ("scoring <key>", "about to <word> on <key>"): the
 // process backend keeps a worker's stdout and stderr in logs/worker/<host>/process-<n>.txt
 // and quotes the last lines in the reason of a crash. See README.md.
+//
+// FAULT_INJECTION_FILE_SIZE_LIMIT=<bytes> in the environment caps the size of the files the
+// program writes (RLIMIT_FSIZE, SIGXFSZ ignored), to see a job whose output cannot be written;
+// FAULT_INJECTION_IGNORE_SIGCHLD=1 sets SIGCHLD to SIG_IGN, as some hosts do.
 #include <parallel_run/parallel_run.hpp>
 
 #include <fmt/format.h>
@@ -36,6 +44,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace {
@@ -67,6 +76,19 @@ void misbehave(const std::string& word, const std::string& where) {
     std::exit(3);
   } else if (word == "kill") {
     std::raise(SIGKILL);
+  } else if (word == "slow") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  } else if (word == "big") {
+    return;
+  } else if (word == "close3") {
+    ::close(3);
+    hang();
+  } else if (word == "fork-exit") {
+    std::fflush(nullptr);
+    if (::fork() == 0)
+      for (;;)
+        ::pause();
+    std::exit(3);
   } else if (word == "throw") {
     throw std::runtime_error(fmt::format("fault_injection: {} throws, as asked", where));
   } else if (word == "hang") {
@@ -81,7 +103,7 @@ void misbehave(const std::string& word, const std::string& where) {
   } else {
     throw parallel_run::UsageError(fmt::format(
         "fault_injection: unknown word '{}' in {} (known: ok, segv, abort, terminate, exit3, "
-        "kill, throw, hang, oom, each optionally with -once)",
+        "kill, throw, hang, oom, slow, big, close3, fork-exit, each optionally with -once)",
         word, where));
   }
 }
@@ -117,6 +139,7 @@ class FaultInjection {
       if (once) word.resize(word.size() - 5);
       if (!once || ctx.attempt() == 1) misbehave(word, e.key);
       rows.push_back(fmt::format("{} {} {}", e.key, word, std::filesystem::file_size(e.path)));
+      if (word == "big") rows.back().append(4u << 20, 'x');
     }
     ctx.log_metric("items", static_cast<double>(batch.size()));
     return rows;
@@ -130,6 +153,13 @@ class FaultInjection {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (const char* limit = std::getenv("FAULT_INJECTION_FILE_SIZE_LIMIT")) {
+    const rlimit r{std::strtoull(limit, nullptr, 10), std::strtoull(limit, nullptr, 10)};
+    ::setrlimit(RLIMIT_FSIZE, &r);
+    std::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead
+  }
+  // A host that lets the kernel reap its children: their exit statuses are lost.
+  if (std::getenv("FAULT_INJECTION_IGNORE_SIGCHLD")) std::signal(SIGCHLD, SIG_IGN);
   parallel_run::Config defaults;
   defaults.name = "fault-injection";
   return parallel_run::main(argc, argv, FaultInjection{}, defaults,

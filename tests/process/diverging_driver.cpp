@@ -5,8 +5,12 @@
 //   thread    the worker reaches a thread-backend run()
 //   settings  the worker computes other settings (arguments, delimiter, key column): it must
 //             use the coordinator's, so the rows say "coordinator"
+//   linger    the worker reaches a run() of another job name, and when that fails it does not
+//             exit: it sleeps (a host that catches the error and goes on)
 // Each row is "<key><delimiter><first argument>".
 #include <parallel_run/parallel_run.hpp>
+
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -22,7 +26,7 @@ int main(int argc, char** argv) {
   defaults.arguments = {"coordinator"};
   if (worker) {
     if (diverge == "exit3") std::exit(3);
-    if (diverge == "name") defaults.name = "other-job";
+    if (diverge == "name" || diverge == "linger") defaults.name = "other-job";
     if (diverge == "thread") defaults.backend = parallel_run::Backend::thread;
     if (diverge == "settings") {
       defaults.arguments = {"worker"};
@@ -36,5 +40,9 @@ int main(int argc, char** argv) {
           rows.push_back(e.key + ctx.config().delimiter + ctx.arguments().at(0));
         return rows;
       });
-  return parallel_run::main(argc, argv, scorer, defaults);
+  const int status = parallel_run::main(argc, argv, scorer, defaults);
+  if (worker && diverge == "linger")
+    for (;;)
+      ::pause();
+  return status;
 }

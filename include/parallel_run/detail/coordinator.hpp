@@ -286,6 +286,10 @@ class Coordinator {
   void after_update() {
     if (!stopping_) {
       if (auto reason = threshold_exceeded()) stop_job(std::move(*reason));
+    } else {
+      // A worker process that died hands back the attempts it was merely sent: they do not
+      // start either.
+      drop_queued();
     }
     fill();
   }
@@ -324,6 +328,11 @@ class Coordinator {
     result_.failure_reason = std::move(reason);
     log_->error("stopping the job: {}", result_.failure_reason);
     backend_->no_more_work();
+    drop_queued();
+  }
+
+  // The job is stopping: attempts that have not started are not run.
+  void drop_queued() {
     for (auto& a : backend_->take_queued()) {
       auto it = in_flight_.find(a.id);
       if (it == in_flight_.end()) continue;

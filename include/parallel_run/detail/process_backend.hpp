@@ -179,7 +179,10 @@ class ProcessBackend {
   /// (a shutdown that threw) arrive. Otherwise (unwinding): every worker is killed. Either
   /// way every worker is reaped, and the workers' metrics files are merged.
   void stop(bool deliver_events = true) {
-    if (stopped_) return;
+    if (stopped_) {
+      end_workers();  // a handler threw while an earlier stop() waited: none is left behind
+      return;
+    }
     stopped_ = true;
     queue_.clear();
     if (deliver_events) {
@@ -194,7 +197,7 @@ class ProcessBackend {
         } else if (w->state != State::init_failed) {
           // A replacement still starting: its init would only be followed by shutdown.
           w->kill = Kill::unresponsive;
-          ::kill(w->pid, SIGKILL);
+          signal_group(w, SIGKILL);
           w->sigkilled = true;
         }
       }
@@ -204,15 +207,7 @@ class ProcessBackend {
     }
     boost::system::error_code ignored;
     tick_.cancel(ignored);
-    for (auto& w : workers_) {
-      if (!w->exited) ::kill(w->pid, SIGKILL);
-      int status = 0;
-      while (::waitpid(w->pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      w->socket.close(ignored);
-      w->pidfd.close(ignored);
-    }
-    workers_.clear();
+    end_workers();
     if (deliver_events) io_.poll();  // the cancelled operations complete
     merge_metrics();
   }
@@ -249,6 +244,9 @@ class ProcessBackend {
     Kill kill = Kill::none;
     bool sigkilled = false;
     clock::time_point kill_deadline;
+    bool reaped = false;  // waited for: `how` and `clean` say how it ended
+    std::string how;
+    bool clean = false;
     bool gone = false;   // its init failed and the coordinator counted it
     bool ended = false;  // its end (crash, kill) was reported: not alive for top_up()
   };
@@ -286,8 +284,8 @@ class ProcessBackend {
       // glibc 2.36 declares pidfd_open without extern "C": the system call itself.
       const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, w->pid, 0));
       if (pidfd < 0) {
-        ::kill(w->pid, SIGKILL);
-        ::waitpid(w->pid, nullptr, 0);
+        signal_group(w, SIGKILL);
+        reap(w);
         w->exited = true;
         throw Error("parallel_run.process",
                     fmt::format("cannot watch worker process {}: pidfd_open: {}", w->pid,
@@ -315,8 +313,26 @@ class ProcessBackend {
                           if (ec) return;
                           w->exited = true;
                           w->exited_at = clock::now();
+                          // Reaped first: the pidfd may be readable while the process is
+                          // still exiting, and a kill then would change its status.
+                          reap(w);
+                          // What is left of its process group (a child holding the channel,
+                          // a helper it started) goes too.
+                          signal_group(w, SIGKILL);
                           maybe_finish(w);
                         });
+  }
+
+  // Kills and reaps every worker still there.
+  void end_workers() {
+    boost::system::error_code ignored;
+    for (auto& w : workers_) {
+      signal_group(w, SIGKILL);  // exited or not: its own child processes go too
+      reap(w);
+      w->socket.close(ignored);
+      w->pidfd.close(ignored);
+    }
+    workers_.clear();
   }
 
   std::filesystem::path metrics_file(std::size_t index) const {
@@ -384,27 +400,37 @@ class ProcessBackend {
                              });
   }
 
+  // A message, decoded (and checked) before anything acts on it.
+  struct Message {
+    MessageType type{};
+    std::uint64_t id = 0;
+    BatchOutcome outcome;
+    std::string text;
+    bool misconfigured = false;
+  };
+
   void handle_frames(const WorkerPtr& w) {
-    try {
-      while (auto f = next_frame(w->in, w->in_consumed)) {
-        handle(w, *f);
+    for (;;) {
+      // Only decoding is guarded: what the coordinator's handlers throw (an output that
+      // cannot be written) is the job's error, not the worker's.
+      Message m;
+      try {
+        const std::optional<Frame> f = next_frame(w->in, w->in_consumed);
+        if (!f) break;
+        // Once we killed it, or the job stopped, what it says changes nothing.
+        if (w->kill != Kill::none) continue;
+        m = decode_message(w, *f);
+      } catch (const std::exception& e) {
+        // A corrupt stream: the worker cannot be trusted any more.
+        w->in.clear();
+        w->in_consumed = 0;
+        give_up_on(w, Kill::unresponsive,
+                   fmt::format("worker process {} broke the protocol ({}); it was killed with "
+                               "SIGKILL",
+                               w->pid, e.what()));
+        return;
       }
-    } catch (const std::exception& e) {
-      // A corrupt stream: the worker cannot be trusted any more.
-      w->in.clear();
-      w->in_consumed = 0;
-      if (w->kill != Kill::none) return;
-      const bool in_init = w->state == State::starting || w->state == State::initializing;
-      const std::string reason =
-          fmt::format("worker process {} broke the protocol ({}); it was killed with SIGKILL",
-                      w->pid, e.what());
-      kill_worker(w, Kill::unresponsive, SIGKILL);
-      if (in_init) {
-        if (!stopped_) events_.init_failed(w->index, reason, false);
-      } else if (w->state == State::ready) {
-        report_run_failure(w, reason, false);
-      }
-      return;
+      handle(w, std::move(m));
     }
     if (w->in_consumed == w->in.size()) {
       w->in.clear();
@@ -415,11 +441,43 @@ class ProcessBackend {
     }
   }
 
-  void handle(const WorkerPtr& w, const Frame& f) {
-    // Once we killed it, or the job stopped, what it says changes nothing.
-    if (w->kill != Kill::none) return;
+  Message decode_message(const WorkerPtr& w, const Frame& f) const {
+    Message m;
+    m.type = f.type;
     WireReader r(f.payload);
     switch (f.type) {
+      case MessageType::hello:
+      case MessageType::init_ok:
+        break;
+      case MessageType::init_failed:
+        m.text = r.get_string();
+        m.misconfigured = r.get<bool>();
+        break;
+      case MessageType::misuse:
+      case MessageType::warning:
+        m.text = r.get_string();
+        break;
+      case MessageType::result:
+      case MessageType::run_failed:
+        m.id = r.get<std::uint64_t>();
+        if (w->sent.empty() || w->sent.front().id != m.id)
+          throw Error("parallel_run.internal",
+                      fmt::format("worker {} answered attempt {}, which it was not running",
+                                  w->index, m.id));
+        if (f.type == MessageType::result)
+          m.outcome = decode_outcome(r);
+        else
+          m.text = r.get_string();
+        break;
+      default:
+        throw Error("parallel_run.internal", fmt::format("unknown message type {} from worker {}",
+                                                         static_cast<int>(f.type), w->index));
+    }
+    return m;
+  }
+
+  void handle(const WorkerPtr& w, Message m) {
+    switch (m.type) {
       case MessageType::hello:
         if (w->state == State::starting) w->state = State::initializing;
         break;
@@ -429,48 +487,39 @@ class ProcessBackend {
           dispatch();
         }
         break;
-      case MessageType::init_failed: {
-        std::string reason = r.get_string();
-        const bool misconfigured = r.get<bool>();
+      case MessageType::init_failed:
+      case MessageType::misuse: {
+        // It is expected to exit now; if it does not (the host's code caught the misuse's
+        // UsageError and went on), it is killed.
         w->state = State::init_failed;
-        if (!stopped_)
+        w->kill_deadline = clock::now() + seconds(std::min(2.0, config_->init_timeout));
+        if (stopped_) break;
+        if (m.type == MessageType::misuse)
+          events_.init_failed(w->index, std::move(m.text), true);
+        else
           events_.init_failed(
               w->index,
-              fmt::format("{} (worker process {}, log {})", reason, w->pid, w->log_file.string()),
-              misconfigured);
-        break;
-      }
-      case MessageType::misuse: {
-        std::string reason = r.get_string();
-        w->state = State::init_failed;
-        if (!stopped_) events_.init_failed(w->index, std::move(reason), true);
+              fmt::format("{} (worker process {}, log {})", m.text, w->pid, w->log_file.string()),
+              m.misconfigured);
         break;
       }
       case MessageType::result:
-      case MessageType::run_failed: {
-        const auto id = r.get<std::uint64_t>();
-        if (w->sent.empty() || w->sent.front().id != id)
-          throw Error(
-              "parallel_run.internal",
-              fmt::format("worker {} answered attempt {}, which it was not running", w->index, id));
+      case MessageType::run_failed:
         w->sent.pop_front();
         w->started = clock::now();
-        if (f.type == MessageType::result) {
-          BatchOutcome outcome = decode_outcome(r);
-          if (!stopped_) events_.result(id, std::move(outcome));
-        } else {
-          std::string reason = r.get_string();
-          if (!stopped_) events_.attempt_failed(id, std::move(reason), false);
+        if (!stopped_) {
+          if (m.type == MessageType::result)
+            events_.result(m.id, std::move(m.outcome));
+          else
+            events_.attempt_failed(m.id, std::move(m.text), false);
         }
         if (!stopped_) schedule_dispatch();
         break;
-      }
       case MessageType::warning:
-        events_.warning(r.get_string());
+        events_.warning(std::move(m.text));
         break;
       default:
-        throw Error("parallel_run.internal", fmt::format("unknown message type {} from worker {}",
-                                                         static_cast<int>(f.type), w->index));
+        break;
     }
   }
 
@@ -510,29 +559,58 @@ class ProcessBackend {
   }
 
   std::string running_what(const WorkerPtr& w) const {
+    if (w->state == State::starting || w->state == State::initializing) return "during init";
     if (w->sent.empty()) return "while idle";
     return fmt::format("while running mini-batch {}", w->sent.front().batch->mini_batch_index());
+  }
+
+  // The worker leads its own process group: the signal reaches the processes it started too.
+  // Once it is reaped its pid may be reused: only the group (kept while it has members) is.
+  static void signal_group(const WorkerPtr& w, int sig) {
+    if (::kill(-w->pid, sig) != 0 && !w->reaped) ::kill(w->pid, sig);  // it left its group
+  }
+
+  // Waits for the worker's end (it has exited, or was sent SIGKILL) and keeps how it ended.
+  static void reap(const WorkerPtr& w) {
+    if (w->reaped) return;
+    int status = 0;
+    pid_t r;
+    while ((r = ::waitpid(w->pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    w->reaped = true;
+    w->how =
+        r == w->pid ? describe_wait_status(status) : std::string("ended (its status is unknown)");
+    w->clean = r == w->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
   }
 
   // SIGTERM first lets a handler of the scorer's clean up; SIGKILL follows after `grace`.
   void kill_worker(const WorkerPtr& w, Kill why, int sig, double grace = 0) {
     w->kill = why;
-    ::kill(w->pid, sig);
+    signal_group(w, sig);
     if (sig == SIGKILL) w->sigkilled = true;
     w->kill_deadline = clock::now() + seconds(grace);
   }
 
-  // Called when the process has exited or its channel closed: once both, it is reaped.
+  // Kills a worker that is of no use any more and reports its end now: an init failure if it
+  // was not ready yet, its attempt's failure if it was running one.
+  void give_up_on(const WorkerPtr& w, Kill why, const std::string& reason) {
+    const State state = w->state;
+    kill_worker(w, why, SIGKILL);
+    if (state == State::starting || state == State::initializing) {
+      if (!stopped_) events_.init_failed(w->index, reason, false);
+    } else if (state == State::ready) {
+      report_run_failure(w, reason, false);
+    }
+  }
+
+  // Called when the process has exited or its channel closed: once both (every message it sent
+  // is read), its end is judged.
   void maybe_finish(const WorkerPtr& w) {
     if (!w->exited) return;  // EOF alone: the tick kills it if it lingers
     if (!w->eof && clock::now() - w->exited_at < std::chrono::seconds(1)) return;
-    int status = 0;
-    pid_t r;
-    while ((r = ::waitpid(w->pid, &status, 0)) < 0 && errno == EINTR) {
-    }
-    const std::string how =
-        r == w->pid ? describe_wait_status(status) : std::string("ended (its status is unknown)");
-    const bool clean = r == w->pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    reap(w);
+    const std::string& how = w->how;
+    const bool clean = w->clean;
     boost::system::error_code ignored;
     w->socket.close(ignored);
     w->pidfd.close(ignored);
@@ -598,37 +676,31 @@ class ProcessBackend {
         maybe_finish(w);  // its channel never closed: a grandchild holds it
         continue;
       }
-      if (w->kill != Kill::none || w->state == State::stopping) {
+      if (w->kill != Kill::none || w->state == State::stopping || w->state == State::init_failed) {
         if (!w->sigkilled && now >= w->kill_deadline) {
-          ::kill(w->pid, SIGKILL);
+          signal_group(w, SIGKILL);
           w->sigkilled = true;
         }
         continue;
       }
       if (w->eof) {
-        // It closed its channel but lives on: it is of no use any more.
-        if (now - w->eof_at > std::chrono::seconds(1) && !w->sigkilled) {
-          ::kill(w->pid, SIGKILL);
-          w->sigkilled = true;
-        }
+        // It closed its channel but lives on (a second to exit is fair): of no use any more.
+        if (now - w->eof_at > std::chrono::seconds(1))
+          give_up_on(w, Kill::unresponsive,
+                     fmt::format("worker process {} closed its channel (fd {}) but did not exit; "
+                                 "it was killed with SIGKILL {}; {}",
+                                 w->pid, worker_channel_fd, running_what(w), last_output(w)));
         continue;
       }
-      if (config_->worker_memory_limit > 0 && w->state != State::init_failed) {
+      if (config_->worker_memory_limit > 0) {
         const std::int64_t rss = resident_bytes(w->pid);
         if (rss > config_->worker_memory_limit) {
-          const bool in_init = w->state == State::starting || w->state == State::initializing;
           const std::string reason = fmt::format(
               "out of memory: worker process {} had {} resident (RSS), above "
               "worker_memory_limit {} ({} bytes), {}; it was killed with SIGKILL; {}",
               w->pid, megabytes(rss), megabytes(config_->worker_memory_limit),
-              config_->worker_memory_limit, in_init ? "during init" : running_what(w),
-              last_output(w));
-          kill_worker(w, Kill::memory, SIGKILL);
-          if (in_init) {
-            if (!stopped_) events_.init_failed(w->index, reason, false);
-          } else {
-            report_run_failure(w, reason, false);
-          }
+              config_->worker_memory_limit, running_what(w), last_output(w));
+          give_up_on(w, Kill::memory, reason);
           continue;
         }
       }

@@ -3,7 +3,8 @@
 // may run threads, and a forked child of a multithreaded process may only call
 // async-signal-safe functions until it execs. The child gets exactly three descriptors: fd 0
 // is /dev/null, fds 1 and 2 are its log file, fd 3 its end of the channel; every other fd is
-// closed (closefrom), so nothing of the host leaks into it.
+// closed (closefrom), so nothing of the host leaks into it. It leads a process group of its
+// own, so that signals meant for the coordinator's group do not reach it.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/errors.hpp"
@@ -125,7 +126,11 @@ inline pid_t spawn_worker_process(const std::string& env_value, int channel, int
   sigfillset(&all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  // Its own process group: a terminal's Ctrl-C reaches the coordinator alone (which stops
+  // gracefully), and a kill reaches the worker's own child processes too.
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 
   int rc = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, hi_log, 1);

@@ -234,10 +234,7 @@ template <class Scorer, class Task>
       context->set_attempt(task.mini_batch_index(), number, never_stopped.get_token());
       decltype(auto) batch = materialize(task);
       BatchOutcome outcome = collect(batch, call_run(*scorer, batch, *context), format);
-      append_frame(out, MessageType::result, [&](WireWriter& w) {
-        w.put(id);
-        encode(w, outcome);
-      });
+      out = result_frame(id, outcome);
     } catch (...) {
       const std::string reason = describe_current_exception();
       out.clear();

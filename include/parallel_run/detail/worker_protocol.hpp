@@ -229,6 +229,29 @@ inline void encode(WireWriter& w, const BatchOutcome& o) {
   encode(w, o.warnings);
 }
 
+/// A worker's answer to attempt `id`: its outcome, or, when that does not fit in one frame
+/// (`limit` bytes), the attempt's failure, which says why.
+inline std::string result_frame(std::uint64_t id, const BatchOutcome& o,
+                                std::size_t limit = max_frame_size) {
+  std::string out;
+  append_frame(out, MessageType::result, [&](WireWriter& w) {
+    w.put(id);
+    encode(w, o);
+  });
+  const std::size_t payload = out.size() - frame_header_size;
+  if (payload <= limit) return out;
+  out.clear();
+  out.shrink_to_fit();
+  append_frame(out, MessageType::run_failed, [&](WireWriter& w) {
+    w.put(id);
+    w.put(
+        fmt::format("the mini-batch's result is {} bytes, above the {} bytes a worker process "
+                    "can send back at once: use smaller mini-batches",
+                    payload, limit));
+  });
+  return out;
+}
+
 inline BatchOutcome decode_outcome(WireReader& r) {
   BatchOutcome o;
   o.rows = r.get_string();
