@@ -165,7 +165,7 @@ for t in "${tools[@]}"; do
     "$(minimum "${times_of[$t]}")" "${gbps_of[$t]}" \
     "$(ratio "${median_of[$t]}" "${median_of[parallel_run]}")" "$(median "${cpu_of[$t]}")"
 done
-echo "pandas $pandas_version reads only the value column (usecols) in chunks of 1,000,000 rows."
+echo "pandas $pandas_version: read_csv(chunksize=20000) over every column, as in peers.md."
 if [[ $have_gnu_parallel == 1 ]]; then
   echo "gnu_parallel runs awk, which is not quote-aware: a speed reference only (its sum:"
   echo "$awk_sum, $awk_note)."
