@@ -669,7 +669,8 @@ TEST_CASE("an output that cannot be written ends the job as with threads", "[pro
   const Ran q = p.run(fault_injection, process_args({}), limit);
   CHECK(t.status == 1);
   CHECK(q.status == t.status);
-  CHECK(matches(q.err, "job failed: \\[parallel_run.output\\] cannot write '[^']*': File too large"));
+  CHECK(
+      matches(q.err, "job failed: \\[parallel_run.output\\] cannot write '[^']*': File too large"));
   const std::string master = read_file(p.dir / "out" / "logs" / "master.txt");
   CHECK(master.find("broke the protocol") == std::string::npos);
   CHECK(q.err.find("broke the protocol") == std::string::npos);

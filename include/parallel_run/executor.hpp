@@ -79,13 +79,13 @@ class ParallelRun {
       const auto size = static_cast<std::uint64_t>(config_.mini_batch_size.bytes());
       const auto limit = static_cast<std::size_t>(config_.limit);
       if (!inputs.options().partition_keys.empty())
-        return run_job(config, detail::KeyPartitioner(
-                                   inputs, size, limit,
-                                   {config_.output_dir, config_.effective_log_dir()},
-                                   config_.output_dir / ".parallel_run_tmp" / "partition"));
-      return run_job(config, detail::TablePartitioner(
-                                 inputs, size, limit,
-                                 {config_.output_dir, config_.effective_log_dir()}));
+        return run_job(
+            config, detail::KeyPartitioner(inputs, size, limit,
+                                           {config_.output_dir, config_.effective_log_dir()},
+                                           config_.output_dir / ".parallel_run_tmp" / "partition"));
+      return run_job(config,
+                     detail::TablePartitioner(inputs, size, limit,
+                                              {config_.output_dir, config_.effective_log_dir()}));
     } else {
       return {};
     }
