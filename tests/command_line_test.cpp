@@ -235,19 +235,20 @@ TEST_CASE("an init that rejects its configuration stops the job at once with exi
   CHECK(inits <= 2);  // no restarts for an error no restart can fix
 }
 
-TEST_CASE("--help shows the defaults in effect", "[command_line]") {
+TEST_CASE("the help shows the defaults in effect", "[command_line]") {
   Config defaults;
   defaults.mini_batch_size = 32;
   defaults.run_max_try = 7;
   defaults.logging_level = LoggingLevel::debug;
   auto r = invoke({"--help"}, key_scorer(), defaults);
   CHECK(r.status == 0);
-  CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*--mini-batch-size,--mini_batch_size INT=32[\\s\\S]*"));
+  CHECK_THAT(r.out,
+             Catch::Matches("[\\s\\S]*--mini-batch-size,--mini_batch_size SIZE=32[\\s\\S]*"));
   CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*--run-max-try,--run_max_try INT=7[\\s\\S]*"));
   CHECK_THAT(r.out, Catch::Matches("[\\s\\S]*--logging-level,--logging_level TEXT=DEBUG[\\s\\S]*"));
 }
 
-TEST_CASE("--help and --version answer and exit 0", "[command_line]") {
+TEST_CASE("help and version answer and exit 0", "[command_line]") {
   auto r = invoke({"--version"}, key_scorer());
   CHECK(r.status == 0);
   CHECK(r.out == std::string("parallel_run ") + PARALLEL_RUN_VERSION_STRING + "\n");

@@ -91,6 +91,7 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
       app.add_option("--mini-batch-size,--mini_batch_size", mini_batch_size,
                      "Files per mini-batch (default 10), or bytes per mini-batch of a table "
                      "(1024, 64KB, 10MB, 1GB; default 1MB)")
+          ->type_name("SIZE")
           ->default_str(c.mini_batch_size.is_default() ? std::string("10 files or 1MB")
                                                        : c.mini_batch_size.text());
   app.add_option("--error-threshold,--error_threshold", c.error_threshold,

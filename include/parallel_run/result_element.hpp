@@ -6,6 +6,7 @@
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/detail/aggregate.hpp"
+#include "parallel_run/detail/quote.hpp"
 
 #include <fmt/format.h>
 
@@ -70,23 +71,6 @@ void append_field(std::string& out, const T& v) {
     out.append(std::string_view(v));
   else
     fmt::format_to(std::back_inserter(out), "{}", v);
-}
-
-/// Appends one field of a table row, quoted CSV-style ("a ""b""") when it holds the
-/// delimiter, a quote or a line break, so that the output is itself a table.
-inline void append_table_text(std::string& out, std::string_view text, std::string_view delimiter) {
-  const bool quote = text.find_first_of("\"\r\n") != std::string_view::npos ||
-                     text.find(delimiter) != std::string_view::npos;
-  if (!quote) {
-    out.append(text);
-    return;
-  }
-  out.push_back('"');
-  for (char c : text) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
 }
 
 template <class T>

@@ -3,6 +3,7 @@
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/errors.hpp"
+#include "parallel_run/detail/quote.hpp"
 
 #include <fmt/format.h>
 
@@ -75,20 +76,6 @@ class AtomicFile {
   std::FILE* out_ = nullptr;
   std::uint64_t written_ = 0;
 };
-
-/// A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
-inline void append_csv_field(std::string& out, std::string_view field) {
-  if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out.append(field);
-    return;
-  }
-  out.push_back('"');
-  for (char c : field) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-}
 
 }  // namespace detail
 PARALLEL_RUN_END_NAMESPACE

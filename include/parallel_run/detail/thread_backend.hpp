@@ -53,6 +53,18 @@ struct BackendEvents {
   std::function<void(std::string message)> warning;
 };
 
+/// Whether the exception being handled is one of the library's own errors (a
+/// misconfiguration no restart can fix), as opposed to a failure of the scorer's code.
+inline bool current_exception_is_ours() {
+  try {
+    throw;
+  } catch (const Error&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 inline std::string describe_current_exception() {
   try {
     throw;
@@ -305,13 +317,7 @@ class ThreadBackend {
       call_init(*scorer, *context);
     } catch (...) {
       std::string reason = describe_current_exception();
-      bool misconfigured = false;
-      try {
-        throw;
-      } catch (const Error&) {
-        misconfigured = true;
-      } catch (...) {
-      }
+      const bool misconfigured = current_exception_is_ours();
       s.deliver(
           sp,
           [index = w.index, reason, misconfigured](BackendEvents& e) {

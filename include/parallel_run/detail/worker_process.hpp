@@ -208,13 +208,7 @@ template <class Scorer, class Task>
     call_init(*scorer, *context);
   } catch (...) {
     const std::string reason = describe_current_exception();
-    bool misconfigured = false;
-    try {
-      throw;
-    } catch (const Error&) {
-      misconfigured = true;
-    } catch (...) {
-    }
+    const bool misconfigured = current_exception_is_ours();
     channel.send(MessageType::init_failed, [&](WireWriter& w) {
       w.put(reason);
       w.put(misconfigured);

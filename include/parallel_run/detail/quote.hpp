@@ -1,0 +1,35 @@
+// Quoting of table fields, RFC 4180 style ("a ""b"""), for every table the library writes:
+// the output rows, their header, failed_items.csv.
+#pragma once
+#include "parallel_run/version.hpp"
+
+#include <string>
+#include <string_view>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// Appends one field of a table row, quoted when it holds the delimiter, a quote or a line
+/// break, so that the output is itself a table.
+inline void append_table_text(std::string& out, std::string_view text, std::string_view delimiter) {
+  const bool quote = text.find_first_of("\"\r\n") != std::string_view::npos ||
+                     text.find(delimiter) != std::string_view::npos;
+  if (!quote) {
+    out.append(text);
+    return;
+  }
+  out.push_back('"');
+  for (char c : text) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  out.push_back('"');
+}
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break.
+inline void append_csv_field(std::string& out, std::string_view field) {
+  append_table_text(out, field, ",");
+}
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE
