@@ -13,3 +13,9 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfigV
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/parallel_run)
+
+# pkg-config, for builds without CMake: Requires names the .pc files of the linked
+# dependencies (set in parallel_run_dependencies.cmake); Boost and range-v3 are headers only.
+configure_file(cmake/parallel_run.pc.in ${CMAKE_CURRENT_BINARY_DIR}/parallel_run.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/parallel_run.pc
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/pkgconfig)
