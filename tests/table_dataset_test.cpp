@@ -166,7 +166,7 @@ TEST_CASE("the block scanner finds quotes, newlines and record ends exactly", "[
       c = r == 0 ? '"' : r == 1 ? '\n' : r == 2 ? '\r' : r == 3 ? ',' : 'x';
     }
     const Block b(s.data());
-    std::uint64_t q = 0, n = 0, inside = 0;
+    std::uint64_t q = 0, n = 0, parity = 0;
     bool in = false;
     for (unsigned i = 0; i < kBlock; ++i) {
       if (s[i] == '"') {
@@ -174,16 +174,51 @@ TEST_CASE("the block scanner finds quotes, newlines and record ends exactly", "[
         in = !in;
       }
       if (s[i] == '\n') n |= std::uint64_t{1} << i;
-      if (in) inside |= std::uint64_t{1} << i;
+      if (in) parity |= std::uint64_t{1} << i;
     }
     CHECK(b.eq('"') == q);
     CHECK(b.eq('\n') == n);
-    CHECK(prefix_xor(q) == inside);
-    RecordScanner scanner(true);
-    CHECK(scanner.scan(b).end == (n & ~inside));
+    CHECK(prefix_xor(q) == parity);
+    // Record ends follow the quoting rule, one byte at a time.
+    QuoteState state = QuoteState::field_start;
+    const QuoteMasks want = quote_masks_scalar(s.data(), ',', state);
+    RecordScanner scanner(true, ',');
+    CHECK(scanner.scan(s.data()).end == (n & want.structural));
+    CHECK(scanner.in_quote() == (state == QuoteState::quoted));
   }
   CHECK(low_bits(0) == 0);
   CHECK(low_bits(64) == ~std::uint64_t{0});
+}
+
+TEST_CASE("a quote opens quotes only at the start of a field", "[table_scan]") {
+  using namespace parallel_run::detail;
+  auto run = [](std::string text) {
+    text.resize(kBlock, 'z');
+    QuoteState state = QuoteState::field_start;
+    const QuoteMasks scalar = quote_masks_scalar(text.data(), ',', state);
+    QuoteCarry carry;
+    const std::uint64_t quotes = Block(text.data()).eq('"');
+    const std::uint64_t separators = Block(text.data()).eq(',') | Block(text.data()).eq('\n');
+    const QuoteMasks fast = carry.next(text.data(), ',', quotes, prefix_xor(quotes), separators);
+    CHECK(fast.inside == scalar.inside);
+    CHECK(fast.structural == scalar.structural);
+    CHECK(fast.literal == scalar.literal);
+    CHECK(carry.state() == state);
+    return scalar;
+  };
+  // a"b,c: the quote is text; the comma ends the field.
+  QuoteMasks m = run("a\"b,c\n");
+  CHECK(m.inside == 0);
+  CHECK(m.literal == 0b10);
+  CHECK(m.structural == 0b101000);
+  // "a,b""c",d: one quoted field holding a comma and a doubled quote.
+  m = run("\"a,b\"\"c\",d\n");
+  CHECK(m.structural == ((std::uint64_t{1} << 8) | (std::uint64_t{1} << 10)));
+  CHECK(m.literal == (std::uint64_t{1} << 5));
+  // "a"b"c,d: text after a closing quote; its quotes are text too.
+  m = run("\"a\"b\"c,d\n");
+  CHECK(m.structural == ((std::uint64_t{1} << 6) | (std::uint64_t{1} << 8)));
+  CHECK(m.literal == (std::uint64_t{1} << 4));
 }
 
 TEST_CASE("random tables cut at any size read back every record once, in order",
@@ -392,33 +427,43 @@ TEST_CASE("malformed records are reported with file, line and reason, never give
              "5,6,7,8\n"
              "\"open,2,3,4\n"
              "9,9,9,9\n");
+  for (std::uint64_t size : {std::uint64_t{1}, std::uint64_t{20}, std::uint64_t{1} << 20}) {
+    INFO("size " << size);
+    Cut c = cut_all(TabularDataset({(t / "data.csv").string()}), size);
+    std::vector<std::string> rows;
+    std::vector<MalformedRecord> malformed;
+    for (const TableBatch& b : c.batches) {
+      for (const auto& r : b)
+        rows.push_back(r.key() + " " + std::string(r.text()));
+      malformed.insert(malformed.end(), b.malformed().begin(), b.malformed().end());
+    }
+    // A quote inside an unquoted field is text (line 5); an unclosed quote ends its record
+    // with its line, and line 9 is read.
+    CHECK(rows == std::vector<std::string>{"data.csv:2 1,2,3,4", "data.csv:5 1,x\"y\",3,4",
+                                           "data.csv:7 5,6,7,8", "data.csv:9 9,9,9,9"});
+    CHECK(malformed ==
+          std::vector<MalformedRecord>{
+              {"data.csv:3", "data.csv:3: malformed record: 3 fields, the header has 4", 1},
+              {"data.csv:4",
+               "data.csv:4: malformed record: field 1 has text after its closing quote", 2},
+              {"data.csv:6", "data.csv:6: malformed record: 5 fields, the header has 4", 4},
+              {"data.csv:8",
+               "data.csv:8: malformed record: a quoted field is not closed before the end of the "
+               "file (the record is taken to end with the line where its quote opens)",
+               6}});
+    std::size_t unterminated = 0;
+    for (const TableSlice& s : c.slices)
+      if (s.unterminated()) {
+        ++unterminated;
+        CHECK(s.size() == 1);
+        CHECK(s.first_line() == 8);
+        CHECK(s.length() == 12);
+      }
+    CHECK(unterminated == 1);
+  }
   Cut c = cut_all(TabularDataset({(t / "data.csv").string()}), 1 << 20);
-  REQUIRE(c.batches.size() == 2);
-  const TableBatch& b = c.batches[0];
-  CHECK(c.slices[0].size() == 6);
-  REQUIRE(b.size() == 2);
-  CHECK(b[0].key() == "data.csv:2");
-  CHECK(b[1].key() == "data.csv:7");
-  CHECK(b[1].index() == 5);
-  CHECK(b.malformed() ==
-        std::vector<MalformedRecord>{
-            {"data.csv:3", "data.csv:3: malformed record: 3 fields, the header has 4", 1},
-            {"data.csv:4", "data.csv:4: malformed record: field 1 has text after its closing quote",
-             2},
-            {"data.csv:5",
-             "data.csv:5: malformed record: field 2 holds a quote but does not start with one "
-             "(quote fields that hold quotes, and double the inner quotes)",
-             3},
-            {"data.csv:6", "data.csv:6: malformed record: 5 fields, the header has 4", 4}});
-  // The unclosed quote swallows the rest of the file: one record, reported unread.
-  CHECK(c.slices[1].unterminated());
-  CHECK(c.slices[1].size() == 1);
-  CHECK(c.batches[1].empty());
-  CHECK(c.batches[1].malformed() ==
-        std::vector<MalformedRecord>{{"data.csv:8",
-                                      "data.csv:8: malformed record: a quoted field is not "
-                                      "closed before the end of the file",
-                                      6}});
+  REQUIRE(c.batches.size() == 3);
+  CHECK(c.batches[0][1]["b"] == "x\"y\"");
   std::vector<std::string> keys;
   c.slices[0].for_each_item_key([&](std::string k) { keys.push_back(std::move(k)); });
   CHECK(keys == std::vector<std::string>{"data.csv:2", "data.csv:3", "data.csv:4", "data.csv:5",

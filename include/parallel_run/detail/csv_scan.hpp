@@ -1,8 +1,10 @@
 // The block scanner shared by the table partitioner and the table parser: 64 bytes at a time,
 // one bit per byte for each structural character (quote, newline, delimiter, carriage
 // return), from SSE2 compares (the x86-64 baseline; a scalar loop elsewhere). Whether a byte
-// lies inside quotes is the parity of the quotes before it: a prefix XOR of the quote mask,
-// carried from block to block, so a newline inside a quoted field is never a record end.
+// lies inside quotes is, in a well-formed block, the parity of the quotes before it: a prefix
+// XOR of the quote mask, carried from block to block, so a newline inside a quoted field is
+// never a record end. A block where that parity breaks the quoting rule (a stray quote that
+// does not start a field: QuoteState) is read again one byte at a time under the rule.
 //
 // The hot loops (the partitioner's record scan, the worker's field index) are templates over
 // an instruction set: Baseline (SSE2) everywhere, and on x86-64 an AVX2 + PCLMUL + POPCNT
@@ -99,64 +101,23 @@ class Block {
 #endif
 };
 
-/// Loads the block at `p` of which `n` bytes (1 to 64) are valid; the rest reads as NUL,
-/// which is no structural character.
-inline Block load_block(const char* p, std::size_t n) noexcept {
-  if (n >= kBlock) return Block(p);
-  char tail[kBlock] = {};
-  std::memcpy(tail, p, n);
-  return Block(tail);
-}
-
-/// Record ends of a stream of blocks: newlines outside quotes (CSV) or every newline (TSV,
-/// JSON Lines), and which of them end a blank record (nothing, or only "\r", since the last
-/// record end), which is no record at all.
-class RecordScanner {
+/// The 64 bytes at `p` of which `n` (1 to 64) are valid: `p` itself, or a copy of the tail
+/// padded with NUL, which is no structural character.
+class BlockBytes {
  public:
-  struct Masks {
-    std::uint64_t newline;  // every '\n' (for line numbers)
-    std::uint64_t end;      // '\n' that ends a record (blank or not)
-    std::uint64_t record;   // '\n' that ends a non-blank record
-  };
-
-  /// `quoted`: '"' opens and closes quoted sections (CSV).
-  explicit RecordScanner(bool quoted) noexcept : quoted_(quoted) {}
-
-  /// The masks of the next block.
-  Masks scan(const Block& b) noexcept {
-    return step(b.eq('\n'), b.eq('\r'), quoted_ ? prefix_xor(b.eq('"')) : 0);
+  BlockBytes(const char* p, std::size_t n) noexcept : data_(p) {
+    if (n >= kBlock) return;
+    std::memset(tail_, 0, kBlock);
+    std::memcpy(tail_, p, n);
+    data_ = tail_;
   }
-
-  /// The masks of the next block from its newline and carriage return bits and the prefix
-  /// XOR of its quote bits (ignored unless quoted).
-  Masks step(std::uint64_t nl, std::uint64_t cr, std::uint64_t quote_parity) noexcept {
-    std::uint64_t end = nl;
-    if (quoted_) {
-      const std::uint64_t inside = quote_parity ^ in_quote_;
-      in_quote_ = static_cast<std::uint64_t>(0) - (inside >> 63);
-      end &= ~inside;
-    }
-    // A record starts right after a record end (bit 0: after the previous block's last byte).
-    const std::uint64_t start = (end << 1) | start_carry_;
-    const std::uint64_t start_before_cr = (start << 1) | start2_carry_;
-    const std::uint64_t cr_before = (cr << 1) | cr_carry_;
-    const std::uint64_t blank = end & (start | (cr_before & start_before_cr));
-    start_carry_ = end >> 63;
-    start2_carry_ = start >> 63;
-    cr_carry_ = cr >> 63;
-    return {nl, end, end & ~blank};
-  }
-
-  /// Inside a quoted section after the last block scanned.
-  bool in_quote() const noexcept { return in_quote_ != 0; }
-  bool quoted() const noexcept { return quoted_; }
+  BlockBytes(const BlockBytes&) = delete;
+  BlockBytes& operator=(const BlockBytes&) = delete;
+  const char* data() const noexcept { return data_; }
 
  private:
-  bool quoted_;
-  std::uint64_t in_quote_ = 0;     // all ones inside quotes
-  std::uint64_t start_carry_ = 1;  // the stream starts a record
-  std::uint64_t start2_carry_ = 0;
-  std::uint64_t cr_carry_ = 0;
+  const char* data_;
+  char tail_[kBlock];
 };
 
 // --- Instruction sets for the hot loops ---------------------------------------------------
@@ -211,6 +172,162 @@ struct Avx2 {
 
 }  // namespace isa
 
+/// The quoting rule of CSV, one byte at a time: the reference the block scans below agree
+/// with (they fall back to it for a block where a quote breaks the fast rule). As in Python's
+/// csv module, only a quote at the start of a field opens a quoted field; a quote inside an
+/// unquoted field is a literal character, and so is one after the text that follows a closing
+/// quote (`"a"b"`: the record is malformed, but the field ends at the next delimiter). Inside
+/// quotes, `""` is one quote and a single quote closes the field. Only LF ends a record.
+enum class QuoteState : std::uint8_t {
+  field_start,  // the next byte starts a field
+  unquoted,     // inside an unquoted field (or the text after a closing quote)
+  quoted,       // inside quotes
+  after_quote,  // right after a quote that closed quotes (or the first of a doubled pair)
+};
+
+/// The state after `c`.
+constexpr QuoteState next_quote_state(QuoteState s, char c, char delimiter) noexcept {
+  switch (s) {
+    case QuoteState::quoted:
+      return c == '"' ? QuoteState::after_quote : QuoteState::quoted;
+    case QuoteState::after_quote:
+      if (c == '"') return QuoteState::quoted;  // a doubled quote
+      [[fallthrough]];
+    case QuoteState::unquoted:
+      return c == delimiter || c == '\n' ? QuoteState::field_start : QuoteState::unquoted;
+    case QuoteState::field_start:
+      break;
+  }
+  if (c == '"') return QuoteState::quoted;
+  return c == delimiter || c == '\n' ? QuoteState::field_start : QuoteState::unquoted;
+}
+
+/// One block under the quoting rule: bit i of `inside` is set when the state after byte i is
+/// `quoted`, of `structural` when byte i is a delimiter or newline that ends a field, of
+/// `literal` when byte i is a quote that is text (not an opening or closing quote).
+struct QuoteMasks {
+  std::uint64_t inside = 0, structural = 0, literal = 0;
+};
+
+/// The masks of the 64 bytes at `p` from state `s` (updated), one byte at a time.
+inline QuoteMasks quote_masks_scalar(const char* p, char delimiter, QuoteState& s) noexcept {
+  QuoteMasks m;
+  for (unsigned i = 0; i < kBlock; ++i) {
+    const char c = p[i];
+    const std::uint64_t bit = std::uint64_t{1} << i;
+    if (s != QuoteState::quoted && (c == delimiter || c == '\n')) m.structural |= bit;
+    // A quote is text in an unquoted field, and as the second of a doubled pair.
+    if (c == '"' && (s == QuoteState::unquoted || s == QuoteState::after_quote)) m.literal |= bit;
+    s = next_quote_state(s, c, delimiter);
+    if (s == QuoteState::quoted) m.inside |= bit;
+  }
+  return m;
+}
+
+/// The quote state of a stream of blocks, carried from one to the next: the fast rule (the
+/// prefix XOR of the quotes is the quote state) holds for every block in which each quote that
+/// opens quotes under it starts a field or follows a closing quote; a block where one does not
+/// (a stray quote) is read one byte at a time by quote_masks_scalar().
+struct QuoteCarry {
+  std::uint64_t in_quote = 0;     // all ones inside quotes
+  std::uint64_t field_start = 1;  // the next byte starts a field
+  std::uint64_t after_quote = 0;  // the last byte closed quotes
+
+  QuoteState state() const noexcept {
+    return in_quote != 0      ? QuoteState::quoted
+           : field_start != 0 ? QuoteState::field_start
+           : after_quote != 0 ? QuoteState::after_quote
+                              : QuoteState::unquoted;
+  }
+  void set(QuoteState s) noexcept {
+    in_quote = s == QuoteState::quoted ? ~std::uint64_t{0} : 0;
+    field_start = s == QuoteState::field_start;
+    after_quote = s == QuoteState::after_quote;
+  }
+
+  /// The masks of the block at `p` (64 readable bytes) from its quote, newline and delimiter
+  /// bits; `parity` is prefix_xor(quotes).
+  QuoteMasks next(const char* p, char delimiter, std::uint64_t quotes, std::uint64_t parity,
+                  std::uint64_t separators) noexcept {
+    const std::uint64_t inside = parity ^ in_quote;
+    const std::uint64_t structural = separators & ~inside;
+    const std::uint64_t starts = (structural << 1) | field_start;
+    const std::uint64_t closing = quotes & ~inside;
+    const std::uint64_t after_closing = (closing << 1) | after_quote;
+    // Quotes that open quotes under the fast rule (a doubled quote's second one among them).
+    const std::uint64_t opening = quotes & inside;
+    if ((opening & ~(starts | after_closing)) != 0) [[unlikely]]
+      return slow(p, delimiter);
+    in_quote = std::uint64_t{0} - (inside >> 63);
+    field_start = structural >> 63;
+    after_quote = closing >> 63;
+    return {inside, structural, opening & ~starts};
+  }
+
+ private:
+  [[gnu::noinline]] QuoteMasks slow(const char* p, char delimiter) noexcept {
+    QuoteState s = state();
+    const QuoteMasks m = quote_masks_scalar(p, delimiter, s);
+    set(s);
+    return m;
+  }
+};
+
+/// Record ends of a stream of blocks: newlines outside quotes (CSV) or every newline (TSV,
+/// JSON Lines), and which of them end a blank record (nothing, or only "\r", since the last
+/// record end), which is no record at all.
+class RecordScanner {
+ public:
+  struct Masks {
+    std::uint64_t newline;  // every '\n' (for line numbers)
+    std::uint64_t end;      // '\n' that ends a record (blank or not)
+    std::uint64_t record;   // '\n' that ends a non-blank record
+  };
+
+  /// `quoted`: CSV quoting (QuoteState), fields separated by `delimiter`.
+  explicit RecordScanner(bool quoted, char delimiter = ',') noexcept
+      : quoted_(quoted), delimiter_(delimiter) {}
+
+  /// The masks of the 64 bytes at `p` (BlockBytes), with instruction set `Isa`.
+  template <class Isa = isa::Baseline>
+  Masks scan(const char* p) noexcept {
+    const typename Isa::Block b(p);
+    const std::uint64_t nl = b.eq('\n');
+    std::uint64_t end = nl;
+    if (quoted_) {
+      const std::uint64_t q = b.eq('"');
+      end = quotes_.next(p, delimiter_, q, Isa::prefix_xor(q), nl | b.eq(delimiter_)).structural &
+            nl;
+    }
+    return step(nl, b.eq('\r'), end);
+  }
+
+  /// Inside a quoted section after the last block scanned.
+  bool in_quote() const noexcept { return quotes_.in_quote != 0; }
+  bool quoted() const noexcept { return quoted_; }
+  char delimiter() const noexcept { return delimiter_; }
+
+ private:
+  Masks step(std::uint64_t nl, std::uint64_t cr, std::uint64_t end) noexcept {
+    // A record starts right after a record end (bit 0: after the previous block's last byte).
+    const std::uint64_t start = (end << 1) | start_carry_;
+    const std::uint64_t start_before_cr = (start << 1) | start2_carry_;
+    const std::uint64_t cr_before = (cr << 1) | cr_carry_;
+    const std::uint64_t blank = end & (start | (cr_before & start_before_cr));
+    start_carry_ = end >> 63;
+    start2_carry_ = start >> 63;
+    cr_carry_ = cr >> 63;
+    return {nl, end, end & ~blank};
+  }
+
+  bool quoted_;
+  char delimiter_;
+  QuoteCarry quotes_;
+  std::uint64_t start_carry_ = 1;  // the stream starts a record
+  std::uint64_t start2_carry_ = 0;
+  std::uint64_t cr_carry_ = 0;
+};
+
 /// Whether the AVX2 variants run (the CPU has AVX2, PCLMUL, POPCNT and BMI). Checked once;
 /// tests set it to false to run the baseline.
 inline bool& cpu_has_avx2() noexcept {
@@ -238,16 +355,13 @@ struct RecordRun {
 /// keeping the last record end: the partitioner's loop between two cuts.
 template <class Isa>
 inline void scan_records(RecordScanner& scanner, const char* p, std::size_t n, RecordRun& run) {
-  const bool quoted = scanner.quoted();
   std::uint64_t lines = 0, records = 0;
   std::uint64_t last_nl = 0, last_record = 0, last_end = 0;
   std::uint64_t lines_at = 0, records_at = 0;
   std::size_t last_base = 0;
   bool has_end = false;
   for (std::size_t base = 0; base < n; base += kBlock) {
-    const typename Isa::Block b(p + base);
-    const RecordScanner::Masks m =
-        scanner.step(b.eq('\n'), b.eq('\r'), quoted ? Isa::prefix_xor(b.eq('"')) : 0);
+    const RecordScanner::Masks m = scanner.scan<Isa>(p + base);
     if (m.end != 0) {  // only the last block with an end matters: its bits are counted later
       has_end = true;
       last_base = base;
@@ -287,14 +401,13 @@ inline void scan_records_any(RecordScanner& scanner, const char* p, std::size_t 
 
 /// The field index of a CSV or TSV buffer, built one window at a time by index_fields() for
 /// the parser (table_parse.hpp): the offsets of the field and record ends (delimiters and
-/// newlines outside quotes) and of every quote that is not at the start of its field (in a
-/// well-formed field, only the second quote of a doubled pair), in order. A field without
-/// such a quote is plain, or quoted with no quote inside: it needs no byte-by-byte look.
+/// newlines outside quotes) and of every quote that is text (QuoteMasks::literal: the second
+/// quote of a doubled pair, or a quote in an unquoted field), in order. A field without such
+/// a quote is plain, or quoted with no quote inside: it needs no byte-by-byte look.
 /// With it, the newlines of each block and how many came before the block, for line numbers.
 struct FieldIndexState {
-  std::uint64_t in_quote = 0;        // all ones inside quotes
-  std::uint64_t boundary_carry = 1;  // the next byte starts a field (1: the buffer's start)
-  std::uint64_t lines = 0;           // newlines before the next block
+  QuoteCarry quotes;       // the buffer starts a field
+  std::uint64_t lines = 0;  // newlines before the next block
 };
 
 /// The outputs of index_fields() for up to `window` bytes.
@@ -314,7 +427,7 @@ inline std::size_t index_fields(const char* p, std::size_t n, char delimiter,
                                 FieldIndexState& state, FieldIndex& out) {
   std::uint32_t* ends = out.ends;
   std::size_t count = 0;
-  std::uint64_t in_quote = state.in_quote, boundary_carry = state.boundary_carry;
+  QuoteCarry quote_carry = state.quotes;
   std::uint64_t lines = state.lines;
   char tail[kBlock];
   for (std::size_t base = 0, block = 0; base < n; base += kBlock, ++block) {
@@ -330,13 +443,10 @@ inline std::size_t index_fields(const char* p, std::size_t n, char delimiter,
     std::uint64_t events = 0;
     if constexpr (Quoted) {
       const std::uint64_t quotes = b.eq('"');
-      const std::uint64_t inside = Isa::prefix_xor(quotes) ^ in_quote;
-      in_quote = std::uint64_t{0} - (inside >> 63);
-      structural &= ~inside;
-      // An opening quote (inside at itself) right after a field end starts a quoted field.
-      const std::uint64_t starts = (structural << 1) | boundary_carry;
-      boundary_carry = structural >> 63;
-      events = quotes & inside & ~starts;
+      const QuoteMasks m =
+          quote_carry.next(at, delimiter, quotes, Isa::prefix_xor(quotes), structural);
+      structural = m.structural;
+      events = m.literal;
     }
     out.newlines[block] = nl;
     out.lines_before[block] = lines;
@@ -357,8 +467,7 @@ inline std::size_t index_fields(const char* p, std::size_t n, char delimiter,
     }
     count += total;
   }
-  state.in_quote = in_quote;
-  state.boundary_carry = boundary_carry;
+  state.quotes = quote_carry;
   state.lines = lines;
   return count;
 }

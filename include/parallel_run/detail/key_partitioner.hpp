@@ -175,13 +175,13 @@ class KeyPartitioner {
       if (got == 0) return;
       const bool eof = got < buffer_.size();
       records_.clear();
-      RecordScanner scanner(quoted);
+      RecordScanner scanner(quoted, source.delimiter);
       std::uint64_t newlines = line - 1;  // before the block
       std::size_t record_start = 0;
       std::uint64_t record_line = line;
       for (std::size_t at = 0; at < got; at += kBlock) {
-        const RecordScanner::Masks m =
-            scanner.scan(load_block(buffer_.data() + at, std::min(kBlock, got - at)));
+        const BlockBytes bytes(buffer_.data() + at, std::min(kBlock, got - at));
+        const RecordScanner::Masks m = scanner.scan(bytes.data());
         for (std::uint64_t ends = m.end; ends != 0; ends &= ends - 1) {
           const auto bit = static_cast<unsigned>(std::countr_zero(ends));
           if ((m.record >> bit) & 1) records_.push_back({record_start, at + bit, record_line});
@@ -193,9 +193,24 @@ class KeyPartitioner {
         newlines += static_cast<std::uint64_t>(std::popcount(m.newline));
       }
       std::size_t complete = record_start;
-      if (eof) {
-        // The last record has no line break, or (inside quotes) never ends: the worker
-        // reports that one as malformed.
+      bool resumes = false;  // a record whose quote never closes ends before the end of file
+      if (eof && scanner.in_quote()) {
+        // The record ends with the line where its quote opens (as TablePartitioner cuts it);
+        // the worker reports it as malformed, and reading goes on with the next line.
+        UnclosedQuote u(source.delimiter);
+        u.feed(buffer_.data() + record_start, got - record_start);
+        if (u.line_end()) {
+          const auto end = record_start + static_cast<std::size_t>(*u.line_end());
+          records_.push_back({record_start, end, record_line});
+          complete = end + 1;
+          record_line += u.newlines();
+          resumes = true;
+        } else {
+          records_.push_back({record_start, got, record_line});
+          complete = got;
+        }
+      } else if (eof) {
+        // The last record has no line break.
         const bool blank =
             record_start == got || (record_start + 1 == got && buffer_[record_start] == '\r');
         if (!blank) records_.push_back({record_start, got, record_line});
@@ -211,7 +226,7 @@ class KeyPartitioner {
         continue;
       }
       add_records(source, id, complete, line);
-      if (left_ == 0 || eof) return;
+      if (left_ == 0 || (eof && !resumes)) return;
       pos += complete;
       line = record_line;
     }

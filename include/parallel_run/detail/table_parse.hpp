@@ -25,6 +25,12 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
+/// Why a record whose quoted field never closes is malformed. The record ends with the line
+/// where that quote opens: reading goes on with the next line (csv_scan.hpp, QuoteState).
+inline constexpr std::string_view kUnclosedQuote =
+    "a quoted field is not closed before the end of the file (the record is taken to end with "
+    "the line where its quote opens)";
+
 /// Builds one TableBatch from records parsed out of buffers the batch then owns.
 class TableBatchBuilder {
  public:
@@ -105,19 +111,15 @@ class TableBatchBuilder {
   // view), and the record is dropped at its end.
   [[gnu::noinline]] void quoted_field(const char* s, std::size_t n, std::string& why,
                                       std::size_t field_number) {
-    if (!why.empty() || !unquote(s, n, why, field_number)) batch_.fields_.emplace_back();
+    if (n == 0 || s[0] != '"')
+      batch_.fields_.emplace_back(s, n);  // an unquoted field: its quotes are text
+    else if (!why.empty() || !unquote(s, n, why, field_number))
+      batch_.fields_.emplace_back();
   }
 
-  // A field that holds a quote: it must be "..." with inner quotes doubled. Returns false
-  // (and says why) otherwise.
+  // A field that starts with a quote: it must be "..." with inner quotes doubled. Returns
+  // false (and says why) otherwise.
   bool unquote(const char* s, std::size_t n, std::string& why, std::size_t field_number) {
-    if (n < 2 || s[0] != '"') {
-      why = fmt::format(
-          "field {} holds a quote but does not start with one (quote fields "
-          "that hold quotes, and double the inner quotes)",
-          field_number);
-      return false;
-    }
     std::size_t j = 1;
     bool doubled = false;
     for (;;) {
@@ -176,6 +178,7 @@ class TableBatchBuilder {
     std::uint64_t line = first_line;  // of the record being read
     bool complex = false;             // the current field holds a quote not at its start
     std::string why;                  // set when the current record is malformed
+    const bool bad_header = !source.header_error.empty();
 
     auto end_field = [&](std::size_t end, bool last) __attribute__((always_inline)) {
       if (last && end > field_start && data[end - 1] == '\r') --end;
@@ -205,6 +208,7 @@ class TableBatchBuilder {
         std::size_t text_end = end;
         if (text_end > record_start && data[text_end - 1] == '\r') --text_end;
         const std::size_t count = fields.size() - first_field;
+        if (bad_header && why.empty()) why = source.header_error;
         if (why.empty() && source.columns != 0 && count != source.columns)
           why = fmt::format("{} fields, {} has {}", count,
                             source.header->empty() ? "the first record" : "the header",
@@ -251,10 +255,10 @@ class TableBatchBuilder {
       }
     }
     if (record_start < n) {
-      if (Quoted && state.in_quote != 0) {
+      if (Quoted && state.quotes.in_quote != 0) {
         // The partitioner cuts such a record into a slice of its own; a file that changed
         // under the job may still show one here.
-        malformed(source, line, index, "a quoted field is not closed before the end of the file");
+        malformed(source, line, index, kUnclosedQuote);
         fields.resize(first_field);
         ++records;
       } else {

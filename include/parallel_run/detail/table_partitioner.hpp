@@ -40,6 +40,74 @@ struct TableStart {
   std::uint64_t lines_before = 0;  // newlines before data_offset
 };
 
+/// The fields of `record` as the delimiters outside quotes split it (well-formed or not).
+inline std::size_t count_fields(std::string_view record, char delimiter, bool quoted) {
+  std::size_t fields = 1;
+  QuoteState state = QuoteState::field_start;
+  for (char c : record) {
+    if (c == delimiter && state != QuoteState::quoted) ++fields;
+    if (quoted) state = next_quote_state(state, c, delimiter);
+  }
+  return fields;
+}
+
+/// Where a record whose quoted field never closes ends, fed its bytes from its start to the
+/// end of the file under the quoting rule: the quote that never closes is the last one that
+/// opens quotes, and the record ends with that quote's line (the first newline after it).
+class UnclosedQuote {
+ public:
+  explicit UnclosedQuote(char delimiter) : delimiter_(delimiter) {}
+
+  void feed(const char* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const char c = p[i];
+      const QuoteState next = next_quote_state(state_, c, delimiter_);
+      if (state_ == QuoteState::field_start && next == QuoteState::quoted) {
+        open_line_ = true;
+        line_end_.reset();
+      }
+      state_ = next;
+      if (c == '\n') {
+        ++newlines_;
+        if (open_line_) {
+          line_end_ = fed_ + i;
+          through_ = newlines_;
+          open_line_ = false;
+        }
+      }
+    }
+    fed_ += n;
+  }
+
+  /// The offset (from the record's start) of the newline that ends the record, if any.
+  std::optional<std::uint64_t> line_end() const { return line_end_; }
+  /// The newlines from the record's start through it.
+  std::uint64_t newlines() const { return through_; }
+
+ private:
+  char delimiter_;
+  QuoteState state_ = QuoteState::field_start;
+  std::uint64_t fed_ = 0, newlines_ = 0, through_ = 0;
+  bool open_line_ = false;
+  std::optional<std::uint64_t> line_end_;
+};
+
+/// UnclosedQuote over [start, eof) of `file`.
+inline UnclosedQuote find_unclosed_quote(const ReadOnlyFile& file, std::uint64_t start,
+                                         std::uint64_t eof, char delimiter) {
+  UnclosedQuote u(delimiter);
+  std::vector<char> chunk(std::size_t{64} << 10);
+  for (std::uint64_t pos = start; pos < eof;) {
+    const std::size_t got = file.read(
+        chunk.data(), static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), eof - pos)),
+        pos);
+    if (got == 0) break;
+    u.feed(chunk.data(), got);
+    pos += got;
+  }
+  return u;
+}
+
 /// The longest header (or, without a header, first record) a table file may have.
 inline constexpr std::size_t kMaxHeaderBytes = std::size_t{16} << 20;
 
@@ -75,11 +143,18 @@ inline TableStart open_table(const FileEntry& entry, const TableOptions& options
   if (file.read(bom, 3, 0) == 3 && bom[0] == '\xEF' && bom[1] == '\xBB' && bom[2] == '\xBF')
     start.data_offset = 3;
 
-  // The first non-blank record, quote-aware for CSV; one byte at a time is fine for a header.
+  // The first non-blank record under the quoting rule (csv_scan.hpp); one byte at a time is
+  // fine for a header.
   const bool quoted = source->format == TableFormat::csv;
   std::string record;
   std::uint64_t pos = start.data_offset, lines = 0, record_line = 1;
-  bool in_quote = false, found = false, eof = false;
+  std::uint64_t record_offset = pos;  // where `record` starts
+  QuoteState state = QuoteState::field_start;
+  // A quote that never closes ends its record with its line: where that is, and the
+  // newlines before it.
+  std::optional<std::size_t> open_line_end;
+  std::uint64_t open_line_newlines = 0;
+  bool open_line = false, found = false, eof = false;
   char chunk[4096];
   while (!found && !eof) {
     const std::size_t got = file.read(chunk, sizeof chunk, pos);
@@ -87,7 +162,13 @@ inline TableStart open_table(const FileEntry& entry, const TableOptions& options
     for (std::size_t i = 0; i < got; ++i) {
       const char c = chunk[i];
       ++pos;
-      if (c == '"' && quoted) in_quote = !in_quote;
+      const QuoteState next =
+          quoted ? next_quote_state(state, c, source->delimiter) : QuoteState::unquoted;
+      if (state == QuoteState::field_start && next == QuoteState::quoted) {
+        open_line = true;
+        open_line_end.reset();
+      }
+      state = next;
       if (c != '\n') {
         record.push_back(c);
         if (record.size() > kMaxHeaderBytes)
@@ -98,31 +179,39 @@ inline TableStart open_table(const FileEntry& entry, const TableOptions& options
         continue;
       }
       ++lines;
-      if (in_quote) {
+      if (state == QuoteState::quoted) {
+        if (open_line) {
+          open_line_end = record.size();
+          open_line_newlines = lines;
+          open_line = false;
+        }
         record.push_back(c);
         continue;
       }
+      state = QuoteState::field_start;
       if (record.empty() || record == "\r") {  // a blank line
         record.clear();
         record_line = lines + 1;
+        record_offset = pos;
         continue;
       }
       found = true;
       break;
     }
   }
-  if (!record.empty() && record.back() == '\r' && !in_quote) record.pop_back();
-  if (record.empty()) {  // no record at all
+  if (!found && state == QuoteState::quoted && open_line_end) {
+    // As the partitioner does: the record ends with the line where its quote opens.
+    record.resize(*open_line_end);
+    pos = record_offset + *open_line_end + 1;
+    lines = open_line_newlines;
+  }
+  const bool blank = record.empty() || record == "\r";
+  if (blank) {  // no record at all
     start.data_offset = pos;
     start.lines_before = lines;
     start.source = std::move(source);
     return start;
   }
-  if (in_quote)
-    throw InputError(
-        fmt::format("{}:{}: the first record has a quoted field that is not closed "
-                    "before the end of the file",
-                    entry.key, record_line));
 
   if (source->format == TableFormat::jsonl) {
     JsonObjectParser parser;
@@ -145,16 +234,26 @@ inline TableStart open_table(const FileEntry& entry, const TableOptions& options
     return start;
   }
 
+  // CSV, TSV: the record is parsed as any other. A malformed one is never lost: without a
+  // header it is the file's first data record, reported as malformed with its reason (its
+  // field count, as the delimiters outside quotes split it, still sets the columns); as the
+  // header it is read as a record too, and every record of the file is malformed for it.
   TableSource probe = *source;
   probe.columns = 0;
   TableBatchBuilder builder(0, record.size(), 1);
   builder.parse(record.data(), record.size(), probe, record_line, 0);
   TableBatch first = std::move(builder).finish();
-  if (!first.malformed().empty())
-    throw InputError(fmt::format("{}: cannot read the {}: {}", entry.key,
-                                 options.header ? "header" : "first record",
-                                 first.malformed().front().reason));
-  if (options.header) {
+  if (!first.malformed().empty()) {
+    source->columns = count_fields(record, source->delimiter, quoted);
+    if (options.header) {
+      const std::string& reason = first.malformed().front().reason;
+      source->header_error =
+          fmt::format("the header (line {}) is malformed: {}", record_line,
+                      reason.substr(reason.find("malformed record: ") + 18));
+    }
+    start.data_offset = record_offset;
+    start.lines_before = record_line - 1;
+  } else if (options.header) {
     std::vector<std::string> names;
     for (std::string_view f : first[0])
       names.emplace_back(f);
@@ -268,7 +367,8 @@ class TablePartitioner {
     headers_.check(*start.source);
     auto f = std::make_unique<OpenFile>(
         OpenFile{start.source, std::make_unique<ReadOnlyFile>(entry.path),
-                 RecordScanner(start.source->format == TableFormat::csv), start.data_offset,
+                 RecordScanner(start.source->format == TableFormat::csv, start.source->delimiter),
+                 start.data_offset,
                  start.lines_before, 0, start.data_offset, start.lines_before + 1,
                  start.data_offset, start.lines_before + 1});
     file_ = std::move(f);
@@ -304,7 +404,8 @@ class TablePartitioner {
         continue;
       }
       const std::size_t valid = std::min(kBlock, got - at);
-      scan_block(load_block(buffer_.get() + at, valid), here, valid);
+      const BlockBytes bytes(buffer_.get() + at, valid);
+      scan_block(bytes.data(), here, valid);
       at += kBlock;
     }
     if (!file_) return;  // the record limit was reached
@@ -312,7 +413,7 @@ class TablePartitioner {
     if (got < kChunk) finish_file();
   }
 
-  void scan_block(const Block& block, std::uint64_t base, std::size_t valid) {
+  void scan_block(const char* block, std::uint64_t base, std::size_t valid) {
     OpenFile& f = *file_;
     const RecordScanner::Masks m = f.scanner.scan(block);
     std::uint64_t ends =
@@ -389,14 +490,14 @@ class TablePartitioner {
   // The length of the first `records` records of [offset, offset + length) (for the limit).
   std::uint64_t length_of_records(std::uint64_t offset, std::uint64_t length,
                                   std::uint64_t records) {
-    RecordScanner scanner(file_->source->format == TableFormat::csv);
+    RecordScanner scanner(file_->source->format == TableFormat::csv, file_->source->delimiter);
     std::uint64_t seen = 0;
     for (std::uint64_t at = 0; at < length; at += kChunk) {
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, length - at));
       file_->file->read_exact(buffer_.get(), want, offset + at);
       for (std::size_t b = 0; b < want; b += kBlock) {
-        std::uint64_t r =
-            scanner.scan(load_block(buffer_.get() + b, std::min(kBlock, want - b))).record;
+        const BlockBytes bytes(buffer_.get() + b, std::min(kBlock, want - b));
+        std::uint64_t r = scanner.scan(bytes.data()).record;
         const std::uint64_t n = popcount64(r);
         if (seen + n >= records) {
           for (std::uint64_t k = seen + 1; k < records; ++k)
@@ -414,14 +515,27 @@ class TablePartitioner {
     const std::uint64_t eof = f.pos;
     if (f.scanner.in_quote()) {
       // Its last record opens a quote that never closes: everything before it is cut as
-      // usual, and the record alone is reported as malformed, never read into memory.
+      // usual, the record (up to the end of the line where the quote opens) is reported as
+      // malformed without being read into memory, and scanning resumes on the next line.
       emit(f.slice_start, f.record_start - f.slice_start, f.slice_line,
            f.records - f.slice_records);
       if (!file_) return;
       f.slice_records = f.records;
-      emit(f.record_start, eof - f.record_start, f.record_line, 1, true);
+      const UnclosedQuote u =
+          find_unclosed_quote(*f.file, f.record_start, eof, f.source->delimiter);
+      const std::uint64_t end = u.line_end() ? f.record_start + *u.line_end() + 1 : eof;
+      emit(f.record_start, end - f.record_start, f.record_line, 1, true);
       if (!file_) return;
       ++f.records;
+      if (u.line_end()) {
+        f.lines = f.record_line - 1 + u.newlines();
+        f.pos = f.slice_start = f.record_start = end;
+        f.slice_line = f.record_line = f.lines + 1;
+        f.slice_records = f.records;
+        f.has_candidate = false;
+        f.scanner = RecordScanner(true, f.source->delimiter);
+        return;  // the next scan_chunk() goes on from there
+      }
     } else {
       const bool blank_tail =
           eof == f.record_start || (eof == f.record_start + 1 && f.last_byte == '\r');

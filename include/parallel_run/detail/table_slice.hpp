@@ -116,8 +116,7 @@ inline TableBatch TableSlice::materialize() const {
     builder.keep(sources_[0]);
     builder.reserve_fields(records * std::max<std::size_t>(source.columns, 1));
     if (unterminated_) {
-      builder.malformed(source, first_line_, first_index_,
-                        "a quoted field is not closed before the end of the file");
+      builder.malformed(source, first_line_, first_index_, kUnclosedQuote);
       return std::move(builder).finish();
     }
     const auto n = static_cast<std::size_t>(length_);
@@ -225,6 +224,7 @@ inline void TableSlice::encode(WireWriter& w) const {
     w.put(static_cast<std::uint8_t>(s->format));
     w.put(s->delimiter);
     w.put<std::uint64_t>(s->columns);
+    w.put(s->header_error);
     w.put<std::uint64_t>(s->header->size());
     for (const auto& name : s->header->names())
       w.put(name);
@@ -250,6 +250,7 @@ inline TableSlice TableSlice::decode(WireReader& r) {
     source->format = static_cast<TableFormat>(r.get<std::uint8_t>());
     source->delimiter = r.get<char>();
     source->columns = static_cast<std::size_t>(r.get<std::uint64_t>());
+    source->header_error = r.get_string();
     const auto names = r.get<std::uint64_t>();
     std::vector<std::string> header;
     for (std::uint64_t k = 0; k < names; ++k)

@@ -34,6 +34,9 @@ struct TableSource {
   /// The number of fields every record must have: the header's, or without a header the
   /// first record's (0: the file has no record, or JSON Lines without header).
   std::size_t columns = 0;
+  /// Why the header cannot be read (empty: it can, or there is none). Then the header record
+  /// and every other record of the file are malformed records with this reason.
+  std::string header_error;
 };
 
 /// A file opened for reading, closed on destruction. Errors are InputErrors naming it.
