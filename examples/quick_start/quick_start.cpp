@@ -2,17 +2,26 @@
 // shows exactly this code).
 #include <parallel_run/parallel_run.hpp>
 
+#include <charconv>
 #include <fstream>
 #include <string>
 #include <vector>
 
 // One scorer instance per worker: init() runs once per worker, run() once per mini-batch.
 struct LongestLine {
-  std::size_t limit = 0;
+  std::size_t limit = 80;
 
   void init(parallel_run::Context& ctx) {
-    // Arguments after "--" on the command line reach the scorer here.
-    limit = ctx.arguments().empty() ? 80 : std::stoul(ctx.arguments().at(0));
+    // Arguments after "--" on the command line reach the scorer here. A bad one is a
+    // UsageError: the job stops at once with exit status 2 and this message.
+    if (!ctx.arguments().empty()) {
+      const std::string& arg = ctx.arguments().at(0);
+      auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), limit);
+      if (ec != std::errc() || end != arg.data() + arg.size() || limit == 0)
+        throw parallel_run::UsageError("quick_start: the line length limit must be a "
+                                       "positive integer, got '" + arg + "'");
+    }
+    ctx.log().info("lines longer than {} characters are too long", limit);
   }
 
   // One result per file, in the mini-batch's order: "<key> <longest> <too long?>".
