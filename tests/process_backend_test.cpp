@@ -395,7 +395,7 @@ TEST_CASE("a worker above worker_memory_limit is killed: out of memory", "[proce
   CHECK(matches(r.out, "items 3/6 succeeded, 3 failed"));
   CHECK(p.output() == ok_rows(6, {0, 1, 2}));
   CHECK(matches(p.failed(),
-                "\nf01.txt,0,1,\"?all 1 attempts failed; last: out of memory: worker "
+                "\nf01.txt,0,1,\"?the only attempt failed: out of memory: worker "
                 "process [0-9]+ had [0-9.]+ MB resident \\(RSS\\), above "
                 "worker_memory_limit [0-9.]+ MB"));
   CHECK(p.tagged().empty());
@@ -624,7 +624,7 @@ TEST_CASE("a worker that closes its channel and lives on is killed, and the reas
   CHECK(matches(r.out, "items 3/6 succeeded, 3 failed"));
   CHECK(p.output() == ok_rows(6, {0, 1, 2}));
   CHECK(matches(p.failed(),
-                "\nf01.txt,0,1,\"?all 1 attempts failed; last: worker process "
+                "\nf01.txt,0,1,\"?the only attempt failed: worker process "
                 "[0-9]+ closed its channel \\(fd 3\\) but did not exit; it was "
                 "killed with SIGKILL while running mini-batch 0"));
   CHECK(p.tagged().empty());
@@ -642,7 +642,7 @@ TEST_CASE("what a dead worker started goes with it, and its end is seen at once"
   CHECK(r.status == 0);
   CHECK(matches(r.out, "items 3/6 succeeded, 3 failed"));
   CHECK(matches(p.failed(),
-                "\nf01.txt,0,1,\"?all 1 attempts failed; last: worker process "
+                "\nf01.txt,0,1,\"?the only attempt failed: worker process "
                 "[0-9]+ exited with status 3 while running mini-batch 0"));
   CHECK(seconds < 10);
   CHECK(p.tagged(false).empty());
@@ -670,7 +670,7 @@ TEST_CASE("an output that cannot be written ends the job as with threads", "[pro
   CHECK(t.status == 1);
   CHECK(q.status == t.status);
   CHECK(
-      matches(q.err, "job failed: \\[parallel_run.output\\] cannot write '[^']*': File too large"));
+      matches(q.err, "job failed: the output could not be written: cannot write '[^']*': File too large"));
   const std::string master = read_file(p.dir / "out" / "logs" / "master.txt");
   CHECK(master.find("broke the protocol") == std::string::npos);
   CHECK(q.err.find("broke the protocol") == std::string::npos);

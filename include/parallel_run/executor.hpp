@@ -57,10 +57,14 @@ class ParallelRun {
       // One walk only: the roots are checked now, the files listed as the job goes.
       inputs.check();
       auto config = std::make_shared<const Config>(config_);
-      return run_job(config, detail::FilePartitioner(
-                                 inputs, static_cast<std::size_t>(config_.mini_batch_size.files()),
-                                 static_cast<std::size_t>(config_.limit),
-                                 {config_.output_dir, config_.effective_log_dir()}));
+      auto report = std::make_shared<detail::InputReport>();
+      FileDataset files = inputs;
+      files.set_listing(listing(report));
+      return run_job(config,
+                     detail::FilePartitioner(
+                         files, static_cast<std::size_t>(config_.mini_batch_size.files()),
+                         static_cast<std::size_t>(config_.limit)),
+                     report);
     } else {
       return {};
     }
@@ -78,22 +82,38 @@ class ParallelRun {
       auto config = std::make_shared<const Config>(config_);
       const auto size = static_cast<std::uint64_t>(config_.mini_batch_size.bytes());
       const auto limit = static_cast<std::size_t>(config_.limit);
+      auto report = std::make_shared<detail::InputReport>();
+      FileDataset files = inputs.files();
+      files.set_listing(listing(report));
+      const TabularDataset tables(std::move(files), inputs.options());
       if (!inputs.options().partition_keys.empty())
         return run_job(
-            config, detail::KeyPartitioner(inputs, size, limit,
-                                           {config_.output_dir, config_.effective_log_dir()},
-                                           config_.output_dir / ".parallel_run_tmp" / "partition"));
-      return run_job(config,
-                     detail::TablePartitioner(inputs, size, limit,
-                                              {config_.output_dir, config_.effective_log_dir()}));
+            config,
+            detail::KeyPartitioner(tables, size, limit, {},
+                                   config_.output_dir / ".parallel_run_tmp" / "partition"),
+            report);
+      return run_job(config, detail::TablePartitioner(tables, size, limit), report);
     } else {
       return {};
     }
   }
 
  private:
+  // The job's own files are never inputs; what the listing does not read is reported.
+  InputListing listing(std::shared_ptr<detail::InputReport> report) const {
+    InputListing l;
+    l.job_files.output_dir = config_.output_dir;
+    l.job_files.log_dir = config_.effective_log_dir();
+    if (config_.output_action == OutputAction::append_row)
+      l.job_files.output_file_name = config_.append_row_file_name;
+    l.follow_symlinks = config_.follow_symlinks;
+    l.report = std::move(report);
+    return l;
+  }
+
   template <class Partitioner>
-  JobResult run_job(std::shared_ptr<const Config> config, Partitioner partitioner) const {
+  JobResult run_job(std::shared_ptr<const Config> config, Partitioner partitioner,
+                    std::shared_ptr<detail::InputReport> report) const {
     using Task = typename Partitioner::batch_type;
     if (config->backend == Backend::process) {
       // In a worker process (the program started again) this serves the job and never
@@ -101,12 +121,13 @@ class ParallelRun {
       const std::size_t job = ++detail::process_job_counter();
       detail::worker_run_job<Scorer, Task>(job, config->name, factory_);
       detail::Coordinator<Scorer, Partitioner, detail::ProcessBackend> coordinator(
-          std::move(config), factory_, std::move(partitioner));
+          std::move(config), factory_, std::move(partitioner), std::move(report));
+      coordinator.set_process_job(job);  // passed on, not read again: jobs on two threads
       return coordinator.run();
     }
     detail::worker_run_job<Scorer, Task>(std::nullopt, config->name, factory_);
     detail::Coordinator<Scorer, Partitioner, detail::ThreadBackend> coordinator(
-        std::move(config), factory_, std::move(partitioner));
+        std::move(config), factory_, std::move(partitioner), std::move(report));
     return coordinator.run();
   }
 

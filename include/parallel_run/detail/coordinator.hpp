@@ -8,18 +8,23 @@
 #include "parallel_run/job_result.hpp"
 #include "parallel_run/detail/atomic_file.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
+#include "parallel_run/detail/input_report.hpp"
 #include "parallel_run/item_result.hpp"
 #include "parallel_run/detail/job_log.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
 #include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/task.hpp"
+#include "parallel_run/detail/temp_names.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <signal.h>
 #include <unistd.h>
@@ -40,44 +45,131 @@ class Coordinator {
   using Batch = typename Partitioner::batch_type;
   using Backend = BackendT<Scorer, Batch>;
 
+  /// `inputs`: where the partitioner's listing reports what it does not read (may be null).
   Coordinator(std::shared_ptr<const Config> config, std::function<Scorer()> factory,
-              Partitioner partitioner)
+              Partitioner partitioner, std::shared_ptr<InputReport> inputs = nullptr)
       : config_(std::move(config)),
         factory_(std::move(factory)),
-        partitioner_(std::move(partitioner)) {}
+        partitioner_(std::move(partitioner)),
+        inputs_(std::move(inputs)) {}
+
+  /// The ordinal of this run() among the process-backend ones of this process (see
+  /// worker_process.hpp): the process backend gives it to its workers.
+  void set_process_job(std::size_t job) noexcept { process_job_ = job; }
 
   JobResult run() {
     namespace fs = std::filesystem;
     const auto started = std::chrono::steady_clock::now();
     const Config& cfg = *config_;
     const fs::path log_dir = cfg.effective_log_dir();
-    std::error_code ec;
-    fs::create_directories(cfg.output_dir, ec);
-    if (ec || !fs::is_directory(cfg.output_dir))
-      // A folder that cannot be made is a setting to fix (exit 2), not a failed job.
-      throw ConfigError("output_dir",
-                        fmt::format("cannot create the output folder '{}': {}",
-                                    cfg.output_dir.string(), ec ? ec.message() : "not a folder"));
-    fs::create_directories(log_dir, ec);
-    if (ec || !fs::is_directory(log_dir))
-      throw ConfigError("log_dir",
-                        fmt::format("cannot create the log folder '{}': {}", log_dir.string(),
-                                    ec ? ec.message() : "not a folder"));
+    prepare_folders(cfg, log_dir);
 
-    remove_stale_temporaries(cfg.output_dir);
-    remove_stale_temporaries(log_dir);
-
+    // Written at every logging level: the job's start and end are always on record.
     JobLog log(log_dir / "master.txt", cfg.logging_level);
     log_ = &log;
-    log.info("job '{}': mini-batches of up to {}, {} {} workers, output {}", cfg.name,
-             partitioner_.describe_size(), cfg.process_count_per_node, to_string(cfg.backend),
-             cfg.output_dir.string());
+    std::string limit_text;
+    if (cfg.limit > 0) limit_text = fmt::format(", limit: the first {} items", cfg.limit);
+    log.record("INFO",
+               fmt::format("job '{}': mini-batches of up to {}, {} {} workers, output {}{}",
+                           cfg.name, partitioner_.describe_size(), cfg.process_count_per_node,
+                           to_string(cfg.backend), cfg.output_dir.string(), limit_text));
+    result_.limit = static_cast<std::size_t>(cfg.limit);
+    result_.log_dir = log_dir;
+    result_.failed_items_file = log_dir / "failed_items.csv";
+    result_.skipped_inputs_file = log_dir / "skipped_inputs.csv";
+    if (cfg.output_action == OutputAction::append_row)
+      result_.output_file = cfg.output_dir / cfg.append_row_file_name;
+    try {
+      run_job(cfg, log_dir, log);
+    } catch (const OutputError& e) {
+      // A file could not be written outside the rows' own path (a spill file, a worker's log
+      // folder): the job ends here, and says so in its log folder.
+      record_output_error(e.what());
+      result_.failure_reason += fmt::format("; {} was not written either (the job ended before "
+                                            "its end)",
+                                            result_.failed_items_file.string());
+    } catch (const std::exception& e) {
+      // A configuration found late (a partition_keys column missing from a header) or an
+      // internal error: recorded, then thrown to the caller.
+      result_.failure_reason = e.what();
+      finish_result(log, started);
+      log.record("ERROR", fmt::format("job failed: {}", result_.failure_reason));
+      write_job_result(log_dir);
+      throw;
+    }
+    finish_result(log, started);
+    // The caller reports the failure; stderr already saw "stopping the job".
+    if (!result_.succeeded)
+      log.record("ERROR", fmt::format("job failed: {}", result_.failure_reason));
+    write_job_result(log_dir);
+    return result_;
+  }
 
+ private:
+  void run_job(const Config& cfg, const std::filesystem::path& log_dir, JobLog& log) {
+    namespace fs = std::filesystem;
+    // Declared first, so run last: nothing may point to this function's objects after it.
+    struct Forget {
+      Coordinator* c;
+      ~Forget() {
+        c->backend_ = nullptr;
+        c->ordered_ = nullptr;
+        c->io_ = nullptr;
+        c->rows_file_ = nullptr;
+        c->failed_file_ = nullptr;
+        if (c->inputs_) *c->inputs_ = InputReport{};
+      }
+    } forget{this};
     AtomicFile failed(log_dir / "failed_items.csv");
     failed.write("key,mini_batch,attempts,reason\n");
+    failed_file_ = &failed;
+    AtomicFile skipped(log_dir / "skipped_inputs.csv");
+    skipped.write("path,reason\n");
+    std::size_t dropped = 0;  // skipped entries that are not the job's own files
+    if (inputs_) {
+      inputs_->on_skipped = [&](const fs::path& path, const std::string& reason, bool job_file) {
+        ++result_.inputs_skipped;
+        if (!job_file) ++dropped;
+        std::string line;
+        append_csv_field(line, path.string());
+        line.push_back(',');
+        append_csv_field(line, reason);
+        line.push_back('\n');
+        skipped.write(line);
+        log_->debug("input '{}' not read: {}", path.string(), reason);
+      };
+      // An input that names no file is a failed item of no mini-batch, listed as it is met.
+      inputs_->on_failed = [&](const std::string& key, const std::string& reason) {
+        ++result_.items_failed;
+        std::string line;
+        append_csv_field(line, key);
+        line += ",,0,";
+        append_csv_field(line, reason);
+        line.push_back('\n');
+        failed.write(line);
+        log_->warning("{}", reason);
+      };
+      inputs_->on_duplicate = [&](const std::string& key, const std::string& earlier,
+                                  const std::string& later, bool first_of_key) {
+        ++result_.duplicate_keys;
+        if (!first_of_key) return;
+        if (earlier == later)
+          log_->warning("key '{}' comes twice from input '{}': both files are scored and "
+                        "written under it",
+                        key, later);
+        else
+          log_->warning("key '{}' comes from input '{}' and again from input '{}': both files "
+                        "are scored and written under it",
+                        key, earlier, later);
+      };
+      inputs_->on_duplicate_check_ended = [&](std::size_t files) {
+        log_->info("duplicate keys are checked among the first {} files only", files);
+      };
+    }
     std::optional<AtomicFile> rows;
     if (cfg.output_action == OutputAction::append_row) {
       rows.emplace(cfg.output_dir / cfg.append_row_file_name);
+      rows_file_ = &*rows;
       if (!cfg.output_header.empty()) rows->write(header_line(cfg));
     }
     OrderedOutput ordered(rows ? &*rows : nullptr, &failed, cfg.output_dir,
@@ -100,6 +192,7 @@ class Coordinator {
     const auto workers = static_cast<std::size_t>(cfg.process_count_per_node);
     window_ = 16 * workers;
     Backend backend(io, config_, factory_, std::move(events), metrics, 4 * workers);
+    if constexpr (requires { backend.set_job(process_job_); }) backend.set_job(process_job_);
     backend_ = &backend;
 
     // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully: no new
@@ -118,7 +211,6 @@ class Coordinator {
     fill();
     if (!finished()) io.run();
     finishing_ = true;
-    signals.restore();
     backend.stop();
     if (backend.detached_workers() > 0)
       log.warning(
@@ -131,32 +223,151 @@ class Coordinator {
       throw Error("parallel_run.internal",
                   fmt::format("output incomplete: {} of {} mini-batches written",
                               ordered.next_index(), created_));
-    if (rows) rows->commit();
-    failed.commit();
+    if (ordered.spilled_chunks() > 0)
+      log.info("{} early results waited in the spill file", ordered.spilled_chunks());
+    if (dropped > 0)
+      log.warning("{} input entries were not read (symbolic links to folders, FIFOs, devices, "
+                  "dangling links); they are listed in {}",
+                  dropped, skipped.target().string());
+    if (result_.duplicate_keys > 0)
+      log.warning("{} files have the key of an earlier file of the job; each such key is named "
+                  "above",
+                  result_.duplicate_keys);
+    // The end is recorded even when the output is not: a rows file that cannot be written
+    // (a full disk) fails the job, and the lists and the summary are still written.
+    if (rows) {
+      try {
+        rows->commit();
+      } catch (const OutputError& e) {
+        record_output_error(e.what());
+      }
+    }
+    for (AtomicFile* list : {&failed, &skipped}) {
+      try {
+        list->commit(false);
+      } catch (const OutputError& e) {
+        log.error("{}", e.what());
+        if (result_.succeeded || result_.failure_reason.empty())
+          result_.failure_reason = fmt::format("the logs could not be written: {}", e.what());
+        list_error_ = true;
+      }
+    }
+    // Graceful signal handling stays until the output and the lists are written: a signal
+    // while they are written waits (the job is already ending), it does not lose them.
+    signals.restore();
     // A detached worker may still use its temporary folder.
     result_.detached_workers = backend.detached_workers();
     std::error_code rm_ec;
     if (result_.detached_workers == 0) fs::remove_all(cfg.output_dir / ".parallel_run_tmp", rm_ec);
+    ran_to_end_ = true;
+  }
 
-    result_.succeeded = !stopping_;
+  // Counts, the verdict and the summary line, once the job's work is over.
+  void finish_result(JobLog& log, std::chrono::steady_clock::time_point started) {
     result_.items_total =
         result_.items_succeeded + result_.items_failed + result_.items_not_processed;
     result_.mini_batches_total = created_;
     result_.init_failures = init_failures_;
+    result_.succeeded = ran_to_end_ && !stopping_ && !result_.output_error && !list_error_;
+    if (result_.succeeded && result_.items_total > 0 && result_.items_succeeded == 0) {
+      // Every item timed out, crashed or threw: that is no success, whatever the thresholds.
+      result_.succeeded = false;
+      result_.failure_reason =
+          fmt::format("no item succeeded: all {} items failed (see {})", result_.items_total,
+                      result_.failed_items_file.string());
+    }
+    if (result_.succeeded && result_.items_total == 0)
+      log.warning("the inputs hold no items: nothing was scored");
     result_.warnings = log.warnings();
     result_.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (rows) result_.output_file = rows->target();
-    result_.failed_items_file = failed.target();
-    result_.log_dir = log_dir;
-    if (ordered.spilled_chunks() > 0)
-      log.info("{} early results waited in the spill file", ordered.spilled_chunks());
-    log.info("{}", result_.summary());
-    // The caller reports the failure; stderr already saw "stopping the job".
-    if (!result_.succeeded)
-      log.record("ERROR", fmt::format("job failed: {}", result_.failure_reason));
-    write_job_result(log_dir);
-    return result_;
+    log.record("INFO", result_.summary());
+  }
+
+  static std::string output_error_reason(const std::string& what) {
+    return fmt::format("the output could not be written: {}; no output file was written", what);
+  }
+
+  // Called as results arrive: a rows file that can no longer be written (a full disk) stops
+  // the job (running mini-batches finish, the rest is listed as not processed), and so does
+  // a failed_items.csv that cannot be written. The job then fails; the output is absent.
+  void check_output() {
+    if (!result_.output_error && rows_file_ != nullptr && !rows_file_->error().empty()) {
+      result_.output_error = true;
+      const std::string reason = output_error_reason(rows_file_->error());
+      if (!stopping_) {
+        stop_job(reason);
+      } else {
+        log_->error("{}", reason);
+        result_.failure_reason += "; and " + reason;
+      }
+    }
+    if (!list_error_ && failed_file_ != nullptr && !failed_file_->error().empty()) {
+      list_error_ = true;
+      const std::string reason =
+          fmt::format("the list of failed items could not be written: {}", failed_file_->error());
+      if (!stopping_) {
+        stop_job(reason);
+      } else {
+        log_->error("{}", reason);
+        result_.failure_reason += "; and " + reason;
+      }
+    }
+  }
+
+  // The output could not be written, found at the end (or by an exception): the job fails.
+  void record_output_error(const std::string& what) {
+    if (result_.output_error) return;
+    result_.output_error = true;
+    const std::string reason = output_error_reason(what);
+    if (log_ != nullptr) log_->error("{}", reason);
+    if (!stopping_) {
+      stopping_ = true;
+      result_.failure_reason = reason;
+    } else {
+      result_.failure_reason += "; and " + reason;
+    }
+  }
+
+  // Creates the output and log folders, checks that both can be written (a ConfigError
+  // naming the setting, whichever is missing), removes temporary files that killed jobs
+  // left, and the previous run's logs, so that the log folder only ever tells of this run.
+  void prepare_folders(const Config& cfg, const std::filesystem::path& log_dir) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(cfg.output_dir, ec);
+    if (ec || !fs::is_directory(cfg.output_dir))
+      // A folder that cannot be made is a setting to fix (exit 2), not a failed job.
+      throw ConfigError("output_dir",
+                        fmt::format("cannot create the output folder '{}': {}",
+                                    cfg.output_dir.string(), ec ? ec.message() : "not a folder"));
+    check_writable(cfg.output_dir, "output_dir", "output");
+    fs::create_directories(log_dir, ec);
+    if (ec || !fs::is_directory(log_dir))
+      throw ConfigError("log_dir",
+                        fmt::format("cannot create the log folder '{}': {}", log_dir.string(),
+                                    ec ? ec.message() : "not a folder"));
+    check_writable(log_dir, "log_dir", "log");
+
+    remove_stale_temporaries(cfg.output_dir);
+    remove_stale_temporaries(log_dir);
+    for (const char* name : {"job_result.txt", "failed_items.csv", "skipped_inputs.csv",
+                             "metrics.csv", "user", "worker"})
+      fs::remove_all(log_dir / name, ec);
+  }
+
+  // Whether the folder takes a new file: creates and removes one (permissions alone do not
+  // tell: root, read-only mounts, /proc).
+  static void check_writable(const std::filesystem::path& dir, const char* setting,
+                             const char* what) {
+    const std::filesystem::path probe =
+        dir / fmt::format(".parallel_run_probe.partial-{}", process_tag());
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+      throw ConfigError(setting, fmt::format("cannot write in the {} folder '{}': {}", what,
+                                             dir.string(), std::strerror(errno)));
+    ::close(fd);
+    ::unlink(probe.c_str());
   }
 
  private:
@@ -251,7 +462,8 @@ class Coordinator {
       std::string why =
           f.number < cfg.run_max_try
               ? fmt::format("attempt {} failed and the job is stopping: {}", f.number, reason)
-              : fmt::format("all {} attempts failed; last: {}", f.number, reason);
+          : f.number == 1 ? fmt::format("the only attempt failed: {}", reason)
+                          : fmt::format("all {} attempts failed; last: {}", f.number, reason);
       ordered_->submit(batch.mini_batch_index(), {}, failed_lines_of(batch, f.number, why));
     }
     after_update();
@@ -284,6 +496,7 @@ class Coordinator {
   }
 
   void after_update() {
+    check_output();
     if (!stopping_) {
       if (auto reason = threshold_exceeded()) stop_job(std::move(*reason));
     } else {
@@ -360,9 +573,11 @@ class Coordinator {
     ordered_->submit(batch.mini_batch_index(), {}, failed_lines_of(batch, 0, why));
   }
 
-  // Every item the job never reached is still listed in failed_items.csv.
+  // Every item the job never reached is still listed in failed_items.csv. A partitioner
+  // that can (tables) lists the input it has not read as ranges instead of reading it.
   void drain_not_processed() {
     if (exhausted_) return;
+    if constexpr (requires { partitioner_.stop_reading(); }) partitioner_.stop_reading();
     for (;;) {
       try {
         while (auto b = partitioner_.next()) {
@@ -378,33 +593,35 @@ class Coordinator {
   }
 
   // A run that was killed (a second Ctrl-C, SIGKILL) leaves its temporary files behind,
-  // named with its process id. Those of processes that no longer exist are removed.
+  // named with its process id and start time. Those of processes that no longer run (the
+  // pid is gone, or belongs to a process started at another time) are removed.
   static void remove_stale_temporaries(const std::filesystem::path& dir) {
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
       const std::string name = e.path().filename().string();
-      std::size_t dash = name.rfind('-');
-      if (name.empty() || name[0] != '.' || dash == std::string::npos) continue;
-      const std::string_view stem(name.data(), dash);
-      if (!stem.ends_with(".partial") && stem != ".parallel_run_spill") continue;
-      char* end = nullptr;
-      const long pid = std::strtol(name.c_str() + dash + 1, &end, 10);
-      if (pid <= 0 || *end != '\0' || pid == ::getpid()) continue;
-      if (::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH) {
-        std::error_code rm;
-        std::filesystem::remove(e.path(), rm);
-      }
+      const auto tag = temporary_tag(name);
+      if (!tag || !tag_is_stale(*tag)) continue;
+      std::error_code rm;
+      std::filesystem::remove(e.path(), rm);
     }
   }
 
-  // Every item of a mini-batch that failed as a whole. For a table slice, listing its rows
-  // reads it again: only failures pay for that.
+  // Every item of a mini-batch that failed as a whole, each with its own reason if it has one
+  // (a malformed record). For a table slice, listing its rows reads it again: only failures
+  // pay for that. A mini-batch that never ran (attempts 0) is listed without reading input:
+  // a table slice by the range of lines it covers.
   std::string failed_lines_of(const Batch& batch, std::int64_t attempts, std::string_view why) {
     std::string lines;
     try {
-      for_each_item_key(batch, [&](const std::string& key) {
-        append_failed_line(lines, key, batch.mini_batch_index(), attempts, why);
-      });
+      if (attempts == 0)
+        for_each_not_processed_key(batch, [&](const std::string& key) {
+          append_failed_line(lines, key, batch.mini_batch_index(), attempts, why);
+        });
+      else
+        for_each_failed_item(batch, [&](const std::string& key, std::string_view own) {
+          append_failed_line(lines, key, batch.mini_batch_index(), attempts,
+                             own.empty() ? why : own);
+        });
     } catch (const std::exception& e) {
       // The input vanished or changed since it was cut: say so instead of losing the line.
       log_->error("mini-batch {}: its items cannot be listed: {}", batch.mini_batch_index(),
@@ -439,20 +656,32 @@ class Coordinator {
     out.push_back('\n');
   }
 
+  // job_result.txt: the summary and, on failure, the reason. A log folder that cannot take
+  // it (a full disk) is said on stderr; the caller still gets the JobResult.
   void write_job_result(const std::filesystem::path& log_dir) const {
-    AtomicFile f(log_dir / "job_result.txt");
-    f.write(result_.summary() + "\n");
-    if (!result_.succeeded) f.write("reason: " + result_.failure_reason + "\n");
-    f.commit(false);
+    try {
+      AtomicFile f(log_dir / "job_result.txt");
+      f.write(result_.summary() + "\n");
+      if (!result_.succeeded) f.write("reason: " + result_.failure_reason + "\n");
+      f.commit(false);
+    } catch (const OutputError& e) {
+      if (log_ != nullptr) log_->error("{}", e.what());
+    }
   }
 
   std::shared_ptr<const Config> config_;
   std::function<Scorer()> factory_;
   Partitioner partitioner_;
+  std::shared_ptr<InputReport> inputs_;
   JobLog* log_ = nullptr;
+  AtomicFile* rows_file_ = nullptr;    // while the job runs
+  AtomicFile* failed_file_ = nullptr;  // while the job runs
+  bool ran_to_end_ = false;
+  bool list_error_ = false;
   OrderedOutput* ordered_ = nullptr;
   boost::asio::io_context* io_ = nullptr;
   Backend* backend_ = nullptr;
+  std::size_t process_job_ = 0;
   std::unordered_map<std::uint64_t, InFlight> in_flight_;
   std::uint64_t next_attempt_id_ = 1;
   std::size_t window_ = 8;

@@ -5,7 +5,9 @@
 // every worker is reaped. A crash fails only the attempt the worker was running; a run()
 // past run_invocation_timeout, an init() past init_timeout or a resident set above
 // worker_memory_limit gets the worker killed. A dead or killed worker is replaced when there
-// is work for it.
+// is work for it. A worker is sent a second task behind its running one only while no worker
+// is idle; a task waiting in a worker's channel is withdrawn (it never starts there) when
+// another worker falls idle or the job stops.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/config.hpp"
@@ -84,12 +86,24 @@ inline std::string tail_of_file(const std::filesystem::path& file, std::size_t m
   return out;
 }
 
+/// Sends `sig` to the process a pidfd refers to (0: only checks that it is not reaped yet).
+/// glibc 2.36 declares the wrapper without extern "C": the system call itself.
+inline int pidfd_signal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
 /// Resident memory of a process in bytes (/proc/<pid>/statm), or -1 when it is gone.
-inline std::int64_t resident_bytes(pid_t pid) {
+/// `pidfd`: the process's pidfd; the file is read only if the process was still unreaped
+/// after it was opened, so a recycled pid never gives another process's memory.
+inline std::int64_t resident_bytes(pid_t pid, int pidfd = -1) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/statm", static_cast<int>(pid));
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
+  if (pidfd >= 0 && pidfd_signal(pidfd, 0) != 0) {
+    ::close(fd);
+    return -1;
+  }
   char buf[128];
   const ssize_t n = ::read(fd, buf, sizeof buf - 1);
   ::close(fd);
@@ -115,7 +129,6 @@ class ProcessBackend {
         config_(std::move(config)),
         events_(std::move(events)),
         tick_(io),
-        job_(process_job_counter().load()),
         worker_log_dir_(config_->effective_log_dir() / "worker" / host_name()),
         working_dir_(std::filesystem::current_path()) {}
 
@@ -123,6 +136,10 @@ class ProcessBackend {
   ~ProcessBackend() { stop(false); }
   ProcessBackend(const ProcessBackend&) = delete;
   ProcessBackend& operator=(const ProcessBackend&) = delete;
+
+  /// The ordinal of this job among the process-backend run() calls of this process (see
+  /// worker_process.hpp), as run() counted it: set before start().
+  void set_job(std::size_t job) noexcept { job_ = job; }
 
   /// Starts process_count_per_node workers and the watchdog.
   void start() {
@@ -160,16 +177,35 @@ class ProcessBackend {
       if (w->index == worker_index) w->gone = true;
   }
 
-  /// Starts workers until process_count_per_node are alive (none once no_more_work()).
+  /// Starts workers until process_count_per_node are alive (none once no_more_work()). Never
+  /// more inits than could still fail within the coordinator's limit of
+  /// 3 * process_count_per_node init failures: once that many are reached, no other starts.
   void top_up() {
     if (no_more_work_ || stopped_) return;
     auto alive = static_cast<std::size_t>(std::count_if(
         workers_.begin(), workers_.end(), [](const auto& w) { return !w->gone && !w->ended; }));
-    for (; alive < static_cast<std::size_t>(config_->process_count_per_node); ++alive)
+    auto in_init = static_cast<std::size_t>(
+        std::count_if(workers_.begin(), workers_.end(), [](const auto& w) {
+          return w->kill == Kill::none &&
+                 (w->state == State::starting || w->state == State::initializing);
+        }));
+    const auto limit = 3 * static_cast<std::size_t>(config_->process_count_per_node);
+    for (; alive < static_cast<std::size_t>(config_->process_count_per_node) &&
+           init_failures_ + in_init < limit;
+         ++alive, ++in_init)
       spawn_worker();
   }
 
-  void no_more_work() noexcept { no_more_work_ = true; }
+  /// The job is stopping: no task starts any more. Those waiting in a worker's channel are
+  /// withdrawn; they come back (before the answer of the task ahead of them) and the
+  /// coordinator takes them with take_queued().
+  void no_more_work() {
+    no_more_work_ = true;
+    for (auto& w : workers_)
+      if (w->sent.size() > 1) withdraw(w);
+    for (auto& w : workers_)
+      flush(w);
+  }
   // A process can be killed: nothing is ever left running.
   std::size_t stuck_workers() const noexcept { return 0; }
   std::size_t detached_workers() const noexcept { return 0; }
@@ -189,15 +225,15 @@ class ProcessBackend {
       const auto deadline = clock::now() + seconds(config_->init_timeout);
       for (auto& w : workers_) {
         if (w->kill != Kill::none || w->exited) continue;
-        if (w->state == State::ready) {
+        if (w->state == State::ready && !w->misused) {
           w->state = State::stopping;
           w->kill_deadline = deadline;
           append_frame(w->out, MessageType::stop);
           flush(w);
-        } else if (w->state != State::init_failed) {
+        } else if (w->state != State::init_failed && !w->misused) {
           // A replacement still starting: its init would only be followed by shutdown.
           w->kill = Kill::unresponsive;
-          signal_group(w, SIGKILL);
+          signal_worker(w, SIGKILL);
           w->sigkilled = true;
         }
       }
@@ -234,9 +270,11 @@ class ProcessBackend {
     // the worker's channel. started: when the front one began, as far as we can tell.
     std::deque<Attempt<Batch>> sent;
     clock::time_point spawned, started;
-    std::array<char, 65536> read_buffer;
-    std::string in;
-    std::size_t in_consumed = 0;
+    // The attempt asked back (0: none): it waits behind the running one.
+    std::uint64_t withdrawing = 0;
+    FrameBuffer in;
+    // When the first bytes of a frame not complete yet were seen: an answer is arriving.
+    std::optional<clock::time_point> answer_arriving;
     std::string out, writing_buffer;
     bool writing = false;
     bool eof = false, exited = false;
@@ -249,12 +287,18 @@ class ProcessBackend {
     bool clean = false;
     bool gone = false;   // its init failed and the coordinator counted it
     bool ended = false;  // its end (crash, kill) was reported: not alive for top_up()
+    // It reported a misuse (its run() reached another ParallelRun::run) while ready: it gets
+    // no new task, answers for the one it runs until kill_deadline, then is killed.
+    bool misused = false;
   };
   using WorkerPtr = std::shared_ptr<Worker>;
 
-  // Tasks in a worker's channel beyond the running one: the next one starts without a round
-  // trip to the coordinator. A crash re-queues them uncounted.
-  static constexpr std::size_t pipeline_depth = 2;
+  // Tasks sent to a worker beyond the running one (only while no worker is idle): the next
+  // one starts without a round trip to the coordinator, which keeps tiny mini-batches fast.
+  // A crash re-queues it uncounted; an idle worker or a stop withdraws it.
+  static constexpr std::size_t prefetch_depth = 1;
+  // What one turn reads from one worker's channel at most before others get a turn.
+  static constexpr std::size_t max_read_per_turn = 16u << 20;
 
   void spawn_worker() {
     auto w = std::make_shared<Worker>(io_);
@@ -268,6 +312,7 @@ class ProcessBackend {
         throw Error("parallel_run.process", fmt::format("cannot start worker {}: socketpair: {}",
                                                         w->index, std::strerror(errno)));
       w->socket.assign(boost::asio::local::stream_protocol(), fds[0]);
+      w->socket.non_blocking(true);  // drained by hand: read until it would block
       struct Fd {
         int fd;
         ~Fd() {
@@ -284,7 +329,7 @@ class ProcessBackend {
       // glibc 2.36 declares pidfd_open without extern "C": the system call itself.
       const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, w->pid, 0));
       if (pidfd < 0) {
-        signal_group(w, SIGKILL);
+        signal_worker(w, SIGKILL);
         reap(w);
         w->exited = true;
         throw Error("parallel_run.process",
@@ -296,6 +341,7 @@ class ProcessBackend {
       // Reported like an init failure, after this call: the coordinator counts it.
       w->state = State::init_failed;
       std::erase(workers_, w);
+      ++init_failures_;
       boost::asio::post(io_, [this, index = w->index, reason = std::string(e.what())] {
         if (!stopped_) events_.init_failed(index, reason, false);
       });
@@ -307,27 +353,38 @@ class ProcessBackend {
       wr.put(metrics_file(w->index).native());
     });
     flush(w);
-    read_more(w);
+    watch_channel(w);
     w->pidfd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                         [this, w](const boost::system::error_code& ec) {
                           if (ec) return;
                           w->exited = true;
                           w->exited_at = clock::now();
-                          // Reaped first: the pidfd may be readable while the process is
-                          // still exiting, and a kill then would change its status.
-                          reap(w);
-                          // What is left of its process group (a child holding the channel,
-                          // a helper it started) goes too.
-                          signal_group(w, SIGKILL);
+                          end_group(w);
                           maybe_finish(w);
                         });
+  }
+
+  // The worker has exited (its pidfd is readable). What is left of its process group (a
+  // child holding the channel, a helper it started) is killed while the worker is a zombie:
+  // its pid, the group's id, cannot be anyone else's then. Waited for without reaping first:
+  // the pidfd may be readable while the process is still exiting, and a kill then would
+  // change its status.
+  static void end_group(const WorkerPtr& w) {
+    if (!w->reaped) {
+      siginfo_t info{};
+      while (::waitid(P_PID, static_cast<id_t>(w->pid), &info, WEXITED | WNOWAIT) < 0 &&
+             errno == EINTR) {
+      }
+    }
+    signal_worker(w, SIGKILL);
+    reap(w);
   }
 
   // Kills and reaps every worker still there.
   void end_workers() {
     boost::system::error_code ignored;
     for (auto& w : workers_) {
-      signal_group(w, SIGKILL);  // exited or not: its own child processes go too
+      signal_worker(w, SIGKILL);  // exited or not: its own child processes go too
       reap(w);
       w->socket.close(ignored);
       w->pidfd.close(ignored);
@@ -339,22 +396,39 @@ class ProcessBackend {
     return worker_log_dir_ / fmt::format("process-{}.metrics.csv", index);
   }
 
-  void read_more(const WorkerPtr& w) {
-    w->socket.async_read_some(boost::asio::buffer(w->read_buffer),
-                              [this, w](const boost::system::error_code& ec, std::size_t n) {
-                                if (ec == boost::asio::error::operation_aborted) return;
-                                if (n > 0) {
-                                  w->in.append(w->read_buffer.data(), n);
-                                  handle_frames(w);
-                                }
-                                if (ec) {
-                                  w->eof = true;
-                                  w->eof_at = clock::now();
-                                  maybe_finish(w);
-                                  return;
-                                }
-                                read_more(w);
-                              });
+  // Waits until the channel is readable, then drains it.
+  void watch_channel(const WorkerPtr& w) {
+    w->socket.async_wait(boost::asio::socket_base::wait_read,
+                         [this, w](const boost::system::error_code& ec) {
+                           if (ec == boost::asio::error::operation_aborted) return;
+                           if (drain(w)) watch_channel(w);
+                         });
+  }
+
+  // Reads what the worker's channel holds now (up to max_read_per_turn) and handles every
+  // complete frame. False once the channel has reached its end.
+  bool drain(const WorkerPtr& w) {
+    if (w->eof) return false;
+    boost::system::error_code ec;
+    for (std::size_t total = 0; total < max_read_per_turn;) {
+      const std::size_t n = w->socket.read_some(boost::asio::buffer(read_buffer_), ec);
+      if (n > 0) {
+        total += n;
+        if (w->kill == Kill::none && !w->ended) w->in.append(read_buffer_.data(), n);
+      }
+      if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) break;
+      if (ec) {
+        w->eof = true;
+        w->eof_at = clock::now();
+        break;
+      }
+    }
+    handle_frames(w);
+    if (w->eof) {
+      maybe_finish(w);
+      return false;
+    }
+    return true;
   }
 
   void schedule_dispatch() {
@@ -366,26 +440,61 @@ class ProcessBackend {
     });
   }
 
-  // Hands queued attempts to ready workers, the least loaded first, then writes.
+  // A worker that may be given a task.
+  static bool takes_tasks(const WorkerPtr& w) {
+    return w->state == State::ready && w->kill == Kill::none && !w->ended && !w->misused;
+  }
+
+  // Hands queued attempts to idle workers. A worker that falls idle while the queue is empty
+  // gets one withdrawn from behind another's running task. A second task goes to a busy
+  // worker only while no worker is idle and the queue holds more than the workers still in
+  // init will take. Then writes.
   void dispatch() {
-    for (std::size_t depth = 1; depth <= pipeline_depth && !queue_.empty(); ++depth)
+    if (no_more_work_ || stopped_) return;
+    std::size_t idle = 0, withdrawing = 0, in_init = 0;
+    for (auto& w : workers_) {
+      if (takes_tasks(w) && w->sent.empty() && !queue_.empty()) send_task(w);
+      if (takes_tasks(w) && w->sent.empty()) ++idle;
+      if (w->withdrawing != 0) ++withdrawing;
+      if (w->kill == Kill::none &&
+          (w->state == State::starting || w->state == State::initializing))
+        ++in_init;
+    }
+    if (idle > withdrawing) {
+      for (auto& w : workers_)
+        if (idle > withdrawing && w->sent.size() > 1 && w->withdrawing == 0) {
+          withdraw(w);
+          ++withdrawing;
+        }
+    } else if (idle == 0) {
       for (auto& w : workers_) {
-        if (queue_.empty()) break;
-        if (w->state != State::ready || w->kill != Kill::none || w->ended ||
-            w->sent.size() >= depth)
-          continue;
-        Attempt<Batch> a = std::move(queue_.front());
-        queue_.pop_front();
-        if (w->sent.empty()) w->started = clock::now();
-        append_frame(w->out, MessageType::task, [&](WireWriter& wr) {
-          wr.put(a.id);
-          wr.put(a.number);
-          encode_task(wr, *a.batch);
-        });
-        w->sent.push_back(std::move(a));
+        if (queue_.size() <= in_init) break;
+        if (takes_tasks(w) && w->sent.size() == 1 && w->withdrawing == 0) send_task(w);
       }
+    }
     for (auto& w : workers_)
       flush(w);
+  }
+
+  void send_task(const WorkerPtr& w) {
+    Attempt<Batch> a = std::move(queue_.front());
+    queue_.pop_front();
+    if (w->sent.empty()) w->started = clock::now();
+    append_frame(w->out, MessageType::task, [&](WireWriter& wr) {
+      wr.put(a.id);
+      wr.put(a.number);
+      encode_task(wr, *a.batch);
+    });
+    w->sent.push_back(std::move(a));
+  }
+
+  // Asks the worker to hand back the task waiting behind its running one. It answers
+  // `withdrawn` (before the running task's answer) or, if the task has started, nothing.
+  void withdraw(const WorkerPtr& w) {
+    if (w->sent.size() < 2 || w->withdrawing != 0 || w->kill != Kill::none || w->ended) return;
+    w->withdrawing = w->sent.back().id;
+    append_frame(w->out, MessageType::withdraw,
+                 [&](WireWriter& wr) { wr.put(w->withdrawing); });
   }
 
   void flush(const WorkerPtr& w) {
@@ -396,34 +505,28 @@ class ProcessBackend {
     boost::asio::async_write(w->socket, boost::asio::buffer(w->writing_buffer),
                              [this, w](const boost::system::error_code& ec, std::size_t) {
                                w->writing = false;
+                               // A 1 GB task must not keep 1 GB for the worker's life.
+                               w->writing_buffer.clear();
+                               release_if_large(w->writing_buffer);
                                if (!ec) flush(w);  // a failed write: its death is seen soon
                              });
   }
 
-  // A message, decoded (and checked) before anything acts on it.
-  struct Message {
-    MessageType type{};
-    std::uint64_t id = 0;
-    BatchOutcome outcome;
-    std::string text;
-    bool misconfigured = false;
-  };
-
   void handle_frames(const WorkerPtr& w) {
     for (;;) {
+      // Once we killed it or reported its end, what it says changes nothing.
+      if (w->kill != Kill::none || w->ended) break;
       // Only decoding is guarded: what the coordinator's handlers throw (an output that
       // cannot be written) is the job's error, not the worker's.
-      Message m;
+      WorkerMessage m;
       try {
-        const std::optional<Frame> f = next_frame(w->in, w->in_consumed);
+        const std::optional<Frame> f = w->in.next();
         if (!f) break;
-        // Once we killed it, or the job stopped, what it says changes nothing.
-        if (w->kill != Kill::none) continue;
-        m = decode_message(w, *f);
+        m = decode_worker_message(*f);
+        check(w, m);
       } catch (const std::exception& e) {
         // A corrupt stream: the worker cannot be trusted any more.
-        w->in.clear();
-        w->in_consumed = 0;
+        w->in = FrameBuffer();
         give_up_on(w, Kill::unresponsive,
                    fmt::format("worker process {} broke the protocol ({}); it was killed with "
                                "SIGKILL",
@@ -432,51 +535,45 @@ class ProcessBackend {
       }
       handle(w, std::move(m));
     }
-    if (w->in_consumed == w->in.size()) {
-      w->in.clear();
-      w->in_consumed = 0;
-    } else if (w->in_consumed > 65536) {
-      w->in.erase(0, w->in_consumed);
-      w->in_consumed = 0;
-    }
+    w->in.compact();
+    if (!w->in.partial())
+      w->answer_arriving.reset();
+    else if (!w->answer_arriving)
+      w->answer_arriving = clock::now();
   }
 
-  Message decode_message(const WorkerPtr& w, const Frame& f) const {
-    Message m;
-    m.type = f.type;
-    WireReader r(f.payload);
-    switch (f.type) {
-      case MessageType::hello:
-      case MessageType::init_ok:
-        break;
-      case MessageType::init_failed:
-        m.text = r.get_string();
-        m.misconfigured = r.get<bool>();
-        break;
-      case MessageType::misuse:
-      case MessageType::warning:
-        m.text = r.get_string();
-        break;
+  // A message must fit what the worker holds: an answer is for the attempt it runs, and adds
+  // up to its mini-batch; a hand-back is of an attempt we asked back.
+  void check(const WorkerPtr& w, const WorkerMessage& m) const {
+    switch (m.type) {
       case MessageType::result:
       case MessageType::run_failed:
-        m.id = r.get<std::uint64_t>();
         if (w->sent.empty() || w->sent.front().id != m.id)
           throw Error("parallel_run.internal",
                       fmt::format("worker {} answered attempt {}, which it was not running",
                                   w->index, m.id));
-        if (f.type == MessageType::result)
-          m.outcome = decode_outcome(r);
-        else
-          m.text = r.get_string();
+        if (m.type == MessageType::result)
+          check_outcome(m.outcome, w->sent.front().batch->size(),
+                        w->sent.front().batch->mini_batch_index());
+        break;
+      case MessageType::withdrawn:
+        if (m.id == 0 || m.id != w->withdrawing || w->sent.size() < 2 ||
+            w->sent.front().id == m.id)
+          throw Error("parallel_run.internal",
+                      fmt::format("worker {} handed back attempt {}, which was not asked back",
+                                  w->index, m.id));
+        break;
+      case MessageType::init_failed:
+        if (w->state == State::ready)
+          throw Error("parallel_run.internal",
+                      fmt::format("worker {} reported an init failure after its init", w->index));
         break;
       default:
-        throw Error("parallel_run.internal", fmt::format("unknown message type {} from worker {}",
-                                                         static_cast<int>(f.type), w->index));
+        break;
     }
-    return m;
   }
 
-  void handle(const WorkerPtr& w, Message m) {
+  void handle(const WorkerPtr& w, WorkerMessage m) {
     switch (m.type) {
       case MessageType::hello:
         if (w->state == State::starting) w->state = State::initializing;
@@ -491,9 +588,18 @@ class ProcessBackend {
       case MessageType::misuse: {
         // It is expected to exit now; if it does not (the host's code caught the misuse's
         // UsageError and went on), it is killed.
-        w->state = State::init_failed;
         w->kill_deadline = clock::now() + seconds(std::min(2.0, config_->init_timeout));
+        if (w->state == State::ready) {
+          // Its run() reached another ParallelRun::run: the task behind it is withdrawn, the
+          // one it runs is answered (or fails when it is killed), and it gets no other.
+          w->misused = true;
+          withdraw(w);
+          flush(w);
+        } else {
+          w->state = State::init_failed;
+        }
         if (stopped_) break;
+        ++init_failures_;
         if (m.type == MessageType::misuse)
           events_.init_failed(w->index, std::move(m.text), true);
         else
@@ -507,6 +613,8 @@ class ProcessBackend {
       case MessageType::run_failed:
         w->sent.pop_front();
         w->started = clock::now();
+        // The task behind it started before our request arrived: it runs to its answer.
+        if (!w->sent.empty() && w->sent.front().id == w->withdrawing) w->withdrawing = 0;
         if (!stopped_) {
           if (m.type == MessageType::result)
             events_.result(m.id, std::move(m.outcome));
@@ -515,6 +623,17 @@ class ProcessBackend {
         }
         if (!stopped_) schedule_dispatch();
         break;
+      case MessageType::withdrawn: {
+        // It never started there. While the job stops it stays queued: the answer of the
+        // task ahead of it follows, and the coordinator then takes it as not processed.
+        auto it = std::find_if(w->sent.begin(), w->sent.end(),
+                               [&](const auto& a) { return a.id == m.id; });
+        queue_.push_front(std::move(*it));
+        w->sent.erase(it);
+        w->withdrawing = 0;
+        schedule_dispatch();
+        break;
+      }
       case MessageType::warning:
         events_.warning(std::move(m.text));
         break;
@@ -530,6 +649,7 @@ class ProcessBackend {
   // Puts the attempts a dead worker was merely sent back at the front of the queue, in
   // order, uncounted; returns the one it was running, if any.
   std::optional<Attempt<Batch>> take_back(const WorkerPtr& w) {
+    w->withdrawing = 0;
     std::optional<Attempt<Batch>> running;
     if (!w->sent.empty()) {
       running = std::move(w->sent.front());
@@ -565,9 +685,20 @@ class ProcessBackend {
   }
 
   // The worker leads its own process group: the signal reaches the processes it started too.
-  // Once it is reaped its pid may be reused: only the group (kept while it has members) is.
-  static void signal_group(const WorkerPtr& w, int sig) {
-    if (::kill(-w->pid, sig) != 0 && !w->reaped) ::kill(w->pid, sig);  // it left its group
+  // Only while the worker is unreaped: its pid, which is the group's id, is its own until
+  // then. Its pidfd tells (a host's SIGCHLD handler may have reaped it behind our back), and
+  // signals the worker itself in case it left its group.
+  static void signal_worker(const WorkerPtr& w, int sig) {
+    if (w->reaped) return;
+    if (!w->pidfd.is_open()) {  // pidfd_open failed: it was just spawned, unreaped
+      ::kill(-w->pid, sig);
+      ::kill(w->pid, sig);
+      return;
+    }
+    const int fd = w->pidfd.native_handle();
+    if (pidfd_signal(fd, 0) != 0) return;  // reaped: its numbers may be another's now
+    ::kill(-w->pid, sig);
+    pidfd_signal(fd, sig);
   }
 
   // Waits for the worker's end (it has exited, or was sent SIGKILL) and keeps how it ended.
@@ -586,7 +717,7 @@ class ProcessBackend {
   // SIGTERM first lets a handler of the scorer's clean up; SIGKILL follows after `grace`.
   void kill_worker(const WorkerPtr& w, Kill why, int sig, double grace = 0) {
     w->kill = why;
-    signal_group(w, sig);
+    signal_worker(w, sig);
     if (sig == SIGKILL) w->sigkilled = true;
     w->kill_deadline = clock::now() + seconds(grace);
   }
@@ -597,6 +728,7 @@ class ProcessBackend {
     const State state = w->state;
     kill_worker(w, why, SIGKILL);
     if (state == State::starting || state == State::initializing) {
+      ++init_failures_;
       if (!stopped_) events_.init_failed(w->index, reason, false);
     } else if (state == State::ready) {
       report_run_failure(w, reason, false);
@@ -618,6 +750,7 @@ class ProcessBackend {
     if (w->kill != Kill::none) return;  // reported when it was killed
     switch (w->state) {
       case State::starting:
+        ++init_failures_;
         if (!stopped_)
           events_.init_failed(
               w->index,
@@ -628,6 +761,7 @@ class ProcessBackend {
               false);
         break;
       case State::initializing:
+        ++init_failures_;
         if (!stopped_)
           events_.init_failed(
               w->index,
@@ -667,7 +801,6 @@ class ProcessBackend {
   }
 
   void check_workers() {
-    const auto now = clock::now();
     const auto run_limit = seconds(config_->run_invocation_timeout);
     const auto init_limit = seconds(config_->init_timeout);
     const std::vector<WorkerPtr> workers = workers_;  // events may start replacements
@@ -677,15 +810,23 @@ class ProcessBackend {
         continue;
       }
       if (w->kill != Kill::none || w->state == State::stopping || w->state == State::init_failed) {
-        if (!w->sigkilled && now >= w->kill_deadline) {
-          signal_group(w, SIGKILL);
+        if (!w->sigkilled && clock::now() >= w->kill_deadline) {
+          signal_worker(w, SIGKILL);
           w->sigkilled = true;
         }
         continue;
       }
+      if (w->misused) {
+        if (clock::now() >= w->kill_deadline)
+          give_up_on(w, Kill::unresponsive,
+                     fmt::format("worker process {} reached another ParallelRun::run in run() "
+                                 "and was killed with SIGKILL {}; {}",
+                                 w->pid, running_what(w), last_output(w)));
+        continue;
+      }
       if (w->eof) {
         // It closed its channel but lives on (a second to exit is fair): of no use any more.
-        if (now - w->eof_at > std::chrono::seconds(1))
+        if (clock::now() - w->eof_at > std::chrono::seconds(1))
           give_up_on(w, Kill::unresponsive,
                      fmt::format("worker process {} closed its channel (fd {}) but did not exit; "
                                  "it was killed with SIGKILL {}; {}",
@@ -693,7 +834,7 @@ class ProcessBackend {
         continue;
       }
       if (config_->worker_memory_limit > 0) {
-        const std::int64_t rss = resident_bytes(w->pid);
+        const std::int64_t rss = resident_bytes(w->pid, w->pidfd.native_handle());
         if (rss > config_->worker_memory_limit) {
           const std::string reason = fmt::format(
               "out of memory: worker process {} had {} resident (RSS), above "
@@ -704,26 +845,48 @@ class ProcessBackend {
           continue;
         }
       }
-      if ((w->state == State::starting || w->state == State::initializing) &&
-          now - w->spawned > init_limit) {
+      const bool in_init = w->state == State::starting || w->state == State::initializing;
+      const bool running = w->state == State::ready && !w->sent.empty();
+      if (!in_init && !running) continue;
+      const auto since = in_init ? w->spawned : w->started;
+      const auto limit = in_init ? init_limit : run_limit;
+      if (clock::now() - since <= limit) continue;
+      // Due. But what has arrived is not late: the coordinator may have been busy (a big
+      // write, a stall) while the answer came. Read it first.
+      if (!drain(w)) continue;  // its end is being judged
+      if (w->kill != Kill::none || w->ended || w->misused) continue;  // decided by what it said
+      const auto now = clock::now();
+      if (in_init) {
+        if (w->state != State::starting && w->state != State::initializing) continue;
         const std::string reason = fmt::format(
             "init timed out: worker process {} did not finish init within init_timeout {} s "
             "(counted from its start); it was killed; {}",
             w->pid, config_->init_timeout, last_output(w));
         kill_worker(w, Kill::init_timeout, SIGTERM, std::min(2.0, config_->init_timeout));
+        ++init_failures_;
         if (!stopped_) events_.init_failed(w->index, reason, false);
         continue;
       }
-      if (w->state == State::ready && !w->sent.empty() && now - w->started > run_limit) {
-        const double grace = std::min(2.0, config_->run_invocation_timeout);
-        const std::string reason = fmt::format(
-            "timed out after {:.3f} s (run_invocation_timeout {} s): worker process {} was "
-            "killed (SIGTERM, then SIGKILL after {} s) and is replaced; {}",
-            std::chrono::duration<double>(now - w->started).count(),
-            config_->run_invocation_timeout, w->pid, grace, last_output(w));
-        kill_worker(w, Kill::run_timeout, SIGTERM, grace);
-        report_run_failure(w, reason, true);
+      if (w->sent.empty() || now - w->started <= run_limit) continue;  // it answered
+      if (w->answer_arriving) {
+        // Its answer began to arrive: the run is over, the transfer gets as long again.
+        if (now - *w->answer_arriving <= run_limit) continue;
+        give_up_on(w, Kill::unresponsive,
+                   fmt::format("worker process {} began its answer {:.3f} s ago and did not "
+                               "finish it; it was killed with SIGKILL {}; {}",
+                               w->pid,
+                               std::chrono::duration<double>(now - *w->answer_arriving).count(),
+                               running_what(w), last_output(w)));
+        continue;
       }
+      const double grace = std::min(2.0, config_->run_invocation_timeout);
+      const std::string reason = fmt::format(
+          "timed out after {:.3f} s (run_invocation_timeout {} s): worker process {} was "
+          "killed (SIGTERM, then SIGKILL after {} s) and is replaced; {}",
+          std::chrono::duration<double>(now - w->started).count(),
+          config_->run_invocation_timeout, w->pid, grace, last_output(w));
+      kill_worker(w, Kill::run_timeout, SIGTERM, grace);
+      report_run_failure(w, reason, true);
     }
   }
 
@@ -758,12 +921,15 @@ class ProcessBackend {
   std::shared_ptr<const Config> config_;
   BackendEvents events_;
   boost::asio::steady_timer tick_;
-  std::size_t job_;
   std::filesystem::path worker_log_dir_;
   std::filesystem::path working_dir_;
   std::vector<WorkerPtr> workers_;
   std::deque<Attempt<Batch>> queue_;
   std::size_t next_worker_index_ = 0;
+  std::size_t job_ = 0;
+  // Init failures reported (the coordinator stops the job at 3 * process_count_per_node).
+  std::size_t init_failures_ = 0;
+  std::array<char, 65536> read_buffer_;
   bool dispatch_posted_ = false;
   bool stopped_ = false;
   bool no_more_work_ = false;

@@ -28,6 +28,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -93,29 +98,55 @@ inline bool channel_is_from(pid_t parent) {
   return cred.pid == parent;
 }
 
+/// Parses PARALLEL_RUN_WORKER and checks that fd 3 is its coordinator's channel; nothing for
+/// any other process.
+inline std::optional<WorkerEnv> worker_env_of_this_process() {
+  const char* value = std::getenv(worker_env_name);
+  if (!value) return std::nullopt;
+  std::optional<WorkerEnv> e = WorkerEnv::parse(value);
+  if (!e || !channel_is_from(e->parent)) return std::nullopt;
+  return e;
+}
+
+/// The channel is CLOEXEC from the start of the worker's program: a child process that code
+/// before run() starts (a helper, a shell command) does not hold the channel open. Runs from
+/// a static initializer, before main().
+inline bool mark_worker_channel_cloexec() noexcept {
+  if (worker_env_of_this_process()) ::fcntl(worker_channel_fd, F_SETFD, FD_CLOEXEC);
+  return true;
+}
+inline const bool worker_channel_marked_cloexec = mark_worker_channel_cloexec();
+
 /// Non-empty in a worker process. Read once, at the first run(); the variable is then removed
 /// so that programs the scorer starts are not taken for workers.
 inline const std::optional<WorkerEnv>& worker_env() {
   static const std::optional<WorkerEnv> env = []() -> std::optional<WorkerEnv> {
-    const char* value = std::getenv(worker_env_name);
-    if (!value) return std::nullopt;
-    std::optional<WorkerEnv> e = WorkerEnv::parse(value);
+    if (!std::getenv(worker_env_name)) return std::nullopt;
+    std::optional<WorkerEnv> e = worker_env_of_this_process();
     ::unsetenv(worker_env_name);
-    if (!e || !channel_is_from(e->parent)) return std::nullopt;
+    if (!e) return std::nullopt;
     // Die with the coordinator. It may have died before this line: then we are orphaned.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != e->parent) std::_Exit(1);
-    // The scorer's own child processes must not hold the channel open.
+    // Marked at program start already; again in case code before run() cleared it.
     ::fcntl(worker_channel_fd, F_SETFD, FD_CLOEXEC);
     return e;
   }();
   return env;
 }
 
-/// Blocking frame I/O on the worker's channel.
+/// Blocking frame I/O on the worker's channel. Sends from any thread are whole frames, one
+/// at a time; receive() is for one thread.
 class WorkerChannel {
  public:
-  void send(const std::string& bytes) {
+  /// Held by every send: the task reader (withdrawn replies), the worker's main thread
+  /// (results) and a misuse report from inside run() never interleave their frames.
+  static std::mutex& send_mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static void send(const std::string& bytes) {
+    const std::lock_guard lock(send_mutex());
     std::size_t done = 0;
     while (done < bytes.size()) {
       const ssize_t n =
@@ -126,23 +157,17 @@ class WorkerChannel {
     }
   }
   template <class Fill>
-  void send(MessageType type, Fill&& fill) {
+  static void send(MessageType type, Fill&& fill) {
     std::string out;
     append_frame(out, type, std::forward<Fill>(fill));
     send(out);
   }
   /// The next frame, or nothing at end of stream. The view is valid until the next call.
   std::optional<Frame> receive() {
+    buffer_.compact();
     for (;;) {
-      if (consumed_ > 0 && consumed_ == buffer_.size()) {
-        buffer_.clear();
-        consumed_ = 0;
-      }
-      if (auto f = next_frame(buffer_, consumed_)) return f;
-      if (consumed_ > 0) {
-        buffer_.erase(0, consumed_);
-        consumed_ = 0;
-      }
+      if (auto f = buffer_.next()) return f;
+      buffer_.compact();
       char chunk[65536];
       const ssize_t n = ::read(worker_channel_fd, chunk, sizeof chunk);
       if (n < 0 && errno == EINTR) continue;
@@ -160,8 +185,91 @@ class WorkerChannel {
   }
 
  private:
-  std::string buffer_;
-  std::size_t consumed_ = 0;
+  FrameBuffer buffer_;
+};
+
+/// The tasks sent to this worker and not started yet. A reader thread takes frames off the
+/// channel as they come, so that a `withdraw` is seen while run() runs: a task withdrawn
+/// before it starts goes back to the coordinator (which gives it to an idle worker, or lists
+/// it as not processed once the job stops) and never runs here.
+class TaskInbox {
+ public:
+  struct Task {
+    std::uint64_t id = 0;
+    std::string payload;  // the task frame's payload, the attempt id first
+  };
+
+  explicit TaskInbox(WorkerChannel& channel) : reader_([this, &channel] { read(channel); }) {}
+  // next() returned nothing: the reader has returned (or is about to).
+  ~TaskInbox() { reader_.join(); }
+  TaskInbox(const TaskInbox&) = delete;
+  TaskInbox& operator=(const TaskInbox&) = delete;
+
+  /// Sends the answer to the task before (none for the first) and takes the next task, in
+  /// one step under the inbox's lock; nothing once the coordinator said stop or went away.
+  /// A task is started once taken here, or at its arrival while this waits: so a `withdrawn`
+  /// for the task behind another is always sent before that other's answer, and the
+  /// coordinator never sees a task come back that it already counts as running.
+  std::optional<Task> next(const std::string* answer) {
+    std::unique_lock lock(mutex_);
+    if (answer) WorkerChannel::send(*answer);
+    if (!taken_ && !tasks_.empty()) {
+      taken_ = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    waiting_ = true;
+    ready_.wait(lock, [&] { return closed_ || taken_; });
+    waiting_ = false;
+    if (closed_) return std::nullopt;
+    std::optional<Task> t = std::move(taken_);
+    taken_.reset();
+    return t;
+  }
+
+ private:
+  void read(WorkerChannel& channel) {
+    for (;;) try {
+      std::optional<Frame> f = channel.receive();
+      if (!f || f->type == MessageType::stop) break;
+      if (f->type == MessageType::task) {
+        WireReader r(f->payload);
+        Task t{r.get<std::uint64_t>(), std::string(f->payload)};
+        const std::lock_guard lock(mutex_);
+        if (waiting_ && !taken_) {
+          taken_ = std::move(t);  // started now: no withdraw reaches it any more
+          ready_.notify_one();
+        } else {
+          tasks_.push_back(std::move(t));
+        }
+      } else if (f->type == MessageType::withdraw) {
+        WireReader r(f->payload);
+        const auto id = r.get<std::uint64_t>();
+        const std::lock_guard lock(mutex_);
+        auto it = std::find_if(tasks_.begin(), tasks_.end(),
+                               [&](const Task& t) { return t.id == id; });
+        if (it == tasks_.end()) continue;  // it has started: its answer will come
+        tasks_.erase(it);
+        WorkerChannel::send(MessageType::withdrawn, [&](WireWriter& w) { w.put(id); });
+        std::printf("parallel_run: worker: attempt %llu handed back unstarted\n",
+                    static_cast<unsigned long long>(id));
+      } else {
+        break;  // not a message for a worker: the stream is corrupt
+      }
+    } catch (const std::exception&) {
+      break;  // a corrupt stream: no task can be trusted any more
+    }
+    const std::lock_guard lock(mutex_);
+    closed_ = true;
+    ready_.notify_all();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Task> tasks_;      // waiting: may be withdrawn
+  std::optional<Task> taken_;  // started: the main thread runs it next
+  bool waiting_ = false;       // the main thread waits for a task
+  bool closed_ = false;
+  std::thread reader_;  // last: started once the rest is built
 };
 
 /// Tells the coordinator that this worker reached a run() that is not its job, and throws
@@ -172,8 +280,7 @@ class WorkerChannel {
       "ParallelRun::run call as the coordinator (job {} named '{}'): code before run() runs "
       "again in each worker, as with Python multiprocessing's spawn",
       what, env.job, env.name);
-  WorkerChannel channel;
-  channel.send(MessageType::misuse, [&](WireWriter& w) { w.put(message); });
+  WorkerChannel::send(MessageType::misuse, [&](WireWriter& w) { w.put(message); });
   std::fprintf(stderr, "parallel_run: worker process: %s\n", message.c_str());
   throw UsageError(message);
 }
@@ -218,26 +325,30 @@ template <class Scorer, class Task>
   channel.send(MessageType::init_ok, [](WireWriter&) {});
 
   std::stop_source never_stopped;  // a timeout kills the process: no stop request comes
-  while ((frame = channel.receive()) && frame->type == MessageType::task) {
-    WireReader r(frame->payload);
-    const auto id = r.get<std::uint64_t>();
-    const auto number = r.get<std::int64_t>();
+  {
+    TaskInbox inbox(channel);
     std::string out;
-    try {
-      const Task task = decode_task<Task>(r);
-      context->set_attempt(task.mini_batch_index(), number, never_stopped.get_token());
-      decltype(auto) batch = materialize(task);
-      BatchOutcome outcome = collect(batch, call_run(*scorer, batch, *context), format);
-      out = result_frame(id, outcome);
-    } catch (...) {
-      const std::string reason = describe_current_exception();
+    while (std::optional<TaskInbox::Task> task_frame = inbox.next(out.empty() ? nullptr : &out)) {
+      WireReader r(task_frame->payload);
+      const auto id = r.get<std::uint64_t>();
       out.clear();
-      append_frame(out, MessageType::run_failed, [&](WireWriter& w) {
-        w.put(id);
-        w.put(reason);
-      });
+      release_if_large(out);  // a huge answer is not kept for the worker's life
+      try {
+        const auto number = r.get<std::int64_t>();
+        const Task task = decode_task<Task>(r);
+        context->set_attempt(task.mini_batch_index(), number, never_stopped.get_token());
+        decltype(auto) batch = materialize(task);
+        BatchOutcome outcome = collect(batch, call_run(*scorer, batch, *context), format);
+        out = result_frame(id, outcome);
+      } catch (...) {
+        const std::string reason = describe_current_exception();
+        out.clear();
+        append_frame(out, MessageType::run_failed, [&](WireWriter& w) {
+          w.put(id);
+          w.put(reason);
+        });
+      }
     }
-    channel.send(out);
   }
   try {
     call_shutdown(*scorer, *context);

@@ -4,8 +4,13 @@
 // its own encode()/decode() members when it has them (table slices), else by the overloads
 // here (FileBatch).
 //
-//   coordinator -> worker: job (the whole Config), task (attempt + task), stop
-//   worker -> coordinator: hello, init_ok, init_failed, result, run_failed, warning, misuse
+//   coordinator -> worker: job (the whole Config), task (attempt + task), withdraw (a task
+//                          sent but perhaps not started), stop
+//   worker -> coordinator: hello, init_ok, init_failed, result, run_failed, warning, misuse,
+//                          withdrawn (the task did not start and never will)
+//
+// Every count in a message is checked against the bytes left before anything is allocated
+// for it, so a corrupt frame is an error, never an allocation it cannot back.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/config.hpp"
@@ -20,6 +25,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <type_traits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +38,7 @@ enum class MessageType : std::uint8_t {
   job = 1,
   task = 2,
   stop = 3,
+  withdraw = 4,
   // worker -> coordinator
   hello = 10,
   init_ok = 11,
@@ -40,6 +47,7 @@ enum class MessageType : std::uint8_t {
   run_failed = 14,
   warning = 15,
   misuse = 16,
+  withdrawn = 17,
 };
 
 inline constexpr std::size_t frame_header_size = 5;
@@ -85,6 +93,44 @@ inline std::optional<Frame> next_frame(std::string_view buffer, std::size_t& off
   return f;
 }
 
+/// A string that held a large message keeps its capacity after clear(): a buffer that
+/// carried one 1 GB result would hold 1 GB for the worker's life. Above `keep` bytes of
+/// capacity it is released.
+inline constexpr std::size_t buffer_capacity_kept = 1u << 20;
+inline void release_if_large(std::string& s, std::size_t keep = buffer_capacity_kept) {
+  if (s.capacity() <= keep) return;
+  if (s.empty())
+    std::string().swap(s);
+  else if (s.capacity() > 4 * s.size())
+    s.shrink_to_fit();
+}
+
+/// Bytes read from a channel, cut into frames. A frame's view is valid until the next
+/// append() or compact().
+class FrameBuffer {
+ public:
+  void append(const char* bytes, std::size_t n) { data_.append(bytes, n); }
+  std::optional<Frame> next() { return next_frame(data_, consumed_); }
+  /// Drops the frames taken; keeps no more capacity than what is left needs.
+  void compact() {
+    if (consumed_ == data_.size()) {
+      data_.clear();
+      consumed_ = 0;
+    } else if (consumed_ > 65536 || data_.capacity() > buffer_capacity_kept) {
+      data_.erase(0, consumed_);
+      consumed_ = 0;
+    }
+    release_if_large(data_);
+  }
+  /// Bytes of a frame not complete yet are held.
+  bool partial() const noexcept { return consumed_ < data_.size(); }
+  std::size_t capacity() const noexcept { return data_.capacity(); }
+
+ private:
+  std::string data_;
+  std::size_t consumed_ = 0;
+};
+
 // --- the Config --------------------------------------------------------------------------
 
 inline void encode(WireWriter& w, const std::vector<std::string>& v) {
@@ -93,7 +139,7 @@ inline void encode(WireWriter& w, const std::vector<std::string>& v) {
     w.put(s);
 }
 inline std::vector<std::string> decode_strings(WireReader& r) {
-  std::vector<std::string> v(r.get<std::uint64_t>());
+  std::vector<std::string> v(r.get_count(sizeof(std::uint64_t), "strings"));
   for (auto& s : v)
     s = r.get_string();
   return v;
@@ -139,11 +185,11 @@ inline Config decode_config(WireReader& r) {
   c.error_threshold = r.get<std::int64_t>();
   c.mini_batch_error_threshold = r.get<std::int64_t>();
   c.allowed_failed_percent = r.get<double>();
-  c.output_action = r.get<OutputAction>();
+  c.output_action = r.get_enum(OutputAction::summary_only);
   c.append_row_file_name = r.get_string();
   c.node_count = r.get<int>();
   c.process_count_per_node = r.get<int>();
-  c.logging_level = r.get<LoggingLevel>();
+  c.logging_level = r.get_enum(LoggingLevel::debug);
   c.run_invocation_timeout = r.get<double>();
   c.init_timeout = r.get<double>();
   c.worker_memory_limit = r.get<std::int64_t>();
@@ -155,7 +201,7 @@ inline Config decode_config(WireReader& r) {
   c.arguments = decode_strings(r);
   c.output_dir = r.get_string();
   c.log_dir = r.get_string();
-  c.backend = r.get<Backend>();
+  c.backend = r.get_enum(Backend::process);
   c.key_column = r.get<bool>();
   c.delimiter = r.get_string();
   c.output_header = decode_strings(r);
@@ -179,7 +225,8 @@ inline void encode(WireWriter& w, const FileBatch& b) {
 
 inline FileBatch decode_file_batch(WireReader& r) {
   const auto index = static_cast<std::size_t>(r.get<std::uint64_t>());
-  std::vector<FileEntry> entries(static_cast<std::size_t>(r.get<std::uint64_t>()));
+  // Each entry: a path and a key (a length each) and an index.
+  std::vector<FileEntry> entries(r.get_count(3 * sizeof(std::uint64_t), "files"));
   for (auto& e : entries) {
     e.path = r.get_string();
     e.key = r.get_string();
@@ -256,13 +303,74 @@ inline BatchOutcome decode_outcome(WireReader& r) {
   BatchOutcome o;
   o.rows = r.get_string();
   o.succeeded = static_cast<std::size_t>(r.get<std::uint64_t>());
-  o.failed.resize(static_cast<std::size_t>(r.get<std::uint64_t>()));
+  o.failed.resize(r.get_count(2 * sizeof(std::uint64_t), "failed items"));  // key, reason
   for (auto& f : o.failed) {
     f.key = r.get_string();
     f.reason = r.get_string();
   }
   o.warnings = decode_strings(r);
   return o;
+}
+
+/// Checks an outcome against its mini-batch of `items` items: each item succeeded or failed,
+/// once. A worker's answer that does not add up is a corrupt message, not a count to trust.
+inline void check_outcome(const BatchOutcome& o, std::size_t items, std::size_t mini_batch) {
+  if (o.succeeded > items || o.failed.size() != items - o.succeeded)
+    throw Error("parallel_run.internal",
+                fmt::format("the result of mini-batch {} counts {} succeeded and {} failed "
+                            "items, but the mini-batch has {}",
+                            mini_batch, o.succeeded, o.failed.size(), items));
+}
+
+/// A message from a worker, decoded (an unknown type, a truncated payload or trailing bytes
+/// throw); the coordinator checks it against what the worker holds before acting on it.
+struct WorkerMessage {
+  MessageType type{};
+  std::uint64_t id = 0;  // result, run_failed, withdrawn: the attempt
+  BatchOutcome outcome;  // result
+  std::string text;      // init_failed, run_failed, warning, misuse
+  bool misconfigured = false;
+};
+
+inline WorkerMessage decode_worker_message(const Frame& f) {
+  WorkerMessage m;
+  m.type = f.type;
+  WireReader r(f.payload);
+  switch (f.type) {
+    case MessageType::hello:
+      r.get<std::int64_t>();  // the worker's pid
+      break;
+    case MessageType::init_ok:
+      break;
+    case MessageType::init_failed:
+      m.text = r.get_string();
+      m.misconfigured = r.get<bool>();
+      break;
+    case MessageType::misuse:
+    case MessageType::warning:
+      m.text = r.get_string();
+      break;
+    case MessageType::result:
+      m.id = r.get<std::uint64_t>();
+      m.outcome = decode_outcome(r);
+      break;
+    case MessageType::run_failed:
+      m.id = r.get<std::uint64_t>();
+      m.text = r.get_string();
+      break;
+    case MessageType::withdrawn:
+      m.id = r.get<std::uint64_t>();
+      break;
+    default:
+      throw Error("parallel_run.internal",
+                  fmt::format("unknown message type {} from a worker process",
+                              static_cast<int>(f.type)));
+  }
+  if (!r.done())
+    throw Error("parallel_run.internal",
+                fmt::format("a message of type {} from a worker process has {} bytes too many",
+                            static_cast<int>(f.type), r.remaining()));
+  return m;
 }
 
 }  // namespace detail
