@@ -88,6 +88,91 @@ TEST_CASE("a table mini-batch that fails as a whole lists each of its rows", "[t
         "a.csv:5,0,2,all 2 attempts failed; last: model not loaded\n");
 }
 
+TEST_CASE("a malformed record keeps its own reason when its mini-batch fails as a whole",
+          "[table_job]") {
+  TempDir t;
+  write_file(t / "in/a.csv", "x\n1\n2,extra\n\"3\"x\n4\n");
+  Config c = job_config(t, "1MB");
+  c.run_max_try = 2;
+  auto scorer = make_scorer([](const TableBatch&) -> std::vector<std::string> {
+    throw std::runtime_error("model not loaded");
+  });
+  const JobResult r = ParallelRun(c, scorer).run(TabularDataset({(t / "in").string()}));
+  CHECK(r.items_failed == 4);
+  CHECK(read_file(t / "out/logs/failed_items.csv") ==
+        "key,mini_batch,attempts,reason\n"
+        "a.csv:2,0,2,all 2 attempts failed; last: model not loaded\n"
+        "a.csv:3,0,2,\"a.csv:3: malformed record: 2 fields, the header has 1\"\n"
+        "a.csv:4,0,2,a.csv:4: malformed record: field 1 has text after its closing quote\n"
+        "a.csv:5,0,2,all 2 attempts failed; last: model not loaded\n");
+}
+
+TEST_CASE("a stopped table job lists what it did not read as ranges of lines, unread",
+          "[table_job][stop]") {
+  TempDir t;
+  // a.csv is larger than what the partitioner reads ahead: its tail is never read.
+  std::string a = "id,value\n";
+  const int rows = 200000;
+  for (int i = 1; i <= rows; ++i)
+    a += fmt::format("{},{}\n", i, i);
+  write_file(t / "in/a.csv", a);
+  write_file(t / "in/b.csv", "id,value\n1,1\n");
+  write_file(t / "in/c.csv", "not even a table \"\n");
+  Config c = job_config(t, "64");
+  c.process_count_per_node = 1;
+  c.run_max_try = 1;
+  c.error_threshold = 0;
+  auto scorer = make_scorer([](const TableBatch&) -> std::vector<std::string> {
+    throw std::runtime_error("no");
+  });
+  const JobResult r = ParallelRun(c, scorer).run(TabularDataset({(t / "in").string()}));
+  CHECK(!r.succeeded);
+  const std::string failed = read_file(t / "out/logs/failed_items.csv");
+  // Every line of a.csv is listed once: a failed row alone, a not-processed slice as
+  // "a.csv:<first>-<last>", the unread rest as "a.csv:<first>-"; b.csv and c.csv by name.
+  std::istringstream in(failed);
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "key,mini_batch,attempts,reason");
+  int next = 2;  // the next line of a.csv to be listed
+  std::size_t ranges = 0, range_lines = 0;
+  std::vector<std::string> others;
+  bool rest = false;
+  while (std::getline(in, line)) {
+    const std::string key = line.substr(0, line.find(','));
+    if (key.rfind("a.csv:", 0) != 0) {
+      others.push_back(line);
+      continue;
+    }
+    REQUIRE(!rest);
+    const std::string lines = key.substr(6);
+    const auto dash = lines.find('-');
+    CHECK(std::stoi(lines.substr(0, dash)) == next);
+    if (dash == std::string::npos) {
+      ++next;
+      CHECK(line.find(",1,") != std::string::npos);
+    } else if (dash + 1 == lines.size()) {
+      rest = true;
+      next = rows + 2;
+      CHECK(line.find(",0,not processed: the job stopped (error_threshold exceeded") !=
+            std::string::npos);
+    } else {
+      const int last = std::stoi(lines.substr(dash + 1));
+      ++ranges;
+      range_lines += static_cast<std::size_t>(last - next + 1);
+      next = last + 1;
+      CHECK(line.find(",0,not processed: the job stopped (error_threshold exceeded") !=
+            std::string::npos);
+    }
+  }
+  CHECK(rest);
+  CHECK(ranges > 0);
+  CHECK(r.items_not_processed == range_lines);
+  REQUIRE(others.size() == 2);
+  CHECK(others[0].rfind("b.csv,", 0) == 0);
+  CHECK(others[1].rfind("c.csv,", 0) == 0);
+}
+
 TEST_CASE("table output round-trips through the table reader", "[table_job][output]") {
   for (const std::string delimiter : {",", " "}) {
     TempDir t;

@@ -143,6 +143,16 @@ inline TableStart open_table(const FileEntry& entry, const TableOptions& options
   if (file.read(bom, 3, 0) == 3 && bom[0] == '\xEF' && bom[1] == '\xBB' && bom[2] == '\xBF')
     start.data_offset = 3;
 
+  if (source->format == TableFormat::jsonl) {
+    // The keys of the first line that is a JSON object name the columns (a missing key is an
+    // empty field). Every line is data: one before it that is not an object is malformed.
+    source->header = std::make_shared<const TableHeader>(
+        first_object_columns(file, start.data_offset, entry.key, kMaxHeaderBytes));
+    source->columns = 0;
+    start.source = std::move(source);
+    return start;
+  }
+
   // The first non-blank record under the quoting rule (csv_scan.hpp); one byte at a time is
   // fine for a header.
   const bool quoted = source->format == TableFormat::csv;
@@ -209,27 +219,6 @@ inline TableStart open_table(const FileEntry& entry, const TableOptions& options
   if (blank) {  // no record at all
     start.data_offset = pos;
     start.lines_before = lines;
-    start.source = std::move(source);
-    return start;
-  }
-
-  if (source->format == TableFormat::jsonl) {
-    JsonObjectParser parser;
-    std::vector<JsonMember> members;
-    std::string scratch(record.size() + 1, '\0');
-    char* out = scratch.data();
-    const std::string why = parser.parse(record, out, members);
-    if (!why.empty())
-      throw InputError(
-          fmt::format("{}:{}: the first record names the columns and must be a "
-                      "JSON object: {}",
-                      entry.key, record_line, why));
-    std::vector<std::string> names;
-    for (const auto& m : members)
-      names.emplace_back(m.key);
-    source->header = std::make_shared<const TableHeader>(std::move(names));
-    source->columns = 0;  // a missing key is an empty field
-    // The first object is data too: only its keys name the columns.
     start.source = std::move(source);
     return start;
   }
@@ -315,10 +304,17 @@ class TablePartitioner {
 
   std::string describe_size() const { return fmt::format("{} bytes", size_); }
 
+  /// The job stopped: next() reads no more input. It gives the slices already cut, then the
+  /// unread rest of the file being read (TableSlice::of_unread, from the line after the last
+  /// cut), then each file not yet reached, by name alone, so a stop takes the time of listing
+  /// the remaining file names whatever the size of the input.
+  void stop_reading() { unread_only_ = true; }
+
   /// The next mini-batch, or nothing at the end of the input. A faulty file (unreadable, of
   /// unknown format, with another header) is an InputError thrown after the mini-batches cut
   /// before it; the next call goes on with the next file.
   std::optional<TableSlice> next() {
+    if (unread_only_) return next_unread();
     while (ready_.empty()) {
       if (done_) return std::nullopt;
       if (!file_) {
@@ -367,7 +363,8 @@ class TablePartitioner {
     headers_.check(*start.source);
     auto f = std::make_unique<OpenFile>(
         OpenFile{start.source, std::make_unique<ReadOnlyFile>(entry.path),
-                 RecordScanner(start.source->format == TableFormat::csv, start.source->delimiter),
+                 RecordScanner(start.source->format == TableFormat::csv, start.source->delimiter,
+                               start.source->format == TableFormat::jsonl),
                  start.data_offset,
                  start.lines_before, 0, start.data_offset, start.lines_before + 1,
                  start.data_offset, start.lines_before + 1});
@@ -462,7 +459,8 @@ class TablePartitioner {
   // Ends the current slice after the record end at `end`.
   void cut(std::uint64_t end, std::uint64_t lines_through, std::uint64_t records_through) {
     OpenFile& f = *file_;
-    emit(f.slice_start, end + 1 - f.slice_start, f.slice_line, records_through - f.slice_records);
+    emit(f.slice_start, end + 1 - f.slice_start, f.slice_line, lines_through,
+         records_through - f.slice_records);
     if (!file_) return;  // the record limit was reached
     f.slice_start = end + 1;
     f.slice_line = lines_through + 1;
@@ -470,16 +468,19 @@ class TablePartitioner {
     f.has_candidate = false;
   }
 
-  void emit(std::uint64_t offset, std::uint64_t length, std::uint64_t line, std::uint64_t records,
-            bool unterminated = false) {
+  // `last_line`: the line of the slice's last byte.
+  void emit(std::uint64_t offset, std::uint64_t length, std::uint64_t line,
+            std::uint64_t last_line, std::uint64_t records, bool unterminated = false) {
     if (records == 0) return;  // blank lines only
     const std::uint64_t first_index = next_record_ + (file_->slice_records);
     if (records > left_) {
-      length = length_of_records(offset, length, left_);
+      std::uint64_t newlines = 0;
+      length = length_of_records(offset, length, left_, newlines);
+      last_line = line + newlines - 1;
       records = left_;
     }
     ready_.push_back(TableSlice::of_file(next_index_++, file_->source, offset, length, line,
-                                         first_index, records, unterminated));
+                                         last_line, first_index, records, unterminated));
     left_ -= records;
     if (left_ == 0) {
       done_ = true;
@@ -487,27 +488,52 @@ class TablePartitioner {
     }
   }
 
-  // The length of the first `records` records of [offset, offset + length) (for the limit).
+  // The length of the first `records` records of [offset, offset + length) (for the limit),
+  // and the newlines in it.
   std::uint64_t length_of_records(std::uint64_t offset, std::uint64_t length,
-                                  std::uint64_t records) {
-    RecordScanner scanner(file_->source->format == TableFormat::csv, file_->source->delimiter);
+                                  std::uint64_t records, std::uint64_t& newlines) {
+    RecordScanner scanner(file_->source->format == TableFormat::csv, file_->source->delimiter,
+                          file_->source->format == TableFormat::jsonl);
     std::uint64_t seen = 0;
     for (std::uint64_t at = 0; at < length; at += kChunk) {
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, length - at));
       file_->file->read_exact(buffer_.get(), want, offset + at);
       for (std::size_t b = 0; b < want; b += kBlock) {
         const BlockBytes bytes(buffer_.get() + b, std::min(kBlock, want - b));
-        std::uint64_t r = scanner.scan(bytes.data()).record;
+        const RecordScanner::Masks m = scanner.scan(bytes.data());
+        std::uint64_t r = m.record;
         const std::uint64_t n = popcount64(r);
         if (seen + n >= records) {
           for (std::uint64_t k = seen + 1; k < records; ++k)
             r &= r - 1;
-          return at + b + static_cast<std::uint64_t>(std::countr_zero(r)) + 1;
+          const auto bit = static_cast<unsigned>(std::countr_zero(r));
+          newlines += popcount64(m.newline & low_bits(bit + 1));
+          return at + b + bit + 1;
         }
+        newlines += popcount64(m.newline);
         seen += n;
       }
     }
-    return length;  // the last record has no line break
+    ++newlines;  // the last record has no line break: count its line
+    return length;
+  }
+
+  // [from, to) of `file` holds only JSON whitespace (a blank last line of JSON Lines).
+  static bool json_space_only(const ReadOnlyFile& file, std::uint64_t from, std::uint64_t to) {
+    char chunk[4096];
+    for (std::uint64_t pos = from; pos < to;) {
+      const std::size_t got = file.read(
+          chunk, static_cast<std::size_t>(std::min<std::uint64_t>(sizeof chunk, to - pos)), pos);
+      if (got == 0) break;
+      if (!is_blank_json_line(std::string_view(chunk, got))) return false;
+      pos += got;
+    }
+    return true;
+  }
+
+  // The line of the file's last byte.
+  static std::uint64_t last_line_of_file(const OpenFile& f) {
+    return f.last_byte == '\n' ? f.lines : f.lines + 1;
   }
 
   void finish_file() {
@@ -517,14 +543,15 @@ class TablePartitioner {
       // Its last record opens a quote that never closes: everything before it is cut as
       // usual, the record (up to the end of the line where the quote opens) is reported as
       // malformed without being read into memory, and scanning resumes on the next line.
-      emit(f.slice_start, f.record_start - f.slice_start, f.slice_line,
+      emit(f.slice_start, f.record_start - f.slice_start, f.slice_line, f.record_line - 1,
            f.records - f.slice_records);
       if (!file_) return;
       f.slice_records = f.records;
       const UnclosedQuote u =
           find_unclosed_quote(*f.file, f.record_start, eof, f.source->delimiter);
       const std::uint64_t end = u.line_end() ? f.record_start + *u.line_end() + 1 : eof;
-      emit(f.record_start, end - f.record_start, f.record_line, 1, true);
+      emit(f.record_start, end - f.record_start, f.record_line,
+           u.line_end() ? f.record_line - 1 + u.newlines() : last_line_of_file(f), 1, true);
       if (!file_) return;
       ++f.records;
       if (u.line_end()) {
@@ -538,13 +565,36 @@ class TablePartitioner {
       }
     } else {
       const bool blank_tail =
-          eof == f.record_start || (eof == f.record_start + 1 && f.last_byte == '\r');
+          f.source->format == TableFormat::jsonl
+              ? json_space_only(*f.file, f.record_start, eof)
+              : eof == f.record_start || (eof == f.record_start + 1 && f.last_byte == '\r');
       if (!blank_tail) ++f.records;
-      emit(f.slice_start, eof - f.slice_start, f.slice_line, f.records - f.slice_records);
+      emit(f.slice_start, eof - f.slice_start, f.slice_line, last_line_of_file(f),
+           f.records - f.slice_records);
       if (!file_) return;
     }
     next_record_ += f.records;
     file_.reset();
+  }
+
+  std::optional<TableSlice> next_unread() {
+    if (!ready_.empty()) {
+      TableSlice s = std::move(ready_.front());
+      ready_.pop_front();
+      return s;
+    }
+    if (file_) {
+      TableSlice s = TableSlice::of_unread(next_index_++, file_->source->key, file_->slice_line);
+      file_.reset();
+      return s;
+    }
+    if (done_) return std::nullopt;
+    std::optional<FileEntry> entry = cursor_.next();  // an InputError leaves the cursor past it
+    if (!entry) {
+      done_ = true;
+      return std::nullopt;
+    }
+    return TableSlice::of_unread(next_index_++, entry->key, 0);
   }
 
   FileDataset::Cursor cursor_;
@@ -558,6 +608,7 @@ class TablePartitioner {
   std::uint64_t next_record_ = 0;  // records of the files before the open one
   std::size_t next_index_ = 0;
   bool done_ = false;
+  bool unread_only_ = false;  // stop_reading()
 };
 
 }  // namespace detail

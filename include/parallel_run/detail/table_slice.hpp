@@ -33,10 +33,11 @@ class TableSlice {
   /// of its first record, `records` how many records it holds (blank lines not counted).
   /// `unterminated`: the range is one record whose quoted field runs to the end of the file;
   /// it is reported as malformed without being read.
+  /// `last_line`: the line of its last byte.
   static TableSlice of_file(std::size_t mini_batch_index, std::shared_ptr<const TableSource> source,
                             std::uint64_t offset, std::uint64_t length, std::uint64_t first_line,
-                            std::uint64_t first_index, std::uint64_t records,
-                            bool unterminated = false) {
+                            std::uint64_t last_line, std::uint64_t first_index,
+                            std::uint64_t records, bool unterminated = false) {
     TableSlice s;
     s.kind_ = Kind::file;
     s.mini_batch_index_ = mini_batch_index;
@@ -44,6 +45,7 @@ class TableSlice {
     s.offset_ = offset;
     s.length_ = length;
     s.first_line_ = first_line;
+    s.last_line_ = last_line;
     s.first_index_ = first_index;
     s.records_ = records;
     s.unterminated_ = unterminated;
@@ -68,12 +70,26 @@ class TableSlice {
     return s;
   }
 
+  /// Input a stopped job never read: the rest of the file `key` from line `first_line` on, or
+  /// (first_line 0) the whole file. It is only listed as not processed, by that range (its
+  /// records are not counted: that would mean reading them), and never materialized.
+  static TableSlice of_unread(std::size_t mini_batch_index, std::string key,
+                              std::uint64_t first_line) {
+    TableSlice s;
+    s.kind_ = Kind::unread;
+    s.mini_batch_index_ = mini_batch_index;
+    s.unread_key_ = std::move(key);
+    s.first_line_ = first_line;
+    return s;
+  }
+
   std::size_t mini_batch_index() const noexcept { return mini_batch_index_; }
   /// Records, malformed ones included.
   std::size_t size() const noexcept { return static_cast<std::size_t>(records_); }
   std::uint64_t offset() const noexcept { return offset_; }
   std::uint64_t length() const noexcept { return length_; }
   std::uint64_t first_line() const noexcept { return first_line_; }
+  std::uint64_t last_line() const noexcept { return last_line_; }
   std::uint64_t first_index() const noexcept { return first_index_; }
   bool unterminated() const noexcept { return unterminated_; }
   bool from_spill() const noexcept { return kind_ == Kind::spill; }
@@ -87,14 +103,29 @@ class TableSlice {
 
   /// fn(std::string key) per record, in order: "<file key>:<line>" (reads the slice again).
   template <class Fn>
-  void for_each_item_key(Fn&& fn) const;
+  void for_each_item_key(Fn&& fn) const {
+    for_each_item([&](std::string key, std::string_view) { fn(std::move(key)); });
+  }
+
+  /// fn(std::string key, std::string_view own_reason) per record, in order: a malformed
+  /// record's reason (empty for a row), so a mini-batch that fails as a whole does not hide
+  /// it. Reads and parses the slice again.
+  template <class Fn>
+  void for_each_item(Fn&& fn) const;
+
+  /// fn(std::string key) once: the range of lines the slice covers, "<file key>:<first>-<last>"
+  /// ("<file key>:<line>" for one line; "<file key>:<first>-" for the unread rest of a file;
+  /// "<file key>" for a whole file never read), so a stopped job lists what it did not
+  /// process without reading it. A spill slice lists its records (the frames name them).
+  template <class Fn>
+  void for_each_range_key(Fn&& fn) const;
 
   /// For the process backend (detail/wire.hpp).
   void encode(WireWriter& w) const;
   static TableSlice decode(WireReader& r);
 
  private:
-  enum class Kind : std::uint8_t { file, spill };
+  enum class Kind : std::uint8_t { file, spill, unread };
 
   Kind kind_ = Kind::file;
   std::size_t mini_batch_index_ = 0;
@@ -103,12 +134,16 @@ class TableSlice {
   std::uint64_t offset_ = 0;
   std::uint64_t length_ = 0;
   std::uint64_t first_line_ = 1;
+  std::uint64_t last_line_ = 0;
+  std::string unread_key_;
   std::uint64_t first_index_ = 0;
   std::uint64_t records_ = 0;
   bool unterminated_ = false;
 };
 
 inline TableBatch TableSlice::materialize() const {
+  if (kind_ == Kind::unread)
+    throw Error("parallel_run.internal", "an unread rest of the input cannot be materialized");
   const auto records = static_cast<std::size_t>(records_);
   if (kind_ == Kind::file) {
     const TableSource& source = *sources_.at(0);
@@ -167,9 +202,49 @@ inline TableBatch TableSlice::materialize() const {
 }
 
 template <class Fn>
-void TableSlice::for_each_item_key(Fn&& fn) const {
+void TableSlice::for_each_item(Fn&& fn) const {
+  if (kind_ == Kind::unread) return for_each_range_key([&](std::string key) { fn(key, ""); });
   if (kind_ == Kind::file && unterminated_) {
-    fn(fmt::format("{}:{}", sources_.at(0)->key, first_line_));
+    const TableSource& source = *sources_.at(0);
+    fn(fmt::format("{}:{}", source.key, first_line_),
+       fmt::format("{}:{}: malformed record: {}", source.key, first_line_, kUnclosedQuote));
+    return;
+  }
+  // Only a mini-batch that failed as a whole is listed: parsing it again is fine.
+  const TableBatch batch = materialize();
+  if (kind_ == Kind::spill) {
+    // In the frames' order (the grouping's), which the keys say.
+    std::vector<std::string> keys;
+    for_each_range_key([&](std::string key) { keys.push_back(std::move(key)); });
+    for (std::string& key : keys) {
+      std::string_view reason;
+      for (const MalformedRecord& m : batch.malformed())
+        if (m.key == key) reason = m.reason;
+      fn(std::move(key), reason);
+    }
+    return;
+  }
+  struct Key {
+    std::size_t index;
+    std::string key;
+    std::string_view reason;
+  };
+  std::vector<Key> keys;
+  keys.reserve(batch.size() + batch.malformed().size());
+  for (const Row& row : batch)
+    keys.push_back({row.index(), row.key(), {}});
+  for (const MalformedRecord& m : batch.malformed())
+    keys.push_back({m.index, m.key, m.reason});
+  std::stable_sort(keys.begin(), keys.end(),
+                   [](const Key& a, const Key& b) { return a.index < b.index; });
+  for (Key& k : keys)
+    fn(std::move(k.key), k.reason);
+}
+
+template <class Fn>
+void TableSlice::for_each_range_key(Fn&& fn) const {
+  if (kind_ == Kind::unread) {
+    fn(first_line_ == 0 ? unread_key_ : fmt::format("{}:{}-", unread_key_, first_line_));
     return;
   }
   if (kind_ == Kind::spill) {
@@ -189,22 +264,9 @@ void TableSlice::for_each_item_key(Fn&& fn) const {
     }
     return;
   }
-  // Only a mini-batch that failed as a whole is listed: parsing it again is fine.
-  const TableBatch batch = materialize();
-  struct Key {
-    std::size_t index;
-    std::string key;
-  };
-  std::vector<Key> keys;
-  keys.reserve(batch.size() + batch.malformed().size());
-  for (const Row& row : batch)
-    keys.push_back({row.index(), row.key()});
-  for (const MalformedRecord& m : batch.malformed())
-    keys.push_back({m.index, m.key});
-  std::stable_sort(keys.begin(), keys.end(),
-                   [](const Key& a, const Key& b) { return a.index < b.index; });
-  for (Key& k : keys)
-    fn(std::move(k.key));
+  const std::string& key = sources_.at(0)->key;
+  fn(last_line_ <= first_line_ ? fmt::format("{}:{}", key, first_line_)
+                               : fmt::format("{}:{}-{}", key, first_line_, last_line_));
 }
 
 inline void TableSlice::encode(WireWriter& w) const {
@@ -214,6 +276,7 @@ inline void TableSlice::encode(WireWriter& w) const {
   w.put(offset_);
   w.put(length_);
   w.put(first_line_);
+  w.put(last_line_);
   w.put(first_index_);
   w.put(records_);
   w.put<std::uint8_t>(unterminated_ ? 1 : 0);
@@ -233,12 +296,16 @@ inline void TableSlice::encode(WireWriter& w) const {
 
 inline TableSlice TableSlice::decode(WireReader& r) {
   TableSlice s;
-  s.kind_ = static_cast<Kind>(r.get<std::uint8_t>());
+  const auto kind = r.get<std::uint8_t>();
+  if (kind > static_cast<std::uint8_t>(Kind::unread))
+    throw Error("parallel_run.internal", fmt::format("a table slice of unknown kind {}", kind));
+  s.kind_ = static_cast<Kind>(kind);
   s.mini_batch_index_ = static_cast<std::size_t>(r.get<std::uint64_t>());
   s.spill_ = r.get_string();
   s.offset_ = r.get<std::uint64_t>();
   s.length_ = r.get<std::uint64_t>();
   s.first_line_ = r.get<std::uint64_t>();
+  s.last_line_ = r.get<std::uint64_t>();
   s.first_index_ = r.get<std::uint64_t>();
   s.records_ = r.get<std::uint64_t>();
   s.unterminated_ = r.get<std::uint8_t>() != 0;

@@ -5,12 +5,14 @@
 //
 //   task.mini_batch_index(), task.size()
 //   for_each_item_key(task, fn)  fn(std::string key) per item, in order
+//   for_each_failed_item, for_each_not_processed_key  (below) what failed_items.csv lists
 //   materialize(task)            the batch run() receives (may read and parse input)
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/item_result.hpp"
 
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -24,6 +26,27 @@ void for_each_item_key(const Task& task, Fn&& fn) {
   else
     for (const auto& item : task)
       fn(item_key_of(item));
+}
+
+/// fn(std::string key, std::string_view own_reason) per item of a task that failed as a
+/// whole: `own_reason` is the item's own failure when it has one (a malformed record of a
+/// table slice keeps its reason), else empty.
+template <class Task, class Fn>
+void for_each_failed_item(const Task& task, Fn&& fn) {
+  if constexpr (requires { task.for_each_item(fn); })
+    task.for_each_item(fn);
+  else
+    for_each_item_key(task, [&](std::string key) { fn(std::move(key), std::string_view{}); });
+}
+
+/// fn(std::string key) for a task that never ran: its items, or what stands for them without
+/// reading input (a table slice: the range of lines it covers).
+template <class Task, class Fn>
+void for_each_not_processed_key(const Task& task, Fn&& fn) {
+  if constexpr (requires { task.for_each_range_key(fn); })
+    task.for_each_range_key(fn);
+  else
+    for_each_item_key(task, fn);
 }
 
 /// The batch run() gets for `task`: a reference to the task itself when it already is one.
