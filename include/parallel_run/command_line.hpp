@@ -11,6 +11,7 @@
 #include "parallel_run/file_dataset.hpp"
 #include "parallel_run/table_batch.hpp"
 #include "parallel_run/tabular_dataset.hpp"
+#include "parallel_run/detail/leveled_log.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <CLI/CLI.hpp>
@@ -163,6 +164,9 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
                "Write each row's item key as its first column");
   app.add_option("--limit", c.limit, "Score only the first N inputs, a quick trial run (0: all)")
       ->capture_default_str();
+  app.add_flag("--follow-symlinks,--follow_symlinks", c.follow_symlinks,
+               "Enter symbolic links to folders in input folders and globs (loops are "
+               "detected); otherwise they are listed in logs/skipped_inputs.csv");
   app.add_option("--delimiter", c.delimiter, "Separates the key and the fields (default a space)");
 
   try {
@@ -246,29 +250,36 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
       r = job.run(TabularDataset(cl.inputs, cl.table));
     else
       r = job.run(FileDataset(cl.inputs));
+    // Keys and reasons may hold control characters: never raw on a terminal.
+    auto text = [](std::string_view t) { return detail::escape_control(t); };
     if (!r.succeeded) {
-      err << "parallel_run: job failed: " << r.failure_reason << "\n";
-      err << "parallel_run: " << r.summary() << "\n";
-      err << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
+      err << "parallel_run: job failed: " << text(r.failure_reason) << "\n";
+      err << "parallel_run: " << text(r.summary()) << "\n";
+      err << "parallel_run: failed items: " << text(r.failed_items_file.string()) << "\n";
       if (r.interrupted_by != 0) return finish(128 + r.interrupted_by);  // the shell's way
       return finish(r.configuration_error ? exit_usage_error : exit_job_failed);
     }
-    out << "parallel_run: " << r.summary() << "\n";
+    out << "parallel_run: " << text(r.summary()) << "\n";
     if (r.items_failed > 0)
-      out << "parallel_run: failed items: " << r.failed_items_file.string() << "\n";
+      // Tolerated by the thresholds, but not to be missed.
+      err << fmt::format(
+          "parallel_run: warning: the job succeeded with {} of {} items failed (tolerated by "
+          "error_threshold {}); they are listed in {}\n",
+          r.items_failed, r.items_total, cl.config.error_threshold,
+          text(r.failed_items_file.string()));
     return finish(exit_succeeded);
   } catch (const UsageError& e) {
-    err << "parallel_run: " << e.what() << "\n";
+    err << "parallel_run: " << detail::escape_control(e.what()) << "\n";
     return exit_usage_error;
   } catch (const ConfigError& e) {
-    err << "parallel_run: " << e.what() << "\n";
+    err << "parallel_run: " << detail::escape_control(e.what()) << "\n";
     return exit_usage_error;
   } catch (const InputError& e) {
-    err << "parallel_run: " << e.what() << "\n";
+    err << "parallel_run: " << detail::escape_control(e.what()) << "\n";
     return exit_usage_error;
   } catch (const std::exception& e) {
-    // The job could not finish (its output could not be written): nothing partial is left.
-    err << "parallel_run: job failed: " << e.what() << "\n";
+    // The job could not finish (an internal error); its log folder says how far it got.
+    err << "parallel_run: job failed: " << detail::escape_control(e.what()) << "\n";
     return finish(exit_job_failed);
   }
 }

@@ -194,6 +194,10 @@ struct Config {
   /// Score only the first `limit` items (0: all): a quick trial of the same program on a
   /// small sample before the real run.
   std::int64_t limit = 0;
+  /// Enter symbolic links to folders found in input folders and globs (a link back to a
+  /// folder on the current path is a loop: reported, not entered). Off: such links are
+  /// listed in logs/skipped_inputs.csv, not read.
+  bool follow_symlinks = false;
   /// Stop gracefully on the first SIGINT or SIGTERM while the job runs (parallel_run::main
   /// turns it on; a library should not take signals from its host program unasked).
   bool stop_on_signals = false;
@@ -361,7 +365,8 @@ inline void Config::validate() const {
                         fmt::format("append_row_file_name '{}' is the log folder '{}'; choose "
                                     "another name or --log-dir",
                                     append_row_file_name, logs.string()));
-    for (const char* log_file : {"failed_items.csv", "master.txt", "job_result.txt", "metrics.csv"})
+    for (const char* log_file : {"failed_items.csv", "master.txt", "job_result.txt", "metrics.csv",
+                                 "skipped_inputs.csv"})
       if (fs::weakly_canonical(target, ec) == fs::weakly_canonical(logs / log_file, ec))
         throw ConfigError("append_row_file_name",
                           fmt::format("append_row_file_name '{}' is a log file in the log folder "

@@ -11,10 +11,14 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 
 struct JobResult {
-  /// True when every mini-batch was processed and no threshold was exceeded.
+  /// True when every mini-batch was processed, no threshold was exceeded, at least one item
+  /// succeeded (or the input held no item at all) and the output was written.
   bool succeeded = false;
-  /// Why the job failed ("error_threshold exceeded: ..."); empty on success.
+  /// Why the job failed ("error_threshold exceeded: ...", "no item succeeded: ...", "the
+  /// output could not be written: ..."); empty on success.
   std::string failure_reason;
+  /// The output file could not be written (a full disk): it is absent, the logs are not.
+  bool output_error = false;
   /// The job failed on a setting the scorer rejected in init() (e.g. a missing side input):
   /// a usage error, exit status 2 on the command line.
   bool configuration_error = false;
@@ -47,11 +51,19 @@ struct JobResult {
   /// init() calls that threw.
   std::size_t init_failures = 0;
   std::size_t warnings = 0;
+  /// Entries of the inputs that were not read (symbolic links to folders, FIFOs, devices,
+  /// dangling links, the job's own files), listed in logs/skipped_inputs.csv.
+  std::size_t inputs_skipped = 0;
+  /// Files whose key an earlier file of the job already had (both were scored and written).
+  std::size_t duplicate_keys = 0;
+  /// Config::limit in effect (0: none).
+  std::size_t limit = 0;
 
   double wall_seconds = 0;
   /// The append_row file; empty for summary_only.
   std::filesystem::path output_file;
   std::filesystem::path failed_items_file;
+  std::filesystem::path skipped_inputs_file;
   std::filesystem::path log_dir;
 
   /// One line: "succeeded: items 1797/1797 succeeded, 0 failed, ...; mini-batches ...".
@@ -62,7 +74,13 @@ struct JobResult {
         succeeded ? "succeeded" : "failed", items_succeeded, items_total, items_failed,
         items_not_processed, mini_batches_succeeded, mini_batches_total, mini_batches_failed,
         attempts, retries, timeouts, wall_seconds);
-    if (!output_file.empty()) s += fmt::format("; output: {}", output_file.string());
+    if (limit != 0) s += fmt::format("; limit: the first {} items", limit);
+    if (inputs_skipped != 0) s += fmt::format("; {} input entries not read", inputs_skipped);
+    if (duplicate_keys != 0) s += fmt::format("; {} duplicate keys", duplicate_keys);
+    if (output_error)
+      s += "; output: none (it could not be written)";
+    else if (!output_file.empty())
+      s += fmt::format("; output: {}", output_file.string());
     return s;
   }
 };

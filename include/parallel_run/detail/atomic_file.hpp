@@ -4,6 +4,7 @@
 #include "parallel_run/version.hpp"
 #include "parallel_run/errors.hpp"
 #include "parallel_run/detail/quote.hpp"
+#include "parallel_run/detail/temp_names.hpp"
 
 #include <fmt/format.h>
 
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
@@ -22,7 +24,7 @@ class AtomicFile {
  public:
   explicit AtomicFile(std::filesystem::path target) : target_(std::move(target)) {
     temp_ = target_.parent_path() /
-            fmt::format(".{}.partial-{}", target_.filename().string(), ::getpid());
+            fmt::format(".{}.partial-{}", target_.filename().string(), process_tag());
     out_ = std::fopen(temp_.c_str(), "wbe");  // "e": O_CLOEXEC, kept from child processes
     if (!out_)
       throw OutputError(
@@ -39,15 +41,23 @@ class AtomicFile {
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
 
+  /// A write that fails (a full disk) does not throw: the file is then lost, error() says
+  /// why, later writes are dropped and commit() throws. The job goes on recording what it
+  /// can (failed items, its summary) and stops.
   void write(std::string_view bytes) {
-    if (bytes.empty()) return;
-    if (std::fwrite(bytes.data(), 1, bytes.size(), out_) != bytes.size())
-      throw OutputError(fmt::format("cannot write '{}': {}", temp_.string(), std::strerror(errno)));
+    if (bytes.empty() || !error_.empty()) return;
+    if (std::fwrite(bytes.data(), 1, bytes.size(), out_) != bytes.size()) {
+      error_ = fmt::format("cannot write '{}': {}", temp_.string(), std::strerror(errno));
+      return;
+    }
     written_ += bytes.size();
   }
+  /// Why a write failed; empty while the file is good.
+  const std::string& error() const noexcept { return error_; }
   /// Makes the file appear under its name, whole. `durable` also syncs it to disk first, so
   /// it survives a power loss too (results: yes; a summary that can be rewritten: no).
   void commit(bool durable = true) {
+    if (!error_.empty()) throw OutputError(error_);
     std::FILE* f = out_;
     out_ = nullptr;
     bool ok = std::fflush(f) == 0 && (!durable || ::fsync(::fileno(f)) == 0);
@@ -75,6 +85,7 @@ class AtomicFile {
   std::filesystem::path temp_;
   std::FILE* out_ = nullptr;
   std::uint64_t written_ = 0;
+  std::string error_;
 };
 
 }  // namespace detail

@@ -278,6 +278,13 @@ class Coordinator {
     }
     if (result_.succeeded && result_.items_total == 0)
       log.warning("the inputs hold no items: nothing was scored");
+    if (result_.output_error && !result_.output_file.empty()) {
+      // An earlier run's output must not pass for this run's.
+      std::error_code ec;
+      if (std::filesystem::remove(result_.output_file, ec))
+        log.warning("the previous run's output '{}' was removed: it is not this run's",
+                    result_.output_file.string());
+    }
     result_.warnings = log.warnings();
     result_.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

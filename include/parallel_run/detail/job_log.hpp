@@ -31,7 +31,8 @@ class JobLog : public LeveledLog<JobLog> {
     if (!echo_ || (level != "WARNING" && level != "ERROR")) return;
     // A million failing items must not flood the terminal: the log file has them all.
     if (++echoed_ <= max_echoed)
-      fmt::print(stderr, "parallel_run: {}: {}\n", level == "ERROR" ? "error" : "warning", message);
+      fmt::print(stderr, "parallel_run: {}: {}\n", level == "ERROR" ? "error" : "warning",
+                 escape_control(message));
     else if (echoed_ == max_echoed + 1)
       fmt::print(stderr, "parallel_run: further warnings and errors are only in logs/master.txt\n");
   }

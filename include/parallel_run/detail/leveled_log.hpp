@@ -15,6 +15,30 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
+/// `text` with its control characters escaped (a line break as \n, ESC as \x1b; a tab is
+/// kept), so that a key or a reason can neither break a log line in two nor drive a terminal.
+inline std::string escape_control(std::string_view text) {
+  auto is_control = [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7f;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (!is_control(c)) {
+      out.push_back(c);
+      continue;
+    }
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+  }
+  return out;
+}
+
 /// "<time> <LEVEL> <message>" lines appended to a file created (with its folder) on first use.
 class LineFile {
  public:
@@ -34,7 +58,7 @@ class LineFile {
       out_ = std::fopen(file_.c_str(), mode_.c_str());
       if (!out_) return;  // a log that cannot be written must not fail the job
     }
-    fmt::print(out_, "{} {} {}\n", timestamp(), level, message);
+    fmt::print(out_, "{} {} {}\n", timestamp(), level, escape_control(message));
     std::fflush(out_);
   }
   const std::filesystem::path& path() const noexcept { return file_; }

@@ -2,9 +2,12 @@
 // relative path matches a glob given as components ("**" spans any number of folders).
 // Each folder's entries are sorted by name, so files come out in component-wise
 // lexicographic order while only one sorted listing per open folder is held in memory.
+// Every entry that would match but is not read (a symbolic link to a folder, a dangling link,
+// a FIFO, a device, the job's own files) is reported, so that nothing vanishes unaccounted.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/errors.hpp"
+#include "parallel_run/detail/input_report.hpp"
 
 #include <fmt/format.h>
 
@@ -12,6 +15,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,18 +28,39 @@ inline bool has_wildcard(std::string_view s) {
   return s.find_first_of("*?[") != std::string_view::npos;
 }
 
+/// How a walk treats what is not a plain file or folder, and the job's own files.
+struct WalkOptions {
+  /// '*' matches names starting with '.', as a folder input wants and a shell glob does not.
+  bool match_hidden = false;
+  /// Enter symbolic links to folders (a link back to a folder on the current path is a loop,
+  /// reported and not entered); otherwise they are reported as not read.
+  bool follow_symlinks = false;
+  /// Never read: the log folder, and the output folder's own files (all of the output folder
+  /// when it lies below the walk's root).
+  JobFiles job_files;
+  /// Folders never entered, besides those.
+  std::vector<std::filesystem::path> skip;
+  /// Told of every entry that would match but is not read: path, reason, is a job file.
+  std::function<void(const std::filesystem::path&, const std::string&, bool)> on_skipped;
+};
+
 class TreeWalk {
  public:
-  /// Walks `root`; `components` is the pattern relative to it. `match_hidden` lets '*' match
-  /// names starting with '.', as a folder input wants and a shell glob does not.
-  /// Folders in `skip` (the job's output and log folders) are never entered, so a job
-  /// whose output lies inside its input does not read its own files.
-  TreeWalk(std::filesystem::path root, std::vector<std::string> components, bool match_hidden,
-           std::vector<std::filesystem::path> skip = {})
-      : components_(std::move(components)), match_hidden_(match_hidden), skip_(std::move(skip)) {
+  /// Walks `root`; `components` is the pattern relative to it.
+  TreeWalk(std::filesystem::path root, std::vector<std::string> components, WalkOptions options)
+      : components_(std::move(components)), options_(std::move(options)) {
+    output_id_ = folder_id(options_.job_files.output_dir);
+    log_id_ = folder_id(options_.job_files.log_dir);
+    for (const auto& s : options_.skip)
+      if (FolderId id = folder_id(s); id.valid) skip_ids_.push_back(id);
     std::vector<std::size_t> states{0};
     close(states);
-    open_folder(root, std::string{}, std::move(states));
+    const FolderId id = folder_id(root);
+    if (id == log_id_) {
+      skipped(root, "the job's log folder", true);
+      return;
+    }
+    open_folder(root, std::string{}, std::move(states), id);
   }
 
   /// The next matching file as (absolute-or-given path, path relative to root), or nothing.
@@ -47,27 +72,69 @@ class TreeWalk {
         continue;
       }
       const Child& child = f.children[f.next++];
-      if (!child.is_dir) {
+      if (child.kind == Kind::file) {
         // The hot path (every file): no allocation unless it matches.
         if (!file_matches(f.states, child.name)) continue;
+        if (f.is_output) {
+          if (std::string why = options_.job_files.output_entry_reason(child.name);
+              !why.empty()) {
+            skipped(f.dir / child.name, why, true);
+            continue;
+          }
+        }
         std::string rel = f.rel.empty() ? child.name : f.rel + "/" + child.name;
         return std::make_pair(f.dir / child.name, std::move(rel));
+      }
+      if (child.kind == Kind::other) {
+        if (file_matches(f.states, child.name)) skipped(f.dir / child.name, child.reason, false);
+        continue;
       }
       std::vector<std::size_t> states = advance(f.states, child.name);
       if (states.empty()) continue;
       // open_folder grows the stack, which would invalidate `f` and `child`.
       std::filesystem::path full = f.dir / child.name;
-      if (skipped(full)) continue;
+      if (f.is_output && child.name == ".parallel_run_tmp") {
+        skipped(full, "the job's temporary folder", true);
+        continue;
+      }
+      if (child.kind == Kind::linked_folder && !options_.follow_symlinks) {
+        skipped(full, "a symbolic link to a folder, not followed (--follow-symlinks follows it)",
+                false);
+        continue;
+      }
+      const FolderId id = folder_id(full);
+      if (id == log_id_) {
+        skipped(full, "the job's log folder", true);
+        continue;
+      }
+      if (id == output_id_) {
+        skipped(full, "the job's output folder", true);
+        continue;
+      }
+      if (std::find(skip_ids_.begin(), skip_ids_.end(), id) != skip_ids_.end()) {
+        skipped(full, "the job's output or log folder", true);
+        continue;
+      }
+      if (auto loop = std::find_if(stack_.begin(), stack_.end(),
+                                   [&](const Frame& frame) { return frame.id == id; });
+          loop != stack_.end()) {
+        skipped(full,
+                fmt::format("a symbolic link loop: it leads back to '{}'", loop->dir.string()),
+                false);
+        continue;
+      }
       std::string rel = f.rel.empty() ? child.name : f.rel + "/" + child.name;
-      open_folder(full, std::move(rel), std::move(states));
+      open_folder(full, std::move(rel), std::move(states), id);
     }
     return std::nullopt;
   }
 
  private:
+  enum class Kind : unsigned char { file, folder, linked_folder, other };
   struct Child {
     std::string name;
-    bool is_dir;
+    Kind kind;
+    std::string reason;  // why an `other` entry is not read
   };
   struct Frame {
     std::filesystem::path dir;
@@ -75,7 +142,13 @@ class TreeWalk {
     std::vector<Child> children;
     std::size_t next = 0;
     std::vector<std::size_t> states;
+    FolderId id;
+    bool is_output = false;  // the output folder itself (a root): its job files are skipped
   };
+
+  void skipped(const std::filesystem::path& path, const std::string& reason, bool job_file) {
+    if (options_.on_skipped) options_.on_skipped(path, reason, job_file);
+  }
 
   // Adds the states reachable by letting a "**" match zero folders.
   void close(std::vector<std::size_t>& states) const {
@@ -88,17 +161,9 @@ class TreeWalk {
   }
 
   bool matches(const std::string& pattern, const std::string& name) const {
-    if (!match_hidden_ && name.front() == '.' && pattern.front() != '.') return false;
+    if (!options_.match_hidden && name.front() == '.' && pattern.front() != '.') return false;
     if (pattern == "*") return true;  // a folder input: every name, no fnmatch call
     return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
-  }
-
-  bool skipped(const std::filesystem::path& dir) const {
-    for (const auto& s : skip_) {
-      std::error_code ec;  // a skipped folder that does not exist yet matches nothing
-      if (std::filesystem::equivalent(dir, s, ec)) return true;
-    }
-    return false;
   }
 
   // A file ends a match when its name matches the last component ("**" spans folders only).
@@ -120,7 +185,7 @@ class TreeWalk {
       if (s >= components_.size()) continue;
       const std::string& c = components_[s];
       if (c == "**") {
-        if (match_hidden_ || name.front() != '.') add(s);
+        if (options_.match_hidden || name.front() != '.') add(s);
       } else if (matches(c, name)) {
         add(s + 1);
       }
@@ -129,22 +194,56 @@ class TreeWalk {
     return out;
   }
 
+  static std::string unread_reason(std::filesystem::file_type type) {
+    switch (type) {
+      case std::filesystem::file_type::fifo:
+        return "a FIFO (named pipe), not a regular file";
+      case std::filesystem::file_type::socket:
+        return "a socket, not a regular file";
+      case std::filesystem::file_type::block:
+        return "a block device, not a regular file";
+      case std::filesystem::file_type::character:
+        return "a character device, not a regular file";
+      default:
+        return "not a regular file";
+    }
+  }
+
   void open_folder(const std::filesystem::path& dir, std::string rel,
-                   std::vector<std::size_t> states) {
-    Frame f{dir, std::move(rel), {}, 0, std::move(states)};
+                   std::vector<std::size_t> states, FolderId id) {
+    namespace fs = std::filesystem;
+    Frame f{dir, std::move(rel), {}, 0, std::move(states), id, id == output_id_};
     std::error_code ec;
-    std::filesystem::directory_iterator it(dir, ec), end;
+    fs::directory_iterator it(dir, ec), end;
     if (ec)
       throw InputError(fmt::format("cannot list folder '{}': {}", dir.string(), ec.message()));
     for (; it != end; it.increment(ec)) {
       if (ec) break;
       const auto& e = *it;
       std::error_code type_ec;
-      // Symbolic links to folders are not followed: they could form a cycle.
-      bool link = e.is_symlink(type_ec);
-      bool is_dir = !link && e.is_directory(type_ec);
-      bool is_file = e.is_regular_file(type_ec);
-      if (is_dir || is_file) f.children.push_back({e.path().filename().string(), is_dir});
+      // The entry's own type comes with the listing (d_type): a plain file costs no stat.
+      const fs::file_type own = e.symlink_status(type_ec).type();
+      std::string name = e.path().filename().string();
+      if (own == fs::file_type::regular) {
+        f.children.push_back({std::move(name), Kind::file, {}});
+      } else if (own == fs::file_type::directory) {
+        f.children.push_back({std::move(name), Kind::folder, {}});
+      } else if (own == fs::file_type::symlink) {
+        std::error_code target_ec;
+        const fs::file_type target = e.status(target_ec).type();
+        if (target == fs::file_type::regular)
+          f.children.push_back({std::move(name), Kind::file, {}});
+        else if (target == fs::file_type::directory)
+          f.children.push_back({std::move(name), Kind::linked_folder, {}});
+        else if (target == fs::file_type::not_found || target_ec)
+          f.children.push_back({std::move(name), Kind::other,
+                                "a dangling symbolic link (its target does not exist)"});
+        else
+          f.children.push_back(
+              {std::move(name), Kind::other, "a symbolic link to " + unread_reason(target)});
+      } else {
+        f.children.push_back({std::move(name), Kind::other, unread_reason(own)});
+      }
     }
     if (ec)
       throw InputError(fmt::format("cannot list folder '{}': {}", dir.string(), ec.message()));
@@ -154,8 +253,9 @@ class TreeWalk {
   }
 
   std::vector<std::string> components_;
-  bool match_hidden_;
-  std::vector<std::filesystem::path> skip_;
+  WalkOptions options_;
+  FolderId output_id_, log_id_;
+  std::vector<FolderId> skip_ids_;
   std::vector<Frame> stack_;
 };
 
