@@ -155,7 +155,7 @@ TEST_CASE("a failed attempt is retried - after run_max_try attempts its items fa
     CHECK(r.items_failed == 10);
     CHECK(job.failed() ==
           header + failed_lines(0, 10, 0, 1,
-                                "all 1 attempts failed; last: unknown exception (not derived from "
+                                "the only attempt failed: unknown exception (not derived from "
                                 "std::exception)"));
   }
 }
@@ -235,7 +235,7 @@ TEST_CASE("thresholds are checked as results arrive - -1 tolerates everything",
     CHECK(r.items_succeeded == 70);
     CHECK(r.mini_batches_failed == 3);
     CHECK(job.output() == numbered_keys(70));
-    const std::string why = "all 1 attempts failed; last: broken";
+    const std::string why = "the only attempt failed: broken";
     CHECK(job.failed() == header + failed_lines(70, 80, 7, 1, why) +
                               failed_lines(80, 90, 8, 1, why) + failed_lines(90, 100, 9, 1, why));
   }
@@ -303,7 +303,7 @@ TEST_CASE("once a threshold is exceeded no new mini-batch starts and nothing is 
   CHECK(std::count(failed.begin(), failed.end(), '\n') ==
         static_cast<std::ptrdiff_t>(1 + r.items_failed + r.items_not_processed));
   CHECK_THAT(failed,
-             Catch::Contains(failed_lines(10, 20, 1, 1, "all 1 attempts failed; last: broken")));
+             Catch::Contains(failed_lines(10, 20, 1, 1, "the only attempt failed: broken")));
   CHECK_THAT(
       failed,
       Catch::EndsWith("f199.txt,19,0,not processed: the job stopped (error_threshold exceeded: 10 "
@@ -496,7 +496,7 @@ TEST_CASE("bad settings and inputs throw before any scorer code runs", "[executo
   CHECK(job.script->inits == 0);
 }
 
-TEST_CASE("an input found faulty as the listing reaches it stops the job and keeps the results",
+TEST_CASE("an input found faulty as the listing reaches it is a failed item, the job goes on",
           "[executor][errors]") {
   TempDir t;
   make_numbered_files(t / "in", 100);
@@ -521,36 +521,34 @@ TEST_CASE("an input found faulty as the listing reaches it stops the job and kee
   });
   SECTION("a list line that names no file") {
     JobResult r = run(c, FileDataset({"@" + (t / "list.txt").string()}), scorer);
-    CHECK_FALSE(r.succeeded);
-    CHECK(r.configuration_error);
-    CHECK(r.failure_reason == "[parallel_run.input] list file '" + (t / "list.txt").string() +
-                                  "' line 101: 'in/missing.txt' is not a file");
-    // Every file is accounted for: the 100 before the bad line (the last partial mini-batch
-    // too) and the 50 after it, listed as not processed.
-    CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 150);
-    CHECK(r.items_not_processed >= 50);
-    std::string failed = read_file(t / "out/logs/failed_items.csv");
-    CHECK_THAT(
-        failed,
-        Catch::EndsWith(
-            "in/f049.txt,50,0,not processed: the job stopped ([parallel_run.input] list file '" +
-            (t / "list.txt").string() + "' line 101: 'in/missing.txt' is not a file)\n"));
+    CHECK(r.succeeded);  // one failed item, tolerated (error_threshold -1)
+    CHECK_FALSE(r.configuration_error);
+    CHECK(r.items_succeeded == 150);
+    CHECK(r.items_failed == 1);
+    CHECK(r.items_total == 151);
+    CHECK(read_file(t / "out/logs/failed_items.csv") ==
+          "key,mini_batch,attempts,reason\nin/missing.txt,,0,list file '" +
+              (t / "list.txt").string() +
+              "' line 101: 'in/missing.txt' is not a file (it does not exist)\n");
     std::string expected;
-    for (std::size_t i = 0; i < r.items_succeeded; ++i)
+    for (int i = 0; i < 100; ++i)
+      expected += fmt::format("in/f{:03}.txt\n", i);
+    for (int i = 0; i < 50; ++i)
       expected += fmt::format("in/f{:03}.txt\n", i);
     CHECK(read_file(t / "out/parallel_run_step.txt") == expected);
+    CHECK(r.duplicate_keys == 50);  // the list names 50 files twice
   }
   SECTION("an empty folder after a good one") {
     make_numbered_files(t / "after", 7);
     JobResult r =
         run(c, FileDataset({(t / "in").string(), (t / "empty").string(), (t / "after").string()}),
             scorer);
-    CHECK_FALSE(r.succeeded);
-    CHECK(r.configuration_error);
-    CHECK(r.failure_reason ==
-          "[parallel_run.input] input folder '" + (t / "empty").string() + "' holds no files");
-    // The files of the input after the faulty one are listed as not processed too.
-    CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 107);
+    CHECK(r.succeeded);
+    CHECK(r.items_succeeded == 107);
+    CHECK(r.items_failed == 1);
+    CHECK_THAT(read_file(t / "out/logs/failed_items.csv"),
+               Catch::EndsWith((t / "empty").string() + ",,0,input folder '" +
+                               (t / "empty").string() + "' holds no files\n"));
   }
   SECTION("a missing root is found before any scorer code runs") {
     CHECK_THROWS_WITH(run(c, FileDataset({(t / "in").string(), (t / "gone").string()}), scorer),

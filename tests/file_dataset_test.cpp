@@ -91,7 +91,7 @@ TEST_CASE("a list file names files relative to itself, skipping blanks and comme
   write_file(t / "d/bad.txt", "one.txt\n\nmissing.txt\n");
   CHECK_THROWS_WITH(FileDataset({"@" + (t / "d/bad.txt").string()}).count(),
                     "[parallel_run.input] list file '" + (t / "d/bad.txt").string() +
-                        "' line 3: 'missing.txt' is not a file");
+                        "' line 3: 'missing.txt' is not a file (it does not exist)");
   write_file(t / "d/empty.txt", "# nothing\n");
   CHECK_THROWS_WITH(
       FileDataset({"@" + (t / "d/empty.txt").string()}).count(),
@@ -158,4 +158,45 @@ TEST_CASE("the partitioner cuts mini-batches of mini_batch_size files in order",
   REQUIRE(b);
   CHECK(b->size() == 25);
   CHECK_FALSE(all.next());
+}
+
+TEST_CASE("with a report, what is not read is reported once, even by a second cursor",
+          "[file_dataset][report]") {
+  TempDir t;
+  write_file(t / "a/x.txt", "1");
+  write_file(t / "b/x.txt", "2");
+  std::filesystem::create_directories(t / "empty");
+  std::filesystem::create_symlink(t / "gone", t / "a/dangling");
+  write_file(t / "list.txt", "a/x.txt\nnope.txt\n");
+  auto report = std::make_shared<parallel_run::detail::InputReport>();
+  std::vector<std::string> events;
+  report->on_skipped = [&](const std::filesystem::path& p, const std::string& why, bool own) {
+    events.push_back("skipped " + p.filename().string() + ": " + why + (own ? " (own)" : ""));
+  };
+  report->on_failed = [&](const std::string& key, const std::string&) {
+    events.push_back("failed " + key);
+  };
+  report->on_duplicate = [&](const std::string& key, const std::string&, const std::string&,
+                             bool first) { events.push_back("duplicate " + key + (first ? "" : " again")); };
+  FileDataset d({(t / "a").string(), (t / "b").string(), (t / "empty").string(),
+                 "@" + (t / "list.txt").string()});
+  d.set_listing({{}, false, report});
+  for (int pass = 0; pass < 2; ++pass)  // the second cursor reports nothing new
+    CHECK(keys(d) == std::vector<std::string>{"x.txt", "x.txt", "a/x.txt"});
+  CHECK(events == std::vector<std::string>{
+                      "skipped dangling: a dangling symbolic link (its target does not exist)",
+                      "duplicate x.txt", "failed " + (t / "empty").string(), "failed nope.txt"});
+  // Without a report, an input that names no file is an InputError, as before.
+  CHECK_THROWS_AS(FileDataset({(t / "empty").string()}).entries(), InputError);
+}
+
+TEST_CASE("temporary names carry the process id and start time", "[file_dataset][temporaries]") {
+  using parallel_run::detail::temporary_tag;
+  CHECK(temporary_tag(".out.txt.partial-12-345") == std::string_view("12-345"));
+  CHECK(temporary_tag(".parallel_run_spill-12") == std::string_view("12"));
+  CHECK_FALSE(temporary_tag(".out.txt.partial-x"));
+  CHECK_FALSE(temporary_tag("out.txt.partial-12"));
+  CHECK_FALSE(temporary_tag(".partial-12"));
+  CHECK_FALSE(parallel_run::detail::tag_is_stale(parallel_run::detail::process_tag()));
+  CHECK(parallel_run::detail::tag_is_stale(fmt::format("{}-1", ::getpid())));
 }

@@ -6,6 +6,7 @@
 #include "parallel_run/errors.hpp"
 #include "parallel_run/detail/clock.hpp"
 #include "parallel_run/detail/leveled_log.hpp"
+#include "parallel_run/detail/quote.hpp"
 
 #include <fmt/format.h>
 
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -31,7 +33,15 @@ class MetricSink {
   MetricSink(const MetricSink&) = delete;
   MetricSink& operator=(const MetricSink&) = delete;
 
-  void write(std::size_t worker, std::size_t mini_batch, std::string_view name, double value) {
+  /// `mini_batch`: none for a metric logged in init (the column is left empty). The name is
+  /// quoted as a CSV field, its control characters escaped (one record per line).
+  void write(std::size_t worker, std::optional<std::size_t> mini_batch, std::string_view name,
+             double value) {
+    std::string line = fmt::format("{},{},", timestamp(), worker);
+    if (mini_batch) fmt::format_to(std::back_inserter(line), "{}", *mini_batch);
+    line.push_back(',');
+    append_csv_field(line, escape_control(name));
+    fmt::format_to(std::back_inserter(line), ",{}\n", value);
     std::lock_guard lock(mutex_);
     if (!out_) {
       std::filesystem::create_directories(file_.parent_path());
@@ -39,7 +49,7 @@ class MetricSink {
       if (!out_) return;
       std::fputs("time,worker,mini_batch,name,value\n", out_);
     }
-    fmt::print(out_, "{},{},{},{},{}\n", timestamp(), worker, mini_batch, name, value);
+    std::fputs(line.c_str(), out_);
     std::fflush(out_);
   }
 
@@ -124,7 +134,11 @@ class Context {
   UserLog& log() noexcept { return log_; }
   /// Records a metric in <logs>/metrics.csv with the worker and mini-batch.
   void log_metric(std::string_view name, double value) {
-    if (metrics_) metrics_->write(worker_index_, mini_batch_index_, name, value);
+    // Before the first mini-batch (in init) there is no mini-batch to name.
+    if (metrics_)
+      metrics_->write(worker_index_,
+                      attempt_ == 0 ? std::nullopt : std::optional<std::size_t>(mini_batch_index_),
+                      name, value);
   }
   const Config& config() const noexcept { return *config_; }
 

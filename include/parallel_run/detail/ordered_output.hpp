@@ -6,6 +6,7 @@
 #include "parallel_run/version.hpp"
 #include "parallel_run/errors.hpp"
 #include "parallel_run/detail/atomic_file.hpp"
+#include "parallel_run/detail/temp_names.hpp"
 
 #include <fmt/format.h>
 
@@ -100,7 +101,7 @@ class OrderedOutput {
 
   std::uint64_t spill(const std::string& rows, const std::string& failed) {
     if (!spill_) {
-      spill_path_ = spill_dir_ / fmt::format(".parallel_run_spill-{}", ::getpid());
+      spill_path_ = spill_dir_ / fmt::format(".parallel_run_spill-{}", process_tag());
       spill_ = std::fopen(spill_path_.c_str(), "w+be");  // "e": O_CLOEXEC
       if (!spill_)
         throw OutputError(fmt::format("cannot create spill file '{}'", spill_path_.string()));
