@@ -101,7 +101,8 @@ TEST_CASE("every flag sets its setting, in both spellings", "[command_line]") {
                             flag("--node-count"),
                             "1",
                             "--limit",
-                            "9"});
+                            "9",
+                            flag("--follow-symlinks")});
     const Config& c = cl.config;
     CHECK(cl.inputs == std::vector<std::string>{"a", "b"});
     CHECK(c.output_dir == "o");
@@ -122,6 +123,7 @@ TEST_CASE("every flag sets its setting, in both spellings", "[command_line]") {
     CHECK(c.delimiter == ",");
     CHECK(c.node_count == 1);
     CHECK(c.limit == 9);
+    CHECK(c.follow_symlinks);
     CHECK_NOTHROW(c.validate());
   }
 }
