@@ -45,11 +45,12 @@ class ParallelRun {
   const Config& config() const noexcept { return config_; }
 
   /// Runs the job over `inputs`, blocking until it ends. Throws ConfigError for an invalid
-  /// setting or an output folder that cannot be made, and InputError for a missing input,
-  /// all before any scorer code runs; OutputError if the output cannot be written. A failed
-  /// job is a JobResult, not an exception. That includes an input found faulty as the listing
-  /// reaches it (an empty folder, a glob that matches nothing, a bad list line): the job stops
-  /// with JobResult::configuration_error set, keeping what it computed.
+  /// setting or an output or log folder that cannot be made or written, and InputError for a
+  /// missing input, all before any scorer code runs. A failed job is a JobResult, not an
+  /// exception: a threshold exceeded, no item succeeded, an output that could not be written
+  /// (JobResult::output_error; the logs still record the end). An input found faulty as the
+  /// listing reaches it (an empty folder, a glob that matches nothing, a list line that names
+  /// no file) is a failed item, and the job goes on.
   JobResult run(const FileDataset& inputs) const {
     static_assert(detail::check_scorer<Scorer, FileBatch>());
     if constexpr (ScorerFor<Scorer, FileBatch>) {
