@@ -112,8 +112,8 @@ struct Reference {
         end = lf == std::string::npos ? text.size() : lf;
       }
       std::string record = text.substr(start, end - start);
-      const std::uint64_t lines_in = static_cast<std::uint64_t>(
-          std::count(record.begin(), record.end(), '\n'));
+      const std::uint64_t lines_in =
+          static_cast<std::uint64_t>(std::count(record.begin(), record.end(), '\n'));
       if (!unclosed && !record.empty() && record.back() == '\r') record.pop_back();
       if (!record.empty() || unclosed) out.push_back({line, record, unclosed});
       line += lines_in + (end < text.size() ? 1 : 0);
@@ -187,11 +187,11 @@ struct Reference {
       const Raw& r = raw[k];
       bool after = false;
       std::vector<std::string> f = fields(r.text, after);
-      std::string fault = r.unclosed      ? "unclosed"
-                          : after         ? "after"
-                          : bad_header    ? "header"
+      std::string fault = r.unclosed            ? "unclosed"
+                          : after               ? "after"
+                          : bad_header          ? "header"
                           : f.size() != columns ? "count"
-                                          : "";
+                                                : "";
       if (!fault.empty()) f.clear();
       out.push_back({r.line, std::move(f), fault});
     }
@@ -241,17 +241,18 @@ std::vector<Read> library_read(const TabularDataset& d, std::uint64_t size) {
 std::string random_csv(std::mt19937& rng) {
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
   static const char* const pieces[] = {
-      "a",   "bc",     ",",      ",",   "\"",  "\"\"",    "\"x\"", "\"y,z\"", "\n",
-      "\n",  "\r\n",   "\r",     "\"q\"\"r\"", "\"\n\"", ",\"",   "\" ",   " ",
-      "1.5", "\"a\"b", "x\"y",   "\n\n", "\r\n\r\n", "\"\"\"", ",,"};
+      "a",  "bc",  ",",      ",",    "\"",         "\"\"",     "\"x\"",  "\"y,z\"",
+      "\n", "\n",  "\r\n",   "\r",   "\"q\"\"r\"", "\"\n\"",   ",\"",    "\" ",
+      " ",  "1.5", "\"a\"b", "x\"y", "\n\n",       "\r\n\r\n", "\"\"\"", ",,"};
   const int n = pick(4) == 0 ? pick(200) : pick(30);
   std::string s;
   if (pick(10) == 0) s += "\xEF\xBB\xBF";
   for (int i = 0; i < n; ++i)
     s += pieces[pick(static_cast<int>(std::size(pieces)))];
   // Long quiet runs move the troubles across 64-byte blocks.
-  if (pick(3) == 0) s.insert(static_cast<std::size_t>(pick(static_cast<int>(s.size()) + 1)),
-                             std::string(static_cast<std::size_t>(pick(130)), 'w'));
+  if (pick(3) == 0)
+    s.insert(static_cast<std::size_t>(pick(static_cast<int>(s.size()) + 1)),
+             std::string(static_cast<std::size_t>(pick(130)), 'w'));
   return s;
 }
 

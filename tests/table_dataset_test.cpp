@@ -587,6 +587,7 @@ TEST_CASE("a table slice crosses the wire to a worker process intact", "[table_d
   CHECK(d.offset() == s.offset());
   CHECK(d.length() == s.length());
   CHECK(d.first_line() == 2);
+  CHECK(d.last_line() == 3);
   CHECK(d.sources().at(0)->key == "a.csv");
   CHECK(d.sources().at(0)->columns == 2);
   const TableBatch b = d.materialize();
@@ -597,6 +598,46 @@ TEST_CASE("a table slice crosses the wire to a worker process intact", "[table_d
                         std::string_view(bytes).substr(0, bytes.size() - 1))),
                     "[parallel_run.internal] a message between the coordinator and a worker "
                     "process is truncated");
+}
+
+TEST_CASE("after stop_reading the partitioner lists the unread input without reading it",
+          "[table_dataset][stop]") {
+  TempDir t;
+  std::string a = "n\n";
+  for (int i = 0; i < 200000; ++i)
+    a += "1234\n";  // 1 MB: more than one 256 KB chunk
+  write_file(t / "in/a.csv", a);
+  write_file(t / "in/b.csv", "n\n1\n");
+  write_file(t / "in/c.csv", "n\n2\n");
+  TablePartitioner p(TabularDataset({(t / "in").string()}), 100);
+  const TableSlice first = *p.next();
+  CHECK(first.first_line() == 2);
+  CHECK(first.last_line() == 21);
+  std::vector<std::string> keys;
+  first.for_each_range_key([&](std::string k) { keys.push_back(std::move(k)); });
+  CHECK(keys == std::vector<std::string>{"a.csv:2-21"});
+  p.stop_reading();
+  // The slices cut from the first chunk, then the rest of a.csv, then b.csv and c.csv.
+  std::uint64_t next_line = 22;
+  std::vector<std::string> unread;
+  std::size_t index = 1;
+  while (auto s = p.next()) {
+    CHECK(s->mini_batch_index() == index++);
+    keys.clear();
+    s->for_each_range_key([&](std::string k) { keys.push_back(std::move(k)); });
+    REQUIRE(keys.size() == 1);
+    if (s->size() == 0) {
+      unread.push_back(keys[0]);
+      continue;
+    }
+    REQUIRE(unread.empty());
+    CHECK(s->first_line() == next_line);
+    CHECK(keys[0] == fmt::format("a.csv:{}-{}", s->first_line(), s->last_line()));
+    CHECK(s->last_line() - s->first_line() + 1 == s->size());
+    next_line = s->last_line() + 1;
+  }
+  CHECK(next_line < 200000);  // most of a.csv is never read
+  CHECK(unread == std::vector<std::string>{fmt::format("a.csv:{}-", next_line), "b.csv", "c.csv"});
 }
 
 TEST_CASE("spill slices parse framed records of several sources", "[table_dataset][spill]") {

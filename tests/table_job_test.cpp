@@ -122,9 +122,8 @@ TEST_CASE("a stopped table job lists what it did not read as ranges of lines, un
   c.process_count_per_node = 1;
   c.run_max_try = 1;
   c.error_threshold = 0;
-  auto scorer = make_scorer([](const TableBatch&) -> std::vector<std::string> {
-    throw std::runtime_error("no");
-  });
+  auto scorer = make_scorer(
+      [](const TableBatch&) -> std::vector<std::string> { throw std::runtime_error("no"); });
   const JobResult r = ParallelRun(c, scorer).run(TabularDataset({(t / "in").string()}));
   CHECK(!r.succeeded);
   const std::string failed = read_file(t / "out/logs/failed_items.csv");

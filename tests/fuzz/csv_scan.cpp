@@ -117,8 +117,7 @@ void check_index(const char* p, std::size_t n, char delimiter, const Reference& 
       count = pd::index_fields_avx2<true>(p + window, size, delimiter, state, *index);
     else
 #endif
-      count = pd::index_fields<pd::isa::Baseline, true>(p + window, size, delimiter, state,
-                                                         *index);
+      count = pd::index_fields<pd::isa::Baseline, true>(p + window, size, delimiter, state, *index);
     for (std::size_t k = 0; k < count; ++k)
       got.push_back(static_cast<std::uint32_t>(window + index->ends[k]));
   }

@@ -584,9 +584,11 @@ class TablePartitioner {
       return s;
     }
     if (file_) {
-      TableSlice s = TableSlice::of_unread(next_index_++, file_->source->key, file_->slice_line);
-      file_.reset();
-      return s;
+      const std::unique_ptr<OpenFile> f = std::move(file_);
+      std::error_code ec;
+      const std::uint64_t size = std::filesystem::file_size(f->source->path, ec);
+      if (ec || f->slice_start < size)  // else every byte of it was cut
+        return TableSlice::of_unread(next_index_++, f->source->key, f->slice_line);
     }
     if (done_) return std::nullopt;
     std::optional<FileEntry> entry = cursor_.next();  // an InputError leaves the cursor past it
