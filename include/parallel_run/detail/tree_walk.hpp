@@ -86,7 +86,8 @@ class TreeWalk {
         return std::make_pair(f.dir / child.name, std::move(rel));
       }
       if (child.kind == Kind::other) {
-        if (file_matches(f.states, child.name)) skipped(f.dir / child.name, child.reason, false);
+        if (file_matches(f.states, child.name))
+          skipped(f.dir / child.name, unread_reason(child), false);
         continue;
       }
       std::vector<std::size_t> states = advance(f.states, child.name);
@@ -134,7 +135,9 @@ class TreeWalk {
   struct Child {
     std::string name;
     Kind kind;
-    std::string reason;  // why an `other` entry is not read
+    // An `other` entry: its type (a link's: its target's; not_found when dangling).
+    std::filesystem::file_type type = std::filesystem::file_type::none;
+    bool link = false;
   };
   struct Frame {
     std::filesystem::path dir;
@@ -194,6 +197,12 @@ class TreeWalk {
     return out;
   }
 
+  static std::string unread_reason(const Child& child) {
+    if (!child.link) return unread_reason(child.type);
+    if (child.type == std::filesystem::file_type::not_found)
+      return "a dangling symbolic link (its target does not exist)";
+    return "a symbolic link to " + unread_reason(child.type);
+  }
   static std::string unread_reason(std::filesystem::file_type type) {
     switch (type) {
       case std::filesystem::file_type::fifo:
@@ -221,28 +230,26 @@ class TreeWalk {
       if (ec) break;
       const auto& e = *it;
       std::error_code type_ec;
-      // The entry's own type comes with the listing (d_type): a plain file costs no stat.
-      const fs::file_type own = e.symlink_status(type_ec).type();
+      // is_symlink, is_regular_file and is_directory use the type the listing gave (d_type):
+      // a plain file or folder costs no stat (symlink_status() would).
+      const bool link = e.is_symlink(type_ec);
       std::string name = e.path().filename().string();
-      if (own == fs::file_type::regular) {
-        f.children.push_back({std::move(name), Kind::file, {}});
-      } else if (own == fs::file_type::directory) {
-        f.children.push_back({std::move(name), Kind::folder, {}});
-      } else if (own == fs::file_type::symlink) {
+      if (!link && e.is_regular_file(type_ec)) {
+        f.children.push_back({std::move(name), Kind::file});
+      } else if (!link && e.is_directory(type_ec)) {
+        f.children.push_back({std::move(name), Kind::folder});
+      } else if (link) {
         std::error_code target_ec;
         const fs::file_type target = e.status(target_ec).type();
         if (target == fs::file_type::regular)
-          f.children.push_back({std::move(name), Kind::file, {}});
+          f.children.push_back({std::move(name), Kind::file});
         else if (target == fs::file_type::directory)
-          f.children.push_back({std::move(name), Kind::linked_folder, {}});
-        else if (target == fs::file_type::not_found || target_ec)
-          f.children.push_back({std::move(name), Kind::other,
-                                "a dangling symbolic link (its target does not exist)"});
+          f.children.push_back({std::move(name), Kind::linked_folder});
         else
-          f.children.push_back(
-              {std::move(name), Kind::other, "a symbolic link to " + unread_reason(target)});
+          f.children.push_back({std::move(name), Kind::other,
+                                target_ec ? fs::file_type::not_found : target, true});
       } else {
-        f.children.push_back({std::move(name), Kind::other, unread_reason(own)});
+        f.children.push_back({std::move(name), Kind::other, e.symlink_status(type_ec).type()});
       }
     }
     if (ec)
