@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <string>
 #include <thread>
@@ -404,8 +405,11 @@ TEST_CASE("a worker above worker_memory_limit is killed: out of memory", "[proce
 TEST_CASE("init that always crashes stops the job after 3 * process_count_per_node", "[process]") {
   Program p;
   p.inputs(std::vector<std::string>(6, "ok"));
-  const Ran r = p.run(fault_injection, process_args({"--", "--init=abort"}));
+  const Ran r = p.run(fault_injection, process_args({"--", "--init=abort", "--record-inits"}));
   CHECK(r.status == 1);
+  // No 7th init starts: a replacement is started only while the inits in progress could
+  // all fail without passing the limit.
+  CHECK(p.lines_of("out/inits.txt") == 6);
   CHECK(matches(r.err,
                 "job failed: init failed 6 times \\(the limit is 3 \\* "
                 "process_count_per_node = 6\\); last error: worker process [0-9]+ was "
@@ -722,4 +726,170 @@ TEST_CASE("a table job writes the same bytes with processes as with threads", "[
   CHECK(matches(t.out, "leftover fds: 0\n"));
   CHECK(matches(q.out, "leftover fds: 0\n"));
   CHECK(p.tagged().empty());
+}
+
+namespace {
+
+const std::string scheduling = PARALLEL_RUN_SCHEDULING_DRIVER;
+
+// The rows of the scheduling driver: key -> the rest of the row ("<pid>" or "<pid> gave-up").
+std::map<std::string, std::string> rows_by_key(const std::string& output) {
+  std::map<std::string, std::string> rows;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    const auto end = output.find('\n', start);
+    const std::string line = output.substr(start, end - start);
+    const auto space = line.find(' ');
+    rows[line.substr(0, space)] = line.substr(space + 1, 64);
+    start = end == std::string::npos ? output.size() : end + 1;
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("a mini-batch never waits behind a running one while a worker is idle", "[process]") {
+  // 2 workers, 4 mini-batches of one file: the first waits until the other 3 are done. They
+  // can only be done by the other worker; one queued behind the waiting one would never run.
+  Program p;
+  p.inputs({"await=3", "ok", "ok", "ok"});
+  const Ran r = p.run(scheduling, {"--input", "in", "--output", "out",
+                                   "--process-count-per-node", "2"});
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 4/4 succeeded"));
+  const auto rows = rows_by_key(p.output());
+  REQUIRE(rows.size() == 4);
+  CHECK(rows.at("f00.txt").find("gave-up") == std::string::npos);
+  CHECK(rows.at("f01.txt") == rows.at("f02.txt"));
+  CHECK(rows.at("f02.txt") == rows.at("f03.txt"));
+  CHECK(rows.at("f01.txt") != rows.at("f00.txt").substr(0, rows.at("f01.txt").size()));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("once the job stops, a mini-batch sent to a worker and not started does not start",
+          "[process]") {
+  // One worker: it is sent mini-batch 1 behind mini-batch 0, which interrupts the job and
+  // then waits until its worker handed mini-batch 1 back.
+  Program p;
+  p.inputs({"interrupt", "ok", "ok", "ok"});
+  const Ran r = p.run(scheduling, {"--input", "in", "--output", "out",
+                                   "--process-count-per-node", "1"});
+  CHECK(r.status == 130);
+  CHECK(matches(r.err, "items 1/4 succeeded, 0 failed, 3 not processed"));
+  const auto rows = rows_by_key(p.output());
+  REQUIRE(rows.size() == 1);
+  CHECK(rows.at("f00.txt").find("gave-up") == std::string::npos);
+  CHECK(read_file(p.dir / worker_log(0)).find("scoring f01.txt") == std::string::npos);
+  CHECK(matches(p.failed(), "\nf01.txt,1,0,\"?not processed: the job stopped \\(interrupted"));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a worker whose run() reaches another run() reports every attempt it held",
+          "[process]") {
+  // Mini-batch 1 waits behind mini-batch 0 on the only worker; it would block (it waits for
+  // markers that never come) if it ran. The job must end, with each item accounted for.
+  Program p;
+  p.inputs({"nested", "await=99", "ok"});
+  const Ran r = p.wait(p.start(scheduling, {"--input", "in", "--output", "out",
+                                            "--process-count-per-node", "1"}),
+                       60s);
+  CHECK(r.status == 2);
+  CHECK(matches(r.err, "job failed: init failed: the worker process reached a thread-backend "
+                       "run\\(\\) \\(job 'nested'\\)"));
+  CHECK(matches(r.err, "items 0/3 succeeded, 1 failed, 2 not processed"));
+  CHECK(matches(p.failed(), "\nf00.txt,0,1,\"?attempt 1 failed and the job is stopping: "));
+  CHECK(matches(p.failed(), "\nf01.txt,1,0,\"?not processed: the job stopped"));
+  CHECK(read_file(p.dir / worker_log(0)).find("scoring f01.txt") == std::string::npos);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("an answer that arrived while the coordinator stalled is not timed out", "[process]") {
+  // Mini-batch 0 stalls the coordinator's thread for 3 s (a signal handler) and answers with
+  // 4 MB at once; run_invocation_timeout is 1 s. The answer is there when the timer is seen.
+  Program p;
+  p.inputs({"stall"});
+  const Ran r = p.run(scheduling,
+                      {"--input", "in", "--output", "out", "--process-count-per-node", "1",
+                       "--run-invocation-timeout", "1", "--run-max-try", "1"},
+                      {"STALL_SECONDS=3"});
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 1/1 succeeded, 0 failed.* timeouts 0"));
+  CHECK(p.output().size() > (4u << 20));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a worker's channel is CLOEXEC before its main() runs", "[process]") {
+  Program p;
+  p.inputs({"ok"});
+  const Ran r = p.run(scheduling, {"--input", "in", "--output", "out",
+                                   "--process-count-per-node", "1"});
+  CHECK(r.status == 0);
+  CHECK(read_file(p.dir / worker_log(0)).find("channel cloexec at main: yes\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("a corrupt count in a message is an error before anything is allocated", "[process]") {
+  // 24 bytes that claim 4 million failed items: an empty rows string, 0 succeeded, the count.
+  std::string bytes;
+  detail::WireWriter w(bytes);
+  w.put("");
+  w.put<std::uint64_t>(0);
+  w.put<std::uint64_t>(4'000'000);
+  REQUIRE(bytes.size() == 24);
+  detail::WireReader r(bytes);
+  CHECK_THROWS_WITH(detail::decode_outcome(r),
+                    Catch::Contains("claims 4000000 failed items, more than its 0 remaining "
+                                    "bytes can hold"));
+  std::string strings;
+  detail::WireWriter ws(strings);
+  ws.put<std::uint64_t>(~std::uint64_t{0});
+  detail::WireReader rs(strings);
+  CHECK_THROWS_WITH(detail::decode_strings(rs), Catch::Contains("claims"));
+  std::string files;
+  detail::WireWriter wf(files);
+  wf.put<std::uint64_t>(0);
+  wf.put<std::uint64_t>(1);
+  wf.put("a");  // one entry needs a path, a key and an index: 24 bytes at least
+  detail::WireReader rf(files);
+  CHECK_THROWS_WITH(detail::decode_file_batch(rf), Catch::Contains("claims 1 files"));
+  std::string flag;
+  detail::WireWriter wb(flag);
+  wb.put<std::uint8_t>(7);
+  detail::WireReader rb(flag);
+  CHECK_THROWS_WITH(rb.get<bool>(), Catch::Contains("holds 7 where a bool belongs"));
+  // An outcome must add up to its mini-batch.
+  const detail::BatchOutcome o{"a\n", 1, {{"k", "why"}}, {}};
+  CHECK_NOTHROW(detail::check_outcome(o, 2, 5));
+  CHECK_THROWS_WITH(detail::check_outcome(o, 3, 5),
+                    "[parallel_run.internal] the result of mini-batch 5 counts 1 succeeded and 1 "
+                    "failed items, but the mini-batch has 3");
+  const detail::BatchOutcome too_many{"", 9, {}, {}};
+  CHECK_THROWS(detail::check_outcome(too_many, 3, 0));
+}
+
+TEST_CASE("a channel buffer does not keep the capacity of its largest frame", "[process]") {
+  std::string stream;
+  detail::append_frame(stream, detail::MessageType::result,
+                       [](detail::WireWriter& w) { w.put(std::string(8u << 20, 'r')); });
+  detail::append_frame(stream, detail::MessageType::init_ok);
+  detail::FrameBuffer in;
+  in.append(stream.data(), stream.size() - 2);  // the second frame is not complete
+  auto f = in.next();
+  REQUIRE(f);
+  CHECK(f->payload.size() == (8u << 20) + 8);
+  CHECK_FALSE(in.next());
+  in.compact();
+  CHECK(in.partial());
+  CHECK(in.capacity() <= detail::buffer_capacity_kept);
+  in.append(stream.data() + stream.size() - 2, 2);
+  auto g = in.next();
+  REQUIRE(g);
+  CHECK(g->type == detail::MessageType::init_ok);
+  in.compact();
+  CHECK_FALSE(in.partial());
+  CHECK(in.capacity() <= detail::buffer_capacity_kept);
+  std::string big(8u << 20, 'x');
+  big.clear();
+  detail::release_if_large(big);
+  CHECK(big.capacity() <= detail::buffer_capacity_kept);
 }

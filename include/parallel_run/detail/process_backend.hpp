@@ -230,8 +230,9 @@ class ProcessBackend {
           w->kill_deadline = deadline;
           append_frame(w->out, MessageType::stop);
           flush(w);
-        } else if (w->state != State::init_failed && !w->misused) {
-          // A replacement still starting: its init would only be followed by shutdown.
+        } else if (w->state != State::init_failed) {
+          // A replacement still starting: its init would only be followed by shutdown. (Or
+          // one that reached another run() inside its run(): nothing of it is of use.)
           w->kill = Kill::unresponsive;
           signal_worker(w, SIGKILL);
           w->sigkilled = true;
@@ -557,10 +558,12 @@ class ProcessBackend {
                         w->sent.front().batch->mini_batch_index());
         break;
       case MessageType::withdrawn:
-        if (m.id == 0 || m.id != w->withdrawing || w->sent.size() < 2 ||
-            w->sent.front().id == m.id)
+        // Asked back, or handed back unasked (a misuse): never the one it runs.
+        if (w->sent.size() < 2 || w->sent.front().id == m.id ||
+            std::none_of(w->sent.begin(), w->sent.end(),
+                         [&](const auto& a) { return a.id == m.id; }))
           throw Error("parallel_run.internal",
-                      fmt::format("worker {} handed back attempt {}, which was not asked back",
+                      fmt::format("worker {} handed back attempt {}, which was not waiting there",
                                   w->index, m.id));
         break;
       case MessageType::init_failed:
@@ -630,7 +633,7 @@ class ProcessBackend {
                                [&](const auto& a) { return a.id == m.id; });
         queue_.push_front(std::move(*it));
         w->sent.erase(it);
-        w->withdrawing = 0;
+        if (w->withdrawing == m.id) w->withdrawing = 0;
         schedule_dispatch();
         break;
       }

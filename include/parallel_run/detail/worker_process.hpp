@@ -20,7 +20,9 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -162,15 +165,28 @@ class WorkerChannel {
     append_frame(out, type, std::forward<Fill>(fill));
     send(out);
   }
-  /// The next frame, or nothing at end of stream. The view is valid until the next call.
+  WorkerChannel() {
+    struct stat st {};
+    if (::fstat(worker_channel_fd, &st) == 0) inode_ = st.st_ino;
+  }
+
+  /// The next frame, or nothing at end of stream, or once fd 3 is not the channel any more.
+  /// The view is valid until the next call.
   std::optional<Frame> receive() {
     buffer_.compact();
     for (;;) {
       if (auto f = buffer_.next()) return f;
       buffer_.compact();
+      // Never blocked in read() for long: a scorer that closes fd 3 must close the channel
+      // (the coordinator then sees its end), which a read in progress would hold open.
+      pollfd p{worker_channel_fd, POLLIN, 0};
+      const int ready = ::poll(&p, 1, 100);
+      if (ready < 0 && errno != EINTR) return std::nullopt;
+      if (!still_the_channel()) return std::nullopt;
+      if (ready <= 0) continue;
       char chunk[65536];
       const ssize_t n = ::read(worker_channel_fd, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0) return std::nullopt;
       buffer_.append(chunk, static_cast<std::size_t>(n));
     }
@@ -185,7 +201,13 @@ class WorkerChannel {
   }
 
  private:
+  bool still_the_channel() const {
+    struct stat st {};
+    return ::fstat(worker_channel_fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == inode_;
+  }
+
   FrameBuffer buffer_;
+  ino_t inode_ = 0;
 };
 
 /// The tasks sent to this worker and not started yet. A reader thread takes frames off the
@@ -204,6 +226,16 @@ class TaskInbox {
   ~TaskInbox() { reader_.join(); }
   TaskInbox(const TaskInbox&) = delete;
   TaskInbox& operator=(const TaskInbox&) = delete;
+
+  /// Hands back every task not started, now and as they come: this worker starts no other.
+  /// Before the answer of the running task, as any hand-back.
+  void refuse_all() {
+    const std::lock_guard lock(mutex_);
+    refusing_ = true;
+    for (const Task& t : tasks_)
+      hand_back(t.id);
+    tasks_.clear();
+  }
 
   /// Sends the answer to the task before (none for the first) and takes the next task, in
   /// one step under the inbox's lock; nothing once the coordinator said stop or went away.
@@ -235,7 +267,9 @@ class TaskInbox {
         WireReader r(f->payload);
         Task t{r.get<std::uint64_t>(), std::string(f->payload)};
         const std::lock_guard lock(mutex_);
-        if (waiting_ && !taken_) {
+        if (refusing_) {
+          hand_back(t.id);
+        } else if (waiting_ && !taken_) {
           taken_ = std::move(t);  // started now: no withdraw reaches it any more
           ready_.notify_one();
         } else {
@@ -249,9 +283,7 @@ class TaskInbox {
                                [&](const Task& t) { return t.id == id; });
         if (it == tasks_.end()) continue;  // it has started: its answer will come
         tasks_.erase(it);
-        WorkerChannel::send(MessageType::withdrawn, [&](WireWriter& w) { w.put(id); });
-        std::printf("parallel_run: worker: attempt %llu handed back unstarted\n",
-                    static_cast<unsigned long long>(id));
+        hand_back(id);
       } else {
         break;  // not a message for a worker: the stream is corrupt
       }
@@ -263,14 +295,28 @@ class TaskInbox {
     ready_.notify_all();
   }
 
+  // Under mutex_.
+  static void hand_back(std::uint64_t id) {
+    WorkerChannel::send(MessageType::withdrawn, [&](WireWriter& w) { w.put(id); });
+    std::printf("parallel_run: worker: attempt %llu handed back unstarted\n",
+                static_cast<unsigned long long>(id));
+  }
+
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<Task> tasks_;      // waiting: may be withdrawn
   std::optional<Task> taken_;  // started: the main thread runs it next
   bool waiting_ = false;       // the main thread waits for a task
   bool closed_ = false;
+  bool refusing_ = false;  // a misuse: no task starts any more
   std::thread reader_;  // last: started once the rest is built
 };
+
+/// Set once this worker reached a run() that is not its job: it starts no task any more.
+inline std::atomic<bool>& worker_misused() {
+  static std::atomic<bool> misused{false};
+  return misused;
+}
 
 /// Tells the coordinator that this worker reached a run() that is not its job, and throws
 /// the UsageError that explains it.
@@ -280,6 +326,7 @@ class TaskInbox {
       "ParallelRun::run call as the coordinator (job {} named '{}'): code before run() runs "
       "again in each worker, as with Python multiprocessing's spawn",
       what, env.job, env.name);
+  worker_misused().store(true);
   WorkerChannel::send(MessageType::misuse, [&](WireWriter& w) { w.put(message); });
   std::fprintf(stderr, "parallel_run: worker process: %s\n", message.c_str());
   throw UsageError(message);
@@ -348,6 +395,8 @@ template <class Scorer, class Task>
           w.put(reason);
         });
       }
+      // run() reached another ParallelRun::run: what waits goes back, nothing else starts.
+      if (worker_misused().load()) inbox.refuse_all();
     }
   }
   try {
