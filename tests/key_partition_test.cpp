@@ -517,3 +517,24 @@ TEST_CASE("a table larger than the memory budget is grouped through spill files"
   CHECK(p.grouper()->spill_buckets() >= 2);
   CHECK(p.grouper()->peak_memory() <= (16 << 10) + 128);
 }
+
+TEST_CASE("a quote that never closes ends its record with its line, even past the buffer",
+          "[key_partition][malformed]") {
+  TempDir t;
+  // The unclosed quote is followed by more than the largest buffer (256 KB with this budget).
+  std::string text = "id,user\n1,\"open\n";
+  for (int i = 2; i <= 60000; ++i)
+    text += fmt::format("{},{}\n", i, i % 2 ? "x" : "y");
+  write_file(t / "in/a.csv", text);
+  KeyPartitioner p(keyed(t, {"user"}), 1 << 20, 0, {}, t / "spill", 1);
+  std::size_t rows = 0;
+  std::vector<std::string> malformed;
+  while (auto s = p.next()) {
+    const TableBatch batch = s->materialize();
+    rows += batch.size();
+    for (const auto& m : batch.malformed())
+      malformed.push_back(m.key);
+  }
+  CHECK(rows == 59999);
+  CHECK(malformed == std::vector<std::string>{"a.csv:2"});
+}

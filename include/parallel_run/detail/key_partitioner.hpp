@@ -13,6 +13,7 @@
 #include "parallel_run/tabular_dataset.hpp"
 #include "parallel_run/detail/csv_scan.hpp"
 #include "parallel_run/detail/key_grouper.hpp"
+#include "parallel_run/detail/jsonl.hpp"
 #include "parallel_run/detail/table_parse.hpp"
 #include "parallel_run/detail/table_partitioner.hpp"
 #include "parallel_run/detail/table_slice.hpp"
@@ -175,7 +176,7 @@ class KeyPartitioner {
       if (got == 0) return;
       const bool eof = got < buffer_.size();
       records_.clear();
-      RecordScanner scanner(quoted, source.delimiter);
+      RecordScanner scanner(quoted, source.delimiter, source.format == TableFormat::jsonl);
       std::uint64_t newlines = line - 1;  // before the block
       std::size_t record_start = 0;
       std::uint64_t record_line = line;
@@ -212,9 +213,16 @@ class KeyPartitioner {
       } else if (eof) {
         // The last record has no line break.
         const bool blank =
-            record_start == got || (record_start + 1 == got && buffer_[record_start] == '\r');
+            source.format == TableFormat::jsonl
+                ? is_blank_json_line(std::string_view(buffer_.data() + record_start,
+                                                      got - record_start))
+                : record_start == got || (record_start + 1 == got && buffer_[record_start] == '\r');
         if (!blank) records_.push_back({record_start, got, record_line});
         complete = got;
+      } else if (complete == 0 && buffer_.size() >= max_record_bytes() && scanner.in_quote() &&
+                 unclosed_within(file, pos, got, source.delimiter, complete, record_line)) {
+        // A quote that never closes: its record, up to the end of its line, fits.
+        records_.push_back({0, complete - 1, line});
       } else if (complete == 0) {
         // One record longer than the buffer: read it again into a larger one.
         if (buffer_.size() >= max_record_bytes())
@@ -291,6 +299,27 @@ class KeyPartitioner {
       }
       columns_.push_back(*c);
     }
+  }
+
+  // The buffer (`got` bytes read at `pos`) holds the start of one record whose quote has not
+  // closed. If it never closes before the end of the file and the record's line (the line
+  // where that quote opens) ends inside the buffer, sets `complete` past that line's newline
+  // and moves `record_line` to the next line: the record is malformed, reading goes on.
+  bool unclosed_within(const ReadOnlyFile& file, std::uint64_t pos, std::size_t got,
+                       char delimiter, std::size_t& complete, std::uint64_t& record_line) {
+    UnclosedQuote u(delimiter);
+    u.feed(buffer_.data(), got);
+    std::vector<char> chunk(std::size_t{64} << 10);
+    for (std::uint64_t at = pos + got;;) {
+      const std::size_t n = file.read(chunk.data(), chunk.size(), at);
+      if (n == 0) break;
+      u.feed(chunk.data(), n);
+      at += n;
+    }
+    if (!u.in_quote() || !u.line_end() || *u.line_end() >= got) return false;
+    complete = static_cast<std::size_t>(*u.line_end()) + 1;
+    record_line += u.newlines();
+    return true;
   }
 
   std::size_t max_record_bytes() const {

@@ -83,6 +83,8 @@ class UnclosedQuote {
   std::optional<std::uint64_t> line_end() const { return line_end_; }
   /// The newlines from the record's start through it.
   std::uint64_t newlines() const { return through_; }
+  /// Inside quotes after the bytes fed (the quote never closed).
+  bool in_quote() const { return state_ == QuoteState::quoted; }
 
  private:
   char delimiter_;
