@@ -6,5 +6,7 @@ find_package(range-v3 REQUIRED)
 find_package(fmt 9 REQUIRED)
 find_package(CLI11 2.1 REQUIRED)
 find_package(Threads REQUIRED)
+# JSON Lines: its DOM parser picks the best SIMD kernel of the CPU at run time.
+find_package(simdjson 3 REQUIRED)
 # The pkg-config modules of the dependencies that are not header-only (see parallel_run.pc.in).
-set(PARALLEL_RUN_PC_REQUIRES "fmt >= 9")
+set(PARALLEL_RUN_PC_REQUIRES "fmt >= 9, simdjson >= 3")

@@ -275,7 +275,7 @@ struct QuoteCarry {
 
 /// Record ends of a stream of blocks: newlines outside quotes (CSV) or every newline (TSV,
 /// JSON Lines), and which of them end a blank record (nothing, or only "\r", since the last
-/// record end), which is no record at all.
+/// record end; for JSON Lines, only spaces, tabs and CRs), which is no record at all.
 class RecordScanner {
  public:
   struct Masks {
@@ -284,9 +284,10 @@ class RecordScanner {
     std::uint64_t record;   // '\n' that ends a non-blank record
   };
 
-  /// `quoted`: CSV quoting (QuoteState), fields separated by `delimiter`.
-  explicit RecordScanner(bool quoted, char delimiter = ',') noexcept
-      : quoted_(quoted), delimiter_(delimiter) {}
+  /// `quoted`: CSV quoting (QuoteState), fields separated by `delimiter`. `spaces_blank`
+  /// (JSON Lines): a line of JSON whitespace only is blank too (jsonl.hpp).
+  explicit RecordScanner(bool quoted, char delimiter = ',', bool spaces_blank = false) noexcept
+      : quoted_(quoted), spaces_blank_(spaces_blank), delimiter_(delimiter) {}
 
   /// The masks of the 64 bytes at `p` (BlockBytes), with instruction set `Isa`.
   template <class Isa = isa::Baseline>
@@ -299,6 +300,7 @@ class RecordScanner {
       end = quotes_.next(p, delimiter_, q, Isa::prefix_xor(q), nl | b.eq(delimiter_)).structural &
             nl;
     }
+    if (spaces_blank_) return step_spaces(nl, end, ~(nl | b.eq('\r') | b.eq(' ') | b.eq('\t')));
     return step(nl, b.eq('\r'), end);
   }
 
@@ -320,9 +322,20 @@ class RecordScanner {
     return {nl, end, end & ~blank};
   }
 
+  // A record end is blank unless a byte of `text` came since the last one. Adding `text` to
+  // ~end starts a carry at each such byte that runs up to the next end (a 0 bit) and sets it,
+  // or out of the block into the next one.
+  Masks step_spaces(std::uint64_t nl, std::uint64_t end, std::uint64_t text) noexcept {
+    std::uint64_t reached = 0;
+    text_carry_ = __builtin_add_overflow(~end, text | text_carry_, &reached);
+    return {nl, end, end & reached};
+  }
+
   bool quoted_;
+  bool spaces_blank_;
   char delimiter_;
   QuoteCarry quotes_;
+  std::uint64_t text_carry_ = 0;  // spaces_blank: a byte of text since the last record end
   std::uint64_t start_carry_ = 1;  // the stream starts a record
   std::uint64_t start2_carry_ = 0;
   std::uint64_t cr_carry_ = 0;

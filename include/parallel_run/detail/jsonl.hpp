@@ -1,294 +1,268 @@
-// One line of JSON Lines: a JSON object whose top-level members become a row's fields.
-// Strings are unescaped (\" \\ \/ \b \f \n \r \t \uXXXX, surrogate pairs to UTF-8) into a
-// scratch buffer, or viewed in place when they hold no escape; numbers, true and false keep
-// their text; null is an empty field; nested objects and arrays keep their raw JSON text.
+// One line of JSON Lines: a JSON object whose top-level members become a row's fields. The
+// line is parsed by simdjson's DOM parser, which validates all of it (structure, numbers,
+// escapes, UTF-8) and unescapes its strings. A field holds: a string unescaped; a number its
+// literal text; true or false; nothing for null (an empty field); a nested array or object
+// its JSON text without the whitespace outside strings. A key given twice keeps its last
+// value. A line of spaces, tabs and CRs is blank, like an empty line.
 #pragma once
 #include "parallel_run/version.hpp"
+#include "parallel_run/errors.hpp"
+#include "parallel_run/detail/table_source.hpp"
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
+
+/// JSON's whitespace, but for '\n', which ends the line.
+constexpr bool is_json_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r'; }
+
+/// A line (without its '\n') that holds no record: empty, or JSON whitespace only. The
+/// partitioner's scan (RecordScanner with spaces_blank) draws the same line.
+inline bool is_blank_json_line(std::string_view line) noexcept {
+  return std::all_of(line.begin(), line.end(), is_json_space);
+}
 
 struct JsonMember {
   std::string_view key;
   std::string_view value;
 };
 
-class JsonObjectParser {
+/// Where the values of a top-level object lie in its text. The text has been validated by
+/// simdjson, so only strings (skipped) and brackets (counted) need looking at; the bounds
+/// are checked all the same.
+class JsonMemberSpans {
  public:
-  /// Parses `line` into `members`, writing unescaped strings at `scratch`, which must have
-  /// room for line.size() bytes and is advanced past what was written. Returns an empty
-  /// string, or what is wrong ("invalid JSON at byte 12: expected ':'").
-  std::string parse(std::string_view line, char*& scratch, std::vector<JsonMember>& members) {
-    s_ = line;
-    i_ = 0;
-    out_ = scratch;
-    members.clear();
-    error_.clear();
-    skip_space();
-    if (!expect('{', "expected '{' (each line must be one JSON object)")) return error_;
-    skip_space();
-    if (peek() == '}') {
+  explicit JsonMemberSpans(std::string_view object) noexcept
+      : s_(object), i_(object.find('{') + 1) {}
+
+  /// The text of the next member's value.
+  std::string_view next() noexcept {
+    while (i_ < s_.size() && s_[i_] != '"')  // whitespace and the ',' before the key
       ++i_;
-    } else {
-      for (;;) {
-        skip_space();
-        if (peek() != '"') return fail("expected a string key");
-        std::string_view key;
-        if (!string(key)) return error_;
-        skip_space();
-        if (!expect(':', "expected ':' after the key")) return error_;
-        skip_space();
-        std::string_view value;
-        if (!member_value(value)) return error_;
-        members.push_back({key, value});
-        skip_space();
-        if (peek() == ',') {
-          ++i_;
+    skip_string();
+    while (i_ < s_.size() && s_[i_] != ':')
+      ++i_;
+    ++i_;
+    while (i_ < s_.size() && is_json_space(s_[i_]))
+      ++i_;
+    const std::size_t begin = std::min(i_, s_.size());
+    const char c = begin < s_.size() ? s_[begin] : '\0';
+    if (c == '"') {
+      skip_string();
+    } else if (c == '{' || c == '[') {
+      std::size_t depth = 0;
+      while (i_ < s_.size()) {
+        const char d = s_[i_];
+        if (d == '"') {
+          skip_string();
           continue;
         }
-        if (!expect('}', "expected ',' or '}'")) return error_;
-        break;
+        ++i_;
+        if (d == '{' || d == '[') {
+          ++depth;
+        } else if (d == '}' || d == ']') {
+          if (--depth == 0) break;
+        }
       }
+    } else {  // a number, true, false or null
+      while (i_ < s_.size() && !is_json_space(s_[i_]) && s_[i_] != ',' && s_[i_] != '}')
+        ++i_;
     }
-    skip_space();
-    if (i_ != s_.size()) return fail("text after the end of the object");
-    scratch = out_;
-    return {};
+    i_ = std::min(i_, s_.size());
+    return s_.substr(begin, i_ - begin);
   }
 
  private:
-  char peek() const noexcept { return i_ < s_.size() ? s_[i_] : '\0'; }
-  void skip_space() noexcept {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r' || s_[i_] == '\n'))
-      ++i_;
-  }
-  std::string fail(std::string_view what) {
-    error_ = i_ < s_.size() ? fmt::format("invalid JSON at byte {}: {}", i_ + 1, what)
-                            : fmt::format("invalid JSON at the end of the line: {}", what);
-    return error_;
-  }
-  bool expect(char c, std::string_view what) {
-    if (peek() != c) {
-      fail(what);
-      return false;
-    }
+  void skip_string() noexcept {
     ++i_;
-    return true;
-  }
-
-  // A string starting at the opening quote; a view into the line when it has no escape.
-  bool string(std::string_view& out) {
+    while (i_ < s_.size() && s_[i_] != '"')
+      i_ += s_[i_] == '\\' ? 2 : 1;
     ++i_;
-    const std::size_t begin = i_;
-    while (i_ < s_.size() && s_[i_] != '"' && s_[i_] != '\\') {
-      if (static_cast<unsigned char>(s_[i_]) < 0x20)
-        return fail("control character in a string"), false;
-      ++i_;
-    }
-    if (i_ >= s_.size()) return fail("unterminated string"), false;
-    if (s_[i_] == '"') {
-      out = s_.substr(begin, i_ - begin);
-      ++i_;
-      return true;
-    }
-    char* const first = out_;
-    const std::size_t plain = i_ - begin;
-    std::memcpy(out_, s_.data() + begin, plain);
-    out_ += plain;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      const char c = s_[i_++];
-      if (static_cast<unsigned char>(c) < 0x20)
-        return --i_, fail("control character in a string"), false;
-      if (c != '\\') {
-        *out_++ = c;
-        continue;
-      }
-      if (i_ >= s_.size()) break;
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-          *out_++ = '"';
-          break;
-        case '\\':
-          *out_++ = '\\';
-          break;
-        case '/':
-          *out_++ = '/';
-          break;
-        case 'b':
-          *out_++ = '\b';
-          break;
-        case 'f':
-          *out_++ = '\f';
-          break;
-        case 'n':
-          *out_++ = '\n';
-          break;
-        case 'r':
-          *out_++ = '\r';
-          break;
-        case 't':
-          *out_++ = '\t';
-          break;
-        case 'u': {
-          std::uint32_t cp = 0;
-          if (!hex4(cp)) return false;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            std::uint32_t low = 0;
-            if (i_ + 1 < s_.size() && s_[i_] == '\\' && s_[i_ + 1] == 'u') {
-              i_ += 2;
-              if (!hex4(low)) return false;
-            }
-            if (low < 0xDC00 || low > 0xDFFF)
-              return fail("a high surrogate \\u escape without its low surrogate"), false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return fail("a low surrogate \\u escape without its high surrogate"), false;
-          }
-          utf8(cp);
-          break;
-        }
-        default:
-          --i_;
-          return fail(fmt::format("invalid escape '\\{}'", e)), false;
-      }
-    }
-    if (i_ >= s_.size()) return fail("unterminated string"), false;
-    ++i_;
-    out = std::string_view(first, static_cast<std::size_t>(out_ - first));
-    return true;
-  }
-
-  bool hex4(std::uint32_t& cp) {
-    if (i_ + 4 > s_.size()) return fail("a \\u escape needs 4 hex digits"), false;
-    for (int k = 0; k < 4; ++k) {
-      const char h = s_[i_++];
-      cp <<= 4;
-      if (h >= '0' && h <= '9')
-        cp |= static_cast<std::uint32_t>(h - '0');
-      else if (h >= 'a' && h <= 'f')
-        cp |= static_cast<std::uint32_t>(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F')
-        cp |= static_cast<std::uint32_t>(h - 'A' + 10);
-      else
-        return --i_, fail("a \\u escape needs 4 hex digits"), false;
-    }
-    return true;
-  }
-
-  void utf8(std::uint32_t cp) {
-    auto put = [&](std::uint32_t b) { *out_++ = static_cast<char>(static_cast<unsigned char>(b)); };
-    if (cp < 0x80) {
-      put(cp);
-    } else if (cp < 0x800) {
-      put(0xC0 | (cp >> 6));
-      put(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      put(0xE0 | (cp >> 12));
-      put(0x80 | ((cp >> 6) & 0x3F));
-      put(0x80 | (cp & 0x3F));
-    } else {
-      put(0xF0 | (cp >> 18));
-      put(0x80 | ((cp >> 12) & 0x3F));
-      put(0x80 | ((cp >> 6) & 0x3F));
-      put(0x80 | (cp & 0x3F));
-    }
-  }
-
-  bool literal(std::string_view word) {
-    if (s_.substr(i_, word.size()) != word) return fail("expected a value"), false;
-    i_ += word.size();
-    return true;
-  }
-
-  bool number() {
-    const std::size_t begin = i_;
-    if (peek() == '-') ++i_;
-    auto digits = [&] {
-      const std::size_t d = i_;
-      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9')
-        ++i_;
-      return i_ - d;
-    };
-    const std::size_t int_begin = i_;
-    const std::size_t n = digits();
-    if (n == 0 || (n > 1 && s_[int_begin] == '0')) return i_ = begin, fail("invalid number"), false;
-    if (peek() == '.') {
-      ++i_;
-      if (digits() == 0) return i_ = begin, fail("invalid number"), false;
-    }
-    if (peek() == 'e' || peek() == 'E') {
-      ++i_;
-      if (peek() == '+' || peek() == '-') ++i_;
-      if (digits() == 0) return i_ = begin, fail("invalid number"), false;
-    }
-    return true;
-  }
-
-  // A nested object or array, kept as its raw text: brackets balanced outside strings.
-  bool nested(std::string_view& out) {
-    const std::size_t begin = i_;
-    std::vector<char> open;
-    while (i_ < s_.size()) {
-      const char c = s_[i_++];
-      if (c == '"') {
-        while (i_ < s_.size() && s_[i_] != '"')
-          i_ += s_[i_] == '\\' ? 2 : 1;
-        if (i_ >= s_.size()) return fail("unterminated string"), false;
-        ++i_;
-      } else if (c == '{' || c == '[') {
-        open.push_back(c == '{' ? '}' : ']');
-      } else if (c == '}' || c == ']') {
-        if (open.empty() || open.back() != c) return --i_, fail("unbalanced brackets"), false;
-        open.pop_back();
-        if (open.empty()) {
-          out = s_.substr(begin, i_ - begin);
-          return true;
-        }
-      }
-    }
-    return fail("unterminated object or array"), false;
-  }
-
-  bool member_value(std::string_view& out) {
-    const std::size_t begin = i_;
-    switch (peek()) {
-      case '"':
-        return string(out);
-      case '{':
-      case '[':
-        return nested(out);
-      case 't':
-        if (!literal("true")) return false;
-        break;
-      case 'f':
-        if (!literal("false")) return false;
-        break;
-      case 'n':
-        if (!literal("null")) return false;
-        out = {};
-        return true;
-      default:
-        if (!number()) return false;
-    }
-    out = s_.substr(begin, i_ - begin);
-    return true;
   }
 
   std::string_view s_;
-  std::size_t i_ = 0;
-  char* out_ = nullptr;
-  std::string error_;
+  std::size_t i_;
 };
+
+/// Copies the JSON text `value` (validated) to `out` without the whitespace outside its
+/// strings; returns the end of what was written. (simdjson::minify may store up to 64 bytes
+/// past its output, more room than the batch's unescape buffer is sure to have.)
+inline char* minify_json(std::string_view value, char* out) noexcept {
+  bool in_string = false;
+  for (std::size_t k = 0; k < value.size(); ++k) {
+    const char c = value[k];
+    if (in_string) {
+      *out++ = c;
+      if (c == '\\' && k + 1 < value.size())
+        *out++ = value[++k];
+      else if (c == '"')
+        in_string = false;
+    } else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+      *out++ = c;
+      in_string = c == '"';
+    }
+  }
+  return out;
+}
+
+/// Reads lines of JSON Lines into members. One per thread (of_this_thread()): simdjson's
+/// parser keeps buffers sized to the longest line it has read.
+class JsonLineReader {
+ public:
+  /// Parses `line` (one line, without its line break) into `members`, in the order of the
+  /// text, a repeated key each time it appears. Keys, strings and nested values are written
+  /// at `scratch`, which must have room for line.size() bytes and is advanced past what was
+  /// written; numbers and true/false are views into `line`; null is an empty view. Returns an
+  /// empty string, or why the line is not one JSON object ("invalid JSON: ...").
+  std::string parse(std::string_view line, char*& scratch, std::vector<JsonMember>& members) {
+    members.clear();
+    simdjson::dom::element root;
+    if (const auto error = parser_.parse(line.data(), line.size()).get(root))
+      return why_invalid(error);
+    std::string why;
+    simdjson::dom::object object;
+    if (root.get(object)) {
+      why = fmt::format("a JSON {}, not an object (each line must be one JSON object)",
+                        type_name(root.type()));
+    } else {
+      char* out = scratch;
+      JsonMemberSpans spans(line);
+      for (const simdjson::dom::key_value_pair member : object) {
+        const std::string_view text = spans.next();
+        JsonMember m;
+        m.key = copy(member.key, out);
+        switch (member.value.type()) {
+          case simdjson::dom::element_type::STRING:
+            m.value = copy(member.value.get_string().value_unsafe(), out);
+            break;
+          case simdjson::dom::element_type::ARRAY:
+          case simdjson::dom::element_type::OBJECT: {
+            char* const first = out;
+            out = minify_json(text, out);
+            m.value = std::string_view(first, static_cast<std::size_t>(out - first));
+            break;
+          }
+          case simdjson::dom::element_type::NULL_VALUE:
+            break;
+          default:  // numbers, true and false: their text
+            m.value = text;
+        }
+        members.push_back(m);
+      }
+      scratch = out;
+    }
+    release_if_large();
+    return why;
+  }
+
+  static JsonLineReader& of_this_thread() {
+    thread_local JsonLineReader reader;
+    return reader;
+  }
+
+ private:
+  // simdjson's buffers take about 14 bytes per byte of the longest line read: kept for
+  // lines of up to 1 MB, given back after a longer one.
+  static constexpr std::size_t kKeptCapacity = std::size_t{1} << 20;
+
+  void release_if_large() {
+    if (parser_.capacity() > kKeptCapacity) parser_ = simdjson::dom::parser();
+  }
+
+  std::string why_invalid(simdjson::error_code error) {
+    release_if_large();
+    std::string why = fmt::format("invalid JSON: {}", simdjson::error_message(error));
+    if (error == simdjson::NUMBER_ERROR)
+      why += " (a number must be valid JSON, an integer must fit in 64 bits and any other "
+             "number in a double)";
+    return why;
+  }
+
+  static std::string_view type_name(simdjson::dom::element_type type) noexcept {
+    switch (type) {
+      case simdjson::dom::element_type::ARRAY:
+        return "array";
+      case simdjson::dom::element_type::STRING:
+        return "string";
+      case simdjson::dom::element_type::BOOL:
+        return "boolean";
+      case simdjson::dom::element_type::NULL_VALUE:
+        return "null";
+      default:
+        return "number";
+    }
+  }
+
+  static std::string_view copy(std::string_view text, char*& out) noexcept {
+    char* const first = out;
+    if (!text.empty()) std::memcpy(out, text.data(), text.size());
+    out += text.size();
+    return {first, text.size()};
+  }
+
+  simdjson::dom::parser parser_;
+};
+
+/// The columns of a JSON Lines file: the keys of its first line that is a JSON object, each
+/// once, in the order they first appear (none when no line is). Lines before it that are not
+/// blank are data, reported as malformed when the slices are parsed. Reads from `offset`;
+/// `key` names the file in errors; a line longer than `max_line` before that object is an
+/// InputError.
+inline std::vector<std::string> first_object_columns(const ReadOnlyFile& file,
+                                                     std::uint64_t offset, std::string_view key,
+                                                     std::size_t max_line) {
+  JsonLineReader& reader = JsonLineReader::of_this_thread();
+  std::vector<JsonMember> members;
+  std::string line, scratch;
+  std::uint64_t line_number = 1;
+  std::vector<char> chunk(std::size_t{64} << 10);
+  auto columns_of = [&](std::string_view text, std::vector<std::string>& names) {
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    if (is_blank_json_line(text)) return false;
+    scratch.resize(text.size());
+    char* out = scratch.data();
+    if (!reader.parse(text, out, members).empty()) return false;
+    std::unordered_set<std::string_view> seen;
+    for (const JsonMember& m : members)
+      if (seen.insert(m.key).second) names.emplace_back(m.key);
+    return true;
+  };
+  std::vector<std::string> names;
+  for (std::uint64_t pos = offset;;) {
+    const std::size_t got = file.read(chunk.data(), chunk.size(), pos);
+    pos += got;
+    for (std::size_t at = 0; at < got;) {
+      const void* nl = std::memchr(chunk.data() + at, '\n', got - at);
+      const std::size_t end =
+          nl ? static_cast<std::size_t>(static_cast<const char*>(nl) - chunk.data()) : got;
+      line.append(chunk.data() + at, end - at);
+      if (line.size() > max_line)
+        throw InputError(fmt::format(
+            "{}:{}: a line before the file's first JSON object (which names the columns) is "
+            "longer than {} bytes",
+            key, line_number, max_line));
+      if (!nl) break;
+      if (columns_of(line, names)) return names;
+      line.clear();
+      ++line_number;
+      at = end + 1;
+    }
+    if (got < chunk.size()) break;
+  }
+  columns_of(line, names);  // the last line, without a line break
+  return names;
+}
 
 }  // namespace detail
 PARALLEL_RUN_END_NAMESPACE

@@ -286,29 +286,23 @@ class TableBatchBuilder {
           hit ? static_cast<std::size_t>(static_cast<const char*>(hit) - data) : n;
       std::size_t text_end = end;
       if (text_end > start && data[text_end - 1] == '\r') --text_end;
-      if (text_end > start) {
-        const std::string_view text(data + start, text_end - start);
+      const std::string_view text(data + start, text_end - start);
+      if (!is_blank_json_line(text)) {
         char* scratch = unescape_area();
-        std::string why = json_.parse(text, scratch, members_);
+        std::string why = JsonLineReader::of_this_thread().parse(text, scratch, members_);
         const std::size_t first_field = batch_.fields_.size();
         if (why.empty()) {
           cursor_ = scratch;
           batch_.fields_.resize(first_field + header.size());
-          seen_.assign(header.size(), false);
-          for (const JsonMember& m : members_) {
+          for (const JsonMember& m : members_) {  // a repeated key: its last value
             const auto column = header.find(m.key);
             if (!column) {
               why = fmt::format(
                   "key '{}' is not one of the columns ({}) of the file's first "
-                  "record",
+                  "JSON object",
                   m.key, fmt::join(header.names(), ", "));
               break;
             }
-            if (seen_[*column]) {
-              why = fmt::format("key '{}' appears twice", m.key);
-              break;
-            }
-            seen_[*column] = true;
             batch_.fields_[first_field + *column] = m.value;
           }
         }
@@ -330,9 +324,7 @@ class TableBatchBuilder {
   TableBatch batch_;
   std::size_t capacity_;
   char* cursor_ = nullptr;
-  JsonObjectParser json_;
   std::vector<JsonMember> members_;
-  std::vector<bool> seen_;
 };
 
 }  // namespace detail
