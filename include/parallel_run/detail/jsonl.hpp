@@ -84,11 +84,21 @@ class JsonMemberSpans {
   }
 
  private:
+  // Past the string that starts at i_: its closing quote is the first one after an even
+  // number of backslashes (memchr finds quote candidates many bytes at a time).
   void skip_string() noexcept {
     ++i_;
-    while (i_ < s_.size() && s_[i_] != '"')
-      i_ += s_[i_] == '\\' ? 2 : 1;
-    ++i_;
+    while (i_ < s_.size()) {
+      const void* q = std::memchr(s_.data() + i_, '"', s_.size() - i_);
+      if (!q) break;
+      const auto at = static_cast<std::size_t>(static_cast<const char*>(q) - s_.data());
+      std::size_t backslashes = 0;
+      while (at - backslashes > i_ && s_[at - backslashes - 1] == '\\')
+        ++backslashes;
+      i_ = at + 1;
+      if (backslashes % 2 == 0) return;
+    }
+    i_ = s_.size();
   }
 
   std::string_view s_;
