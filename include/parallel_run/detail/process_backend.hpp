@@ -409,7 +409,7 @@ class ProcessBackend {
   // Reads what the worker's channel holds now (up to max_read_per_turn) and handles every
   // complete frame. False once the channel has reached its end.
   bool drain(const WorkerPtr& w) {
-    if (w->eof) return false;
+    if (w->eof || !w->socket.is_open()) return false;
     boost::system::error_code ec;
     for (std::size_t total = 0; total < max_read_per_turn;) {
       const std::size_t n = w->socket.read_some(boost::asio::buffer(read_buffer_), ec);
