@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <condition_variable>
 #include <csignal>
+#include <future>
+#include <mutex>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,6 +55,48 @@ std::string failed_lines(int from, int to, int mb, int attempts, const std::stri
   return s;
 }
 const std::string header = "key,mini_batch,attempts,reason\n";
+
+// Holds scorer code until the test opens it. Every wait is bounded, so a broken library
+// fails the test instead of hanging it.
+struct Gate {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool opened = false;
+  void open() {
+    {
+      std::lock_guard lock(mutex);
+      opened = true;
+    }
+    cv.notify_all();
+  }
+  bool wait(std::chrono::milliseconds limit = 30s) {
+    std::unique_lock lock(mutex);
+    return cv.wait_for(lock, limit, [&] { return opened; });
+  }
+};
+
+// Waits until the job's log holds `text`: the coordinator has handled what the line reports.
+bool wait_for_log(const std::filesystem::path& file, const std::string& text,
+                  std::chrono::milliseconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::filesystem::exists(file) && read_file(file).find(text) != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+// Waits until `done()` holds; false past `limit`.
+template <class Done>
+bool eventually(Done done, std::chrono::milliseconds limit = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
 }  // namespace
 
 TEST_CASE("every file is scored once, in mini-batches of mini_batch_size", "[executor]") {
@@ -78,9 +123,13 @@ TEST_CASE("every file is scored once, in mini-batches of mini_batch_size", "[exe
 
 TEST_CASE("output is in input order whatever the completion order", "[executor][order]") {
   Job job(60, 3, 4);
-  // Early mini-batches are the slowest, so they finish last.
-  job.script->before_run = [](std::size_t b, int, Context&) {
-    if (b < 8) std::this_thread::sleep_for(std::chrono::milliseconds(40 - 5 * static_cast<int>(b)));
+  // Mini-batch 0 finishes last: it waits until the 19 others have run.
+  auto others_done = std::make_shared<std::atomic<int>>(0);
+  job.script->before_run = [others_done](std::size_t b, int, Context&) {
+    if (b == 0)
+      eventually([&] { return others_done->load() == 19; });
+    else
+      ++*others_done;
   };
   SECTION("in memory") {}
   SECTION("through the spill file") {
@@ -279,36 +328,44 @@ TEST_CASE("thresholds are checked as results arrive - -1 tolerates everything",
 
 TEST_CASE("once a threshold is exceeded no new mini-batch starts and nothing is lost",
           "[executor][threshold]") {
-  Job job(200, 10, 2);
+  // 100 mini-batches of 2 files: more than the 16 per worker the coordinator keeps queued or
+  // running, so some are never cut, whatever the speed of the machine.
+  Job job(200, 2, 2);
   job.config.run_max_try = 1;
-  job.config.error_threshold = 5;
-  job.script->before_run = [](std::size_t b, int, Context&) {
+  job.config.error_threshold = 1;
+  const auto log = job.dir / "out/logs/master.txt";
+  job.script->before_run = [log](std::size_t b, int, Context&) {
     if (b == 1) throw std::runtime_error("broken");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // The later mini-batches wait until the failure has stopped the job.
+    if (b > 1) wait_for_log(log, "stopping the job: error_threshold exceeded");
   };
   JobResult r = job.run();
   CHECK_FALSE(r.succeeded);
-  CHECK(r.failure_reason == "error_threshold exceeded: 10 failed items > error_threshold 5");
-  CHECK(r.items_failed == 10);
+  CHECK(r.failure_reason == "error_threshold exceeded: 2 failed items > error_threshold 1");
+  CHECK(r.items_failed == 2);
   CHECK(r.mini_batches_failed == 1);
-  // Workers may have started a mini-batch or two before the failure was counted; no more.
-  CHECK(r.mini_batches_succeeded <= 12);  // generous for a loaded machine: 5 ms each
-  CHECK(r.mini_batches_not_processed == 19 - r.mini_batches_succeeded);
+  // Every mini-batch a worker started finished and counts; no new one was cut once the
+  // failure was counted: at most mini-batches 0 and 1 had ended, and at most 16 per worker
+  // were queued or running, then.
+  const auto started = job.script->batch_sizes.size();
+  CHECK(r.mini_batches_succeeded == started - 1);
+  CHECK(started <= 2 + 16 * 2);
+  CHECK(r.mini_batches_not_processed == 100 - started);
   CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 200);
-  CHECK(r.mini_batches_succeeded + r.mini_batches_failed + r.mini_batches_not_processed == 20);
-  CHECK(r.mini_batches_total == 20);
+  CHECK(r.mini_batches_succeeded + r.mini_batches_failed + r.mini_batches_not_processed == 100);
+  CHECK(r.mini_batches_total == 100);
   // Every item is in the output or in failed_items.csv, exactly once.
   std::string out = job.output(), failed = job.failed();
   CHECK(std::count(out.begin(), out.end(), '\n') == static_cast<std::ptrdiff_t>(r.items_succeeded));
   CHECK(std::count(failed.begin(), failed.end(), '\n') ==
         static_cast<std::ptrdiff_t>(1 + r.items_failed + r.items_not_processed));
   CHECK_THAT(failed,
-             Catch::Contains(failed_lines(10, 20, 1, 1, "the only attempt failed: broken")));
+             Catch::Contains(failed_lines(2, 4, 1, 1, "the only attempt failed: broken")));
   CHECK_THAT(
       failed,
-      Catch::EndsWith("f199.txt,19,0,not processed: the job stopped (error_threshold exceeded: 10 "
-                      "failed items > error_threshold 5)\n"));
-  CHECK_THAT(out, Catch::StartsWith(numbered_keys(10)));
+      Catch::EndsWith("f199.txt,99,0,not processed: the job stopped (error_threshold exceeded: 2 "
+                      "failed items > error_threshold 1)\n"));
+  CHECK_THAT(out, Catch::StartsWith(numbered_keys(2)));
 }
 
 TEST_CASE("repeated init failures stop the job instead of restarting forever", "[executor][init]") {
@@ -560,13 +617,17 @@ TEST_CASE("an input found faulty as the listing reaches it is a failed item, the
 
 TEST_CASE("with stop_on_signals, SIGINT stops the job gracefully and keeps the results",
           "[executor][signals]") {
-  Job job(200, 10, 2);
+  // 100 mini-batches: more than the 16 per worker the coordinator keeps queued or running, so
+  // some are never cut, whatever the speed of the machine.
+  Job job(200, 2, 2);
   job.config.stop_on_signals = true;
   struct sigaction before {};
   sigaction(SIGINT, nullptr, &before);
-  job.script->before_run = [](std::size_t b, int, Context&) {
+  const auto log = job.dir / "out/logs/master.txt";
+  job.script->before_run = [log](std::size_t b, int, Context&) {
     if (b == 3) std::raise(SIGINT);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // Mini-batch 3 and the later ones wait until the coordinator has handled the signal.
+    if (b >= 3) wait_for_log(log, "stopping the job: interrupted by SIGINT");
   };
   JobResult r = job.run();
   CHECK_FALSE(r.succeeded);
@@ -575,9 +636,14 @@ TEST_CASE("with stop_on_signals, SIGINT stops the job gracefully and keeps the r
         "interrupted by SIGINT: running mini-batches finish, no new one starts (send it again to "
         "abort at once)");
   CHECK(r.items_failed == 0);
+  // Every mini-batch a worker started finished (3 and the ones before it at least); the
+  // others are listed as not processed.
+  const auto started = job.script->batch_sizes.size();
+  CHECK(started >= 4);
+  CHECK(r.mini_batches_succeeded == started);
+  CHECK(r.items_succeeded == 2 * started);
+  CHECK(r.items_not_processed == 200 - 2 * started);
   CHECK(r.items_not_processed > 0);
-  CHECK(r.items_succeeded + r.items_not_processed == 200);
-  CHECK(r.items_succeeded >= 40);  // mini-batch 3 itself and the ones before it finished
   CHECK(job.output() == numbered_keys(static_cast<int>(r.items_succeeded)));
   std::string failed = job.failed();
   CHECK(std::count(failed.begin(), failed.end(), '\n') ==
@@ -611,19 +677,22 @@ TEST_CASE("an exception from shutdown is reported as a warning", "[executor][shu
 
 TEST_CASE("threads whose run() ignores its stop token are bounded", "[executor][timeout]") {
   Job job(40, 1, 1);
-  job.config.run_invocation_timeout = 0.05;
+  job.config.run_invocation_timeout = 0.2;
   job.config.run_max_try = 1;
-  // Ignores the stop token: each timed-out thread stays busy for a while.
-  job.script->before_run = [](std::size_t, int, Context&) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  };
+  // Ignores the stop token: each timed-out thread stays busy until the job has returned.
+  auto gate = std::make_shared<Gate>();
+  job.script->before_run = [gate](std::size_t, int, Context&) { gate->wait(60s); };
   JobResult r = job.run();
+  gate->open();
   CHECK_FALSE(r.succeeded);
   CHECK(r.failure_reason ==
         "2 timed-out run() calls ignored their stop token and still hold their threads (the "
         "limit is process_count_per_node = 1); a thread cannot be killed");
   CHECK(r.timeouts == 2);
+  CHECK(r.detached_workers == 2);
   CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 40);
+  // The two threads leave once their run() returns (no replacement started after them).
+  CHECK(eventually([&] { return job.script->shutdowns == 2; }));
 }
 
 TEST_CASE("a signal ignored before the job stays ignored", "[executor][signals]") {
@@ -678,22 +747,45 @@ TEST_CASE("an output folder inside the input folder is not read as input", "[exe
 }
 
 TEST_CASE("a timed-out worker that leaves at once is ended exactly once", "[executor][timeout]") {
-  Job job(6, 1, 1);
-  job.config.run_invocation_timeout = 0.02;
-  job.config.run_max_try = 1;
-  // The stop callback runs inside the watchdog's request_stop and widens the window in which
-  // the worker returns and leaves before the watchdog has moved it.
-  job.script->before_run = [](std::size_t, int, Context& ctx) {
-    std::stop_callback slow(ctx.stop_token(),
-                            [] { std::this_thread::sleep_for(std::chrono::milliseconds(30)); });
-    while (!ctx.stop_requested())
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  TempDir t;
+  make_numbered_files(t / "in", 7);
+  Config c;
+  c.output_dir = t / "out";
+  c.mini_batch_size = 1;
+  c.process_count_per_node = 1;
+  c.run_invocation_timeout = 0.25;
+  c.run_max_try = 1;
+  c.logging_level = LoggingLevel::warning;
+  auto left = std::make_shared<std::atomic<int>>(0);
+  struct LeavesAtOnce {
+    std::shared_ptr<std::atomic<int>> left;
+    bool initialized = false;  // the prototype and its copies in transit count for nothing
+    ~LeavesAtOnce() {
+      if (initialized) ++*left;  // the worker is leaving
+    }
+    void init() { initialized = true; }
+    std::vector<std::string> run(const FileBatch& b, Context& ctx) {
+      if (b.mini_batch_index() == 6) {
+        // The last mini-batch ends the job only once the six timed-out workers have left,
+        // so none is still leaving when the job ends.
+        eventually([&] { return left->load() == 6; });
+        return {b[0].key};
+      }
+      // The stop callback runs inside the watchdog's request_stop and widens the window in
+      // which the worker returns and leaves before the watchdog has moved it.
+      std::stop_callback slow(ctx.stop_token(),
+                              [] { std::this_thread::sleep_for(std::chrono::milliseconds(30)); });
+      eventually([&] { return ctx.stop_requested(); });
+      return {b[0].key};
+    }
   };
-  JobResult r = job.run();
+  JobResult r = run(c, FileDataset({(t / "in").string()}), LeavesAtOnce{left});
   CHECK(r.succeeded);
   CHECK(r.timeouts == 6);
   CHECK(r.items_failed == 6);
+  CHECK(r.items_succeeded == 1);
   CHECK(r.detached_workers == 0);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == "f006.txt\n");
 }
 
 TEST_CASE("when the only worker times out, queued attempts still get a worker",
@@ -717,7 +809,7 @@ TEST_CASE("a slow shutdown of an idle worker is waited for, not cut off", "[exec
   Config c;
   c.output_dir = t / "out";
   c.process_count_per_node = 2;
-  c.run_invocation_timeout = 0.05;  // the grace for stuck run() calls; shutdown is not one
+  c.run_invocation_timeout = 0.5;  // the grace for stuck run() calls; shutdown is not one
   auto finished = std::make_shared<std::atomic<int>>(0);
   struct SlowShutdown {
     std::shared_ptr<std::atomic<int>> finished;
@@ -725,7 +817,7 @@ TEST_CASE("a slow shutdown of an idle worker is waited for, not cut off", "[exec
       return std::vector<std::string>(b.size(), "x");
     }
     void shutdown(Context& ctx) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1000));
       if (!ctx.stop_requested()) ++*finished;
     }
   };
@@ -733,4 +825,105 @@ TEST_CASE("a slow shutdown of an idle worker is waited for, not cut off", "[exec
   CHECK(r.succeeded);
   CHECK(r.detached_workers == 0);
   CHECK(*finished == 2);
+}
+
+TEST_CASE("a worker stuck in init does not keep a finished job from returning",
+          "[executor][init]") {
+  TempDir t;
+  make_numbered_files(t / "in", 20);
+  Config c;
+  c.output_dir = t / "out";
+  c.process_count_per_node = 2;
+  c.run_invocation_timeout = 1;  // the grace a stopped thread gets before it is left running
+  c.logging_level = LoggingLevel::warning;
+  auto gate = std::make_shared<Gate>();
+  auto inits = std::make_shared<std::atomic<int>>(0);
+  auto left = std::make_shared<std::atomic<int>>(0);
+  struct StuckFirstInit {
+    std::shared_ptr<Gate> gate;
+    std::shared_ptr<std::atomic<int>> inits, left;
+    void init() {
+      if (inits->fetch_add(1) == 0) gate->wait(60s);  // ignores its stop token
+    }
+    std::vector<std::string> run(const FileBatch& b) {
+      std::vector<std::string> keys;
+      for (auto& e : b)
+        keys.push_back(e.key);
+      return keys;
+    }
+    void shutdown() { ++*left; }
+  };
+  auto job = std::async(std::launch::async, [&] {
+    return run(c, FileDataset({(t / "in").string()}), StuckFirstInit{gate, inits, left});
+  });
+  // init_timeout is 600 s: the other worker does all the work, and the job must end.
+  const bool returned = job.wait_for(30s) == std::future_status::ready;
+  gate->open();
+  JobResult r = job.get();
+  CHECK(returned);
+  CHECK(r.succeeded);
+  CHECK(r.init_failures == 0);
+  CHECK(r.detached_workers == 1);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == numbered_keys(20));
+  // The detached worker goes on once its init returns, and leaves by itself.
+  CHECK(eventually([&] { return left->load() == 2; }));
+}
+
+TEST_CASE("an init past init_timeout is an init failure on threads too - a new worker takes over",
+          "[executor][init][timeout]") {
+  TempDir t;
+  make_numbered_files(t / "in", 20);
+  Config c;
+  c.output_dir = t / "out";
+  c.process_count_per_node = 1;
+  c.init_timeout = 0.3;
+  c.run_invocation_timeout = 1;  // the grace a stopped thread gets before it is left running
+  c.logging_level = LoggingLevel::warning;
+  auto gate = std::make_shared<Gate>();
+  auto inits = std::make_shared<std::atomic<int>>(0);
+  auto saw_stop = std::make_shared<std::atomic<bool>>(false);
+  bool cooperative = true;
+  SECTION("init watches its stop token") {}
+  SECTION("init ignores its stop token") {
+    cooperative = false;
+  }
+  auto scorer = make_scorer(
+      [=](Context& ctx) {
+        if (inits->fetch_add(1) != 0) return;
+        if (cooperative) {
+          eventually([&] { return ctx.stop_requested(); });
+          *saw_stop = ctx.stop_requested();
+        } else {
+          gate->wait(60s);
+        }
+      },
+      [](const FileBatch& b) {
+        std::vector<std::string> keys;
+        for (auto& e : b)
+          keys.push_back(e.key);
+        return keys;
+      });
+  auto job = std::async(std::launch::async,
+                        [&] { return run(c, FileDataset({(t / "in").string()}), scorer); });
+  const bool returned = job.wait_for(30s) == std::future_status::ready;
+  gate->open();
+  JobResult r = job.get();
+  CHECK(returned);
+  CHECK(r.succeeded);
+  CHECK(r.init_failures == 1);
+  CHECK(*inits == 2);  // the stuck worker and its replacement
+  CHECK(r.items_succeeded == 20);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == numbered_keys(20));
+  const std::string log = read_file(t / "out/logs/master.txt");
+  CHECK_THAT(log, Catch::Contains("ERROR worker 0: init failed (1 of at most 3): init timed out "
+                                  "after 0."));
+  CHECK_THAT(log, Catch::Contains(" s (init_timeout 0.3 s); its thread was asked to stop and is "
+                                  "abandoned\n"));
+  if (cooperative) {
+    CHECK(*saw_stop);
+    // It left as soon as its init returned: joined, not left running.
+    CHECK(r.detached_workers == 0);
+  } else {
+    CHECK(r.detached_workers == 1);
+  }
 }

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <numeric>
 #include <random>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "support/temp_dir.hpp"
 
@@ -20,8 +23,9 @@ std::vector<std::size_t> shuffled(std::size_t n, unsigned seed) {
   std::shuffle(v.begin(), v.end(), std::mt19937(seed));
   return v;
 }
+// Longer than a string holds without an allocation: spilling them saves memory.
 std::string rows_of(std::size_t i) {
-  return "row " + std::to_string(i) + "\n";
+  return "row " + std::to_string(i) + " of the output\n";
 }
 std::string failed_of(std::size_t i) {
   return i % 3 == 0 ? "f" + std::to_string(i) + "\n" : "";
@@ -61,25 +65,109 @@ TEST_CASE("output comes out in mini-batch order whatever the arrival order", "[o
   }
 }
 
-TEST_CASE("memory waits within the budget and spills beyond it", "[ordered_output]") {
+TEST_CASE("results' bytes wait in memory up to half the budget, then spill", "[ordered_output]") {
   TempDir t;
   AtomicFile rows(t / "out.txt");
   AtomicFile failed(t / "failed.csv");
-  OrderedOutput out(&rows, &failed, t.path(), 100);
-  const std::string big(60, 'x');
-  out.submit(1, big + "\n", "");
-  CHECK(out.buffered_bytes() == 61);
-  CHECK(out.spilled_chunks() == 0);
-  out.submit(2, big + "\n", "");  // 122 > 100: spilled
-  CHECK(out.buffered_bytes() == 61);
-  CHECK(out.spilled_chunks() == 1);
-  CHECK(out.waiting() == 2);
+  // 1000-byte results take a 1024-byte malloc chunk each: 5 fit in half of 10240.
+  OrderedOutput out(&rows, &failed, t.path(), 10240);
+  REQUIRE(parallel_run::detail::heap_cost(std::string(1000, 'x')) == 1024);
+  std::string expected = "first\n";
+  for (std::size_t i = 1; i <= 7; ++i) {
+    out.submit(i, std::string(1000, 'x'), "");
+    expected += std::string(1000, 'x');
+  }
+  CHECK(out.buffered_bytes() == 5 * 1024);
+  CHECK(out.spilled_chunks() == 2);
+  CHECK(out.waiting() == 7);
+  // Bookkeeping counts too: the late mini-batch's slot and the 7 waiting ones.
+  CHECK(out.memory_bytes() == 5 * 1024 + 8 * OrderedOutput::slot_bytes());
+  CHECK(OrderedOutput::slot_bytes() <= 64);
+  CHECK(out.spill_file_bytes() == 2000);
   out.submit(0, "first\n", "");
   CHECK(out.waiting() == 0);
   CHECK(out.buffered_bytes() == 0);
+  CHECK(out.memory_bytes() == 0);
+  // Nothing waits in the spill file: its space is given back at once.
+  CHECK(out.spill_file_bytes() == 0);
+  CHECK(std::filesystem::file_size(t / (".parallel_run_spill-" +
+                                        parallel_run::detail::process_tag())) == 0);
   rows.commit();
   failed.commit();
-  CHECK(read_file(t / "out.txt") == "first\n" + big + "\n" + big + "\n");
+  CHECK(read_file(t / "out.txt") == expected);
+}
+
+TEST_CASE("small results count their bookkeeping - full() holds back new mini-batches",
+          "[ordered_output]") {
+  TempDir t;
+  AtomicFile rows(t / "out.txt");
+  AtomicFile failed(t / "failed.csv");
+  OrderedOutput out(&rows, &failed, t.path(), 0);
+  CHECK_FALSE(out.full());
+  // Rows short enough to live inside their string cost no allocation, only bookkeeping;
+  // with a budget of 0 the bookkeeping still gets its minimum before full().
+  std::size_t i = 1;
+  while (!out.full()) {
+    out.submit(i, "r" + std::to_string(i % 10) + "\n", "");
+    ++i;
+  }
+  const std::size_t waiting = i - 1;
+  CHECK(out.waiting() == waiting);
+  CHECK(out.buffered_bytes() == 0);
+  CHECK(out.memory_bytes() >= OrderedOutput::min_bookkeeping_bytes);
+  CHECK(out.memory_bytes() < OrderedOutput::min_bookkeeping_bytes + 100);
+  CHECK(waiting > 10000);  // about 64 bytes each
+  CHECK(out.spilled_chunks() == 0);
+  out.submit(0, "r0\n", "f0\n");
+  CHECK_FALSE(out.full());
+  CHECK(out.waiting() == 0);
+  CHECK(out.memory_bytes() == 0);
+  rows.commit();
+  failed.commit();
+  std::string expected = "r0\n";
+  for (std::size_t k = 1; k <= waiting; ++k)
+    expected += "r" + std::to_string(k % 10) + "\n";
+  CHECK(read_file(t / "out.txt") == expected);
+  CHECK(read_file(t / "failed.csv") == "f0\n");
+}
+
+TEST_CASE("the spill file gives back the space of results read back", "[ordered_output]") {
+  TempDir t;
+  AtomicFile rows(t / "out.txt");
+  AtomicFile failed(t / "failed.csv");
+  // A budget of 0 spills every early result; regions of 4 KiB are given back as they empty.
+  OrderedOutput out(&rows, &failed, t.path(), 0, 4096);
+  auto row = [](std::size_t i) { return fmt::format("{:0999}\n", i); };
+  auto fail = [](std::size_t i) { return i % 7 == 0 ? fmt::format("f{}\n", i) : std::string(); };
+  // Arrivals 2, 0, 4, 1, 6, 3, 8, 5, ...: a spilled result always waits, so the file is
+  // never empty and never starts again from its beginning.
+  const std::size_t n = 2000;
+  std::vector<std::size_t> arrivals{2, 0};
+  for (std::size_t j = 1; 2 * j - 1 < n; ++j) {
+    if (2 * j + 2 < n) arrivals.push_back(2 * j + 2);
+    arrivals.push_back(2 * j - 1);
+  }
+  REQUIRE(arrivals.size() == n);
+  std::uint64_t most = 0;
+  for (std::size_t i : arrivals) {
+    out.submit(i, row(i), fail(i));
+    CHECK(out.waiting() <= 2);
+    most = std::max(most, out.spill_file_bytes());
+  }
+  CHECK(out.next_index() == n);
+  CHECK(out.spilled_chunks() > n / 3);
+  // About a megabyte went through the file; at most a few regions were held at a time.
+  CHECK(most <= 4 * 4096);
+  CHECK(out.spill_file_bytes() == 0);
+  rows.commit();
+  failed.commit();
+  std::string expected_rows, expected_failed;
+  for (std::size_t i = 0; i < n; ++i) {
+    expected_rows += row(i);
+    expected_failed += fail(i);
+  }
+  CHECK(read_file(t / "out.txt") == expected_rows);
+  CHECK(read_file(t / "failed.csv") == expected_failed);
 }
 
 TEST_CASE("an atomic file is absent unless committed", "[ordered_output][atomic_file]") {

@@ -35,13 +35,13 @@ struct Unprintable {
 struct ReturnsUnprintable {
   std::vector<Unprintable> run(const FileBatch&) { return {}; }
 };
-struct Row {
+struct Scored {
   std::string name;
   int digit;
   double p;
 };
 struct ReturnsItems {
-  std::vector<ItemResult<Row>> run(const FileBatch&) { return {}; }
+  std::vector<ItemResult<Scored>> run(const FileBatch&) { return {}; }
 };
 
 FileBatch batch_of(std::size_t mini_batch, std::size_t first_index, std::size_t n) {
@@ -84,8 +84,8 @@ TEST_CASE("result elements are written as strings, formatted values, tuples and 
   CHECK(line(0.25) == "0.25");
   CHECK(line(std::make_tuple(std::string("x"), 7, 1.5)) == "x,7,1.5");
   CHECK(line(std::make_pair("k", 'c')) == "k,c");
-  CHECK(line(Row{"img.pgm", 3, 0.875}) == "img.pgm,3,0.875");
-  STATIC_REQUIRE(detail::aggregate_field_count<Row>() == 3);
+  CHECK(line(Scored{"img.pgm", 3, 0.875}) == "img.pgm,3,0.875");
+  STATIC_REQUIRE(detail::aggregate_field_count<Scored>() == 3);
 }
 
 TEST_CASE("fields that hold the delimiter, a quote or a line break are quoted",
@@ -101,7 +101,7 @@ TEST_CASE("fields that hold the delimiter, a quote or a line break are quoted",
         "\"say \"\"hi\"\"\" \"x y\"");
   CHECK(line(std::make_tuple(std::string("two\nlines"), std::string("cr\r")), ";") ==
         "\"two\nlines\";\"cr\r\"");
-  CHECK(line(Row{"a::b", 3, 0.5}, "::") == "\"a::b\"::3::0.5");
+  CHECK(line(Scored{"a::b", 3, 0.5}, "::") == "\"a::b\"::3::0.5");
   CHECK(line(std::make_tuple(std::string(""), 2), ",") == ",2");
   // A single string is a whole line: written as it is.
   CHECK(line(std::string("a,b \"c\""), ",") == "a,b \"c\"");
@@ -155,12 +155,12 @@ TEST_CASE("plain results: succeeded is min(returned, items) - extras warn - key 
 TEST_CASE("per-item results are matched to their items and written in item order",
           "[scorer][batch_outcome][item_result]") {
   const FileBatch b = batch_of(1, 10, 4);
-  std::vector<ItemResult<Row>> r;
-  r.push_back(ok(b[2], Row{"two", 2, 0.5}));
-  r.push_back(fail<Row>(b[1], "cannot decode 'p11'"));
-  r.push_back(ok(b[0], Row{"zero", 0, 1.0}));
-  r.push_back(ok(b[0], Row{"again", 0, 1.0}));
-  r.push_back(ok(FileEntry{"x", "elsewhere", 99}, Row{"x", 9, 0.0}));
+  std::vector<ItemResult<Scored>> r;
+  r.push_back(ok(b[2], Scored{"two", 2, 0.5}));
+  r.push_back(fail<Scored>(b[1], "cannot decode 'p11'"));
+  r.push_back(ok(b[0], Scored{"zero", 0, 1.0}));
+  r.push_back(ok(b[0], Scored{"again", 0, 1.0}));
+  r.push_back(ok(FileEntry{"x", "elsewhere", 99}, Scored{"x", 9, 0.0}));
   auto o = detail::collect(b, r, RowFormat{true, true, ";"});
   CHECK(o.rows == "k10;zero;0;1\nk12;two;2;0.5\n");
   CHECK(o.succeeded == 2);

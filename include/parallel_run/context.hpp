@@ -127,7 +127,8 @@ class Context {
   std::size_t mini_batch_index() const noexcept { return mini_batch_index_; }
   /// The 1-based attempt of that mini-batch (2 and up: a retry).
   std::int64_t attempt() const noexcept { return attempt_; }
-  /// Set when the current attempt timed out (or the job ends abnormally): return early.
+  /// Set when the current attempt (or init) timed out, or the job ends while it runs:
+  /// return early.
   std::stop_token stop_token() const noexcept { return stop_token_; }
   bool stop_requested() const noexcept { return stop_token_.stop_requested(); }
   /// This worker's log.
@@ -148,6 +149,7 @@ class Context {
     attempt_ = attempt;
     stop_token_ = std::move(token);
   }
+  void set_stop_token(std::stop_token token) { stop_token_ = std::move(token); }
 
  private:
   const Config* config_;

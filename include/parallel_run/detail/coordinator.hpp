@@ -225,6 +225,10 @@ class Coordinator {
                               ordered.next_index(), created_));
     if (ordered.spilled_chunks() > 0)
       log.info("{} early results waited in the spill file", ordered.spilled_chunks());
+    if (result_held_back_ > 0)
+      log.info("{} time(s) the results waiting for a late mini-batch filled "
+               "max_buffered_output_bytes: no new mini-batch was cut until it arrived",
+               result_held_back_);
     if (dropped > 0)
       log.warning("{} input entries were not read (symbolic links to folders, FIFOs, devices, "
                   "dangling links); they are listed in {}",
@@ -388,6 +392,15 @@ class Coordinator {
 
   void fill() {
     while (!stopping_ && !exhausted_ && in_flight_.size() < window_) {
+      // Results wait for a late mini-batch and cost the output's whole memory budget: cut
+      // nothing new until it arrives. It cannot deadlock: the late one is in flight (retries
+      // and timeouts go on), and stopping the job lists what is queued as not processed.
+      if (ordered_->full()) {
+        if (!holding_back_) ++result_held_back_;
+        holding_back_ = true;
+        break;
+      }
+      holding_back_ = false;
       std::optional<Batch> b;
       try {
         b = partitioner_.next();
@@ -692,6 +705,8 @@ class Coordinator {
   std::unordered_map<std::uint64_t, InFlight> in_flight_;
   std::uint64_t next_attempt_id_ = 1;
   std::size_t window_ = 8;
+  bool holding_back_ = false;         // fill() stopped because the ordered output is full
+  std::size_t result_held_back_ = 0;  // how many times it did
   std::size_t created_ = 0;
   std::size_t init_failures_ = 0;
   bool exhausted_ = false;

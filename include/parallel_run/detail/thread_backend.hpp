@@ -3,7 +3,8 @@
 // Boost.Asio io_context. Timeouts are cooperative: a watchdog timer on the io_context finds
 // a run() past run_invocation_timeout, requests stop through the worker's stop token, reports
 // the attempt as timed out and starts a replacement worker so throughput holds. The late
-// worker is abandoned: its result is discarded and it exits when run() returns. A thread
+// worker is abandoned: its result is discarded and it exits when run() returns. An init()
+// past init_timeout is handled the same way and counted as an init failure. A thread
 // cannot be killed; hard timeouts need process isolation.
 #pragma once
 #include "parallel_run/version.hpp"
@@ -130,6 +131,9 @@ class ThreadBackend {
   void spawn_worker() {
     auto w = std::make_shared<Worker>();
     w->index = next_worker_index_++;
+    // init's clock starts now (the factory and the context are part of it), and the worker
+    // counts as busy from here: stop() never joins a worker in init without bound.
+    w->started_ns.store(now_ns(), std::memory_order_relaxed);
     w->thread = std::thread([shared = shared_, w] {
       worker_main(shared, *w);
       w->done = true;  // after the scorer and its context are destroyed
@@ -138,10 +142,10 @@ class ThreadBackend {
   }
 
   /// Closes the queue and ends the workers. Idle ones run shutdown() and exit; they are
-  /// joined however long that takes. One still inside run() (abandoned after a timeout, or
-  /// any when the coordinator threw) is asked to stop and given a grace period, then left
-  /// detached (it owns everything it touches). Then the events the workers sent meanwhile
-  /// (shutdown errors, late init failures) are delivered, on this thread.
+  /// joined however long that takes. One still inside init() or run() (abandoned after a
+  /// timeout, or any when the coordinator threw) is asked to stop and given a grace period,
+  /// then left detached (it owns everything it touches). Then the events the workers sent
+  /// meanwhile (shutdown errors, late init failures) are delivered, on this thread.
   void stop(bool deliver_events = true) {
     if (stopped_) return;
     stopped_ = true;
@@ -208,10 +212,12 @@ class ThreadBackend {
   /// The job is stopping: nothing new will be submitted, so no replacement worker starts.
   void no_more_work() noexcept { no_more_work_ = true; }
 
-  /// Timed-out workers still inside run(): they ignored their stop token.
+  /// Timed-out workers still inside run(): they ignored their stop token. (Those abandoned in
+  /// init() are bounded by the limit on init failures instead.)
   std::size_t stuck_workers() const {
-    return static_cast<std::size_t>(std::count_if(abandoned_.begin(), abandoned_.end(),
-                                                  [](const auto& w) { return !w->done.load(); }));
+    return static_cast<std::size_t>(
+        std::count_if(abandoned_.begin(), abandoned_.end(),
+                      [](const auto& w) { return !w->abandoned_in_init && !w->done.load(); }));
   }
 
   /// Workers that ignored their stop request past the grace period and were left running.
@@ -276,17 +282,22 @@ class ThreadBackend {
     }
   };
 
-  // What the watchdog swaps into Worker::current when it times an attempt out.
+  // What the watchdog swaps into Worker::current when it times an attempt (or init) out.
   static constexpr std::uint64_t timed_out_mark = ~std::uint64_t{0};
+  // Worker::current from the worker's start until its init() has returned.
+  static constexpr std::uint64_t in_init_mark = ~std::uint64_t{0} - 1;
 
   struct Worker {
     std::size_t index = 0;
     std::thread thread;
     std::stop_source stop;
-    // The attempt in run() (0: none) and when it started; written by the worker, read by
-    // the watchdog (started_ns before current, so a consistent pair can be read).
-    std::atomic<std::uint64_t> current{0};
+    // The attempt in run() (0: none; in_init_mark: in init) and when it started; written by
+    // the worker, read by the watchdog (started_ns before current, so a consistent pair can
+    // be read).
+    std::atomic<std::uint64_t> current{in_init_mark};
     std::atomic<std::int64_t> started_ns{0};
+    // Set by the watchdog (on the coordinator's thread) when it abandons the worker in init.
+    bool abandoned_in_init = false;
     // gone: its init failed and the coordinator counted it (retire()); done: its thread has
     // nothing left to run, so joining it does not block.
     std::atomic<bool> gone{false};
@@ -306,8 +317,12 @@ class ThreadBackend {
                            config.delimiter};
     std::optional<Context> context;
     std::optional<Scorer> scorer;
+    std::optional<std::string> init_error;
+    bool misconfigured = false;
     try {
       context.emplace(config, w.index, s.metrics, s.working_dir);
+      // init sees its own timeout, or the end of the job, as a stop request.
+      context->set_stop_token(w.stop.get_token());
       {
         // A factory may keep state (a counter, an RNG); copies of one prototype may share a
         // non-atomic handle. One call at a time, once per worker: the lock costs nothing.
@@ -316,11 +331,24 @@ class ThreadBackend {
       }
       call_init(*scorer, *context);
     } catch (...) {
-      std::string reason = describe_current_exception();
-      const bool misconfigured = current_exception_is_ours();
+      init_error = describe_current_exception();
+      misconfigured = current_exception_is_ours();
+    }
+    // As for an attempt: whoever takes `current` from in_init_mark owns init's end. If the
+    // watchdog did (init_timeout), it has reported the failure: this worker just leaves.
+    if (w.current.exchange(0, std::memory_order_acq_rel) != in_init_mark) {
+      if (!init_error) {
+        try {
+          call_shutdown(*scorer, *context);
+        } catch (...) {  // nobody listens to an abandoned worker
+        }
+      }
+      return;
+    }
+    if (init_error) {
       s.deliver(
           sp,
-          [index = w.index, reason, misconfigured](BackendEvents& e) {
+          [index = w.index, reason = std::move(*init_error), misconfigured](BackendEvents& e) {
             e.init_failed(index, reason, misconfigured);
           },
           true);
@@ -335,9 +363,11 @@ class ThreadBackend {
         if (s.queue.empty()) break;
         a = std::move(s.queue.front());
         s.queue.pop_front();
+        // Published under the lock that stop() takes to close the queue: once it has, it
+        // sees every worker that took an attempt as busy.
+        w.started_ns.store(now_ns(), std::memory_order_relaxed);
+        w.current.store(a.id, std::memory_order_release);
       }
-      w.started_ns.store(now_ns(), std::memory_order_relaxed);
-      w.current.store(a.id, std::memory_order_release);
       ctx.set_attempt(a.batch->mini_batch_index(), a.number, w.stop.get_token());
       std::optional<BatchOutcome> outcome;
       std::string reason;
@@ -378,19 +408,23 @@ class ThreadBackend {
     }
   }
 
-  std::chrono::nanoseconds timeout() const {
-    return std::chrono::nanoseconds(
-        static_cast<std::int64_t>(shared_->config->run_invocation_timeout * 1e9));
+  static std::chrono::nanoseconds seconds(double s) {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(s * 1e9));
   }
+  std::chrono::nanoseconds timeout() const {
+    return seconds(shared_->config->run_invocation_timeout);
+  }
+  std::chrono::nanoseconds init_timeout() const { return seconds(shared_->config->init_timeout); }
   // A few seconds for a stopped run() to notice its stop token before it is left detached.
   std::chrono::nanoseconds abandon_grace() const {
     return std::min(timeout(), std::chrono::nanoseconds(std::chrono::seconds(5)));
   }
 
-  // Ticks every 1/20 of the timeout (1 ms to 100 ms): precise enough, and no per-attempt
-  // message on the hot path. Each tick also drains outcomes no worker woke us for.
+  // Ticks every 1/20 of the smaller timeout (1 ms to 100 ms): precise enough, and no
+  // per-attempt message on the hot path. Each tick also drains outcomes no worker woke us for.
   void arm_watchdog() {
-    auto period = std::clamp(timeout() / 20, std::chrono::nanoseconds(std::chrono::milliseconds(1)),
+    auto period = std::clamp(std::min(timeout(), init_timeout()) / 20,
+                             std::chrono::nanoseconds(std::chrono::milliseconds(1)),
                              std::chrono::nanoseconds(std::chrono::milliseconds(100)));
     watchdog_.expires_after(period);
     watchdog_.async_wait([this](const boost::system::error_code& ec) {
@@ -403,10 +437,11 @@ class ThreadBackend {
 
   void check_timeouts() {
     const std::int64_t now = now_ns();
-    const std::int64_t limit = timeout().count();
+    const std::int64_t run_limit = timeout().count();
+    const std::int64_t init_limit = init_timeout().count();
     struct TimedOut {
       std::shared_ptr<Worker> worker;
-      std::uint64_t attempt;
+      std::uint64_t attempt;  // in_init_mark: its init
       std::int64_t started;
     };
     std::vector<TimedOut> timed_out;
@@ -414,9 +449,9 @@ class ThreadBackend {
       std::uint64_t id = w->current.load(std::memory_order_acquire);
       if (id == 0 || id == timed_out_mark) continue;
       std::int64_t started = w->started_ns.load(std::memory_order_relaxed);
-      if (now - started <= limit) continue;
-      // Only if the worker is still in that very attempt: it cannot have finished it or
-      // started another meanwhile, since it must take `current` back first.
+      if (now - started <= (id == in_init_mark ? init_limit : run_limit)) continue;
+      // Only if the worker is still in that very attempt (or init): it cannot have finished
+      // it or started another meanwhile, since it must take `current` back first.
       if (!w->current.compare_exchange_strong(id, timed_out_mark, std::memory_order_acq_rel))
         continue;
       timed_out.push_back({w, id, started});
@@ -430,18 +465,29 @@ class ThreadBackend {
     for (auto& t : timed_out) {
       // Moved by identity: the worker may already have taken `current` back and left.
       std::erase(workers_, t.worker);
+      t.worker->abandoned_in_init = t.attempt == in_init_mark;
       abandoned_.push_back(t.worker);
       t.worker->stop.request_stop();
     }
     // The coordinator retries or moves on; its next submit() starts a replacement through
-    // top_up(), so none starts when no work is left or the job is stopping.
-    for (const auto& t : timed_out)
-      shared_->events.attempt_failed(
-          t.attempt,
-          fmt::format("timed out after {:.3f} s (run_invocation_timeout {} s)",
-                      static_cast<double>(now - t.started) / 1e9,
-                      shared_->config->run_invocation_timeout),
-          true);
+    // top_up(), so none starts when no work is left or the job is stopping. An init that
+    // timed out counts as an init failure, which the coordinator replaces within its limit.
+    for (const auto& t : timed_out) {
+      const double took = static_cast<double>(now - t.started) / 1e9;
+      if (t.attempt == in_init_mark)
+        shared_->events.init_failed(
+            t.worker->index,
+            fmt::format("init timed out after {:.3f} s (init_timeout {} s); its thread was "
+                        "asked to stop and is abandoned",
+                        took, shared_->config->init_timeout),
+            false);
+      else
+        shared_->events.attempt_failed(
+            t.attempt,
+            fmt::format("timed out after {:.3f} s (run_invocation_timeout {} s)", took,
+                        shared_->config->run_invocation_timeout),
+            true);
+    }
     // Attempts may still wait in the queue with no submit() to come (the input is exhausted):
     // they need a worker now.
     bool queued = false;
