@@ -235,7 +235,7 @@ TEST_CASE("JSON Lines: the record scan finds blank lines of spaces across blocks
   }
 }
 
-TEST_CASE("JSON Lines: the first valid object names the columns; bad lines before it fail alone",
+TEST_CASE("JSON Lines: the first valid object names the columns - bad lines before it fail alone",
           "[jsonl]") {
   TempDir t;
   const Read r = read_at_all_sizes(

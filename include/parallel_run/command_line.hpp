@@ -131,7 +131,8 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
                      "Where workers run: thread, or process (crash isolation, hard timeouts)")
           ->default_str(std::string(to_string(c.backend)));
   app.add_option("--init-timeout,--init_timeout", c.init_timeout,
-                 "Seconds one init() may take (process backend)")
+                 "Seconds one init() may take (past it: an init failure; a process is killed, "
+                 "a thread abandoned)")
       ->capture_default_str();
   auto* o_memory = app.add_option("--worker-memory-limit,--worker_memory_limit", memory_limit,
                                   "Kill a worker process above this resident memory (2GB, "

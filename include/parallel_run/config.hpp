@@ -165,8 +165,9 @@ struct Config {
   LoggingLevel logging_level = LoggingLevel::info;
   /// Seconds one run() may take before its attempt counts as timed out.
   double run_invocation_timeout = 60.0;
-  /// Seconds one init() may take. The process backend kills a worker past it (and counts an
-  /// init failure); a thread cannot be killed, so the thread backend does not enforce it.
+  /// Seconds one init() may take; past it, an init failure. The process backend kills the
+  /// worker; a thread cannot be killed, so the thread backend sets the worker's stop token
+  /// and abandons its thread.
   double init_timeout = 600.0;
   /// Process backend: a worker whose resident memory exceeds this many bytes is killed and
   /// its attempt fails as "out of memory" (0: no limit). From text: parse_byte_size.
