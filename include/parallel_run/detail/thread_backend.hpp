@@ -195,17 +195,25 @@ class ThreadBackend {
   /// Marks a worker whose init failed as gone: the coordinator, having counted the failure
   /// against the limit, decides whether top_up() replaces it.
   void retire(std::size_t worker_index) {
+    ++init_failures_;
     for (auto& w : workers_)
       if (w->index == worker_index) w->gone = true;
   }
 
   /// Starts workers until process_count_per_node are alive (none once no_more_work()): after
   /// a timeout or an init failure, replacements start only when there is work for them.
+  /// Never more inits than could still fail within the coordinator's limit of
+  /// 3 * process_count_per_node init failures: once that many are reached, no other starts.
   void top_up() {
     if (no_more_work_ || stopped_) return;
+    const auto workers = static_cast<std::size_t>(shared_->config->process_count_per_node);
     auto alive = static_cast<std::size_t>(std::count_if(
         workers_.begin(), workers_.end(), [](const auto& w) { return !w->gone.load(); }));
-    for (; alive < static_cast<std::size_t>(shared_->config->process_count_per_node); ++alive)
+    auto in_init = static_cast<std::size_t>(
+        std::count_if(workers_.begin(), workers_.end(), [](const auto& w) {
+          return !w->gone.load() && !w->init_ok.load();
+        }));
+    for (; alive < workers && init_failures_ + in_init < 3 * workers; ++alive, ++in_init)
       spawn_worker();
   }
 
@@ -302,6 +310,9 @@ class ThreadBackend {
     // nothing left to run, so joining it does not block.
     std::atomic<bool> gone{false};
     std::atomic<bool> done{false};
+    // Its init succeeded. Until then (a failure not yet counted included) its init may still
+    // count against the limit on init failures.
+    std::atomic<bool> init_ok{false};
   };
 
   static std::int64_t now_ns() {
@@ -354,6 +365,7 @@ class ThreadBackend {
           true);
       return;
     }
+    w.init_ok = true;
     Context& ctx = *context;
     for (;;) {
       Attempt<Batch> a;
@@ -504,6 +516,7 @@ class ThreadBackend {
   std::vector<std::shared_ptr<Worker>> abandoned_;
   std::size_t next_worker_index_ = 0;
   std::size_t detached_ = 0;
+  std::size_t init_failures_ = 0;  // counted by retire(): bounds the inits top_up() starts
   bool stopped_ = false;
   bool no_more_work_ = false;
 };
