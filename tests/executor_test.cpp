@@ -809,9 +809,16 @@ TEST_CASE("a slow shutdown of an idle worker is waited for, not cut off", "[exec
   c.process_count_per_node = 2;
   c.run_invocation_timeout = 0.5;  // the grace for stuck run() calls; shutdown is not one
   auto finished = std::make_shared<std::atomic<int>>(0);
+  auto inited = std::make_shared<std::atomic<int>>(0);
   struct SlowShutdown {
-    std::shared_ptr<std::atomic<int>> finished;
+    std::shared_ptr<std::atomic<int>> finished, inited;
+    void init(Context&) { ++*inited; }
     std::vector<std::string> run(const FileBatch& b) {
+      // Both workers are idle when the job ends: a worker still in init would rightly be
+      // asked to stop (a slow machine starts threads late).
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (*inited < 2 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       return std::vector<std::string>(b.size(), "x");
     }
     void shutdown(Context& ctx) {
@@ -819,7 +826,8 @@ TEST_CASE("a slow shutdown of an idle worker is waited for, not cut off", "[exec
       if (!ctx.stop_requested()) ++*finished;
     }
   };
-  JobResult r = run(c, FileDataset({(t / "in").string()}), SlowShutdown{finished});
+  JobResult r = run(c, FileDataset({(t / "in").string()}), SlowShutdown{finished, inited});
+  CHECK(*inited == 2);
   CHECK(r.succeeded);
   CHECK(r.detached_workers == 0);
   CHECK(*finished == 2);
