@@ -51,8 +51,8 @@ int main(int argc, char** argv) {
   // output holds back new mini-batches) or all have finished.
   auto finished = std::make_shared<std::atomic<std::size_t>>(0);
   auto behind = std::make_shared<std::size_t>(0);
-  auto scorer = parallel_run::make_scorer(
-      [finished, behind, count](const parallel_run::FileBatch& b) {
+  auto scorer =
+      parallel_run::make_scorer([finished, behind, count](const parallel_run::FileBatch& b) {
         if (b.mini_batch_index() == 0) {
           std::size_t seen = finished->load();
           auto still_since = std::chrono::steady_clock::now();

@@ -37,18 +37,18 @@ using parallel_run::detail::JsonMember;
 // text), booleans, null, a small array and a small object.
 std::string make_lines(std::size_t n) {
   std::mt19937_64 rng(1);
-  const char* const words[] = {"alpha", "beta", "gamma", "delta \\\"quoted\\\"", "caf\\u00e9",
-                               "Z\xC3\xBCrich", "tab\\tseparated", "plain"};
+  const char* const words[] = {
+      "alpha",      "beta",          "gamma",           "delta \\\"quoted\\\"",
+      "caf\\u00e9", "Z\xC3\xBCrich", "tab\\tseparated", "plain"};
   std::string out;
   for (std::size_t i = 0; i < n; ++i) {
     out += fmt::format(
         "{{\"id\":{},\"user\":\"user_{}\",\"score\":{}.{:04},\"ok\":{},\"city\":\"{}\","
         "\"tags\":[\"{}\",\"{}\"],\"note\":null,\"geo\":{{\"lat\":{}.{},\"lon\":-{}.{}}},"
         "\"text\":\"{} {} {}\"}}\n",
-        rng() % 1000000000, rng() % 5000, rng() % 100, rng() % 10000,
-        rng() % 2 ? "true" : "false", words[rng() % 8], words[rng() % 8], words[rng() % 8],
-        rng() % 90, rng() % 1000, rng() % 180, rng() % 1000, words[rng() % 8], words[rng() % 8],
-        words[rng() % 8]);
+        rng() % 1000000000, rng() % 5000, rng() % 100, rng() % 10000, rng() % 2 ? "true" : "false",
+        words[rng() % 8], words[rng() % 8], words[rng() % 8], rng() % 90, rng() % 1000, rng() % 180,
+        rng() % 1000, words[rng() % 8], words[rng() % 8], words[rng() % 8]);
   }
   return out;
 }
@@ -196,7 +196,8 @@ void check_same_members(const std::vector<std::string_view>& lines, std::size_t 
       std::string_view old_value = old_members[k].value;
       if (!old_value.empty() && (old_value[0] == '[' || old_value[0] == '{')) {
         char* end = parallel_run::detail::minify_json(old_value, minified.data());
-        old_value = std::string_view(minified.data(), static_cast<std::size_t>(end - minified.data()));
+        old_value =
+            std::string_view(minified.data(), static_cast<std::size_t>(end - minified.data()));
       }
       if (old_members[k].key != members[k].key || old_value != members[k].value)
         fail(fmt::format("line {}: member {} differs: '{}' '{}' against '{}' '{}'", i + 1, k,
@@ -228,7 +229,7 @@ int main(int argc, char** argv) {
   std::string scratch(longest, '\0');
 
   std::vector<std::pair<std::string, Reader>> readers{{"hand_written", read_hand_written},
-                                                       {"simdjson", read_simdjson}};
+                                                      {"simdjson", read_simdjson}};
 #if JSONL_PARSE_NLOHMANN
   readers.emplace_back("nlohmann_sax", read_nlohmann);
 #endif

@@ -18,8 +18,10 @@ struct LongestLine {
       const std::string& arg = ctx.arguments().at(0);
       auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), limit);
       if (ec != std::errc() || end != arg.data() + arg.size() || limit == 0)
-        throw parallel_run::UsageError("quick_start: the line length limit must be a "
-                                       "positive integer, got '" + arg + "'");
+        throw parallel_run::UsageError(
+            "quick_start: the line length limit must be a "
+            "positive integer, got '" +
+            arg + "'");
     }
     ctx.log().info("lines longer than {} characters are too long", limit);
   }

@@ -366,8 +366,8 @@ inline void Config::validate() const {
                         fmt::format("append_row_file_name '{}' is the log folder '{}'; choose "
                                     "another name or --log-dir",
                                     append_row_file_name, logs.string()));
-    for (const char* log_file : {"failed_items.csv", "master.txt", "job_result.txt", "metrics.csv",
-                                 "skipped_inputs.csv"})
+    for (const char* log_file :
+         {"failed_items.csv", "master.txt", "job_result.txt", "metrics.csv", "skipped_inputs.csv"})
       if (fs::weakly_canonical(target, ec) == fs::weakly_canonical(logs / log_file, ec))
         throw ConfigError("append_row_file_name",
                           fmt::format("append_row_file_name '{}' is a log file in the log folder "

@@ -85,9 +85,10 @@ class Coordinator {
       // A file could not be written outside the rows' own path (a spill file, a worker's log
       // folder): the job ends here, and says so in its log folder.
       record_output_error(e.what());
-      result_.failure_reason += fmt::format("; {} was not written either (the job ended before "
-                                            "its end)",
-                                            result_.failed_items_file.string());
+      result_.failure_reason += fmt::format(
+          "; {} was not written either (the job ended before "
+          "its end)",
+          result_.failed_items_file.string());
     } catch (const std::exception& e) {
       // A configuration found late (a partition_keys column missing from a header) or an
       // internal error: recorded, then thrown to the caller.
@@ -154,13 +155,15 @@ class Coordinator {
         ++result_.duplicate_keys;
         if (!first_of_key) return;
         if (earlier == later)
-          log_->warning("key '{}' comes twice from input '{}': both files are scored and "
-                        "written under it",
-                        key, later);
+          log_->warning(
+              "key '{}' comes twice from input '{}': both files are scored and "
+              "written under it",
+              key, later);
         else
-          log_->warning("key '{}' comes from input '{}' and again from input '{}': both files "
-                        "are scored and written under it",
-                        key, earlier, later);
+          log_->warning(
+              "key '{}' comes from input '{}' and again from input '{}': both files "
+              "are scored and written under it",
+              key, earlier, later);
       };
       inputs_->on_duplicate_check_ended = [&](std::size_t files) {
         log_->info("duplicate keys are checked among the first {} files only", files);
@@ -226,17 +229,20 @@ class Coordinator {
     if (ordered.spilled_chunks() > 0)
       log.info("{} early results waited in the spill file", ordered.spilled_chunks());
     if (result_held_back_ > 0)
-      log.info("{} time(s) the results waiting for a late mini-batch filled "
-               "max_buffered_output_bytes: no new mini-batch was cut until it arrived",
-               result_held_back_);
+      log.info(
+          "{} time(s) the results waiting for a late mini-batch filled "
+          "max_buffered_output_bytes: no new mini-batch was cut until it arrived",
+          result_held_back_);
     if (dropped > 0)
-      log.warning("{} input entries were not read (symbolic links to folders, FIFOs, devices, "
-                  "dangling links); they are listed in {}",
-                  dropped, skipped.target().string());
+      log.warning(
+          "{} input entries were not read (symbolic links to folders, FIFOs, devices, "
+          "dangling links); they are listed in {}",
+          dropped, skipped.target().string());
     if (result_.duplicate_keys > 0)
-      log.warning("{} files have the key of an earlier file of the job; each such key is named "
-                  "above",
-                  result_.duplicate_keys);
+      log.warning(
+          "{} files have the key of an earlier file of the job; each such key is named "
+          "above",
+          result_.duplicate_keys);
     // The end is recorded even when the output is not: a rows file that cannot be written
     // (a full disk) fails the job, and the lists and the summary are still written.
     if (rows) {
@@ -276,9 +282,8 @@ class Coordinator {
     if (result_.succeeded && result_.items_total > 0 && result_.items_succeeded == 0) {
       // Every item timed out, crashed or threw: that is no success, whatever the thresholds.
       result_.succeeded = false;
-      result_.failure_reason =
-          fmt::format("no item succeeded: all {} items failed (see {})", result_.items_total,
-                      result_.failed_items_file.string());
+      result_.failure_reason = fmt::format("no item succeeded: all {} items failed (see {})",
+                                           result_.items_total, result_.failed_items_file.string());
     }
     if (result_.succeeded && result_.items_total == 0)
       log.warning("the inputs hold no items: nothing was scored");

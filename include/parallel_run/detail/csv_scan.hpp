@@ -297,8 +297,8 @@ class RecordScanner {
     std::uint64_t end = nl;
     if (quoted_) {
       const std::uint64_t q = b.eq('"');
-      end = quotes_.next(p, delimiter_, q, Isa::prefix_xor(q), nl | b.eq(delimiter_)).structural &
-            nl;
+      end =
+          quotes_.next(p, delimiter_, q, Isa::prefix_xor(q), nl | b.eq(delimiter_)).structural & nl;
     }
     if (spaces_blank_) return step_spaces(nl, end, ~(nl | b.eq('\r') | b.eq(' ') | b.eq('\t')));
     return step(nl, b.eq('\r'), end);
@@ -335,7 +335,7 @@ class RecordScanner {
   bool spaces_blank_;
   char delimiter_;
   QuoteCarry quotes_;
-  std::uint64_t text_carry_ = 0;  // spaces_blank: a byte of text since the last record end
+  std::uint64_t text_carry_ = 0;   // spaces_blank: a byte of text since the last record end
   std::uint64_t start_carry_ = 1;  // the stream starts a record
   std::uint64_t start2_carry_ = 0;
   std::uint64_t cr_carry_ = 0;
@@ -419,7 +419,7 @@ inline void scan_records_any(RecordScanner& scanner, const char* p, std::size_t 
 /// a quote is plain, or quoted with no quote inside: it needs no byte-by-byte look.
 /// With it, the newlines of each block and how many came before the block, for line numbers.
 struct FieldIndexState {
-  QuoteCarry quotes;       // the buffer starts a field
+  QuoteCarry quotes;        // the buffer starts a field
   std::uint64_t lines = 0;  // newlines before the next block
 };
 

@@ -25,7 +25,9 @@ PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
 /// JSON's whitespace, but for '\n', which ends the line.
-constexpr bool is_json_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r'; }
+constexpr bool is_json_space(char c) noexcept {
+  return c == ' ' || c == '\t' || c == '\r';
+}
 
 /// A line (without its '\n') that holds no record: empty, or JSON whitespace only. The
 /// partitioner's scan (RecordScanner with spaces_blank) draws the same line.
@@ -194,8 +196,9 @@ class JsonLineReader {
     release_if_large();
     std::string why = fmt::format("invalid JSON: {}", simdjson::error_message(error));
     if (error == simdjson::NUMBER_ERROR)
-      why += " (a number must be valid JSON, an integer must fit in 64 bits and any other "
-             "number in a double)";
+      why +=
+          " (a number must be valid JSON, an integer must fit in 64 bits and any other "
+          "number in a double)";
     return why;
   }
 
@@ -229,9 +232,8 @@ class JsonLineReader {
 /// blank are data, reported as malformed when the slices are parsed. Reads from `offset`;
 /// `key` names the file in errors; a line longer than `max_line` before that object is an
 /// InputError.
-inline std::vector<std::string> first_object_columns(const ReadOnlyFile& file,
-                                                     std::uint64_t offset, std::string_view key,
-                                                     std::size_t max_line) {
+inline std::vector<std::string> first_object_columns(const ReadOnlyFile& file, std::uint64_t offset,
+                                                     std::string_view key, std::size_t max_line) {
   JsonLineReader& reader = JsonLineReader::of_this_thread();
   std::vector<JsonMember> members;
   std::string line, scratch;

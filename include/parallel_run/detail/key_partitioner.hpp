@@ -214,8 +214,8 @@ class KeyPartitioner {
         // The last record has no line break.
         const bool blank =
             source.format == TableFormat::jsonl
-                ? is_blank_json_line(std::string_view(buffer_.data() + record_start,
-                                                      got - record_start))
+                ? is_blank_json_line(
+                      std::string_view(buffer_.data() + record_start, got - record_start))
                 : record_start == got || (record_start + 1 == got && buffer_[record_start] == '\r');
         if (!blank) records_.push_back({record_start, got, record_line});
         complete = got;
@@ -305,8 +305,8 @@ class KeyPartitioner {
   // closed. If it never closes before the end of the file and the record's line (the line
   // where that quote opens) ends inside the buffer, sets `complete` past that line's newline
   // and moves `record_line` to the next line: the record is malformed, reading goes on.
-  bool unclosed_within(const ReadOnlyFile& file, std::uint64_t pos, std::size_t got,
-                       char delimiter, std::size_t& complete, std::uint64_t& record_line) {
+  bool unclosed_within(const ReadOnlyFile& file, std::uint64_t pos, std::size_t got, char delimiter,
+                       std::size_t& complete, std::uint64_t& record_line) {
     UnclosedQuote u(delimiter);
     u.feed(buffer_.data(), got);
     std::vector<char> chunk(std::size_t{64} << 10);
