@@ -189,7 +189,10 @@ class Coordinator {
                          [this](std::size_t worker, std::string reason, bool misconfigured) {
                            on_init_failed(worker, std::move(reason), misconfigured);
                          },
-                         [this](std::string message) { log_->warning("{}", message); }};
+                         [this](std::string message) { log_->warning("{}", message); },
+                         [this] {
+                           if (stopping_) after_update();
+                         }};
     // Mini-batches queued or running: enough that workers never wait for the coordinator
     // (it is woken when `low_water` or fewer are queued), few enough to bound memory.
     const auto workers = static_cast<std::size_t>(cfg.process_count_per_node);

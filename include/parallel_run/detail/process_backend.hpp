@@ -184,8 +184,8 @@ class ProcessBackend {
     if (no_more_work_ || stopped_) return;
     auto alive = static_cast<std::size_t>(std::count_if(
         workers_.begin(), workers_.end(), [](const auto& w) { return !w->gone && !w->ended; }));
-    auto in_init = static_cast<std::size_t>(
-        std::count_if(workers_.begin(), workers_.end(), [](const auto& w) {
+    auto in_init =
+        static_cast<std::size_t>(std::count_if(workers_.begin(), workers_.end(), [](const auto& w) {
           return w->kill == Kill::none &&
                  (w->state == State::starting || w->state == State::initializing);
         }));
@@ -457,8 +457,7 @@ class ProcessBackend {
       if (takes_tasks(w) && w->sent.empty() && !queue_.empty()) send_task(w);
       if (takes_tasks(w) && w->sent.empty()) ++idle;
       if (w->withdrawing != 0) ++withdrawing;
-      if (w->kill == Kill::none &&
-          (w->state == State::starting || w->state == State::initializing))
+      if (w->kill == Kill::none && (w->state == State::starting || w->state == State::initializing))
         ++in_init;
     }
     if (idle > withdrawing) {
@@ -494,8 +493,7 @@ class ProcessBackend {
   void withdraw(const WorkerPtr& w) {
     if (w->sent.size() < 2 || w->withdrawing != 0 || w->kill != Kill::none || w->ended) return;
     w->withdrawing = w->sent.back().id;
-    append_frame(w->out, MessageType::withdraw,
-                 [&](WireWriter& wr) { wr.put(w->withdrawing); });
+    append_frame(w->out, MessageType::withdraw, [&](WireWriter& wr) { wr.put(w->withdrawing); });
   }
 
   void flush(const WorkerPtr& w) {
@@ -558,10 +556,11 @@ class ProcessBackend {
                         w->sent.front().batch->mini_batch_index());
         break;
       case MessageType::withdrawn:
-        // Asked back, or handed back unasked (a misuse): never the one it runs.
-        if (w->sent.size() < 2 || w->sent.front().id == m.id ||
-            std::none_of(w->sent.begin(), w->sent.end(),
-                         [&](const auto& a) { return a.id == m.id; }))
+        // Asked back: never the one it runs. Handed back unasked after a misuse: any it has
+        // not answered, since a task that reached it after its last answer never started.
+        if (std::none_of(w->sent.begin(), w->sent.end(),
+                         [&](const auto& a) { return a.id == m.id; }) ||
+            (!w->misused && (w->sent.size() < 2 || w->sent.front().id == m.id)))
           throw Error("parallel_run.internal",
                       fmt::format("worker {} handed back attempt {}, which was not waiting there",
                                   w->index, m.id));
@@ -627,13 +626,14 @@ class ProcessBackend {
         if (!stopped_) schedule_dispatch();
         break;
       case MessageType::withdrawn: {
-        // It never started there. While the job stops it stays queued: the answer of the
-        // task ahead of it follows, and the coordinator then takes it as not processed.
+        // It never started there. While the job stops, the coordinator takes it as not
+        // processed (no answer may follow: a misused worker hands back after its last one).
         auto it = std::find_if(w->sent.begin(), w->sent.end(),
                                [&](const auto& a) { return a.id == m.id; });
         queue_.push_front(std::move(*it));
         w->sent.erase(it);
         if (w->withdrawing == m.id) w->withdrawing = 0;
+        if (no_more_work_ && !stopped_) events_.handed_back();
         schedule_dispatch();
         break;
       }
@@ -856,7 +856,7 @@ class ProcessBackend {
       if (clock::now() - since <= limit) continue;
       // Due. But what has arrived is not late: the coordinator may have been busy (a big
       // write, a stall) while the answer came. Read it first.
-      if (!drain(w)) continue;  // its end is being judged
+      if (!drain(w)) continue;                                        // its end is being judged
       if (w->kill != Kill::none || w->ended || w->misused) continue;  // decided by what it said
       const auto now = clock::now();
       if (in_init) {
@@ -874,20 +874,20 @@ class ProcessBackend {
       if (w->answer_arriving) {
         // Its answer began to arrive: the run is over, the transfer gets as long again.
         if (now - *w->answer_arriving <= run_limit) continue;
-        give_up_on(w, Kill::unresponsive,
-                   fmt::format("worker process {} began its answer {:.3f} s ago and did not "
-                               "finish it; it was killed with SIGKILL {}; {}",
-                               w->pid,
-                               std::chrono::duration<double>(now - *w->answer_arriving).count(),
-                               running_what(w), last_output(w)));
+        give_up_on(
+            w, Kill::unresponsive,
+            fmt::format("worker process {} began its answer {:.3f} s ago and did not "
+                        "finish it; it was killed with SIGKILL {}; {}",
+                        w->pid, std::chrono::duration<double>(now - *w->answer_arriving).count(),
+                        running_what(w), last_output(w)));
         continue;
       }
       const double grace = std::min(2.0, config_->run_invocation_timeout);
       const std::string reason = fmt::format(
           "timed out after {:.3f} s (run_invocation_timeout {} s): worker process {} was "
           "killed (SIGTERM, then SIGKILL after {} s) and is replaced; {}",
-          std::chrono::duration<double>(now - w->started).count(),
-          config_->run_invocation_timeout, w->pid, grace, last_output(w));
+          std::chrono::duration<double>(now - w->started).count(), config_->run_invocation_timeout,
+          w->pid, grace, last_output(w));
       kill_worker(w, Kill::run_timeout, SIGTERM, grace);
       report_run_failure(w, reason, true);
     }

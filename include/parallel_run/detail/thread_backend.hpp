@@ -52,6 +52,9 @@ struct BackendEvents {
   // no restart can fix.
   std::function<void(std::size_t worker, std::string reason, bool misconfigured)> init_failed;
   std::function<void(std::string message)> warning;
+  // Attempts came back unstarted (a worker process handed them back): once the job stops,
+  // the coordinator takes them with take_queued() as not processed.
+  std::function<void()> handed_back = [] {};
 };
 
 /// Whether the exception being handled is one of the library's own errors (a
@@ -209,8 +212,8 @@ class ThreadBackend {
     const auto workers = static_cast<std::size_t>(shared_->config->process_count_per_node);
     auto alive = static_cast<std::size_t>(std::count_if(
         workers_.begin(), workers_.end(), [](const auto& w) { return !w->gone.load(); }));
-    auto in_init = static_cast<std::size_t>(
-        std::count_if(workers_.begin(), workers_.end(), [](const auto& w) {
+    auto in_init =
+        static_cast<std::size_t>(std::count_if(workers_.begin(), workers_.end(), [](const auto& w) {
           return !w->gone.load() && !w->init_ok.load();
         }));
     for (; alive < workers && init_failures_ + in_init < 3 * workers; ++alive, ++in_init)
