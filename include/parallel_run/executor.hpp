@@ -19,6 +19,7 @@
 #include "parallel_run/detail/key_partitioner.hpp"
 #include "parallel_run/detail/table_partitioner.hpp"
 #include "parallel_run/detail/process_backend.hpp"
+#include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/worker_process.hpp"
 
 #include <concepts>
@@ -61,11 +62,11 @@ class ParallelRun {
       auto report = std::make_shared<detail::InputReport>();
       FileDataset files = inputs;
       files.set_listing(listing(report));
-      return run_job(config,
-                     detail::FilePartitioner(
-                         files, static_cast<std::size_t>(config_.mini_batch_size.files()),
-                         static_cast<std::size_t>(config_.limit)),
-                     report);
+      return run_job(
+          config,
+          detail::FilePartitioner(files, static_cast<std::size_t>(config_.mini_batch_size.files()),
+                                  static_cast<std::size_t>(config_.limit)),
+          report);
     } else {
       return {};
     }
@@ -116,19 +117,22 @@ class ParallelRun {
   JobResult run_job(std::shared_ptr<const Config> config, Partitioner partitioner,
                     std::shared_ptr<detail::InputReport> report) const {
     using Task = typename Partitioner::batch_type;
+    // From here on the scorer's type is erased: the executor below is compiled once per
+    // batch type, whatever the number of scorer types in the program.
+    auto factory = detail::erase_scorer<detail::materialized_t<Task>>(factory_);
     if (config->backend == Backend::process) {
       // In a worker process (the program started again) this serves the job and never
       // returns; see detail/worker_process.hpp.
       const std::size_t job = ++detail::process_job_counter();
-      detail::worker_run_job<Scorer, Task>(job, config->name, factory_);
-      detail::Coordinator<Scorer, Partitioner, detail::ProcessBackend> coordinator(
-          std::move(config), factory_, std::move(partitioner), std::move(report));
+      detail::worker_run_job<Task>(job, config->name, factory);
+      detail::Coordinator<Partitioner, detail::ProcessBackend> coordinator(
+          std::move(config), std::move(factory), std::move(partitioner), std::move(report));
       coordinator.set_process_job(job);  // passed on, not read again: jobs on two threads
       return coordinator.run();
     }
-    detail::worker_run_job<Scorer, Task>(std::nullopt, config->name, factory_);
-    detail::Coordinator<Scorer, Partitioner, detail::ThreadBackend> coordinator(
-        std::move(config), factory_, std::move(partitioner), std::move(report));
+    detail::worker_run_job<Task>(std::nullopt, config->name, factory);
+    detail::Coordinator<Partitioner, detail::ThreadBackend> coordinator(
+        std::move(config), std::move(factory), std::move(partitioner), std::move(report));
     return coordinator.run();
   }
 

@@ -12,6 +12,7 @@
 #include "parallel_run/item_result.hpp"
 #include "parallel_run/detail/job_log.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
+#include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/temp_names.hpp"
@@ -38,15 +39,15 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
-/// Runs one job: Partitioner cuts tasks (see task.hpp), BackendT<Scorer, Task> runs them.
-template <class Scorer, class Partitioner, template <class, class> class BackendT>
+/// Runs one job: Partitioner cuts tasks (see task.hpp), BackendT<Task> runs them.
+template <class Partitioner, template <class> class BackendT>
 class Coordinator {
  public:
   using Batch = typename Partitioner::batch_type;
-  using Backend = BackendT<Scorer, Batch>;
+  using Backend = BackendT<Batch>;
 
   /// `inputs`: where the partitioner's listing reports what it does not read (may be null).
-  Coordinator(std::shared_ptr<const Config> config, std::function<Scorer()> factory,
+  Coordinator(std::shared_ptr<const Config> config, ScorerFactory<materialized_t<Batch>> factory,
               Partitioner partitioner, std::shared_ptr<InputReport> inputs = nullptr)
       : config_(std::move(config)),
         factory_(std::move(factory)),
@@ -698,7 +699,7 @@ class Coordinator {
   }
 
   std::shared_ptr<const Config> config_;
-  std::function<Scorer()> factory_;
+  ScorerFactory<materialized_t<Batch>> factory_;
   Partitioner partitioner_;
   std::shared_ptr<InputReport> inputs_;
   JobLog* log_ = nullptr;

@@ -273,9 +273,9 @@ class OrderedOutput {
   std::size_t spilled_waiting_ = 0;
   int spill_fd_ = -1;
   std::filesystem::path spill_path_;
-  std::uint64_t spill_end_ = 0;      // bytes appended since the last rewind
-  std::string pending_;              // the end of the file, not written yet
-  std::string scratch_;              // a result read back
+  std::uint64_t spill_end_ = 0;             // bytes appended since the last rewind
+  std::string pending_;                     // the end of the file, not written yet
+  std::string scratch_;                     // a result read back
   std::vector<std::uint64_t> region_live_;  // bytes still waiting, per region
   std::uint64_t released_bytes_ = 0;
   bool can_punch_ = true;

@@ -16,6 +16,7 @@
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
 #include "parallel_run/detail/process_spawn.hpp"
+#include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 #include "parallel_run/detail/worker_process.hpp"
@@ -118,11 +119,11 @@ inline std::string megabytes(std::int64_t bytes) {
   return fmt::format("{:.1f} MB", static_cast<double>(bytes) / (1024.0 * 1024.0));
 }
 
-template <class Scorer, class Batch>
+template <class Batch>
 class ProcessBackend {
  public:
   ProcessBackend(boost::asio::io_context& io, std::shared_ptr<const Config> config,
-                 std::function<Scorer()> /*factory: each worker makes its own*/,
+                 ScorerFactory<materialized_t<Batch>> /*factory: each worker makes its own*/,
                  BackendEvents events, std::shared_ptr<MetricSink> /*metrics: merged at stop*/,
                  std::size_t /*low_water*/)
       : io_(io),

@@ -100,9 +100,9 @@ inline UnclosedQuote find_unclosed_quote(const ReadOnlyFile& file, std::uint64_t
   UnclosedQuote u(delimiter);
   std::vector<char> chunk(std::size_t{64} << 10);
   for (std::uint64_t pos = start; pos < eof;) {
-    const std::size_t got = file.read(
-        chunk.data(), static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), eof - pos)),
-        pos);
+    const std::size_t got =
+        file.read(chunk.data(),
+                  static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), eof - pos)), pos);
     if (got == 0) break;
     u.feed(chunk.data(), got);
     pos += got;
@@ -238,9 +238,8 @@ inline TableStart open_table(const FileEntry& entry, const TableOptions& options
     source->columns = count_fields(record, source->delimiter, quoted);
     if (options.header) {
       const std::string& reason = first.malformed().front().reason;
-      source->header_error =
-          fmt::format("the header (line {}) is malformed: {}", record_line,
-                      reason.substr(reason.find("malformed record: ") + 18));
+      source->header_error = fmt::format("the header (line {}) is malformed: {}", record_line,
+                                         reason.substr(reason.find("malformed record: ") + 18));
     }
     start.data_offset = record_offset;
     start.lines_before = record_line - 1;
@@ -367,9 +366,8 @@ class TablePartitioner {
         OpenFile{start.source, std::make_unique<ReadOnlyFile>(entry.path),
                  RecordScanner(start.source->format == TableFormat::csv, start.source->delimiter,
                                start.source->format == TableFormat::jsonl),
-                 start.data_offset,
-                 start.lines_before, 0, start.data_offset, start.lines_before + 1,
-                 start.data_offset, start.lines_before + 1});
+                 start.data_offset, start.lines_before, 0, start.data_offset,
+                 start.lines_before + 1, start.data_offset, start.lines_before + 1});
     file_ = std::move(f);
   }
 
@@ -471,8 +469,8 @@ class TablePartitioner {
   }
 
   // `last_line`: the line of the slice's last byte.
-  void emit(std::uint64_t offset, std::uint64_t length, std::uint64_t line,
-            std::uint64_t last_line, std::uint64_t records, bool unterminated = false) {
+  void emit(std::uint64_t offset, std::uint64_t length, std::uint64_t line, std::uint64_t last_line,
+            std::uint64_t records, bool unterminated = false) {
     if (records == 0) return;  // blank lines only
     const std::uint64_t first_index = next_record_ + (file_->slice_records);
     if (records > left_) {
@@ -492,8 +490,8 @@ class TablePartitioner {
 
   // The length of the first `records` records of [offset, offset + length) (for the limit),
   // and the newlines in it.
-  std::uint64_t length_of_records(std::uint64_t offset, std::uint64_t length,
-                                  std::uint64_t records, std::uint64_t& newlines) {
+  std::uint64_t length_of_records(std::uint64_t offset, std::uint64_t length, std::uint64_t records,
+                                  std::uint64_t& newlines) {
     RecordScanner scanner(file_->source->format == TableFormat::csv, file_->source->delimiter,
                           file_->source->format == TableFormat::jsonl);
     std::uint64_t seen = 0;

@@ -43,8 +43,8 @@ inline std::optional<std::uint64_t> process_start_time(long pid) {
 
 /// "<pid>-<start time>": names this process's temporary files.
 inline const std::string& process_tag() {
-  static const std::string tag = fmt::format("{}-{}", ::getpid(),
-                                             process_start_time(::getpid()).value_or(0));
+  static const std::string tag =
+      fmt::format("{}-{}", ::getpid(), process_start_time(::getpid()).value_or(0));
   return tag;
 }
 

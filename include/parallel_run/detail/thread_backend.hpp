@@ -11,8 +11,8 @@
 #include "parallel_run/config.hpp"
 #include "parallel_run/context.hpp"
 #include "parallel_run/errors.hpp"
-#include "parallel_run/scorer.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
+#include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -86,11 +86,11 @@ inline std::atomic<std::size_t>& detached_thread_count() {
   return count;
 }
 
-template <class Scorer, class Batch>
+template <class Batch>
 class ThreadBackend {
  public:
   ThreadBackend(boost::asio::io_context& io, std::shared_ptr<const Config> config,
-                std::function<Scorer()> factory, BackendEvents events,
+                ScorerFactory<materialized_t<Batch>> factory, BackendEvents events,
                 std::shared_ptr<MetricSink> metrics, std::size_t low_water)
       : watchdog_(io),
         shared_(std::make_shared<Shared>(config, std::move(factory), std::move(metrics), &io,
@@ -238,7 +238,7 @@ class ThreadBackend {
   using Event = std::function<void(BackendEvents&)>;
 
   struct Shared {
-    Shared(std::shared_ptr<const Config> c, std::function<Scorer()> f,
+    Shared(std::shared_ptr<const Config> c, ScorerFactory<materialized_t<Batch>> f,
            std::shared_ptr<MetricSink> m, boost::asio::io_context* i, BackendEvents e,
            std::size_t low)
         : config(std::move(c)),
@@ -248,7 +248,7 @@ class ThreadBackend {
           events(std::move(e)),
           low_water(low) {}
     std::shared_ptr<const Config> config;
-    std::function<Scorer()> factory;
+    ScorerFactory<materialized_t<Batch>> factory;
     std::mutex factory_mutex;
     std::shared_ptr<MetricSink> metrics;
     // The job's current folder, read once: a replacement worker sees the same one.
@@ -330,7 +330,7 @@ class ThreadBackend {
     const RowFormat format{config.output_action == OutputAction::append_row, config.key_column,
                            config.delimiter};
     std::optional<Context> context;
-    std::optional<Scorer> scorer;
+    std::unique_ptr<WorkerScorer<materialized_t<Batch>>> scorer;
     std::optional<std::string> init_error;
     bool misconfigured = false;
     try {
@@ -341,9 +341,9 @@ class ThreadBackend {
         // A factory may keep state (a counter, an RNG); copies of one prototype may share a
         // non-atomic handle. One call at a time, once per worker: the lock costs nothing.
         std::lock_guard lock(s.factory_mutex);
-        scorer.emplace(s.factory());
+        scorer = s.factory();
       }
-      call_init(*scorer, *context);
+      scorer->init(*context);
     } catch (...) {
       init_error = describe_current_exception();
       misconfigured = current_exception_is_ours();
@@ -353,7 +353,7 @@ class ThreadBackend {
     if (w.current.exchange(0, std::memory_order_acq_rel) != in_init_mark) {
       if (!init_error) {
         try {
-          call_shutdown(*scorer, *context);
+          scorer->shutdown(*context);
         } catch (...) {  // nobody listens to an abandoned worker
         }
       }
@@ -389,7 +389,7 @@ class ThreadBackend {
       try {
         // For a table slice this reads and parses its rows: here, on the worker.
         decltype(auto) batch = materialize(*a.batch);
-        outcome = collect(batch, call_run(*scorer, batch, ctx), format);
+        outcome = scorer->run(batch, ctx, format);
       } catch (...) {
         reason = describe_current_exception();
       }
@@ -411,7 +411,7 @@ class ThreadBackend {
       }
     }
     try {
-      call_shutdown(*scorer, ctx);
+      scorer->shutdown(ctx);
     } catch (...) {
       std::string reason = describe_current_exception();
       s.deliver(

@@ -76,8 +76,7 @@ class TreeWalk {
         // The hot path (every file): no allocation unless it matches.
         if (!file_matches(f.states, child.name)) continue;
         if (f.is_output) {
-          if (std::string why = options_.job_files.output_entry_reason(child.name);
-              !why.empty()) {
+          if (std::string why = options_.job_files.output_entry_reason(child.name); !why.empty()) {
             skipped(f.dir / child.name, why, true);
             continue;
           }
@@ -246,8 +245,8 @@ class TreeWalk {
         else if (target == fs::file_type::directory)
           f.children.push_back({std::move(name), Kind::linked_folder});
         else
-          f.children.push_back({std::move(name), Kind::other,
-                                target_ec ? fs::file_type::not_found : target, true});
+          f.children.push_back(
+              {std::move(name), Kind::other, target_ec ? fs::file_type::not_found : target, true});
       } else {
         f.children.push_back({std::move(name), Kind::other, e.symlink_status(type_ec).type()});
       }

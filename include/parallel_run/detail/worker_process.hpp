@@ -9,7 +9,7 @@
 #include "parallel_run/config.hpp"
 #include "parallel_run/context.hpp"
 #include "parallel_run/errors.hpp"
-#include "parallel_run/scorer.hpp"
+#include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
 #include "parallel_run/detail/process_spawn.hpp"
@@ -260,36 +260,37 @@ class TaskInbox {
 
  private:
   void read(WorkerChannel& channel) {
-    for (;;) try {
-      std::optional<Frame> f = channel.receive();
-      if (!f || f->type == MessageType::stop) break;
-      if (f->type == MessageType::task) {
-        WireReader r(f->payload);
-        Task t{r.get<std::uint64_t>(), std::string(f->payload)};
-        const std::lock_guard lock(mutex_);
-        if (refusing_) {
-          hand_back(t.id);
-        } else if (waiting_ && !taken_) {
-          taken_ = std::move(t);  // started now: no withdraw reaches it any more
-          ready_.notify_one();
+    for (;;)
+      try {
+        std::optional<Frame> f = channel.receive();
+        if (!f || f->type == MessageType::stop) break;
+        if (f->type == MessageType::task) {
+          WireReader r(f->payload);
+          Task t{r.get<std::uint64_t>(), std::string(f->payload)};
+          const std::lock_guard lock(mutex_);
+          if (refusing_) {
+            hand_back(t.id);
+          } else if (waiting_ && !taken_) {
+            taken_ = std::move(t);  // started now: no withdraw reaches it any more
+            ready_.notify_one();
+          } else {
+            tasks_.push_back(std::move(t));
+          }
+        } else if (f->type == MessageType::withdraw) {
+          WireReader r(f->payload);
+          const auto id = r.get<std::uint64_t>();
+          const std::lock_guard lock(mutex_);
+          auto it =
+              std::find_if(tasks_.begin(), tasks_.end(), [&](const Task& t) { return t.id == id; });
+          if (it == tasks_.end()) continue;  // it has started: its answer will come
+          tasks_.erase(it);
+          hand_back(id);
         } else {
-          tasks_.push_back(std::move(t));
+          break;  // not a message for a worker: the stream is corrupt
         }
-      } else if (f->type == MessageType::withdraw) {
-        WireReader r(f->payload);
-        const auto id = r.get<std::uint64_t>();
-        const std::lock_guard lock(mutex_);
-        auto it = std::find_if(tasks_.begin(), tasks_.end(),
-                               [&](const Task& t) { return t.id == id; });
-        if (it == tasks_.end()) continue;  // it has started: its answer will come
-        tasks_.erase(it);
-        hand_back(id);
-      } else {
-        break;  // not a message for a worker: the stream is corrupt
+      } catch (const std::exception&) {
+        break;  // a corrupt stream: no task can be trusted any more
       }
-    } catch (const std::exception&) {
-      break;  // a corrupt stream: no task can be trusted any more
-    }
     const std::lock_guard lock(mutex_);
     closed_ = true;
     ready_.notify_all();
@@ -304,12 +305,12 @@ class TaskInbox {
 
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::deque<Task> tasks_;      // waiting: may be withdrawn
+  std::deque<Task> tasks_;     // waiting: may be withdrawn
   std::optional<Task> taken_;  // started: the main thread runs it next
   bool waiting_ = false;       // the main thread waits for a task
   bool closed_ = false;
   bool refusing_ = false;  // a misuse: no task starts any more
-  std::thread reader_;  // last: started once the rest is built
+  std::thread reader_;     // last: started once the rest is built
 };
 
 /// Set once this worker reached a run() that is not its job: it starts no task any more.
@@ -334,8 +335,9 @@ inline std::atomic<bool>& worker_misused() {
 
 /// Serves one job as a worker process, then ends the process. `job` is the ordinal of this
 /// run() among the process-backend run() calls of this process.
-template <class Scorer, class Task>
-[[noreturn]] void serve_as_worker(const WorkerEnv& env, const std::function<Scorer()>& factory) {
+template <class Task>
+[[noreturn]] void serve_as_worker(const WorkerEnv& env,
+                                  const ScorerFactory<materialized_t<Task>>& factory) {
   // Complete lines reach the log file even when the worker crashes.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   WorkerChannel channel;
@@ -355,11 +357,11 @@ template <class Scorer, class Task>
   // Each process writes its own metrics file; the coordinator merges them into metrics.csv.
   auto metrics = std::make_shared<MetricSink>(metrics_file);
   std::optional<Context> context;
-  std::optional<Scorer> scorer;
+  std::unique_ptr<WorkerScorer<materialized_t<Task>>> scorer;
   try {
     context.emplace(config, env.worker, metrics, working_dir);
-    scorer.emplace(factory());
-    call_init(*scorer, *context);
+    scorer = factory();
+    scorer->init(*context);
   } catch (...) {
     const std::string reason = describe_current_exception();
     const bool misconfigured = current_exception_is_ours();
@@ -385,7 +387,7 @@ template <class Scorer, class Task>
         const Task task = decode_task<Task>(r);
         context->set_attempt(task.mini_batch_index(), number, never_stopped.get_token());
         decltype(auto) batch = materialize(task);
-        BatchOutcome outcome = collect(batch, call_run(*scorer, batch, *context), format);
+        BatchOutcome outcome = scorer->run(batch, *context, format);
         out = result_frame(id, outcome);
       } catch (...) {
         const std::string reason = describe_current_exception();
@@ -400,7 +402,7 @@ template <class Scorer, class Task>
     }
   }
   try {
-    call_shutdown(*scorer, *context);
+    scorer->shutdown(*context);
   } catch (...) {
     const std::string reason = describe_current_exception();
     channel.send(MessageType::warning, [&](WireWriter& w) {
@@ -417,9 +419,9 @@ template <class Scorer, class Task>
 /// (and never returns) or throws UsageError for any other run(); elsewhere returns at once.
 /// `process_job`: the ordinal of this run() among the process-backend ones (none for a
 /// thread-backend run()).
-template <class Scorer, class Task>
+template <class Task>
 void worker_run_job(std::optional<std::size_t> process_job, const std::string& name,
-                    const std::function<Scorer()>& factory) {
+                    const ScorerFactory<materialized_t<Task>>& factory) {
   const std::optional<WorkerEnv>& env = worker_env();
   if (!env) return;
   if (!process_job)
@@ -430,7 +432,7 @@ void worker_run_job(std::optional<std::size_t> process_job, const std::string& n
     worker_misuse(*env, fmt::format("the worker process reached process-backend run() number {} "
                                     "named '{}'",
                                     *process_job, name));
-  serve_as_worker<Scorer, Task>(*env, factory);
+  serve_as_worker<Task>(*env, factory);
 }
 
 }  // namespace detail

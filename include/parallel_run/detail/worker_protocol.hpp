@@ -362,9 +362,9 @@ inline WorkerMessage decode_worker_message(const Frame& f) {
       m.id = r.get<std::uint64_t>();
       break;
     default:
-      throw Error("parallel_run.internal",
-                  fmt::format("unknown message type {} from a worker process",
-                              static_cast<int>(f.type)));
+      throw Error(
+          "parallel_run.internal",
+          fmt::format("unknown message type {} from a worker process", static_cast<int>(f.type)));
   }
   if (!r.done())
     throw Error("parallel_run.internal",
