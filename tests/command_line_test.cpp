@@ -213,8 +213,41 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("parallel_run: job failed: error_threshold exceeded: 5 failed "
                                     "items > error_threshold 0\n"));
-  CHECK_THAT(r.err,
-             Catch::Contains("parallel_run: failed items: " + out + "/logs/failed_items.csv\n"));
+  // The first screen: the cause, the first failed items, the files to open, and the command
+  // that reruns the first failed mini-batch alone.
+  CHECK_THAT(r.err, Catch::Contains("\nparallel_run: failed: f005.txt (mini-batch 1): the only "
+                                    "attempt failed: cannot score\n"));
+  CHECK_THAT(r.err, Catch::Contains("parallel_run: failed items: " + out +
+                                    "/logs/failed_items.csv; by category: " + out +
+                                    "/logs/job_error.txt; log: " + out + "/logs/master.txt\n"));
+  const std::string rerun_line = "parallel_run: to rerun the first failed mini-batch alone: ";
+  const auto at = r.err.find(rerun_line);
+  REQUIRE(at != std::string::npos);
+  const std::string command =
+      r.err.substr(at + rerun_line.size(), r.err.find('\n', at) - at - rerun_line.size());
+  CHECK(command == "prog --only-mini-batch 1 --input " + in + " --output " + out +
+                       " --mini-batch-size 5 --run-max-try 1 --error-threshold 0 "
+                       "--process-count-per-node 1 --logging-level WARNING");
+  // Run that command: mini-batch 1 alone fails the same way, in its own folder; the job's
+  // own output and logs are untouched.
+  const std::string job_rows = read_file(t / "out/parallel_run_step.txt");
+  std::vector<std::string> args;
+  for (std::size_t b = command.find(' ') + 1, e; b < command.size(); b = e + 1) {
+    e = command.find(' ', b);
+    if (e == std::string::npos) e = command.size();
+    args.push_back(command.substr(b, e - b));
+  }
+  const auto again = invoke(args, failing);
+  CHECK(again.status == 1);
+  CHECK_THAT(again.err, Catch::Contains("items 0/5 succeeded, 5 failed, 0 not processed; "
+                                        "mini-batches 0/1 succeeded, 1 failed; attempts 1"));
+  CHECK_THAT(read_file(t / "out/only-mini-batch-1/logs/failed_items.csv"),
+             Catch::StartsWith("key,mini_batch,attempts,reason\nf005.txt,1,1,the only attempt "
+                               "failed: cannot score\n"));
+  CHECK(read_file(t / "out/only-mini-batch-1/logs/master.txt").find(" DEBUG ") !=
+        std::string::npos);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == job_rows);
+  CHECK(again.err.find("to rerun") == std::string::npos);
 }
 
 TEST_CASE("an init that rejects its configuration stops the job at once with exit 2",

@@ -226,7 +226,8 @@ TEST_CASE("the protocol round-trips settings, file batches and outcomes", "[proc
   detail::WireWriter w(bytes);
   detail::encode(w, c);
   detail::encode(w, FileBatch(3, {{"/a/b.txt", "b.txt", 30}, {"c", "c", 31}}));
-  detail::BatchOutcome o{"row 1\nrow 2\n", 2, {{"k", "why"}}, {"careful"}};
+  detail::BatchOutcome o{"row 1\nrow 2\n", 2, {{"k", "why"}}, {"careful"}, {}};
+  o.times = {4, 1234, 1'700'000'000'000'000'001, 1'700'000'000'500'000'000, 0.25, 0.75, 0.5, 2};
   detail::encode(w, o);
   detail::WireReader r(bytes);
   const Config d = detail::decode_config(r);
@@ -266,6 +267,14 @@ TEST_CASE("the protocol round-trips settings, file batches and outcomes", "[proc
   CHECK(p.failed[0].key == "k");
   CHECK(p.failed[0].reason == "why");
   CHECK(p.warnings == o.warnings);
+  CHECK(p.times.worker == 4);
+  CHECK(p.times.pid == 1234);
+  CHECK(p.times.wall_start_ns == 1'700'000'000'000'000'001);
+  CHECK(p.times.wall_end_ns == 1'700'000'000'500'000'000);
+  CHECK(p.times.cpu_start == 0.25);
+  CHECK(p.times.cpu_end == 0.75);
+  CHECK(p.times.run_seconds == 0.5);
+  CHECK(p.times.items == 2);
   CHECK(r.done());
 }
 
@@ -551,7 +560,7 @@ std::string worker_log(int n) {
 }  // namespace
 
 TEST_CASE("a worker's result too large for one frame fails its attempt, saying why", "[process]") {
-  const detail::BatchOutcome o{std::string(100, 'r'), 1, {}, {}};
+  const detail::BatchOutcome o{std::string(100, 'r'), 1, {}, {}, {}};
   std::string frame = detail::result_frame(7, o, 1000);
   std::size_t offset = 0;
   auto f = detail::next_frame(frame, offset);
@@ -673,8 +682,8 @@ TEST_CASE("an output that cannot be written ends the job as with threads", "[pro
   const Ran q = p.run(fault_injection, process_args({}), limit);
   CHECK(t.status == 1);
   CHECK(q.status == t.status);
-  CHECK(
-      matches(q.err, "job failed: the output could not be written: cannot write '[^']*': File too large"));
+  CHECK(matches(
+      q.err, "job failed: the output could not be written: cannot write '[^']*': File too large"));
   const std::string master = read_file(p.dir / "out" / "logs" / "master.txt");
   CHECK(master.find("broke the protocol") == std::string::npos);
   CHECK(q.err.find("broke the protocol") == std::string::npos);
@@ -753,8 +762,8 @@ TEST_CASE("a mini-batch never waits behind a running one while a worker is idle"
   // can only be done by the other worker; one queued behind the waiting one would never run.
   Program p;
   p.inputs({"await=3", "ok", "ok", "ok"});
-  const Ran r = p.run(scheduling, {"--input", "in", "--output", "out",
-                                   "--process-count-per-node", "2"});
+  const Ran r =
+      p.run(scheduling, {"--input", "in", "--output", "out", "--process-count-per-node", "2"});
   CHECK(r.status == 0);
   CHECK(matches(r.out, "items 4/4 succeeded"));
   const auto rows = rows_by_key(p.output());
@@ -772,8 +781,8 @@ TEST_CASE("once the job stops, a mini-batch sent to a worker and not started doe
   // then waits until its worker handed mini-batch 1 back.
   Program p;
   p.inputs({"interrupt", "ok", "ok", "ok"});
-  const Ran r = p.run(scheduling, {"--input", "in", "--output", "out",
-                                   "--process-count-per-node", "1"});
+  const Ran r =
+      p.run(scheduling, {"--input", "in", "--output", "out", "--process-count-per-node", "1"});
   CHECK(r.status == 130);
   CHECK(matches(r.err, "items 1/4 succeeded, 0 failed, 3 not processed"));
   const auto rows = rows_by_key(p.output());
@@ -784,18 +793,18 @@ TEST_CASE("once the job stops, a mini-batch sent to a worker and not started doe
   CHECK(p.tagged().empty());
 }
 
-TEST_CASE("a worker whose run() reaches another run() reports every attempt it held",
-          "[process]") {
+TEST_CASE("a worker whose run() reaches another run() reports every attempt it held", "[process]") {
   // Mini-batch 1 waits behind mini-batch 0 on the only worker; it would block (it waits for
   // markers that never come) if it ran. The job must end, with each item accounted for.
   Program p;
   p.inputs({"nested", "await=99", "ok"});
-  const Ran r = p.wait(p.start(scheduling, {"--input", "in", "--output", "out",
-                                            "--process-count-per-node", "1"}),
-                       60s);
+  const Ran r = p.wait(
+      p.start(scheduling, {"--input", "in", "--output", "out", "--process-count-per-node", "1"}),
+      60s);
   CHECK(r.status == 2);
-  CHECK(matches(r.err, "job failed: init failed: the worker process reached a thread-backend "
-                       "run\\(\\) \\(job 'nested'\\)"));
+  CHECK(matches(r.err,
+                "job failed: init failed: the worker process reached a thread-backend "
+                "run\\(\\) \\(job 'nested'\\)"));
   CHECK(matches(r.err, "items 0/3 succeeded, 1 failed, 2 not processed"));
   CHECK(matches(p.failed(), "\nf00.txt,0,1,\"?attempt 1 failed and the job is stopping: "));
   CHECK(matches(p.failed(), "\nf01.txt,1,0,\"?not processed: the job stopped"));
@@ -821,8 +830,8 @@ TEST_CASE("an answer that arrived while the coordinator stalled is not timed out
 TEST_CASE("a worker's channel is CLOEXEC before its main() runs", "[process]") {
   Program p;
   p.inputs({"ok"});
-  const Ran r = p.run(scheduling, {"--input", "in", "--output", "out",
-                                   "--process-count-per-node", "1"});
+  const Ran r =
+      p.run(scheduling, {"--input", "in", "--output", "out", "--process-count-per-node", "1"});
   CHECK(r.status == 0);
   CHECK(read_file(p.dir / worker_log(0)).find("channel cloexec at main: yes\n") !=
         std::string::npos);
@@ -858,12 +867,12 @@ TEST_CASE("a corrupt count in a message is an error before anything is allocated
   detail::WireReader rb(flag);
   CHECK_THROWS_WITH(rb.get<bool>(), Catch::Contains("holds 7 where a bool belongs"));
   // An outcome must add up to its mini-batch.
-  const detail::BatchOutcome o{"a\n", 1, {{"k", "why"}}, {}};
+  const detail::BatchOutcome o{"a\n", 1, {{"k", "why"}}, {}, {}};
   CHECK_NOTHROW(detail::check_outcome(o, 2, 5));
   CHECK_THROWS_WITH(detail::check_outcome(o, 3, 5),
                     "[parallel_run.internal] the result of mini-batch 5 counts 1 succeeded and 1 "
                     "failed items, but the mini-batch has 3");
-  const detail::BatchOutcome too_many{"", 9, {}, {}};
+  const detail::BatchOutcome too_many{"", 9, {}, {}, {}};
   CHECK_THROWS(detail::check_outcome(too_many, 3, 0));
 }
 

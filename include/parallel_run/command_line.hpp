@@ -12,6 +12,8 @@
 #include "parallel_run/table_batch.hpp"
 #include "parallel_run/tabular_dataset.hpp"
 #include "parallel_run/detail/leveled_log.hpp"
+#include "parallel_run/detail/overview_file.hpp"
+#include "parallel_run/detail/quote.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <CLI/CLI.hpp>
@@ -169,6 +171,9 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
                "Enter symbolic links to folders in input folders and globs (loops are "
                "detected); otherwise they are listed in logs/skipped_inputs.csv");
   app.add_option("--delimiter", c.delimiter, "Separates the key and the fields (default a space)");
+  app.add_option("--only-mini-batch,--only_mini_batch", c.only_mini_batch,
+                 "Run mini-batch N alone to debug it: in this process, one thread, DEBUG "
+                 "logging, one attempt, no timeout; output in <output>/only-mini-batch-N");
 
   try {
     std::vector<std::string> reversed(own.rbegin(), own.rend());
@@ -225,6 +230,37 @@ inline CommandLine parse_command_line(int argc, const char* const* argv, Config 
   return cl;
 }
 
+namespace detail {
+/// The command that started this program, quoted for a POSIX shell.
+inline std::string shell_command(int argc, const char* const* argv) {
+  std::string cmd;
+  for (int i = 0; i < argc; ++i) {
+    if (i > 0) cmd.push_back(' ');
+    append_shell_word(cmd, argv[i] ? argv[i] : "");
+  }
+  return cmd;
+}
+
+/// The last lines on stderr when items failed: the first failed items with their reasons,
+/// where the rest are, and the command that reruns the first failed mini-batch alone.
+inline void print_first_failures(std::ostream& err, const JobResult& r, const Config& config) {
+  auto text = [](std::string_view t) { return escape_control(t); };
+  for (const auto& f : r.first_failures)
+    err << fmt::format("parallel_run: failed: {} (mini-batch {}): {}\n", text(f.key), f.mini_batch,
+                       text(f.reason));
+  err << "parallel_run: failed items: " << text(r.failed_items_file.string());
+  if (!r.job_error_file.empty() && std::filesystem::exists(r.job_error_file))
+    err << "; by category: " << text(r.job_error_file.string());
+  err << "; log: " << text((r.log_dir / "master.txt").string()) << "\n";
+  if (!r.first_failures.empty() && config.only_mini_batch < 0) {
+    const std::string rerun =
+        rerun_command(config.command_line, r.first_failures.front().mini_batch);
+    if (!rerun.empty())
+      err << "parallel_run: to rerun the first failed mini-batch alone: " << text(rerun) << "\n";
+  }
+}
+}  // namespace detail
+
 /// Runs a whole program: parses the command line over `defaults`, runs `scorer` over the
 /// inputs, prints a one-line reason on failure and the summary line, returns the exit status.
 template <class Scorer>
@@ -244,6 +280,7 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
     cl = parse_command_line(argc, argv, std::move(defaults), description, out);
     if (cl.answered) return exit_succeeded;
     cl.config.stop_on_signals = true;
+    if (cl.config.command_line.empty()) cl.config.command_line = detail::shell_command(argc, argv);
     ParallelRun<Scorer> job(cl.config, std::move(scorer));
     JobResult r;
     // A scorer of table batches (and not of file batches) reads its inputs as tables.
@@ -256,18 +293,20 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
     if (!r.succeeded) {
       err << "parallel_run: job failed: " << text(r.failure_reason) << "\n";
       err << "parallel_run: " << text(r.summary()) << "\n";
-      err << "parallel_run: failed items: " << text(r.failed_items_file.string()) << "\n";
+      detail::print_first_failures(err, r, cl.config);
       if (r.interrupted_by != 0) return finish(128 + r.interrupted_by);  // the shell's way
       return finish(r.configuration_error ? exit_usage_error : exit_job_failed);
     }
     out << "parallel_run: " << text(r.summary()) << "\n";
-    if (r.items_failed > 0)
+    if (r.items_failed > 0) {
       // Tolerated by the thresholds, but not to be missed.
       err << fmt::format(
           "parallel_run: warning: the job succeeded with {} of {} items failed (tolerated by "
           "error_threshold {}); they are listed in {}\n",
           r.items_failed, r.items_total, cl.config.error_threshold,
           text(r.failed_items_file.string()));
+      detail::print_first_failures(err, r, cl.config);
+    }
     return finish(exit_succeeded);
   } catch (const UsageError& e) {
     err << "parallel_run: " << detail::escape_control(e.what()) << "\n";

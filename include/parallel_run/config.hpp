@@ -178,6 +178,15 @@ struct Config {
   std::map<std::string, std::filesystem::path> side_inputs;
   /// Extra arguments for the scorer, read through Context::arguments().
   std::vector<std::string> arguments;
+  /// Runs mini-batch N (0-based) of these inputs and settings alone, to debug it: in this
+  /// process on the thread backend, one worker, DEBUG logging, one attempt and no timeout
+  /// (so it can run under gdb), written to <output_dir>/only-mini-batch-N/ (the job's own
+  /// output is untouched). -1: the whole job.
+  std::int64_t only_mini_batch = -1;
+  /// How the job was started, as one shell command (parallel_run::main sets it): overview.txt
+  /// and the lines printed on failure show it, with --only-mini-batch N to rerun one
+  /// mini-batch. Informational; empty when unknown.
+  std::string command_line;
   /// The output folder, created when missing. Required.
   std::filesystem::path output_dir;
   /// The log folder. Empty means <output_dir>/logs.
@@ -317,6 +326,7 @@ inline void Config::validate() const {
                                   "(0, 31536000], got {}",
                                   run_invocation_timeout));
   check_int_range("run_max_try", run_max_try, 1, INT_MAX);
+  check_int_range("only_mini_batch", only_mini_batch, -1, INT64_MAX);
   if (!(init_timeout > 0.0 && init_timeout <= 31536000.0))
     throw ConfigError("init_timeout",
                       fmt::format("init_timeout must be a number of seconds in (0, 31536000], "
@@ -366,8 +376,10 @@ inline void Config::validate() const {
                         fmt::format("append_row_file_name '{}' is the log folder '{}'; choose "
                                     "another name or --log-dir",
                                     append_row_file_name, logs.string()));
+    // The log folder's files (detail/job_files.hpp names them all).
     for (const char* log_file :
-         {"failed_items.csv", "master.txt", "job_result.txt", "metrics.csv", "skipped_inputs.csv"})
+         {"failed_items.csv", "master.txt", "job_result.txt", "metrics.csv", "skipped_inputs.csv",
+          "processed_mini-batches.csv", "overview.txt", "job_error.txt", "readme.txt"})
       if (fs::weakly_canonical(target, ec) == fs::weakly_canonical(logs / log_file, ec))
         throw ConfigError("append_row_file_name",
                           fmt::format("append_row_file_name '{}' is a log file in the log folder "

@@ -11,6 +11,7 @@
 #include "parallel_run/file_batch.hpp"
 #include "parallel_run/file_dataset.hpp"
 #include "parallel_run/job_result.hpp"
+#include "parallel_run/observer.hpp"
 #include "parallel_run/scorer.hpp"
 #include "parallel_run/table_batch.hpp"
 #include "parallel_run/tabular_dataset.hpp"
@@ -26,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 
@@ -45,6 +47,13 @@ class ParallelRun {
   Config& config() noexcept { return config_; }
   const Config& config() const noexcept { return config_; }
 
+  /// Calls `observer` with the events of each job run() runs (see observer.hpp), after the
+  /// log folder's own observers. Only the coordinating process calls it.
+  ParallelRun& add_observer(std::shared_ptr<JobObserver> observer) {
+    if (observer) observers_.push_back(std::move(observer));
+    return *this;
+  }
+
   /// Runs the job over `inputs`, blocking until it ends. Throws ConfigError for an invalid
   /// setting or an output or log folder that cannot be made or written, and InputError for a
   /// missing input, all before any scorer code runs. A failed job is a JobResult, not an
@@ -58,7 +67,7 @@ class ParallelRun {
       config_.validate();
       // One walk only: the roots are checked now, the files listed as the job goes.
       inputs.check();
-      auto config = std::make_shared<const Config>(config_);
+      auto config = std::make_shared<const Config>(effective_config());
       auto report = std::make_shared<detail::InputReport>();
       FileDataset files = inputs;
       files.set_listing(listing(report));
@@ -81,7 +90,7 @@ class ParallelRun {
     if constexpr (ScorerFor<Scorer, TableBatch>) {
       config_.validate();
       inputs.files().check();
-      auto config = std::make_shared<const Config>(config_);
+      auto config = std::make_shared<const Config>(effective_config());
       const auto size = static_cast<std::uint64_t>(config_.mini_batch_size.bytes());
       const auto limit = static_cast<std::size_t>(config_.limit);
       auto report = std::make_shared<detail::InputReport>();
@@ -89,11 +98,10 @@ class ParallelRun {
       files.set_listing(listing(report));
       const TabularDataset tables(std::move(files), inputs.options());
       if (!inputs.options().partition_keys.empty())
-        return run_job(
-            config,
-            detail::KeyPartitioner(tables, size, limit, {},
-                                   config_.output_dir / ".parallel_run_tmp" / "partition"),
-            report);
+        return run_job(config,
+                       detail::KeyPartitioner(tables, size, limit, {},
+                                              detail::JobFiles(*config).partition_dir()),
+                       report);
       return run_job(config, detail::TablePartitioner(tables, size, limit), report);
     } else {
       return {};
@@ -101,13 +109,29 @@ class ParallelRun {
   }
 
  private:
+  // With only_mini_batch, the settings of a debugging run of that one mini-batch: in this
+  // process, one worker, DEBUG logging, one attempt, no timeout, its own output folder.
+  Config effective_config() const {
+    if (config_.only_mini_batch < 0) return config_;
+    Config c = config_;
+    c.output_dir = config_.output_dir / fmt::format("only-mini-batch-{}", config_.only_mini_batch);
+    c.log_dir.clear();
+    c.backend = Backend::thread;
+    c.process_count_per_node = 1;
+    c.logging_level = LoggingLevel::debug;
+    c.run_max_try = 1;
+    c.run_invocation_timeout = 31536000.0;  // the longest allowed: a year
+    c.init_timeout = 31536000.0;
+    c.error_threshold = -1;
+    c.mini_batch_error_threshold = -1;
+    c.allowed_failed_percent = 100;
+    return c;
+  }
+
   // The job's own files are never inputs; what the listing does not read is reported.
   InputListing listing(std::shared_ptr<detail::InputReport> report) const {
     InputListing l;
-    l.job_files.output_dir = config_.output_dir;
-    l.job_files.log_dir = config_.effective_log_dir();
-    if (config_.output_action == OutputAction::append_row)
-      l.job_files.output_file_name = config_.append_row_file_name;
+    l.job_files = detail::JobFiles(config_);
     l.follow_symlinks = config_.follow_symlinks;
     l.report = std::move(report);
     return l;
@@ -126,18 +150,21 @@ class ParallelRun {
       const std::size_t job = ++detail::process_job_counter();
       detail::worker_run_job<Task>(job, config->name, factory);
       detail::Coordinator<Partitioner, detail::ProcessBackend> coordinator(
-          std::move(config), std::move(factory), std::move(partitioner), std::move(report));
+          std::move(config), std::move(factory), std::move(partitioner), std::move(report),
+          observers_);
       coordinator.set_process_job(job);  // passed on, not read again: jobs on two threads
       return coordinator.run();
     }
     detail::worker_run_job<Task>(std::nullopt, config->name, factory);
     detail::Coordinator<Partitioner, detail::ThreadBackend> coordinator(
-        std::move(config), std::move(factory), std::move(partitioner), std::move(report));
+        std::move(config), std::move(factory), std::move(partitioner), std::move(report),
+        observers_);
     return coordinator.run();
   }
 
   Config config_;
   std::function<Scorer()> factory_;
+  std::vector<std::shared_ptr<JobObserver>> observers_;
 };
 
 template <class Scorer>

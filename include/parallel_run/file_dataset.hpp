@@ -98,8 +98,8 @@ class FileDataset {
           listing_(std::move(listing)),
           reporter_(std::make_unique<Reporter>(Reporter{listing_.report})) {
       // One folder or glob cannot yield a key twice: only then are keys remembered.
-      track_keys_ = inputs_.size() > 1 ||
-                    (!inputs_.empty() && inputs_.front().kind == InputKind::list_file);
+      track_keys_ =
+          inputs_.size() > 1 || (!inputs_.empty() && inputs_.front().kind == InputKind::list_file);
     }
     std::optional<FileEntry> next();
     /// Folders never to enter, besides the job's own (see Listing).
@@ -160,10 +160,8 @@ class FileDataset {
       o.follow_symlinks = listing_.follow_symlinks;
       o.job_files = listing_.job_files;
       o.skip = skip_;
-      o.on_skipped = [r = reporter_.get()](const std::filesystem::path& p,
-                                           const std::string& why, bool own) {
-        r->skipped(p, why, own);
-      };
+      o.on_skipped = [r = reporter_.get()](const std::filesystem::path& p, const std::string& why,
+                                           bool own) { r->skipped(p, why, own); };
       return o;
     }
     static std::string describe_type(std::filesystem::file_type type) {
@@ -234,9 +232,8 @@ inline bool FileDataset::Cursor::open_next_input(bool check_only) {
       if (!fs::is_directory(in.text, ec))
         throw InputError(fmt::format("input folder '{}' does not exist", in.text));
       if (!check_only)
-        walk_ = std::make_unique<detail::TreeWalk>(fs::path(in.text),
-                                                   std::vector<std::string>{"**", "*"},
-                                                   walk_options(true));
+        walk_ = std::make_unique<detail::TreeWalk>(
+            fs::path(in.text), std::vector<std::string>{"**", "*"}, walk_options(true));
       break;
     case InputKind::glob: {
       // The fixed prefix (components without wildcards) is the walk's root and key base.
@@ -324,10 +321,11 @@ inline std::optional<FileEntry> FileDataset::Cursor::next() {
           if (!fs::is_regular_file(status)) {
             // The line is consumed: listing goes on after this failed item.
             reporter_->failed(
-                line, fmt::format("list file '{}' line {}: '{}' {}", in.text, list_line_, line,
-                                  fs::exists(status)
-                                      ? "is not a regular file (" + describe_type(status.type()) + ")"
-                                      : std::string("is not a file (it does not exist)")));
+                line,
+                fmt::format("list file '{}' line {}: '{}' {}", in.text, list_line_, line,
+                            fs::exists(status)
+                                ? "is not a regular file (" + describe_type(status.type()) + ")"
+                                : std::string("is not a file (it does not exist)")));
             continue;
           }
           if (std::string why = job_file_reason(p); !why.empty()) {
@@ -402,8 +400,8 @@ inline std::string FileDataset::Cursor::job_file_reason(const std::filesystem::p
     const fs::path absolute = fs::weakly_canonical(parent, ec);
     last_parent_in_logs_ =
         !ec && !log_path_.empty() &&
-        std::mismatch(log_path_.begin(), log_path_.end(), absolute.begin(), absolute.end())
-                .first == log_path_.end();
+        std::mismatch(log_path_.begin(), log_path_.end(), absolute.begin(), absolute.end()).first ==
+            log_path_.end();
   }
   if (last_parent_in_logs_) return "in the job's log folder";
   if (last_parent_id_ == output_id_) return job.output_entry_reason(file.filename().string());

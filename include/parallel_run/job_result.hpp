@@ -7,8 +7,16 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
+
+/// A failed item, as the first screen names it.
+struct FailedItemRecord {
+  std::string key;
+  std::size_t mini_batch = 0;
+  std::string reason;
+};
 
 struct JobResult {
   /// True when every mini-batch was processed, no threshold was exceeded, at least one item
@@ -59,11 +67,17 @@ struct JobResult {
   /// Config::limit in effect (0: none).
   std::size_t limit = 0;
 
+  /// The first items that failed (at most 5, by mini-batch; a mini-batch that failed as a
+  /// whole is named by its first item); the whole list is in failed_items_file.
+  std::vector<FailedItemRecord> first_failures;
+
   double wall_seconds = 0;
   /// The append_row file; empty for summary_only.
   std::filesystem::path output_file;
   std::filesystem::path failed_items_file;
   std::filesystem::path skipped_inputs_file;
+  /// Failures grouped by category, written when anything failed (logs/job_error.txt).
+  std::filesystem::path job_error_file;
   std::filesystem::path log_dir;
 
   /// One line: "succeeded: items 1797/1797 succeeded, 0 failed, ...; mini-batches ...".

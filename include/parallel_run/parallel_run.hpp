@@ -12,5 +12,6 @@
 #include "parallel_run/result_element.hpp"
 #include "parallel_run/scorer.hpp"
 #include "parallel_run/job_result.hpp"
+#include "parallel_run/observer.hpp"
 #include "parallel_run/executor.hpp"
 #include "parallel_run/command_line.hpp"

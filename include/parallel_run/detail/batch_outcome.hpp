@@ -11,6 +11,7 @@
 #include <range/v3/range/traits.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -24,11 +25,24 @@ struct FailedItem {
   std::string reason;
 };
 
+/// When and where an attempt ran, as its worker measured it (zeros: not known).
+struct AttemptTimes {
+  std::size_t worker = 0;
+  std::int64_t pid = 0;
+  std::int64_t wall_start_ns = 0;  // system clock, since the epoch
+  std::int64_t wall_end_ns = 0;
+  double cpu_start = 0;  // CPU seconds of the worker: its thread, or its process
+  double cpu_end = 0;
+  double run_seconds = 0;  // inside the scorer's run()
+  std::size_t items = 0;   // items of the mini-batch, once read
+};
+
 struct BatchOutcome {
   std::string rows;  // every line ends with '\n'
   std::size_t succeeded = 0;
   std::vector<FailedItem> failed;
   std::vector<std::string> warnings;
+  AttemptTimes times;
 };
 
 struct RowFormat {

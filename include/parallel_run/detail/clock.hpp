@@ -4,9 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <ctime>
 #include <string>
 
@@ -23,6 +25,28 @@ inline std::string timestamp(
   gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+}
+
+/// The system clock in nanoseconds since the epoch: comparable across processes.
+inline std::int64_t wall_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+/// CPU seconds used so far by the calling thread (CLOCK_THREAD_CPUTIME_ID) or by this
+/// process (CLOCK_PROCESS_CPUTIME_ID).
+inline double cpu_seconds(clockid_t clock) {
+  timespec t{};
+  if (::clock_gettime(clock, &t) != 0) return 0;
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+/// "2026-11-21 22:10:00.123" in UTC, from wall_now_ns().
+inline std::string timestamp_ns(std::int64_t ns) {
+  return timestamp(std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(ns))));
 }
 
 /// This machine's host name, or "localhost".

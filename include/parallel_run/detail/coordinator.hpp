@@ -10,7 +10,14 @@
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/input_report.hpp"
 #include "parallel_run/item_result.hpp"
+#include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/error_digest.hpp"
+#include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/job_log.hpp"
+#include "parallel_run/detail/log_readme.hpp"
+#include "parallel_run/detail/observer_list.hpp"
+#include "parallel_run/detail/overview_file.hpp"
+#include "parallel_run/detail/processed_log.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/stop_signals.hpp"
@@ -19,6 +26,7 @@
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
 #include <fcntl.h>
@@ -31,10 +39,12 @@
 #include <unistd.h>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
@@ -47,12 +57,15 @@ class Coordinator {
   using Backend = BackendT<Batch>;
 
   /// `inputs`: where the partitioner's listing reports what it does not read (may be null).
+  /// `observers`: the user's, called after the log folder's own.
   Coordinator(std::shared_ptr<const Config> config, ScorerFactory<materialized_t<Batch>> factory,
-              Partitioner partitioner, std::shared_ptr<InputReport> inputs = nullptr)
+              Partitioner partitioner, std::shared_ptr<InputReport> inputs = nullptr,
+              std::vector<std::shared_ptr<JobObserver>> observers = {})
       : config_(std::move(config)),
         factory_(std::move(factory)),
         partitioner_(std::move(partitioner)),
-        inputs_(std::move(inputs)) {}
+        inputs_(std::move(inputs)),
+        user_observers_(std::move(observers)) {}
 
   /// The ordinal of this run() among the process-backend ones of this process (see
   /// worker_process.hpp): the process backend gives it to its workers.
@@ -61,12 +74,13 @@ class Coordinator {
   JobResult run() {
     namespace fs = std::filesystem;
     const auto started = std::chrono::steady_clock::now();
+    started_at_ = started;
     const Config& cfg = *config_;
     const fs::path log_dir = cfg.effective_log_dir();
     prepare_folders(cfg, log_dir);
 
     // Written at every logging level: the job's start and end are always on record.
-    JobLog log(log_dir / "master.txt", cfg.logging_level);
+    JobLog log(files_.master(), cfg.logging_level);
     log_ = &log;
     std::string limit_text;
     if (cfg.limit > 0) limit_text = fmt::format(", limit: the first {} items", cfg.limit);
@@ -76,12 +90,30 @@ class Coordinator {
                            to_string(cfg.backend), cfg.output_dir.string(), limit_text));
     result_.limit = static_cast<std::size_t>(cfg.limit);
     result_.log_dir = log_dir;
-    result_.failed_items_file = log_dir / "failed_items.csv";
-    result_.skipped_inputs_file = log_dir / "skipped_inputs.csv";
+    result_.failed_items_file = files_.failed_items();
+    result_.skipped_inputs_file = files_.skipped_inputs();
     if (cfg.output_action == OutputAction::append_row)
       result_.output_file = cfg.output_dir / cfg.append_row_file_name;
+    // The log folder's record, each file its own observer; then the user's observers.
+    write_log_readme(files_);
+    digest_ = std::make_shared<ErrorDigest>(files_.job_error());
+    observers_.add(std::make_shared<OverviewFile>(files_.overview()));
+    observers_.add(std::make_shared<ProcessedLog>(files_.processed_mini_batches()));
+    observers_.add(digest_);
+    for (auto& o : user_observers_)
+      observers_.add(o);
+    observers_.on_error([this](const std::string& what) {
+      if (log_ != nullptr) log_->warning("{}", what);
+    });
+    JobInfo info;
+    info.config = &cfg;
+    info.host = host_name();
+    info.pid = ::getpid();
+    info.start = std::chrono::system_clock::now();
+    info.log_dir = log_dir;
+    observers_.notify([&](JobObserver& o) { o.job_started(info); });
     try {
-      run_job(cfg, log_dir, log);
+      run_job(cfg, log);
     } catch (const OutputError& e) {
       // A file could not be written outside the rows' own path (a spill file, a worker's log
       // folder): the job ends here, and says so in its log folder.
@@ -96,19 +128,21 @@ class Coordinator {
       result_.failure_reason = e.what();
       finish_result(log, started);
       log.record("ERROR", fmt::format("job failed: {}", result_.failure_reason));
-      write_job_result(log_dir);
+      observers_.notify([&](JobObserver& o) { o.job_ended(result_); });
+      write_job_result();
       throw;
     }
     finish_result(log, started);
+    observers_.notify([&](JobObserver& o) { o.job_ended(result_); });
     // The caller reports the failure; stderr already saw "stopping the job".
     if (!result_.succeeded)
       log.record("ERROR", fmt::format("job failed: {}", result_.failure_reason));
-    write_job_result(log_dir);
+    write_job_result();
     return result_;
   }
 
  private:
-  void run_job(const Config& cfg, const std::filesystem::path& log_dir, JobLog& log) {
+  void run_job(const Config& cfg, JobLog& log) {
     namespace fs = std::filesystem;
     // Declared first, so run last: nothing may point to this function's objects after it.
     struct Forget {
@@ -122,10 +156,10 @@ class Coordinator {
         if (c->inputs_) *c->inputs_ = InputReport{};
       }
     } forget{this};
-    AtomicFile failed(log_dir / "failed_items.csv");
+    AtomicFile failed(files_.failed_items());
     failed.write("key,mini_batch,attempts,reason\n");
     failed_file_ = &failed;
-    AtomicFile skipped(log_dir / "skipped_inputs.csv");
+    AtomicFile skipped(files_.skipped_inputs());
     skipped.write("path,reason\n");
     std::size_t dropped = 0;  // skipped entries that are not the job's own files
     if (inputs_) {
@@ -180,24 +214,27 @@ class Coordinator {
                           static_cast<std::uint64_t>(cfg.max_buffered_output_bytes));
     ordered_ = &ordered;
 
-    auto metrics = std::make_shared<MetricSink>(log_dir / "metrics.csv");
+    auto metrics = std::make_shared<MetricSink>(files_.metrics());
     boost::asio::io_context io;
     io_ = &io;
-    BackendEvents events{[this](std::uint64_t id, BatchOutcome o) { on_result(id, std::move(o)); },
-                         [this](std::uint64_t id, std::string reason, bool timed_out) {
-                           on_attempt_failed(id, std::move(reason), timed_out);
-                         },
-                         [this](std::size_t worker, std::string reason, bool misconfigured) {
-                           on_init_failed(worker, std::move(reason), misconfigured);
-                         },
-                         [this](std::string message) { log_->warning("{}", message); },
-                         [this] {
-                           if (stopping_) after_update();
-                         }};
+    BackendEvents events{
+        [this](std::uint64_t id, BatchOutcome o) { on_result(id, std::move(o)); },
+        [this](std::uint64_t id, std::string reason, FailureKind kind, AttemptTimes times) {
+          on_attempt_failed(id, std::move(reason), kind, times);
+        },
+        [this](std::size_t worker, std::string reason, bool misconfigured) {
+          on_init_failed(worker, std::move(reason), misconfigured);
+        },
+        [this](std::string message) { log_->warning("{}", message); },
+        [this] {
+          if (stopping_) after_update();
+        },
+        [this](std::uint64_t id, AttemptTimes times) { on_attempt_started(id, times); }};
     // Mini-batches queued or running: enough that workers never wait for the coordinator
     // (it is woken when `low_water` or fewer are queued), few enough to bound memory.
     const auto workers = static_cast<std::size_t>(cfg.process_count_per_node);
     window_ = 16 * workers;
+    static_assert(BackendFor<Backend, Batch>, "a backend must offer what backend.hpp lists");
     Backend backend(io, config_, factory_, std::move(events), metrics, 4 * workers);
     if constexpr (requires { backend.set_job(process_job_); }) backend.set_job(process_job_);
     backend_ = &backend;
@@ -214,9 +251,22 @@ class Coordinator {
       fill();
     });
 
+    // Every few seconds, observers hear where the job stands (overview.txt is rewritten).
+    boost::asio::steady_timer progress_timer(io);
+    std::function<void()> arm_progress = [&] {
+      progress_timer.expires_after(std::chrono::seconds(2));
+      progress_timer.async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;
+        report_progress();
+        arm_progress();
+      });
+    };
+    arm_progress();
+
     backend.start();
     fill();
     if (!finished()) io.run();
+    progress_timer.cancel();
     finishing_ = true;
     backend.stop();
     if (backend.detached_workers() > 0)
@@ -226,6 +276,7 @@ class Coordinator {
           backend.detached_workers());
 
     if (stopping_) drain_not_processed();
+    report_progress();
     if (ordered.waiting() != 0 || ordered.next_index() != created_)
       throw Error("parallel_run.internal",
                   fmt::format("output incomplete: {} of {} mini-batches written",
@@ -272,7 +323,7 @@ class Coordinator {
     // A detached worker may still use its temporary folder.
     result_.detached_workers = backend.detached_workers();
     std::error_code rm_ec;
-    if (result_.detached_workers == 0) fs::remove_all(cfg.output_dir / ".parallel_run_tmp", rm_ec);
+    if (result_.detached_workers == 0) fs::remove_all(files_.temp_dir(), rm_ec);
     ran_to_end_ = true;
   }
 
@@ -280,9 +331,15 @@ class Coordinator {
   void finish_result(JobLog& log, std::chrono::steady_clock::time_point started) {
     result_.items_total =
         result_.items_succeeded + result_.items_failed + result_.items_not_processed;
-    result_.mini_batches_total = created_;
+    result_.mini_batches_total = created_ - skipped_;
     result_.init_failures = init_failures_;
     result_.succeeded = ran_to_end_ && !stopping_ && !result_.output_error && !list_error_;
+    if (cfg_only_ >= 0 && created_ == skipped_ && result_.succeeded) {
+      result_.succeeded = false;
+      result_.configuration_error = true;
+      result_.failure_reason = fmt::format(
+          "only_mini_batch {}: the inputs hold only {} mini-batches", cfg_only_, created_);
+    }
     if (result_.succeeded && result_.items_total > 0 && result_.items_succeeded == 0) {
       // Every item timed out, crashed or threw: that is no success, whatever the thresholds.
       result_.succeeded = false;
@@ -299,6 +356,9 @@ class Coordinator {
                     result_.output_file.string());
     }
     result_.warnings = log.warnings();
+    if (digest_) result_.first_failures = digest_->first_failures();
+    if (result_.items_failed + result_.items_not_processed > 0 || !result_.succeeded)
+      result_.job_error_file = files_.job_error();
     result_.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     log.record("INFO", result_.summary());
@@ -371,8 +431,7 @@ class Coordinator {
 
     remove_stale_temporaries(cfg.output_dir);
     remove_stale_temporaries(log_dir);
-    for (const char* name : {"job_result.txt", "failed_items.csv", "skipped_inputs.csv",
-                             "metrics.csv", "user", "worker"})
+    for (const std::string& name : JobFiles::per_run_log_entries())
       fs::remove_all(log_dir / name, ec);
   }
 
@@ -395,6 +454,8 @@ class Coordinator {
     std::shared_ptr<const Batch> batch;
     std::int64_t number;
     std::string last_failure;  // why the previous attempt failed, for a retry
+    std::shared_ptr<const MiniBatchInfo> info;
+    std::optional<AttemptInfo> attempt;  // once started
   };
 
   bool finished() const { return in_flight_.empty() && (exhausted_ || stopping_); }
@@ -423,17 +484,108 @@ class Coordinator {
         exhausted_ = true;
         break;
       }
+      if (cfg_only_ >= 0) {
+        // A run of one mini-batch: the others are cut (to find it) but never run or counted.
+        const auto index = static_cast<std::int64_t>(b->mini_batch_index());
+        if (index != cfg_only_) {
+          ++created_;
+          ++skipped_;
+          ordered_->submit(b->mini_batch_index(), {}, {});
+          continue;
+        }
+        exhausted_ = true;  // nothing after it is read
+      }
       ++created_;
       auto batch = std::make_shared<const Batch>(std::move(*b));
-      submit(std::move(batch), 1, false);
+      auto info = std::make_shared<const MiniBatchInfo>(describe(*batch));
+      observers_.notify([&](JobObserver& o) { o.mini_batch_created(*info); });
+      submit(std::move(batch), std::move(info), 1, false);
     }
     if (finished()) io_->stop();
   }
 
-  void submit(std::shared_ptr<const Batch> batch, std::int64_t number, bool front,
-              std::string last_failure = {}) {
+  static MiniBatchInfo describe(const Batch& batch) {
+    MiniBatchInfo info;
+    info.index = batch.mini_batch_index();
+    info.items = batch.size();
+    auto [first, last] = key_range(batch);
+    info.first_key = std::move(first);
+    info.last_key = std::move(last);
+    return info;
+  }
+
+  AttemptInfo attempt_info(const InFlight& f, const AttemptTimes& t) const {
+    AttemptInfo a;
+    if (f.attempt) a = *f.attempt;
+    a.mini_batch = *f.info;
+    a.attempt = f.number;
+    if (t.pid != 0) {
+      a.worker = t.worker;
+      a.pid = t.pid;
+    }
+    a.host = host_;
+    using namespace std::chrono;
+    const auto at = [](std::int64_t ns) {
+      return system_clock::time_point(duration_cast<system_clock::duration>(nanoseconds(ns)));
+    };
+    if (t.wall_start_ns != 0) a.start = at(t.wall_start_ns);
+    a.end = t.wall_end_ns != 0 ? at(t.wall_end_ns) : system_clock::now();
+    if (a.start == system_clock::time_point{}) a.start = a.end;
+    if (t.wall_start_ns != 0 || t.cpu_end != 0) {
+      a.cpu_start = t.cpu_start;
+      a.cpu_end = t.cpu_end;
+    } else {
+      a.cpu_end = a.cpu_start;  // its worker died or was cut off: no CPU time is known
+    }
+    a.run_seconds = t.run_seconds;
+    a.items = t.items != 0 ? t.items : f.info->items;
+    return a;
+  }
+
+  void report_progress() {
+    JobProgress p;
+    p.mini_batches_created = created_;
+    p.mini_batches_started = started_;
+    p.mini_batches_succeeded = result_.mini_batches_succeeded;
+    p.mini_batches_failed = result_.mini_batches_failed;
+    p.mini_batches_not_processed = result_.mini_batches_not_processed;
+    p.items_succeeded = result_.items_succeeded;
+    p.items_failed = result_.items_failed;
+    p.items_not_processed = result_.items_not_processed;
+    p.attempts_running = running_;
+    p.listing_done = exhausted_ || (stopping_ && finishing_);
+    p.elapsed_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+    observers_.notify([&](JobObserver& o) { o.progress(p); });
+  }
+
+  void on_attempt_started(std::uint64_t id, const AttemptTimes& t) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end()) return;
+    if (it->second.number == 1) ++started_;
+    ++running_;
+    AttemptInfo a;
+    a.mini_batch = *it->second.info;
+    a.attempt = it->second.number;
+    a.worker = t.worker;
+    a.pid = t.pid;
+    a.host = host_;
+    a.start = a.end = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::nanoseconds(t.wall_start_ns)));
+    a.cpu_start = a.cpu_end = t.cpu_start;
+    a.items = a.mini_batch.items;
+    it->second.attempt = a;
+    log_->debug("mini-batch {} attempt {} started on worker {} (process {}): {}",
+                a.mini_batch.index, a.attempt, a.worker, a.pid,
+                ProcessedLog::mini_batch_detail(a.mini_batch));
+    observers_.notify([&](JobObserver& o) { o.attempt_started(a); });
+  }
+
+  void submit(std::shared_ptr<const Batch> batch, std::shared_ptr<const MiniBatchInfo> info,
+              std::int64_t number, bool front, std::string last_failure = {}) {
     const std::uint64_t id = next_attempt_id_++;
-    in_flight_.emplace(id, InFlight{batch, number, std::move(last_failure)});
+    in_flight_.emplace(id, InFlight{batch, number, std::move(last_failure), std::move(info), {}});
     backend_->submit(Attempt<Batch>{id, std::move(batch), number}, front);
   }
 
@@ -445,6 +597,7 @@ class Coordinator {
     }
     InFlight f = std::move(it->second);
     in_flight_.erase(it);
+    if (f.attempt) --running_;
     ++result_.attempts;
     const Batch& batch = *f.batch;
     for (auto& w : outcome.warnings)
@@ -459,15 +612,36 @@ class Coordinator {
     }
     log_->debug("mini-batch {} attempt {}: {}/{} items succeeded", batch.mini_batch_index(),
                 f.number, outcome.succeeded, batch.size());
+    AttemptInfo a = attempt_info(f, outcome.times);
+    a.items = outcome.succeeded + outcome.failed.size();
+    a.succeeded = outcome.succeeded;
+    a.failed = outcome.failed.size();
+    a.failed_items.reserve(outcome.failed.size());
+    for (auto& fi : outcome.failed)
+      a.failed_items.push_back({std::move(fi.key), std::move(fi.reason)});
+    a.status = AttemptStatus::succeeded;
+    a.last = true;
     ordered_->submit(batch.mini_batch_index(), std::move(outcome.rows), std::move(failed_lines));
+    observers_.notify([&](JobObserver& o) { o.attempt_ended(a); });
+    MiniBatchFinal m;
+    m.mini_batch = *f.info;
+    m.mini_batch.items = a.items;
+    m.status = MiniBatchStatus::succeeded;
+    m.attempts = f.number;
+    m.succeeded = a.succeeded;
+    m.failed = a.failed;
+    observers_.notify([&](JobObserver& o) { o.mini_batch_final(m); });
     after_update();
   }
 
-  void on_attempt_failed(std::uint64_t id, std::string reason, bool timed_out) {
+  void on_attempt_failed(std::uint64_t id, std::string reason, FailureKind kind,
+                         const AttemptTimes& times) {
+    const bool timed_out = kind == FailureKind::timed_out;
     auto it = in_flight_.find(id);
     if (it == in_flight_.end()) return;
     InFlight f = std::move(it->second);
     in_flight_.erase(it);
+    if (f.attempt) --running_;
     ++result_.attempts;
     if (timed_out) ++result_.timeouts;
     // Each ignored stop token leaves a thread (and its scorer's memory) behind: bound them.
@@ -482,9 +656,17 @@ class Coordinator {
     const Config& cfg = *config_;
     log_->warning("mini-batch {} attempt {}/{} {}: {}", batch.mini_batch_index(), f.number,
                   cfg.run_max_try, timed_out ? "timed out" : "failed", reason);
-    if (f.number < cfg.run_max_try && !stopping_) {
+    AttemptInfo a = attempt_info(f, times);
+    a.failed = a.items;
+    a.status = timed_out                          ? AttemptStatus::timed_out
+               : kind == FailureKind::worker_lost ? AttemptStatus::crashed
+                                                  : AttemptStatus::failed;
+    a.reason = reason;
+    a.last = !(f.number < cfg.run_max_try && !stopping_);
+    observers_.notify([&](JobObserver& o) { o.attempt_ended(a); });
+    if (!a.last) {
       ++result_.retries;
-      submit(f.batch, f.number + 1, true, reason);
+      submit(f.batch, f.info, f.number + 1, true, reason);
     } else {
       ++result_.mini_batches_failed;
       result_.items_failed += batch.size();
@@ -494,6 +676,7 @@ class Coordinator {
           : f.number == 1 ? fmt::format("the only attempt failed: {}", reason)
                           : fmt::format("all {} attempts failed; last: {}", f.number, reason);
       ordered_->submit(batch.mini_batch_index(), {}, failed_lines_of(batch, f.number, why));
+      final_failed(*f.info, MiniBatchStatus::failed, f.number, batch.size(), why);
     }
     after_update();
   }
@@ -587,19 +770,33 @@ class Coordinator {
                         it->second.last_failure);
         ordered_->submit(a.batch->mini_batch_index(), {},
                          failed_lines_of(*a.batch, a.number - 1, why));
+        final_failed(*it->second.info, MiniBatchStatus::failed, a.number - 1, a.batch->size(), why);
       } else {
-        not_processed(*a.batch);
+        not_processed(*a.batch, it->second.info.get());
       }
       in_flight_.erase(it);
     }
   }
 
-  void not_processed(const Batch& batch) {
+  void not_processed(const Batch& batch, const MiniBatchInfo* info = nullptr) {
     ++result_.mini_batches_not_processed;
     result_.items_not_processed += batch.size();
     const std::string why =
         fmt::format("not processed: the job stopped ({})", result_.failure_reason);
     ordered_->submit(batch.mini_batch_index(), {}, failed_lines_of(batch, 0, why));
+    final_failed(info != nullptr ? *info : describe(batch), MiniBatchStatus::not_processed, 0,
+                 batch.size(), why);
+  }
+
+  void final_failed(const MiniBatchInfo& info, MiniBatchStatus status, std::int64_t attempts,
+                    std::size_t items, const std::string& why) {
+    MiniBatchFinal m;
+    m.mini_batch = info;
+    m.status = status;
+    m.attempts = attempts;
+    m.failed = items;
+    m.reason = why;
+    observers_.notify([&](JobObserver& o) { o.mini_batch_final(m); });
   }
 
   // Every item the job never reached is still listed in failed_items.csv. A partitioner
@@ -611,7 +808,9 @@ class Coordinator {
       try {
         while (auto b = partitioner_.next()) {
           ++created_;
-          not_processed(*b);
+          const MiniBatchInfo info = describe(*b);
+          observers_.notify([&](JobObserver& o) { o.mini_batch_created(info); });
+          not_processed(*b, &info);
         }
         return;
       } catch (const InputError& e) {
@@ -687,9 +886,9 @@ class Coordinator {
 
   // job_result.txt: the summary and, on failure, the reason. A log folder that cannot take
   // it (a full disk) is said on stderr; the caller still gets the JobResult.
-  void write_job_result(const std::filesystem::path& log_dir) const {
+  void write_job_result() const {
     try {
-      AtomicFile f(log_dir / "job_result.txt");
+      AtomicFile f(files_.job_result());
       f.write(result_.summary() + "\n");
       if (!result_.succeeded) f.write("reason: " + result_.failure_reason + "\n");
       f.commit(false);
@@ -699,9 +898,13 @@ class Coordinator {
   }
 
   std::shared_ptr<const Config> config_;
+  JobFiles files_{*config_};
   ScorerFactory<materialized_t<Batch>> factory_;
   Partitioner partitioner_;
   std::shared_ptr<InputReport> inputs_;
+  std::vector<std::shared_ptr<JobObserver>> user_observers_;
+  ObserverList observers_;  // the log folder's files, then the user's
+  std::string host_ = host_name();
   JobLog* log_ = nullptr;
   AtomicFile* rows_file_ = nullptr;    // while the job runs
   AtomicFile* failed_file_ = nullptr;  // while the job runs
@@ -717,6 +920,12 @@ class Coordinator {
   bool holding_back_ = false;         // fill() stopped because the ordered output is full
   std::size_t result_held_back_ = 0;  // how many times it did
   std::size_t created_ = 0;
+  std::size_t skipped_ = 0;  // cut but not run: with only_mini_batch, all the others
+  std::int64_t cfg_only_ = config_->only_mini_batch;
+  std::size_t started_ = 0;  // mini-batches whose first attempt started
+  std::size_t running_ = 0;  // attempts started and not ended
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+  std::shared_ptr<ErrorDigest> digest_;
   std::size_t init_failures_ = 0;
   bool exhausted_ = false;
   bool stopping_ = false;

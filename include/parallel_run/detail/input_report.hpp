@@ -5,6 +5,7 @@
 // failed_items.csv, master.txt).
 #pragma once
 #include "parallel_run/version.hpp"
+#include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/temp_names.hpp"
 
 #include <sys/stat.h>
@@ -34,24 +35,6 @@ inline FolderId folder_id(const std::filesystem::path& path) {
   if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
   return {st.st_dev, st.st_ino, true};
 }
-
-/// The job's own files and folders, never read as input wherever they lie: the log folder
-/// (all of it), and in the output folder the output file, `.parallel_run_tmp` and the
-/// temporary files (".<name>.partial-<tag>", ".parallel_run_spill-<tag>").
-struct JobFiles {
-  std::filesystem::path output_dir;
-  std::filesystem::path log_dir;
-  /// The append_row file's name; empty with summary_only.
-  std::string output_file_name;
-
-  /// Why `name`, an entry of the output folder, is the job's own; empty when it is not.
-  std::string output_entry_reason(std::string_view name) const {
-    if (!output_file_name.empty() && name == output_file_name) return "the job's output file";
-    if (name == ".parallel_run_tmp") return "the job's temporary folder";
-    if (temporary_tag(name)) return "a temporary file of a job";
-    return {};
-  }
-};
 
 /// Shared by every cursor over one dataset. Cursors list the same entries in the same order,
 /// so the n-th event of each is the same event: it is handled once (a second pass over the

@@ -61,6 +61,17 @@ class LineFile {
     fmt::print(out_, "{} {} {}\n", timestamp(), level, escape_control(message));
     std::fflush(out_);
   }
+  /// Appends `text` as it is (whole lines, already escaped or quoted), flushed at once.
+  void write(std::string_view text) {
+    if (!out_) {
+      std::error_code ec;
+      std::filesystem::create_directories(file_.parent_path(), ec);
+      out_ = std::fopen(file_.c_str(), mode_.c_str());
+      if (!out_) return;  // a log that cannot be written must not fail the job
+    }
+    std::fwrite(text.data(), 1, text.size(), out_);
+    std::fflush(out_);
+  }
   const std::filesystem::path& path() const noexcept { return file_; }
 
  private:

@@ -15,6 +15,7 @@
 #include "parallel_run/errors.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/process_spawn.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
@@ -130,7 +131,7 @@ class ProcessBackend {
         config_(std::move(config)),
         events_(std::move(events)),
         tick_(io),
-        worker_log_dir_(config_->effective_log_dir() / "worker" / host_name()),
+        worker_log_dir_(JobFiles(*config_).worker_dir(host_name())),
         working_dir_(std::filesystem::current_path()) {}
 
   // Unwinding (the coordinator threw): kill and reap every worker, run no handler.
@@ -487,6 +488,18 @@ class ProcessBackend {
       encode_task(wr, *a.batch);
     });
     w->sent.push_back(std::move(a));
+    if (w->sent.size() == 1) announce_start(w);
+  }
+
+  // The worker's first task starts as it arrives: observers hear of it now (the worker's
+  // own times come with its answer).
+  void announce_start(const WorkerPtr& w) {
+    if (w->sent.empty() || stopped_) return;
+    AttemptTimes t;
+    t.worker = w->index;
+    t.pid = w->pid;
+    t.wall_start_ns = wall_now_ns();
+    events_.attempt_started(w->sent.front().id, t);
   }
 
   // Asks the worker to hand back the task waiting behind its running one. It answers
@@ -622,8 +635,9 @@ class ProcessBackend {
           if (m.type == MessageType::result)
             events_.result(m.id, std::move(m.outcome));
           else
-            events_.attempt_failed(m.id, std::move(m.text), false);
+            events_.attempt_failed(m.id, std::move(m.text), FailureKind::threw, m.times);
         }
+        announce_start(w);
         if (!stopped_) schedule_dispatch();
         break;
       case MessageType::withdrawn: {
@@ -672,9 +686,14 @@ class ProcessBackend {
     w->ended = true;
     std::optional<Attempt<Batch>> running = take_back(w);
     if (stopped_) return;
-    if (running)
-      events_.attempt_failed(running->id, reason, timed_out);
-    else
+    if (running) {
+      AttemptTimes t;  // the coordinator knows when it started
+      t.worker = w->index;
+      t.pid = w->pid;
+      t.wall_end_ns = wall_now_ns();
+      events_.attempt_failed(running->id, reason,
+                             timed_out ? FailureKind::timed_out : FailureKind::worker_lost, t);
+    } else
       events_.warning(fmt::format("worker {}: {}", w->index, reason));
     if (!queue_.empty()) {
       top_up();
@@ -915,7 +934,7 @@ class ProcessBackend {
     std::stable_sort(lines.begin(), lines.end(), [](const std::string& a, const std::string& b) {
       return a.compare(0, 23, b, 0, 23) < 0;
     });
-    std::ofstream out(config_->effective_log_dir() / "metrics.csv", std::ios::trunc);
+    std::ofstream out(JobFiles(*config_).metrics(), std::ios::trunc);
     out << "time,worker,mini_batch,name,value\n";
     for (const auto& l : lines)
       out << l << '\n';

@@ -31,5 +31,25 @@ inline void append_csv_field(std::string& out, std::string_view field) {
   append_table_text(out, field, ",");
 }
 
+/// A word for a POSIX shell: as it is when it holds only safe characters, else in single
+/// quotes (a single quote inside becomes '\'').
+inline void append_shell_word(std::string& out, std::string_view word) {
+  const bool safe = !word.empty() && word.find_first_not_of(
+                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789@%+=:,./_-") == std::string_view::npos;
+  if (safe) {
+    out.append(word);
+    return;
+  }
+  out.push_back('\'');
+  for (char c : word) {
+    if (c == '\'')
+      out.append("'\\''");
+    else
+      out.push_back(c);
+  }
+  out.push_back('\'');
+}
+
 }  // namespace detail
 PARALLEL_RUN_END_NAMESPACE

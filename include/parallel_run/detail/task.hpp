@@ -49,6 +49,24 @@ void for_each_not_processed_key(const Task& task, Fn&& fn) {
     for_each_item_key(task, fn);
 }
 
+/// The first and last keys a task names without reading input: its item keys for a file
+/// batch, the lines it covers for a table slice ("data.csv:120-4501").
+template <class Task>
+std::pair<std::string, std::string> key_range(const Task& task) {
+  std::string first, last;
+  bool any = false;
+  auto take = [&](std::string key) {
+    if (!any) first = key;
+    any = true;
+    last = std::move(key);
+  };
+  if constexpr (requires { task.for_each_range_key(take); })
+    task.for_each_range_key(take);
+  else
+    for_each_item_key(task, take);
+  return {std::move(first), std::move(last)};
+}
+
 /// The batch run() gets for `task`: a reference to the task itself when it already is one.
 template <class Task>
 decltype(auto) materialize(const Task& task) {

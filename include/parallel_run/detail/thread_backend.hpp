@@ -11,9 +11,13 @@
 #include "parallel_run/config.hpp"
 #include "parallel_run/context.hpp"
 #include "parallel_run/errors.hpp"
+#include "parallel_run/detail/backend.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
+#include "parallel_run/detail/clock.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
+
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -35,49 +39,6 @@
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
-
-/// One attempt of one mini-batch. Ids are unique per job: a retry is a new attempt.
-template <class Batch>
-struct Attempt {
-  std::uint64_t id = 0;
-  std::shared_ptr<const Batch> batch;
-  std::int64_t number = 1;  // 1-based attempt number of this mini-batch
-};
-
-/// What a backend reports to the coordinator, always on the io_context's thread.
-struct BackendEvents {
-  std::function<void(std::uint64_t attempt, BatchOutcome)> result;
-  std::function<void(std::uint64_t attempt, std::string reason, bool timed_out)> attempt_failed;
-  // `misconfigured`: init threw one of our own errors (an unknown side input, say), which
-  // no restart can fix.
-  std::function<void(std::size_t worker, std::string reason, bool misconfigured)> init_failed;
-  std::function<void(std::string message)> warning;
-  // Attempts came back unstarted (a worker process handed them back): once the job stops,
-  // the coordinator takes them with take_queued() as not processed.
-  std::function<void()> handed_back = [] {};
-};
-
-/// Whether the exception being handled is one of the library's own errors (a
-/// misconfiguration no restart can fix), as opposed to a failure of the scorer's code.
-inline bool current_exception_is_ours() {
-  try {
-    throw;
-  } catch (const Error&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-inline std::string describe_current_exception() {
-  try {
-    throw;
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown exception (not derived from std::exception)";
-  }
-}
 
 /// Threads of this process left detached by any job: parallel_run::main ends the process
 /// without static destructors when there are some.
@@ -384,29 +345,29 @@ class ThreadBackend {
         w.current.store(a.id, std::memory_order_release);
       }
       ctx.set_attempt(a.batch->mini_batch_index(), a.number, w.stop.get_token());
-      std::optional<BatchOutcome> outcome;
-      std::string reason;
-      try {
-        // For a table slice this reads and parses its rows: here, on the worker.
-        decltype(auto) batch = materialize(*a.batch);
-        outcome = scorer->run(batch, ctx, format);
-      } catch (...) {
-        reason = describe_current_exception();
-      }
+      const AttemptTimes started = attempt_starts(w.index, CLOCK_THREAD_CPUTIME_ID);
+      s.deliver(
+          sp, [id = a.id, started](BackendEvents& e) { e.attempt_started(id, started); }, false);
+      // For a table slice this reads and parses its rows: here, on the worker.
+      AttemptEnd end =
+          run_attempt(*scorer, *a.batch, ctx, format, started, CLOCK_THREAD_CPUTIME_ID);
       // Whoever takes `current` from this attempt's id owns its end: this worker, or the
       // watchdog, which swapped in timed_out_mark and has already reported a timeout.
       if (w.current.exchange(0, std::memory_order_acq_rel) != a.id) break;
-      if (outcome) {
-        const bool urgent = !outcome->failed.empty() || !outcome->warnings.empty();
+      if (end.outcome) {
+        const bool urgent = !end.outcome->failed.empty() || !end.outcome->warnings.empty();
         s.deliver(
             sp,
-            [id = a.id, o = std::move(*outcome)](BackendEvents& e) mutable {
+            [id = a.id, o = std::move(*end.outcome)](BackendEvents& e) mutable {
               e.result(id, std::move(o));
             },
             urgent);
       } else {
         s.deliver(
-            sp, [id = a.id, reason](BackendEvents& e) { e.attempt_failed(id, reason, false); },
+            sp,
+            [id = a.id, reason = std::move(end.reason), times = end.times](BackendEvents& e) {
+              e.attempt_failed(id, reason, FailureKind::threw, times);
+            },
             true);
       }
     }
@@ -421,6 +382,16 @@ class ThreadBackend {
           },
           true);
     }
+  }
+
+  // What is known of an attempt that did not end by itself: where it ran (the coordinator
+  // knows when it started).
+  static AttemptTimes timed_out_times(const Worker& w) {
+    AttemptTimes t;
+    t.worker = w.index;
+    t.pid = ::getpid();
+    t.wall_end_ns = wall_now_ns();
+    return t;
   }
 
   static std::chrono::nanoseconds seconds(double s) {
@@ -501,7 +472,7 @@ class ThreadBackend {
             t.attempt,
             fmt::format("timed out after {:.3f} s (run_invocation_timeout {} s)", took,
                         shared_->config->run_invocation_timeout),
-            true);
+            FailureKind::timed_out, timed_out_times(*t.worker));
     }
     // Attempts may still wait in the queue with no submit() to come (the input is exhausted):
     // they need a worker now.

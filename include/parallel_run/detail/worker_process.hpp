@@ -382,19 +382,28 @@ template <class Task>
       const auto id = r.get<std::uint64_t>();
       out.clear();
       release_if_large(out);  // a huge answer is not kept for the worker's life
+      AttemptTimes times = attempt_starts(env.worker, CLOCK_PROCESS_CPUTIME_ID);
+      std::string reason;
       try {
         const auto number = r.get<std::int64_t>();
         const Task task = decode_task<Task>(r);
         context->set_attempt(task.mini_batch_index(), number, never_stopped.get_token());
-        decltype(auto) batch = materialize(task);
-        BatchOutcome outcome = scorer->run(batch, *context, format);
-        out = result_frame(id, outcome);
+        AttemptEnd end =
+            run_attempt(*scorer, task, *context, format, times, CLOCK_PROCESS_CPUTIME_ID);
+        times = end.times;
+        if (end.outcome)
+          out = result_frame(id, *end.outcome);
+        else
+          reason = std::move(end.reason);
       } catch (...) {
-        const std::string reason = describe_current_exception();
-        out.clear();
+        reason = describe_current_exception();  // the task could not be decoded
+      }
+      if (out.empty()) {
+        if (times.wall_end_ns == 0) times.wall_end_ns = wall_now_ns();
         append_frame(out, MessageType::run_failed, [&](WireWriter& w) {
           w.put(id);
           w.put(reason);
+          encode(w, times);
         });
       }
       // run() reached another ParallelRun::run: what waits goes back, nothing else starts.

@@ -265,6 +265,30 @@ Task decode_task(WireReader& r) {
 
 // --- outcomes ----------------------------------------------------------------------------
 
+inline void encode(WireWriter& w, const AttemptTimes& t) {
+  w.put<std::uint64_t>(t.worker);
+  w.put(t.pid);
+  w.put(t.wall_start_ns);
+  w.put(t.wall_end_ns);
+  w.put(t.cpu_start);
+  w.put(t.cpu_end);
+  w.put(t.run_seconds);
+  w.put<std::uint64_t>(t.items);
+}
+
+inline AttemptTimes decode_times(WireReader& r) {
+  AttemptTimes t;
+  t.worker = static_cast<std::size_t>(r.get<std::uint64_t>());
+  t.pid = r.get<std::int64_t>();
+  t.wall_start_ns = r.get<std::int64_t>();
+  t.wall_end_ns = r.get<std::int64_t>();
+  t.cpu_start = r.get<double>();
+  t.cpu_end = r.get<double>();
+  t.run_seconds = r.get<double>();
+  t.items = static_cast<std::size_t>(r.get<std::uint64_t>());
+  return t;
+}
+
 inline void encode(WireWriter& w, const BatchOutcome& o) {
   w.put(o.rows);
   w.put<std::uint64_t>(o.succeeded);
@@ -274,6 +298,7 @@ inline void encode(WireWriter& w, const BatchOutcome& o) {
     w.put(f.reason);
   }
   encode(w, o.warnings);
+  encode(w, o.times);
 }
 
 /// A worker's answer to attempt `id`: its outcome, or, when that does not fit in one frame
@@ -295,6 +320,7 @@ inline std::string result_frame(std::uint64_t id, const BatchOutcome& o,
         fmt::format("the mini-batch's result is {} bytes, above the {} bytes a worker process "
                     "can send back at once: use smaller mini-batches",
                     payload, limit));
+    encode(w, o.times);
   });
   return out;
 }
@@ -309,6 +335,7 @@ inline BatchOutcome decode_outcome(WireReader& r) {
     f.reason = r.get_string();
   }
   o.warnings = decode_strings(r);
+  o.times = decode_times(r);
   return o;
 }
 
@@ -329,6 +356,7 @@ struct WorkerMessage {
   std::uint64_t id = 0;  // result, run_failed, withdrawn: the attempt
   BatchOutcome outcome;  // result
   std::string text;      // init_failed, run_failed, warning, misuse
+  AttemptTimes times;    // run_failed
   bool misconfigured = false;
 };
 
@@ -357,6 +385,7 @@ inline WorkerMessage decode_worker_message(const Frame& f) {
     case MessageType::run_failed:
       m.id = r.get<std::uint64_t>();
       m.text = r.get_string();
+      m.times = decode_times(r);
       break;
     case MessageType::withdrawn:
       m.id = r.get<std::uint64_t>();

@@ -1,0 +1,53 @@
+// logs/readme.txt: what each file of the log folder holds, written as a job starts, so that
+// a log folder found on a disk months later explains itself.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/detail/atomic_file.hpp"
+#include "parallel_run/detail/job_files.hpp"
+
+#include <string_view>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+inline constexpr std::string_view log_readme_text =
+    R"(This folder is the record of one parallel_run job (a new run replaces it).
+Open first: overview.txt, then master.txt.
+
+overview.txt       Where the job stands, rewritten every few seconds and at its end:
+                   mini-batches created, started and processed, items, elapsed time, rate,
+                   time left; then the result, and on failure the reason, the first failed
+                   items and the command that reruns the first failed mini-batch alone.
+master.txt         The job's log: settings, warnings, errors, the summary.
+job_result.txt     The summary line, and the reason when the job failed.
+job_error.txt      Written when anything failed: failures grouped by category (timeout,
+                   crash, user_error, item_failed, not_processed, parallel_run.<code>) with
+                   counts and the first examples.
+failed_items.csv   Every item that did not succeed: key, mini_batch, attempts, reason.
+skipped_inputs.csv Input entries that were not read (symbolic links to folders, FIFOs,
+                   devices, dangling links, the job's own files), with the reason.
+processed_mini-batches.csv
+                   One row per attempt as it ended: Mini-batch Id, Picked Count (the attempt
+                   number), Process (<host>/process-<n>/<pid>), Start Time (UTC), Total,
+                   Succeeded, Failed (items), Elapsed Seconds (wall), Process Seconds (CPU
+                   of the worker: its thread, or its process), Run Method Seconds (inside
+                   run()), Status (succeeded, failed, timed_out, crashed), Error Category,
+                   Error Message, Mini-batch Detail (its first and last item keys).
+metrics.csv        Metrics the scorer logged with Context::log_metric, per worker.
+worker/<host>/process-<n>.txt
+                   Process backend: everything worker process n printed (stdout, stderr).
+)";
+
+/// Writes readme.txt into the job's log folder (a log folder that cannot take it is
+/// reported by the job's other files).
+inline void write_log_readme(const JobFiles& files) {
+  try {
+    AtomicFile f(files.readme());
+    f.write(log_readme_text);
+    f.commit(false);
+  } catch (const std::exception&) {
+  }
+}
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,139 @@
+// logs/overview.txt: where the job stands, rewritten whole (written, then renamed) every few
+// seconds and at the end: mini-batches created, started and processed, items, elapsed time,
+// rate and time left once the total is known; then the result, and on failure the reason,
+// the first failed items, the files to open and the command that reruns the first failed
+// mini-batch alone. The first file the seeds tell a user to open. An observer of the job.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/job_result.hpp"
+#include "parallel_run/observer.hpp"
+#include "parallel_run/detail/atomic_file.hpp"
+#include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/leveled_log.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// The command that started the job with "--only-mini-batch N" after the program's name
+/// (before any "--", which hands the rest to the scorer); empty when it is not known.
+inline std::string rerun_command(const std::string& command_line, std::size_t mini_batch) {
+  if (command_line.empty()) return {};
+  // The end of the first shell word: an unquoted space.
+  std::size_t end = 0;
+  bool quoted = false;
+  for (; end < command_line.size(); ++end) {
+    const char c = command_line[end];
+    if (c == '\'') {
+      quoted = !quoted;
+    } else if (!quoted && c == '\\') {
+      ++end;  // an escaped character
+    } else if (!quoted && c == ' ') {
+      break;
+    }
+  }
+  end = std::min(end, command_line.size());
+  return fmt::format("{} --only-mini-batch {}{}", command_line.substr(0, end), mini_batch,
+                     command_line.substr(end));
+}
+
+/// "12 s", "3 min 5 s", "2 h 10 min".
+inline std::string duration_text(double seconds) {
+  if (seconds < 60) return fmt::format("{:.0f} s", seconds);
+  const auto s = static_cast<long long>(seconds);
+  if (s < 3600) return fmt::format("{} min {} s", s / 60, s % 60);
+  return fmt::format("{} h {} min", s / 3600, (s % 3600) / 60);
+}
+
+class OverviewFile final : public JobObserver {
+ public:
+  explicit OverviewFile(std::filesystem::path file) : file_(std::move(file)) {}
+
+  void job_started(const JobInfo& job) override {
+    head_ = fmt::format("job '{}' on {} (process {}), started {} UTC\n", job.config->name, job.host,
+                        job.pid, timestamp(job.start));
+    if (!job.config->command_line.empty())
+      head_ += fmt::format("command: {}\n", job.config->command_line);
+    command_line_ = job.config->command_line;
+    write("state: starting\n");
+  }
+
+  void progress(const JobProgress& p) override {
+    last_ = p;
+    write("state: running\n" + counts(p));
+  }
+
+  void job_ended(const JobResult& r) override {
+    std::string text = counts(last_.value_or(JobProgress{}));
+    text = fmt::format("state: {}\n{}\nresult: {}\n", r.succeeded ? "succeeded" : "failed", text,
+                       r.summary());
+    if (!r.succeeded) text += fmt::format("reason: {}\n", r.failure_reason);
+    if (!r.first_failures.empty()) {
+      text += "first failed items:\n";
+      for (const auto& f : r.first_failures)
+        text += fmt::format("  {} (mini-batch {}): {}\n", f.key, f.mini_batch, f.reason);
+      text += fmt::format("all failed items: {}\n", r.failed_items_file.string());
+      if (!r.job_error_file.empty())
+        text += fmt::format("failures by category: {}\n", r.job_error_file.string());
+      const std::string rerun = rerun_command(command_line_, r.first_failures.front().mini_batch);
+      if (!rerun.empty())
+        text += fmt::format("to rerun the first failed mini-batch alone: {}\n", rerun);
+    }
+    if (!r.succeeded || !r.first_failures.empty())
+      text += fmt::format("start with: {} (the job's log), then the files above\n",
+                          (r.log_dir / "master.txt").string());
+    write(text);
+  }
+
+ private:
+  static std::string counts(const JobProgress& p) {
+    std::string text = fmt::format(
+        "mini-batches: {} created{}, {} started, {} processed ({} succeeded, {} failed), {} not "
+        "processed, {} running\n",
+        p.mini_batches_created, p.listing_done ? " (all)" : " so far (listing goes on)",
+        p.mini_batches_started, p.mini_batches_succeeded + p.mini_batches_failed,
+        p.mini_batches_succeeded, p.mini_batches_failed, p.mini_batches_not_processed,
+        p.attempts_running);
+    text += fmt::format("items: {} succeeded, {} failed, {} not processed\n", p.items_succeeded,
+                        p.items_failed, p.items_not_processed);
+    const std::size_t done = p.mini_batches_done();
+    text += fmt::format("elapsed: {}", duration_text(p.elapsed_seconds));
+    if (p.elapsed_seconds > 0 && done > 0) {
+      const double rate = static_cast<double>(done) / p.elapsed_seconds;
+      text +=
+          fmt::format("; rate: {:.2f} mini-batches/s, {:.1f} items/s", rate,
+                      static_cast<double>(p.items_succeeded + p.items_failed) / p.elapsed_seconds);
+      if (p.listing_done && done < p.mini_batches_created)
+        text +=
+            fmt::format("; time left: about {}",
+                        duration_text(static_cast<double>(p.mini_batches_created - done) / rate));
+    }
+    text += "\n";
+    return text;
+  }
+
+  void write(const std::string& body) {
+    try {
+      AtomicFile f(file_);
+      f.write(head_);
+      f.write(body);
+      f.commit(false);
+    } catch (const std::exception&) {
+      // A full disk: the next refresh tries again; the job's own files report the disk.
+    }
+  }
+
+  std::filesystem::path file_;
+  std::string head_;
+  std::string command_line_;
+  std::optional<JobProgress> last_;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

@@ -1,0 +1,79 @@
+// logs/processed_mini-batches.csv: one row per attempt as it ends, with the service's
+// columns, so that a job's history can be read (or loaded into a spreadsheet) while it runs
+// and after it died. An observer of the job's events.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/observer.hpp"
+#include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/leveled_log.hpp"
+#include "parallel_run/detail/quote.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <iterator>
+#include <string>
+#include <string_view>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// The kind of failure, for grouping: "timeout", "crash", the library's own error code
+/// ("parallel_run.input", ...) or "user_error" (an exception of the scorer's code).
+inline std::string error_category(AttemptStatus status, std::string_view reason) {
+  if (status == AttemptStatus::timed_out) return "timeout";
+  if (status == AttemptStatus::crashed) return "crash";
+  if (status != AttemptStatus::failed) return "";
+  // Our own errors say "[parallel_run.<code>] ..." (see errors.hpp).
+  if (reason.starts_with("[parallel_run.")) {
+    const auto end = reason.find(']');
+    if (end != std::string_view::npos) return std::string(reason.substr(1, end - 1));
+  }
+  return "user_error";
+}
+
+/// "<host>/process-<n>/<pid>": the worker, as the log folder names it.
+inline std::string process_name(const AttemptInfo& a) {
+  return fmt::format("{}/process-{}/{}", a.host, a.worker, a.pid);
+}
+
+class ProcessedLog final : public JobObserver {
+ public:
+  static constexpr std::string_view header =
+      "Mini-batch Id,Picked Count,Process,Start Time,Total,Succeeded,Failed,Elapsed Seconds,"
+      "Process Seconds,Run Method Seconds,Status,Error Category,Error Message,"
+      "Mini-batch Detail\n";
+
+  explicit ProcessedLog(std::filesystem::path file) : file_(std::move(file), "w") {
+    file_.write(header);
+  }
+
+  void attempt_ended(const AttemptInfo& a) override {
+    std::string row;
+    auto out = std::back_inserter(row);
+    fmt::format_to(out, "{},{},", a.mini_batch.index, a.attempt);
+    append_csv_field(row, process_name(a));
+    fmt::format_to(out, ",{},{},{},{},{:.3f},{:.3f},{:.3f},{},", timestamp(a.start), a.items,
+                   a.succeeded, a.failed, a.elapsed_seconds(), a.cpu_seconds(), a.run_seconds,
+                   to_string(a.status));
+    append_csv_field(row, error_category(a.status, a.reason));
+    row.push_back(',');
+    append_csv_field(row, a.reason);
+    row.push_back(',');
+    append_csv_field(row, mini_batch_detail(a.mini_batch));
+    row.push_back('\n');
+    file_.write(row);
+  }
+
+  /// "first: <key>; last: <key>", or the one key of a mini-batch of one item.
+  static std::string mini_batch_detail(const MiniBatchInfo& m) {
+    if (m.first_key == m.last_key) return m.first_key;
+    return fmt::format("first: {}; last: {}", m.first_key, m.last_key);
+  }
+
+ private:
+  LineFile file_;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE
