@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -263,9 +264,11 @@ inline void print_first_failures(std::ostream& err, const JobResult& r, const Co
 
 /// Runs a whole program: parses the command line over `defaults`, runs `scorer` over the
 /// inputs, prints a one-line reason on failure and the summary line, returns the exit status.
+/// `observers` hear the job's events (see observer.hpp).
 template <class Scorer>
 int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
-         const std::string& description, std::ostream& out, std::ostream& err) {
+         const std::string& description, std::ostream& out, std::ostream& err,
+         const std::vector<std::shared_ptr<JobObserver>>& observers = {}) {
   CommandLine cl;
   // A detached worker thread still inside the scorer would race with static destructors
   // at exit: end the process without them (the output is already complete on disk).
@@ -282,6 +285,8 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
     cl.config.stop_on_signals = true;
     if (cl.config.command_line.empty()) cl.config.command_line = detail::shell_command(argc, argv);
     ParallelRun<Scorer> job(cl.config, std::move(scorer));
+    for (const auto& o : observers)
+      job.add_observer(o);
     JobResult r;
     // A scorer of table batches (and not of file batches) reads its inputs as tables.
     if constexpr (ScorerFor<Scorer, TableBatch> && !ScorerFor<Scorer, FileBatch>)
@@ -330,6 +335,15 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults = {},
          const std::string& description = {}) {
   return main(argc, argv, std::move(scorer), std::move(defaults), description, std::cout,
               std::cerr);
+}
+
+/// As above, with observers of the job's events (see observer.hpp).
+template <class Scorer>
+int main(int argc, const char* const* argv, Scorer scorer,
+         const std::vector<std::shared_ptr<JobObserver>>& observers, Config defaults = {},
+         const std::string& description = {}) {
+  return main(argc, argv, std::move(scorer), std::move(defaults), description, std::cout, std::cerr,
+              observers);
 }
 
 PARALLEL_RUN_END_NAMESPACE

@@ -114,7 +114,7 @@ void call_shutdown(S& s, Context& c) {
 template <class Init, class Run>
 class LambdaScorer {
  public:
-  LambdaScorer(Init init, Run run) : init_(std::move(init)), run_(std::move(run)) {
+  LambdaScorer(Init init_fn, Run run_fn) : init_(std::move(init_fn)), run_(std::move(run_fn)) {
     static_assert(std::invocable<Init&, Context&> || std::invocable<Init&>,
                   "parallel_run::make_scorer: the init lambda must take (parallel_run::Context&) "
                   "or nothing");

@@ -34,6 +34,7 @@ processed_mini-batches.csv
                    run()), Status (succeeded, failed, timed_out, crashed), Error Category,
                    Error Message, Mini-batch Detail (its first and last item keys).
 metrics.csv        Metrics the scorer logged with Context::log_metric, per worker.
+readme.txt         This file: what each file of this folder holds.
 worker/<host>/process-<n>.txt
                    Process backend: everything worker process n printed (stdout, stderr).
 )";
