@@ -902,3 +902,32 @@ TEST_CASE("a channel buffer does not keep the capacity of its largest frame", "[
   detail::release_if_large(big);
   CHECK(big.capacity() <= detail::buffer_capacity_kept);
 }
+
+TEST_CASE("a segfault on the thread backend leaves a record naming the mini-batch it ran",
+          "[process]") {
+  // The whole process dies: only what was on disk before run() was called tells the story.
+  Program p;
+  std::vector<std::string> words(6, "ok");
+  words[4] = "segv";
+  p.inputs(words);
+  std::vector<std::string> args = thread_args({});
+  args[9] = "1";  // --process-count-per-node 1: mini-batches run one after the other
+  const Ran r = p.run(fault_injection, args);
+  CHECK(r.status != 0);
+  const auto logs = p.dir / "thread" / "logs";
+  const std::string record = read_file(logs / "worker" / detail::host_name() / "process-0.txt");
+  CHECK(matches(record,
+                "mini-batch 0 attempt 1 started: host [^,]+, pid [0-9]+, items 3 "
+                "\\(f00.txt, f01.txt, f02.txt\\), start1 [-0-9]+ [:.0-9]+, start2 "));
+  CHECK(matches(record,
+                "mini-batch 0 attempt 1 succeeded: host [^,]+, pid [0-9]+, items 3, "
+                "succeeded 3, start1 [-0-9]+ [:.0-9]+, end1 [-0-9]+ [:.0-9]+, start2 "
+                "[.0-9]+, end2 [.0-9]+, run\\(\\) [.0-9]+ s\n"));
+  // Mini-batch 1 started and never ended: its start names its items.
+  CHECK(matches(record,
+                "mini-batch 1 attempt 1 started: [^\n]*items 3 \\(f03.txt, f04.txt, "
+                "f05.txt\\)[^\n]*\n$"));
+  CHECK(record.find("mini-batch 1 attempt 1 succeeded") == std::string::npos);
+  // The coordinator's files were begun: overview.txt says the job was running or starting.
+  CHECK(matches(read_file(logs / "overview.txt"), "\nstate: (starting|running)\n"));
+}

@@ -36,7 +36,11 @@ processed_mini-batches.csv
 metrics.csv        Metrics the scorer logged with Context::log_metric, per worker.
 readme.txt         This file: what each file of this folder holds.
 worker/<host>/process-<n>.txt
-                   Process backend: everything worker process n printed (stdout, stderr).
+                   One per worker (thread or process): a line as each attempt starts
+                   (before run() is called: a crash still names its mini-batch and items)
+                   and as it ends, with host, pid, items, succeeded, start1/end1 (wall
+                   clock), start2/end2 (the worker's CPU seconds); with the process backend
+                   also everything worker process n printed (stdout, stderr).
 )";
 
 /// Writes readme.txt into the job's log folder (a log folder that cannot take it is

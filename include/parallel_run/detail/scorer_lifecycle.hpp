@@ -11,7 +11,10 @@
 #include "parallel_run/detail/backend.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/leveled_log.hpp"
 #include "parallel_run/detail/task.hpp"
+
+#include <fmt/format.h>
 
 #include <unistd.h>
 #include <time.h>
@@ -21,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
@@ -82,11 +86,59 @@ inline AttemptTimes attempt_starts(std::size_t worker, clockid_t cpu_clock) {
   return t;
 }
 
+/// A worker's own record of its attempts (logs/worker/<host>/process-<n>.txt): a line as
+/// each starts, on disk before run() is called, so that a crash that takes the whole process
+/// down (a segfault on the thread backend) still names the mini-batch and its items; and a
+/// line as it ends, with the service's start1/end1 (wall clock) and start2/end2 (the
+/// worker's CPU seconds).
+class WorkerRecord {
+ public:
+  /// `write` puts whole lines on disk at once (flushed).
+  explicit WorkerRecord(std::function<void(std::string_view)> write) : write_(std::move(write)) {}
+
+  template <class Task>
+  void started(const Task& task, std::int64_t attempt, const AttemptTimes& t) {
+    std::string keys;
+    std::size_t n = 0;
+    for_each_not_processed_key(task, [&](const std::string& key) {
+      if (++n <= max_keys) {
+        if (n > 1) keys += ", ";
+        keys += escape_control(key);
+      }
+    });
+    if (n > max_keys) keys += fmt::format(", ... ({} more)", n - max_keys);
+    write_(
+        fmt::format("{} mini-batch {} attempt {} started: host {}, pid {}, items {} ({}), "
+                    "start1 {}, start2 {:.3f}\n",
+                    timestamp(), task.mini_batch_index(), attempt, host_, t.pid, task.size(), keys,
+                    timestamp_ns(t.wall_start_ns), t.cpu_start));
+  }
+
+  void ended(std::size_t mini_batch, std::int64_t attempt, const AttemptEnd& end) {
+    const AttemptTimes& t = end.times;
+    const std::size_t succeeded = end.outcome ? end.outcome->succeeded : 0;
+    write_(fmt::format(
+        "{} mini-batch {} attempt {} {}: host {}, pid {}, items {}, succeeded {}, "
+        "start1 {}, end1 {}, start2 {:.3f}, end2 {:.3f}, run() {:.3f} s{}\n",
+        timestamp(), mini_batch, attempt, end.outcome ? "succeeded" : "failed", host_, t.pid,
+        t.items, succeeded, timestamp_ns(t.wall_start_ns), timestamp_ns(t.wall_end_ns), t.cpu_start,
+        t.cpu_end, t.run_seconds, end.outcome ? "" : ": " + escape_control(end.reason)));
+  }
+
+ private:
+  static constexpr std::size_t max_keys = 20;
+  std::function<void(std::string_view)> write_;
+  std::string host_ = host_name();
+};
+
 /// Runs one attempt on the calling worker: reads the task's batch (a table slice is parsed
 /// here), calls run(), collects its rows, and says what it threw. Both backends call it.
+/// `record` (may be null) hears of its start before run() is called, and of its end.
 template <class Task>
 AttemptEnd run_attempt(WorkerScorer<materialized_t<Task>>& scorer, const Task& task, Context& ctx,
-                       const RowFormat& format, AttemptTimes times, clockid_t cpu_clock) {
+                       const RowFormat& format, AttemptTimes times, clockid_t cpu_clock,
+                       std::int64_t attempt = 1, WorkerRecord* record = nullptr) {
+  if (record) record->started(task, attempt, times);
   AttemptEnd end;
   try {
     decltype(auto) batch = materialize(task);
@@ -109,6 +161,7 @@ AttemptEnd run_attempt(WorkerScorer<materialized_t<Task>>& scorer, const Task& t
   times.cpu_end = cpu_seconds(cpu_clock);
   end.times = times;
   if (end.outcome) end.outcome->times = times;
+  if (record) record->ended(task.mini_batch_index(), attempt, end);
   return end;
 }
 

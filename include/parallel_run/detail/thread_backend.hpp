@@ -14,6 +14,8 @@
 #include "parallel_run/detail/backend.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/job_files.hpp"
+#include "parallel_run/detail/leveled_log.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
 
@@ -331,6 +333,9 @@ class ThreadBackend {
     }
     w.init_ok = true;
     Context& ctx = *context;
+    LineFile record_file(
+        JobFiles(config).worker_dir(host_name()) / fmt::format("process-{}.txt", w.index), "w");
+    WorkerRecord record([&record_file](std::string_view line) { record_file.write(line); });
     for (;;) {
       Attempt<Batch> a;
       {
@@ -349,8 +354,8 @@ class ThreadBackend {
       s.deliver(
           sp, [id = a.id, started](BackendEvents& e) { e.attempt_started(id, started); }, false);
       // For a table slice this reads and parses its rows: here, on the worker.
-      AttemptEnd end =
-          run_attempt(*scorer, *a.batch, ctx, format, started, CLOCK_THREAD_CPUTIME_ID);
+      AttemptEnd end = run_attempt(*scorer, *a.batch, ctx, format, started, CLOCK_THREAD_CPUTIME_ID,
+                                   a.number, &record);
       // Whoever takes `current` from this attempt's id owns its end: this worker, or the
       // watchdog, which swapped in timed_out_mark and has already reported a timeout.
       if (w.current.exchange(0, std::memory_order_acq_rel) != a.id) break;

@@ -376,6 +376,12 @@ template <class Task>
   std::stop_source never_stopped;  // a timeout kills the process: no stop request comes
   {
     TaskInbox inbox(channel);
+    // This process's stdout is its log file: the record's lines go there, between what the
+    // scorer prints.
+    WorkerRecord record([](std::string_view line) {
+      std::fwrite(line.data(), 1, line.size(), stdout);
+      std::fflush(stdout);
+    });
     std::string out;
     while (std::optional<TaskInbox::Task> task_frame = inbox.next(out.empty() ? nullptr : &out)) {
       WireReader r(task_frame->payload);
@@ -388,8 +394,8 @@ template <class Task>
         const auto number = r.get<std::int64_t>();
         const Task task = decode_task<Task>(r);
         context->set_attempt(task.mini_batch_index(), number, never_stopped.get_token());
-        AttemptEnd end =
-            run_attempt(*scorer, task, *context, format, times, CLOCK_PROCESS_CPUTIME_ID);
+        AttemptEnd end = run_attempt(*scorer, task, *context, format, times,
+                                     CLOCK_PROCESS_CPUTIME_ID, number, &record);
         times = end.times;
         if (end.outcome)
           out = result_frame(id, *end.outcome);
