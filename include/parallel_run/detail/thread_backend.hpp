@@ -42,8 +42,8 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
-/// Threads of this process left detached by any job: parallel_run::main ends the process
-/// without static destructors when there are some.
+/// Threads of this process left detached by any job and still running: parallel_run::main
+/// ends the process without static destructors when there are some.
 inline std::atomic<std::size_t>& detached_thread_count() {
   static std::atomic<std::size_t> count{0};
   return count;
@@ -103,6 +103,8 @@ class ThreadBackend {
     w->thread = std::thread([shared = shared_, w] {
       worker_main(shared, *w);
       w->done = true;  // after the scorer and its context are destroyed
+      // Left detached by stop(): it counts no more once it has nothing left to run.
+      if (w->ending.exchange(1) == 2) --detached_thread_count();
     });
     workers_.push_back(std::move(w));
   }
@@ -136,9 +138,14 @@ class ThreadBackend {
       if (!bounded || w->done.load()) {
         w->thread.join();
       } else {
+        ++detached_thread_count();
+        if (w->ending.exchange(2) == 1) {  // it ended meanwhile: joining it does not block
+          --detached_thread_count();
+          w->thread.join();
+          return;
+        }
         w->thread.detach();
         ++detached_;
-        ++detached_thread_count();
       }
     };
     for (auto& w : abandoned_)
@@ -276,6 +283,9 @@ class ThreadBackend {
     // nothing left to run, so joining it does not block.
     std::atomic<bool> gone{false};
     std::atomic<bool> done{false};
+    // 1: its thread is ending; 2: stop() left it detached (counted in
+    // detached_thread_count() until it ends). Whichever comes second sees the other.
+    std::atomic<int> ending{0};
     // Its init succeeded. Until then (a failure not yet counted included) its init may still
     // count against the limit on init failures.
     std::atomic<bool> init_ok{false};
@@ -460,6 +470,9 @@ class ThreadBackend {
       abandoned_.push_back(t.worker);
       t.worker->stop.request_stop();
     }
+    // What the workers delivered before (an attempt's start among it: its worker delivers it
+    // just after taking the attempt) is handled before the timeouts, not after them.
+    if (!timed_out.empty()) shared_->drain();
     // The coordinator retries or moves on; its next submit() starts a replacement through
     // top_up(), so none starts when no work is left or the job is stopping. An init that
     // timed out counts as an init failure, which the coordinator replaces within its limit.
