@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "support/scripted_scorer.hpp"
+#include "support/gate.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace parallel_run;
@@ -56,24 +57,7 @@ std::string failed_lines(int from, int to, int mb, int attempts, const std::stri
 }
 const std::string header = "key,mini_batch,attempts,reason\n";
 
-// Holds scorer code until the test opens it. Every wait is bounded, so a broken library
-// fails the test instead of hanging it.
-struct Gate {
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool opened = false;
-  void open() {
-    {
-      std::lock_guard lock(mutex);
-      opened = true;
-    }
-    cv.notify_all();
-  }
-  bool wait(std::chrono::milliseconds limit = 30s) {
-    std::unique_lock lock(mutex);
-    return cv.wait_for(lock, limit, [&] { return opened; });
-  }
-};
+using test_support::Gate;
 
 // Waits until the job's log holds `text`: the coordinator has handled what the line reports.
 bool wait_for_log(const std::filesystem::path& file, const std::string& text,
@@ -359,8 +343,7 @@ TEST_CASE("once a threshold is exceeded no new mini-batch starts and nothing is 
   CHECK(std::count(out.begin(), out.end(), '\n') == static_cast<std::ptrdiff_t>(r.items_succeeded));
   CHECK(std::count(failed.begin(), failed.end(), '\n') ==
         static_cast<std::ptrdiff_t>(1 + r.items_failed + r.items_not_processed));
-  CHECK_THAT(failed,
-             Catch::Contains(failed_lines(2, 4, 1, 1, "the only attempt failed: broken")));
+  CHECK_THAT(failed, Catch::Contains(failed_lines(2, 4, 1, 1, "the only attempt failed: broken")));
   CHECK_THAT(
       failed,
       Catch::EndsWith("f199.txt,99,0,not processed: the job stopped (error_threshold exceeded: 2 "

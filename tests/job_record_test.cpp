@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "support/gate.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace parallel_run;
@@ -61,24 +62,7 @@ std::vector<std::string> keys_of(const FileBatch& b) {
   return keys;
 }
 
-// Holds scorer code until the test opens it; every wait is bounded, so a broken library
-// fails the test instead of hanging it.
-struct Gate {
-  std::mutex mutex;
-  std::condition_variable cv;
-  bool opened = false;
-  void open() {
-    {
-      std::lock_guard lock(mutex);
-      opened = true;
-    }
-    cv.notify_all();
-  }
-  bool wait(std::chrono::milliseconds limit = 30s) {
-    std::unique_lock lock(mutex);
-    return cv.wait_for(lock, limit, [&] { return opened; });
-  }
-};
+using test_support::Gate;
 
 // Waits until `done()` holds; false past `limit`.
 template <class Done>

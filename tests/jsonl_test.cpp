@@ -111,13 +111,11 @@ TEST_CASE("JSON Lines: strings unescaped, numbers as written, null empty, nested
       "{\"s\":\"a\\\"b\\u00e9\\/\\n\", \"n\":-0.50, \"i\":-0, \"e\":1E+2, \"t\":true, \"f\":false, "
       "\"z\":null, \"arr\":[ 1 , \"x y\" , {\"k\" : [ ]} ], \"obj\":{ \"a\" : \"} \\\" ]\" }}\n"
       "{\"s\":\"\",\"z\":\"not null\"}\r\n"));
-  CHECK(r.header ==
-        std::vector<std::string>{"s", "n", "i", "e", "t", "f", "z", "arr", "obj"});
-  CHECK(r.rows ==
-        std::vector<std::string>{
-            "a.jsonl:1 a\"b\xC3\xA9/\n|-0.50|-0|1E+2|true|false||[1,\"x y\",{\"k\":[]}]|"
-            "{\"a\":\"} \\\" ]\"}",
-            "a.jsonl:2 ||||||not null||"});
+  CHECK(r.header == std::vector<std::string>{"s", "n", "i", "e", "t", "f", "z", "arr", "obj"});
+  CHECK(r.rows == std::vector<std::string>{
+                      "a.jsonl:1 a\"b\xC3\xA9/\n|-0.50|-0|1E+2|true|false||[1,\"x y\",{\"k\":[]}]|"
+                      "{\"a\":\"} \\\" ]\"}",
+                      "a.jsonl:2 ||||||not null||"});
   CHECK(r.malformed.empty());
 
   TablePartitioner p(one_file(t, "{\"z\":null,\"t\":true,\"n\":-0.50}\n{\"z\":\"\"}\n"), 1 << 20);
@@ -130,8 +128,7 @@ TEST_CASE("JSON Lines: strings unescaped, numbers as written, null empty, nested
   CHECK(b[1].get<std::optional<std::string>>("z") == std::nullopt);  // "" reads as null too
 }
 
-TEST_CASE("JSON Lines: a line that is not one valid JSON object is a malformed record",
-          "[jsonl]") {
+TEST_CASE("JSON Lines: a line that is not one valid JSON object is a malformed record", "[jsonl]") {
   TempDir t;
   const std::string deep = "{\"a\":" + std::string(2000, '[') + std::string(2000, ']') + "}";
   const Read r = read_at_all_sizes(one_file(t,
@@ -159,21 +156,18 @@ TEST_CASE("JSON Lines: a line that is not one valid JSON object is a malformed r
   const std::string bad = ": malformed record: ";
   CHECK(r.malformed ==
         std::vector<std::string>{
-            "a.jsonl:2" + bad + kStructure,
-            "a.jsonl:3" + bad + kNumber,
+            "a.jsonl:2" + bad + kStructure, "a.jsonl:3" + bad + kNumber,
             "a.jsonl:4" + bad + kStructure,
             "a.jsonl:5" + bad +
                 "invalid JSON: Problem while parsing an atom starting with the letter 't'",
             "a.jsonl:6" + bad + "invalid JSON: Problem while parsing a string",
             "a.jsonl:7" + bad + "invalid JSON: The input is not valid UTF-8",
-            "a.jsonl:8" + bad + kStructure,
-            "a.jsonl:9" + bad + kStructure,
+            "a.jsonl:8" + bad + kStructure, "a.jsonl:9" + bad + kStructure,
             "a.jsonl:10" + bad + "a JSON array, not an object (each line must be one JSON object)",
             "a.jsonl:11" + bad + "a JSON string, not an object (each line must be one JSON object)",
             "a.jsonl:12" + bad + "a JSON number, not an object (each line must be one JSON object)",
             "a.jsonl:13" + bad + "a JSON null, not an object (each line must be one JSON object)",
-            "a.jsonl:14" + bad + kNumber,
-            "a.jsonl:15" + bad + kNumber,
+            "a.jsonl:14" + bad + kNumber, "a.jsonl:15" + bad + kNumber,
             "a.jsonl:16" + bad +
                 "invalid JSON: The JSON document was too deep (too many nested objects and arrays)",
             "a.jsonl:17" + bad +
