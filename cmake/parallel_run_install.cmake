@@ -12,6 +12,7 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfigV
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfigVersion.cmake
+              cmake/parallel_run_compiled.cmake
         DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/parallel_run)
 
 # pkg-config, for builds without CMake: Requires names the .pc files of the linked

@@ -6,6 +6,9 @@
 #include <parallel_run/observer.hpp>
 
 #include <parallel_run/parallel_run.hpp>
+#include <parallel_run/detail/job_files.hpp>
+#include <parallel_run/detail/processed_log.hpp>
+#include <parallel_run/detail/temp_names.hpp>
 
 #include <catch2/catch.hpp>
 

@@ -11,20 +11,13 @@
 #include "parallel_run/file_dataset.hpp"
 #include "parallel_run/table_batch.hpp"
 #include "parallel_run/tabular_dataset.hpp"
-#include "parallel_run/detail/leveled_log.hpp"
-#include "parallel_run/detail/overview_file.hpp"
-#include "parallel_run/detail/quote.hpp"
-#include "parallel_run/detail/thread_backend.hpp"
+#include "parallel_run/job_result.hpp"
+#include "parallel_run/observer.hpp"
+#include "parallel_run/scorer.hpp"
 
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <fmt/ostream.h>
-
-#include <cstdio>
-#include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -45,221 +38,25 @@ struct CommandLine {
   bool answered = false;
 };
 
-namespace detail {
-inline std::string program_name(const char* argv0) {
-  std::string s = argv0 ? argv0 : "parallel_run";
-  auto slash = s.find_last_of('/');
-  return slash == std::string::npos ? s : s.substr(slash + 1);
-}
-}  // namespace detail
-
 /// Parses the flags over `defaults` (values given in code); only flags that appear change a
 /// setting. Prints --help / --version to `out`. Throws UsageError or ConfigError.
-inline CommandLine parse_command_line(int argc, const char* const* argv, Config defaults,
-                                      const std::string& description, std::ostream& out) {
-  // Split at "--" ourselves: what follows belongs to the scorer, never to CLI11.
-  std::vector<std::string> own, scorer_args;
-  bool rest = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (!rest && a == "--") {
-      rest = true;
-      continue;
-    }
-    (rest ? scorer_args : own).push_back(std::move(a));
-  }
-
-  CommandLine cl;
-  cl.config = std::move(defaults);
-  Config& c = cl.config;
-  CLI::App app{description.empty() ? "A parallel_run batch job." : description,
-               detail::program_name(argc > 0 ? argv[0] : nullptr)};
-  app.set_version_flag("--version", std::string("parallel_run ") + version_string);
-  app.footer(
-      "Arguments after -- are passed to the scorer (Context::arguments()).\n"
-      "Exit status: 0 the job succeeded, 1 it failed, 2 usage or configuration error, 128 + n\n"
-      "when signal n stopped it (the first SIGINT or SIGTERM stops it gracefully).\n");
-
-  std::string output_dir, log_dir, output_action, logging_level, backend, mini_batch_size,
-      memory_limit;
-  std::vector<std::string> side_inputs;
-  app.add_option("-i,--input", cl.inputs,
-                 "Input: a folder (recursive), a glob ('**' spans folders), @list-file, or a file; "
-                 "repeatable")
-      ->type_name("INPUT");
-  auto* o_output = app.add_option("-o,--output,--output-dir,--output_dir", output_dir,
-                                  "Output folder, created when missing");
-  // Defaults shown by --help are the values in effect: those set in code, else ours.
-  app.add_option("--name", c.name, "Job name (3-32 of a-z, 0-9, -)")->capture_default_str();
-  auto* o_size =
-      app.add_option("--mini-batch-size,--mini_batch_size", mini_batch_size,
-                     "Files per mini-batch (default 10), or bytes per mini-batch of a table "
-                     "(1024, 64KB, 10MB, 1GB; default 1MB)")
-          ->type_name("SIZE")
-          ->default_str(c.mini_batch_size.is_default() ? std::string("10 files or 1MB")
-                                                       : c.mini_batch_size.text());
-  app.add_option("--error-threshold,--error_threshold", c.error_threshold,
-                 "Failed items tolerated; -1 tolerates all")
-      ->capture_default_str();
-  app.add_option("--mini-batch-error-threshold,--mini_batch_error_threshold",
-                 c.mini_batch_error_threshold, "Failed mini-batches tolerated; -1 tolerates all")
-      ->capture_default_str();
-  app.add_option("--allowed-failed-percent,--allowed_failed_percent", c.allowed_failed_percent,
-                 "Failed mini-batches tolerated, as a percentage")
-      ->capture_default_str();
-  auto* o_action =
-      app.add_option("--output-action,--output_action", output_action, "append_row or summary_only")
-          ->default_str(std::string(to_string(c.output_action)));
-  app.add_option("--append-row-file-name,--append_row_file_name", c.append_row_file_name,
-                 "File append_row writes in the output folder")
-      ->capture_default_str();
-  app.add_option("--node-count,--node_count", c.node_count, "Nodes (only 1 in this version)")
-      ->capture_default_str();
-  app.add_option("--process-count-per-node,--process_count_per_node", c.process_count_per_node,
-                 "Workers (default: the number of cores)")
-      ->capture_default_str();
-  app.add_option("--run-invocation-timeout,--run_invocation_timeout", c.run_invocation_timeout,
-                 "Seconds one run() may take")
-      ->capture_default_str();
-  app.add_option("--run-max-try,--run_max_try", c.run_max_try, "Attempts per mini-batch")
-      ->capture_default_str();
-  auto* o_level =
-      app.add_option("--logging-level,--logging_level", logging_level, "WARNING, INFO or DEBUG")
-          ->default_str(std::string(to_string(c.logging_level)));
-  auto* o_side = app.add_option("--side-input,--side_input", side_inputs,
-                                "Reference data for every worker, NAME=PATH; repeatable")
-                     ->type_name("NAME=PATH");
-  auto* o_backend =
-      app.add_option("--backend", backend,
-                     "Where workers run: thread, or process (crash isolation, hard timeouts)")
-          ->default_str(std::string(to_string(c.backend)));
-  app.add_option("--init-timeout,--init_timeout", c.init_timeout,
-                 "Seconds one init() may take (past it: an init failure; a process is killed, "
-                 "a thread abandoned)")
-      ->capture_default_str();
-  auto* o_memory = app.add_option("--worker-memory-limit,--worker_memory_limit", memory_limit,
-                                  "Kill a worker process above this resident memory (2GB, "
-                                  "512MB; process backend)");
-  app.add_option("--output-header,--output_header", c.output_header,
-                 "Column names written as the output's first line")
-      ->delimiter(',')
-      ->type_name("NAME,...");
-  std::string table_format, input_delimiter;
-  auto* o_format = app.add_option("--format,--table-format,--table_format", table_format,
-                                  "Tables: csv, tsv or jsonl (default: from each file's "
-                                  "extension)");
-  bool no_header = false;
-  app.add_flag("--no-header,--no_header", no_header,
-               "Tables: the first record of a CSV or TSV file is data, not column names");
-  auto* o_input_delimiter =
-      app.add_option("--input-delimiter,--input_delimiter", input_delimiter,
-                     "Tables: the field delimiter of the input (default ',' for CSV, tab for "
-                     "TSV; 'tab' or '\\t' for a tab)");
-  app.add_flag("--allow-different-headers,--allow_different_headers",
-               cl.table.allow_different_headers,
-               "Tables: read files whose headers differ from the first file's");
-  app.add_option("--partition-keys,--partition_keys", cl.table.partition_keys,
-                 "Tables: columns whose equal values go to the same mini-batches")
-      ->delimiter(',')
-      ->type_name("NAME,...");
-  auto* o_log_dir =
-      app.add_option("--log-dir,--log_dir", log_dir, "Log folder (default <output>/logs)");
-  app.add_flag("--key-column,--key_column", c.key_column,
-               "Write each row's item key as its first column");
-  app.add_option("--limit", c.limit, "Score only the first N inputs, a quick trial run (0: all)")
-      ->capture_default_str();
-  app.add_flag("--follow-symlinks,--follow_symlinks", c.follow_symlinks,
-               "Enter symbolic links to folders in input folders and globs (loops are "
-               "detected); otherwise they are listed in logs/skipped_inputs.csv");
-  app.add_option("--delimiter", c.delimiter, "Separates the key and the fields (default a space)");
-  app.add_option("--only-mini-batch,--only_mini_batch", c.only_mini_batch,
-                 "Run mini-batch N alone to debug it: in this process, one thread, DEBUG "
-                 "logging, one attempt, no timeout; output in <output>/only-mini-batch-N");
-
-  try {
-    std::vector<std::string> reversed(own.rbegin(), own.rend());
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp&) {
-    out << app.help();
-    cl.answered = true;
-    return cl;
-  } catch (const CLI::CallForAllHelp&) {
-    out << app.help("", CLI::AppFormatMode::All);
-    cl.answered = true;
-    return cl;
-  } catch (const CLI::CallForVersion&) {
-    out << "parallel_run " << version_string << "\n";
-    cl.answered = true;
-    return cl;
-  } catch (const CLI::ParseError& e) {
-    throw UsageError(fmt::format("{} (see --help)", e.what()));
-  }
-
-  if (o_output->count()) c.output_dir = output_dir;
-  if (o_log_dir->count()) c.log_dir = log_dir;
-  if (o_action->count()) c.output_action = parse_output_action(output_action);
-  if (o_level->count()) c.logging_level = parse_logging_level(logging_level);
-  if (o_backend->count()) c.backend = parse_backend(backend);
-  if (o_size->count()) c.mini_batch_size = mini_batch_size;
-  if (o_format->count()) cl.table.format = parse_table_format(table_format);
-  if (no_header) cl.table.header = false;
-  if (o_input_delimiter->count()) {
-    if (input_delimiter == "tab" || input_delimiter == "\\t")
-      cl.table.delimiter = '\t';
-    else if (input_delimiter.size() == 1 && input_delimiter != "\n" && input_delimiter != "\r")
-      cl.table.delimiter = input_delimiter[0];
-    else
-      throw ConfigError("input_delimiter",
-                        fmt::format("input_delimiter must be one character other than a line "
-                                    "break, or 'tab'; got '{}'",
-                                    input_delimiter));
-  }
-  if (o_memory->count())
-    c.worker_memory_limit = detail::parse_byte_size("worker_memory_limit", memory_limit);
-  if (o_side->count()) {
-    for (const auto& s : side_inputs) {
-      auto eq = s.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
-        throw ConfigError("side_inputs",
-                          fmt::format("--side-input must be NAME=PATH, got '{}'", s));
-      c.side_inputs[s.substr(0, eq)] = s.substr(eq + 1);
-    }
-  }
-  if (rest) c.arguments = std::move(scorer_args);
-  if (cl.inputs.empty())
-    throw UsageError("--input is required (a folder, glob, @list file or file)");
-  return cl;
-}
+PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* argv, Config defaults,
+                                                 const std::string& description, std::ostream& out);
 
 namespace detail {
 /// The command that started this program, quoted for a POSIX shell.
-inline std::string shell_command(int argc, const char* const* argv) {
-  std::string cmd;
-  for (int i = 0; i < argc; ++i) {
-    if (i > 0) cmd.push_back(' ');
-    append_shell_word(cmd, argv[i] ? argv[i] : "");
-  }
-  return cmd;
-}
+PARALLEL_RUN_DECL std::string shell_command(int argc, const char* const* argv);
 
 /// The last lines on stderr when items failed: the first failed items with their reasons,
 /// where the rest are, and the command that reruns the first failed mini-batch alone.
-inline void print_first_failures(std::ostream& err, const JobResult& r, const Config& config) {
-  auto text = [](std::string_view t) { return escape_control(t); };
-  for (const auto& f : r.first_failures)
-    err << fmt::format("parallel_run: failed: {} (mini-batch {}): {}\n", text(f.key), f.mini_batch,
-                       text(f.reason));
-  err << "parallel_run: failed items: " << text(r.failed_items_file.string());
-  if (!r.job_error_file.empty() && std::filesystem::exists(r.job_error_file))
-    err << "; by category: " << text(r.job_error_file.string());
-  err << "; log: " << text((r.log_dir / "master.txt").string()) << "\n";
-  if (!r.first_failures.empty() && config.only_mini_batch < 0) {
-    const std::string rerun =
-        rerun_command(config.command_line, r.first_failures.front().mini_batch);
-    if (!rerun.empty())
-      err << "parallel_run: to rerun the first failed mini-batch alone: " << text(rerun) << "\n";
-  }
-}
+PARALLEL_RUN_DECL void print_first_failures(std::ostream& err, const JobResult& r,
+                                            const Config& config);
+
+/// parallel_run::main without the scorer's type: parses the command line, calls `run_job`
+/// with it, reports the result and returns the exit status.
+PARALLEL_RUN_DECL int run_main(int argc, const char* const* argv, Config defaults,
+                               const std::string& description, std::ostream& out, std::ostream& err,
+                               const std::function<JobResult(const CommandLine&)>& run_job);
 }  // namespace detail
 
 /// Runs a whole program: parses the command line over `defaults`, runs `scorer` over the
@@ -269,64 +66,18 @@ template <class Scorer>
 int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
          const std::string& description, std::ostream& out, std::ostream& err,
          const std::vector<std::shared_ptr<JobObserver>>& observers = {}) {
-  CommandLine cl;
-  // A detached worker thread still inside the scorer would race with static destructors
-  // at exit: end the process without them (the output is already complete on disk).
-  auto finish = [&out, &err](int status) {
-    if (detail::detached_thread_count().load() == 0) return status;
-    out.flush();
-    err.flush();
-    std::fflush(nullptr);
-    std::_Exit(status);
-  };
-  try {
-    cl = parse_command_line(argc, argv, std::move(defaults), description, out);
-    if (cl.answered) return exit_succeeded;
-    cl.config.stop_on_signals = true;
-    if (cl.config.command_line.empty()) cl.config.command_line = detail::shell_command(argc, argv);
-    ParallelRun<Scorer> job(cl.config, std::move(scorer));
-    for (const auto& o : observers)
-      job.add_observer(o);
-    JobResult r;
-    // A scorer of table batches (and not of file batches) reads its inputs as tables.
-    if constexpr (ScorerFor<Scorer, TableBatch> && !ScorerFor<Scorer, FileBatch>)
-      r = job.run(TabularDataset(cl.inputs, cl.table));
-    else
-      r = job.run(FileDataset(cl.inputs));
-    // Keys and reasons may hold control characters: never raw on a terminal.
-    auto text = [](std::string_view t) { return detail::escape_control(t); };
-    if (!r.succeeded) {
-      err << "parallel_run: job failed: " << text(r.failure_reason) << "\n";
-      err << "parallel_run: " << text(r.summary()) << "\n";
-      detail::print_first_failures(err, r, cl.config);
-      if (r.interrupted_by != 0) return finish(128 + r.interrupted_by);  // the shell's way
-      return finish(r.configuration_error ? exit_usage_error : exit_job_failed);
-    }
-    out << "parallel_run: " << text(r.summary()) << "\n";
-    if (r.items_failed > 0) {
-      // Tolerated by the thresholds, but not to be missed.
-      err << fmt::format(
-          "parallel_run: warning: the job succeeded with {} of {} items failed (tolerated by "
-          "error_threshold {}); they are listed in {}\n",
-          r.items_failed, r.items_total, cl.config.error_threshold,
-          text(r.failed_items_file.string()));
-      detail::print_first_failures(err, r, cl.config);
-    }
-    return finish(exit_succeeded);
-  } catch (const UsageError& e) {
-    err << "parallel_run: " << detail::escape_control(e.what()) << "\n";
-    return exit_usage_error;
-  } catch (const ConfigError& e) {
-    err << "parallel_run: " << detail::escape_control(e.what()) << "\n";
-    return exit_usage_error;
-  } catch (const InputError& e) {
-    err << "parallel_run: " << detail::escape_control(e.what()) << "\n";
-    return exit_usage_error;
-  } catch (const std::exception& e) {
-    // The job could not finish (an internal error); its log folder says how far it got.
-    err << "parallel_run: job failed: " << detail::escape_control(e.what()) << "\n";
-    return finish(exit_job_failed);
-  }
+  return detail::run_main(
+      argc, argv, std::move(defaults), description, out, err,
+      [&scorer, &observers](const CommandLine& cl) {
+        ParallelRun<Scorer> job(cl.config, std::move(scorer));
+        for (const auto& o : observers)
+          job.add_observer(o);
+        // A scorer of table batches (and not of file batches) reads its inputs as tables.
+        if constexpr (ScorerFor<Scorer, TableBatch> && !ScorerFor<Scorer, FileBatch>)
+          return job.run(TabularDataset(cl.inputs, cl.table));
+        else
+          return job.run(FileDataset(cl.inputs));
+      });
 }
 
 /// As above, with stdout and stderr.
@@ -347,3 +98,7 @@ int main(int argc, const char* const* argv, Scorer scorer,
 }
 
 PARALLEL_RUN_END_NAMESPACE
+
+#if PARALLEL_RUN_HEADER_ONLY
+#include "parallel_run/detail/impl/command_line.ipp"
+#endif

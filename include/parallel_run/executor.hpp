@@ -15,13 +15,8 @@
 #include "parallel_run/scorer.hpp"
 #include "parallel_run/table_batch.hpp"
 #include "parallel_run/tabular_dataset.hpp"
-#include "parallel_run/detail/coordinator.hpp"
-#include "parallel_run/detail/file_partitioner.hpp"
-#include "parallel_run/detail/key_partitioner.hpp"
-#include "parallel_run/detail/table_partitioner.hpp"
-#include "parallel_run/detail/process_backend.hpp"
+#include "parallel_run/detail/job_runner.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
-#include "parallel_run/detail/worker_process.hpp"
 
 #include <concepts>
 #include <functional>
@@ -65,17 +60,10 @@ class ParallelRun {
     static_assert(detail::check_scorer<Scorer, FileBatch>());
     if constexpr (ScorerFor<Scorer, FileBatch>) {
       config_.validate();
-      // One walk only: the roots are checked now, the files listed as the job goes.
-      inputs.check();
-      auto config = std::make_shared<const Config>(effective_config());
-      auto report = std::make_shared<detail::InputReport>();
-      FileDataset files = inputs;
-      files.set_listing(listing(report));
-      return run_job(
-          config,
-          detail::FilePartitioner(files, static_cast<std::size_t>(config_.mini_batch_size.files()),
-                                  static_cast<std::size_t>(config_.limit)),
-          report);
+      // From here on the scorer's type is erased: the job machinery is compiled once per
+      // batch type, whatever the number of scorer types in the program.
+      return detail::run_file_job(config_, inputs, detail::erase_scorer<FileBatch>(factory_),
+                                  observers_);
     } else {
       return {};
     }
@@ -89,79 +77,14 @@ class ParallelRun {
     static_assert(detail::check_scorer<Scorer, TableBatch>());
     if constexpr (ScorerFor<Scorer, TableBatch>) {
       config_.validate();
-      inputs.files().check();
-      auto config = std::make_shared<const Config>(effective_config());
-      const auto size = static_cast<std::uint64_t>(config_.mini_batch_size.bytes());
-      const auto limit = static_cast<std::size_t>(config_.limit);
-      auto report = std::make_shared<detail::InputReport>();
-      FileDataset files = inputs.files();
-      files.set_listing(listing(report));
-      const TabularDataset tables(std::move(files), inputs.options());
-      if (!inputs.options().partition_keys.empty())
-        return run_job(config,
-                       detail::KeyPartitioner(tables, size, limit, {},
-                                              detail::JobFiles(*config).partition_dir()),
-                       report);
-      return run_job(config, detail::TablePartitioner(tables, size, limit), report);
+      return detail::run_table_job(config_, inputs, detail::erase_scorer<TableBatch>(factory_),
+                                   observers_);
     } else {
       return {};
     }
   }
 
  private:
-  // With only_mini_batch, the settings of a debugging run of that one mini-batch: in this
-  // process, one worker, DEBUG logging, one attempt, no timeout, its own output folder.
-  Config effective_config() const {
-    if (config_.only_mini_batch < 0) return config_;
-    Config c = config_;
-    c.output_dir = config_.output_dir / fmt::format("only-mini-batch-{}", config_.only_mini_batch);
-    c.log_dir.clear();
-    c.backend = Backend::thread;
-    c.process_count_per_node = 1;
-    c.logging_level = LoggingLevel::debug;
-    c.run_max_try = 1;
-    c.run_invocation_timeout = 31536000.0;  // the longest allowed: a year
-    c.init_timeout = 31536000.0;
-    c.error_threshold = -1;
-    c.mini_batch_error_threshold = -1;
-    c.allowed_failed_percent = 100;
-    return c;
-  }
-
-  // The job's own files are never inputs; what the listing does not read is reported.
-  InputListing listing(std::shared_ptr<detail::InputReport> report) const {
-    InputListing l;
-    l.job_files = detail::JobFiles(config_);
-    l.follow_symlinks = config_.follow_symlinks;
-    l.report = std::move(report);
-    return l;
-  }
-
-  template <class Partitioner>
-  JobResult run_job(std::shared_ptr<const Config> config, Partitioner partitioner,
-                    std::shared_ptr<detail::InputReport> report) const {
-    using Task = typename Partitioner::batch_type;
-    // From here on the scorer's type is erased: the executor below is compiled once per
-    // batch type, whatever the number of scorer types in the program.
-    auto factory = detail::erase_scorer<detail::materialized_t<Task>>(factory_);
-    if (config->backend == Backend::process) {
-      // In a worker process (the program started again) this serves the job and never
-      // returns; see detail/worker_process.hpp.
-      const std::size_t job = ++detail::process_job_counter();
-      detail::worker_run_job<Task>(job, config->name, factory);
-      detail::Coordinator<Partitioner, detail::ProcessBackend> coordinator(
-          std::move(config), std::move(factory), std::move(partitioner), std::move(report),
-          observers_);
-      coordinator.set_process_job(job);  // passed on, not read again: jobs on two threads
-      return coordinator.run();
-    }
-    detail::worker_run_job<Task>(std::nullopt, config->name, factory);
-    detail::Coordinator<Partitioner, detail::ThreadBackend> coordinator(
-        std::move(config), std::move(factory), std::move(partitioner), std::move(report),
-        observers_);
-    return coordinator.run();
-  }
-
   Config config_;
   std::function<Scorer()> factory_;
   std::vector<std::shared_ptr<JobObserver>> observers_;
