@@ -211,6 +211,10 @@ struct Config {
   /// Stop gracefully on the first SIGINT or SIGTERM while the job runs (parallel_run::main
   /// turns it on; a library should not take signals from its host program unasked).
   bool stop_on_signals = false;
+  /// Seconds between two samples of the resource monitor (logs/performance/<host>/: CPU,
+  /// memory and I/O of the job's processes and of the machine); 0: off. Results are the same
+  /// whatever it is.
+  double resource_monitor_interval = 10.0;
 
   /// The log folder in effect.
   std::filesystem::path effective_log_dir() const {
@@ -365,6 +369,12 @@ inline void Config::validate() const {
         fmt::format("delimiter must be non-empty and hold no line break, got '{}'", delimiter));
   check_int_range("max_buffered_output_bytes", max_buffered_output_bytes, 0, INT64_MAX);
   check_int_range("limit", limit, 0, INT64_MAX);
+  if (!(resource_monitor_interval == 0.0 ||
+        (resource_monitor_interval >= 0.01 && resource_monitor_interval <= 31536000.0)))
+    throw ConfigError("resource_monitor_interval",
+                      fmt::format("resource_monitor_interval must be 0 (off) or a number of "
+                                  "seconds in [0.01, 31536000], got {}",
+                                  resource_monitor_interval));
   if (output_action == OutputAction::append_row) {
     // Found now, not after hours of work when the final rename fails.
     namespace fs = std::filesystem;

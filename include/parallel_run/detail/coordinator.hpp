@@ -19,6 +19,7 @@
 #include "parallel_run/detail/overview_file.hpp"
 #include "parallel_run/detail/processed_log.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
+#include "parallel_run/detail/resource_monitor.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/task.hpp"
@@ -99,6 +100,8 @@ class Coordinator {
     digest_ = std::make_shared<ErrorDigest>(files_.job_error());
     observers_.add(std::make_shared<OverviewFile>(files_.overview()));
     observers_.add(std::make_shared<ProcessedLog>(files_.processed_mini_batches()));
+    observers_.add(std::make_shared<ResourceMonitor>(  // logs/performance, on its own thread
+        [&log](const std::string& warning) { log.warning("{}", warning); }));
     observers_.add(digest_);
     for (auto& o : user_observers_)
       observers_.add(o);

@@ -62,6 +62,19 @@ struct JobFiles {
     return log_dir / "worker" / host;
   }
   std::filesystem::path user_dir() const { return log_dir / "user"; }
+  /// The resource monitor's samples of this host: logs/performance/<host>/.
+  std::filesystem::path performance_dir(const std::string& host) const {
+    return log_dir / "performance" / host;
+  }
+  /// One process's samples (the coordinating process, or one of its worker processes).
+  std::filesystem::path process_resource_monitor(const std::string& host, long long pid) const {
+    return performance_dir(host) /
+           ("process_resource_monitor_" + host + "_" + std::to_string(pid) + ".csv");
+  }
+  /// The machine's samples: CPU, memory, disks and network.
+  std::filesystem::path sys_resource_monitor(const std::string& host) const {
+    return performance_dir(host) / ("sys_resource_monitor_" + host + ".csv");
+  }
 
   /// What a run leaves in the log folder: a new run removes the previous run's first, so that
   /// the folder only ever tells of one run (master.txt is started afresh by its own writer).
@@ -75,7 +88,8 @@ struct JobFiles {
             "overview.txt",
             "readme.txt",
             "user",
-            "worker"};
+            "worker",
+            "performance"};
   }
 };
 

@@ -41,6 +41,18 @@ worker/<host>/process-<n>.txt
                    and as it ends, with host, pid, items, succeeded, start1/end1 (wall
                    clock), start2/end2 (the worker's CPU seconds); with the process backend
                    also everything worker process n printed (stdout, stderr).
+performance/<host>/process_resource_monitor_<host>_<pid>.csv
+                   One per process (the job's own, and each worker process): a row every
+                   resource_monitor_interval seconds and at the end: timestamp (UTC), pid,
+                   cpu_percent (of one core, since the previous row; empty in the first),
+                   rss_bytes, threads, read_bytes, write_bytes (disk I/O; empty when
+                   /proc/<pid>/io cannot be read).
+performance/<host>/sys_resource_monitor_<host>.csv
+                   The machine, at the same times: timestamp, cpu_percent (of all cores),
+                   memory_total_bytes, memory_available_bytes, memory_used_bytes,
+                   disk_read_bytes, disk_written_bytes (whole disks, since boot),
+                   network_received_bytes, network_sent_bytes (all interfaces but lo, since
+                   boot).
 )";
 
 /// Writes readme.txt into the job's log folder (a log folder that cannot take it is

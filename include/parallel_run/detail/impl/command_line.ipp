@@ -154,6 +154,11 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   app.add_option("--only-mini-batch,--only_mini_batch", c.only_mini_batch,
                  "Run mini-batch N alone to debug it: in this process, one thread, DEBUG "
                  "logging, one attempt, no timeout; output in <output>/only-mini-batch-N");
+  app.add_option("--resource-monitor-interval,--resource_monitor_interval",
+                 c.resource_monitor_interval,
+                 "Seconds between samples of CPU, memory, disk and network use in "
+                 "logs/performance (0: off)")
+      ->capture_default_str();
 
   try {
     std::vector<std::string> reversed(own.rbegin(), own.rend());
