@@ -22,4 +22,4 @@ BUILD_PACKAGES=(cmake ninja-build g++ libboost-dev librange-v3-dev libfmt-dev li
 # shellcheck disable=SC2034
 # scripts/test also needs: ccache (rebuilds), pkg-config (the packaging test), clang and
 # libFuzzer (the fuzz targets).
-TEST_PACKAGES=(ccache pkgconf clang-14 libclang-rt-14-dev)
+TEST_PACKAGES=(ccache pkgconf clang-14 libclang-rt-14-dev tmux)

@@ -480,10 +480,17 @@ TEST_CASE("each worker process's output and metrics are kept", "[process]") {
   const Ran r = p.run(fault_injection, process_args({}));
   CHECK(r.status == 0);
   const auto worker_logs = p.dir / "out" / "logs" / "worker" / detail::host_name();
+  const auto outputs = p.dir / "out" / "logs" / "user" / "stdout" / detail::host_name();
   const std::string all =
-      read_file(worker_logs / "process-0.txt") + read_file(worker_logs / "process-1.txt");
+      read_file(outputs / "process-0.txt") + read_file(outputs / "process-1.txt");
   for (int i = 0; i < 12; ++i)
     CHECK(all.find(fmt::format("scoring f{:02}.txt\n", i)) != std::string::npos);
+  // What the workers printed and their record of attempts are apart.
+  CHECK(all.find("mini-batch") == std::string::npos);
+  const std::string records =
+      read_file(worker_logs / "process-0.txt") + read_file(worker_logs / "process-1.txt");
+  CHECK(records.find("scoring f") == std::string::npos);
+  CHECK(std::count(records.begin(), records.end(), '\n') == 2 * 4);  // 4 mini-batches of 3
   // Each worker wrote its metrics apart; they are merged into metrics.csv, one per batch.
   const std::string metrics = read_file(p.dir / "out" / "logs" / "metrics.csv");
   CHECK(metrics.rfind("time,worker,mini_batch,name,value\n", 0) == 0);
@@ -554,7 +561,7 @@ TEST_CASE("a worker that does not reach the same run() is an init failure", "[pr
 namespace {
 
 std::string worker_log(int n) {
-  return fmt::format("out/logs/worker/{}/process-{}.txt", detail::host_name(), n);
+  return fmt::format("out/logs/user/stdout/{}/process-{}.txt", detail::host_name(), n);
 }
 
 }  // namespace

@@ -21,7 +21,7 @@
 //   --record-inits  each init() appends "init <pid>" to <output>/inits.txt
 //
 // Each item is announced on stdout ("scoring <key>", "about to <word> on <key>"): the
-// process backend keeps a worker's stdout and stderr in logs/worker/<host>/process-<n>.txt
+// process backend keeps a worker's stdout and stderr in logs/user/stdout/<host>/process-<n>.txt
 // and quotes the last lines in the reason of a crash. See README.md.
 //
 // FAULT_INJECTION_FILE_SIZE_LIMIT=<bytes> in the environment caps the size of the files the

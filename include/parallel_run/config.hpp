@@ -28,6 +28,9 @@ enum class LoggingLevel { warning, info, debug };
 /// Where the workers run. Threads share the process: timeouts are cooperative. Processes
 /// isolate crashes, and a timeout kills the worker (see docs/design.md).
 enum class Backend { thread, process };
+/// How the job shows its progress on stderr: `automatic` is a live line on a terminal and a
+/// plain line every few seconds otherwise (also in master.txt); `none` shows nothing.
+enum class ProgressMode { automatic, bar, lines, none };
 
 namespace detail {
 /// Parses a size as the service writes it: `^\d+([kKmMgG][bB])?$`, KB = 1024. Throws
@@ -192,6 +195,8 @@ struct Config {
   /// The log folder. Empty means <output_dir>/logs.
   std::filesystem::path log_dir;
   Backend backend = Backend::thread;
+  /// Progress on stderr: a live line (bar) on a terminal, plain lines (lines) otherwise.
+  ProgressMode progress = ProgressMode::automatic;
   /// Write each row's item key (path relative to its input root) as the first column.
   bool key_column = false;
   /// Separates the key column and the fields of tuple or aggregate results.
@@ -243,6 +248,19 @@ inline std::string_view to_string(LoggingLevel l) {
 inline std::string_view to_string(Backend b) {
   return b == Backend::process ? "process" : "thread";
 }
+inline std::string_view to_string(ProgressMode m) {
+  switch (m) {
+    case ProgressMode::bar:
+      return "bar";
+    case ProgressMode::lines:
+      return "lines";
+    case ProgressMode::none:
+      return "none";
+    case ProgressMode::automatic:
+      break;
+  }
+  return "auto";
+}
 
 namespace detail {
 inline std::string lower(std::string_view s) {
@@ -281,6 +299,17 @@ inline Backend parse_backend(std::string_view text) {
   if (detail::lower(text) == "process") return Backend::process;
   throw ConfigError("backend",
                     fmt::format("backend must be one of thread, process; got '{}'", text));
+}
+
+/// Parses a progress mode: "auto", "bar", "lines" or "none".
+inline ProgressMode parse_progress_mode(std::string_view text) {
+  const std::string s = detail::lower(text);
+  if (s == "auto") return ProgressMode::automatic;
+  if (s == "bar") return ProgressMode::bar;
+  if (s == "lines") return ProgressMode::lines;
+  if (s == "none") return ProgressMode::none;
+  throw ConfigError("progress",
+                    fmt::format("progress must be one of auto, bar, lines, none; got '{}'", text));
 }
 
 namespace detail {

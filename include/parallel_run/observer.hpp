@@ -44,6 +44,8 @@ struct MiniBatchInfo {
   /// Its first and last item keys ("<file>:<line>" for table rows); a table slice not read
   /// yet names the lines it covers ("data.csv:120-4501").
   std::string first_key, last_key;
+  /// The input bytes it covers: a table slice's length; 0 for files (counted by items).
+  std::uint64_t bytes = 0;
 };
 
 /// How an attempt ended.

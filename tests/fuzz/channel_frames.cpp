@@ -39,8 +39,9 @@ void decode(const pd::Frame& f) {
     switch (f.type) {
       case pd::MessageType::job:
         pd::decode_config(r);
-        r.get_string();
-        r.get_string();
+        r.get_string();  // working folder
+        r.get_string();  // metrics file
+        r.get_string();  // record file
         break;
       case pd::MessageType::task: {
         r.get<std::uint64_t>();

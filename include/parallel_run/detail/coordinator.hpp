@@ -18,6 +18,7 @@
 #include "parallel_run/detail/observer_list.hpp"
 #include "parallel_run/detail/overview_file.hpp"
 #include "parallel_run/detail/processed_log.hpp"
+#include "parallel_run/detail/progress_display.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
 #include "parallel_run/detail/resource_monitor.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
@@ -103,6 +104,12 @@ class Coordinator {
     observers_.add(std::make_shared<ResourceMonitor>(  // logs/performance, on its own thread
         [&log](const std::string& warning) { log.warning("{}", warning); }));
     observers_.add(digest_);
+    auto progress = std::make_shared<ProgressDisplay>(
+        cfg.progress, cfg.logging_level, [&log](const std::string& line) { log.info("{}", line); });
+    if (progress->mode() != ProgressMode::none) {
+      observers_.add(progress);
+      log.set_before_echo([progress] { progress->clear_line(); });
+    }
     for (auto& o : user_observers_)
       observers_.add(o);
     observers_.on_error([this](const std::string& what) {
@@ -514,6 +521,7 @@ class Coordinator {
     auto [first, last] = key_range(batch);
     info.first_key = std::move(first);
     info.last_key = std::move(last);
+    if constexpr (requires { batch.length(); }) info.bytes = batch.length();
     return info;
   }
 

@@ -57,11 +57,16 @@ struct JobFiles {
     return log_dir / "processed_mini-batches.csv";
   }
   std::filesystem::path metrics() const { return log_dir / "metrics.csv"; }
-  /// A worker process's own output: logs/worker/<host>/process-<n>.txt.
+  /// Each worker's record of its attempts, thread or process: logs/worker/<host>/process-<n>.txt.
   std::filesystem::path worker_dir(const std::string& host) const {
     return log_dir / "worker" / host;
   }
   std::filesystem::path user_dir() const { return log_dir / "user"; }
+  /// What worker processes print, stdout and stderr in one file each (so their order is kept):
+  /// logs/user/stdout/<host>/process-<n>.txt.
+  std::filesystem::path worker_output_dir(const std::string& host) const {
+    return user_dir() / "stdout" / host;
+  }
   /// The resource monitor's samples of this host: logs/performance/<host>/.
   std::filesystem::path performance_dir(const std::string& host) const {
     return log_dir / "performance" / host;

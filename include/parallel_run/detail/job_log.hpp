@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <string_view>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
@@ -22,6 +23,8 @@ class JobLog : public LeveledLog<JobLog> {
   /// Writes to the log file only, whatever the level.
   void record(std::string_view level, const std::string& message) { file_.append(level, message); }
   std::size_t warnings() const noexcept { return warnings_; }
+  /// Called before a line is echoed to stderr (the live progress line wipes itself).
+  void set_before_echo(std::function<void()> f) { before_echo_ = std::move(f); }
 
  private:
   friend class LeveledLog<JobLog>;
@@ -29,6 +32,7 @@ class JobLog : public LeveledLog<JobLog> {
     record(level, message);
     if (level == "WARNING") ++warnings_;
     if (!echo_ || (level != "WARNING" && level != "ERROR")) return;
+    if (before_echo_ && echoed_ <= max_echoed) before_echo_();
     // A million failing items must not flood the terminal: the log file has them all.
     if (++echoed_ <= max_echoed)
       fmt::print(stderr, "parallel_run: {}: {}\n", level == "ERROR" ? "error" : "warning",
@@ -38,6 +42,7 @@ class JobLog : public LeveledLog<JobLog> {
   }
   LineFile file_;
   bool echo_;
+  std::function<void()> before_echo_;
   std::size_t warnings_ = 0;
   static constexpr std::size_t max_echoed = 20;
   std::size_t echoed_ = 0;

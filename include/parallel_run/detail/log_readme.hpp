@@ -39,8 +39,11 @@ worker/<host>/process-<n>.txt
                    One per worker (thread or process): a line as each attempt starts
                    (before run() is called: a crash still names its mini-batch and items)
                    and as it ends, with host, pid, items, succeeded, start1/end1 (wall
-                   clock), start2/end2 (the worker's CPU seconds); with the process backend
-                   also everything worker process n printed (stdout, stderr).
+                   clock), start2/end2 (the worker's CPU seconds).
+user/stdout/<host>/process-<n>.txt
+                   Process backend: everything worker process n printed, stdout and stderr
+                   in one file, in the order printed (a crash's reason quotes its last
+                   lines).
 performance/<host>/process_resource_monitor_<host>_<pid>.csv
                    One per process (the job's own, and each worker process): a row every
                    resource_monitor_interval seconds and at the end: timestamp (UTC), pid,

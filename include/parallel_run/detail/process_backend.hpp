@@ -132,6 +132,7 @@ class ProcessBackend {
         events_(std::move(events)),
         tick_(io),
         worker_log_dir_(JobFiles(*config_).worker_dir(host_name())),
+        worker_output_dir_(JobFiles(*config_).worker_output_dir(host_name())),
         working_dir_(std::filesystem::current_path()) {}
 
   // Unwinding (the coordinator threw): kill and reap every worker, run no handler.
@@ -145,11 +146,13 @@ class ProcessBackend {
 
   /// Starts process_count_per_node workers and the watchdog.
   void start() {
-    std::error_code ec;
-    std::filesystem::create_directories(worker_log_dir_, ec);
-    if (ec)
-      throw OutputError(fmt::format("cannot create the worker log folder '{}': {}",
-                                    worker_log_dir_.string(), ec.message()));
+    for (const auto& dir : {worker_log_dir_, worker_output_dir_}) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      if (ec)
+        throw OutputError(fmt::format("cannot create the worker log folder '{}': {}", dir.string(),
+                                      ec.message()));
+    }
     for (int i = 0; i < config_->process_count_per_node; ++i)
       spawn_worker();
     arm_tick();
@@ -307,7 +310,8 @@ class ProcessBackend {
     auto w = std::make_shared<Worker>(io_);
     w->index = next_worker_index_++;
     w->spawned = clock::now();
-    w->log_file = worker_log_dir_ / fmt::format("process-{}.txt", w->index);
+    // The process's stdout and stderr; its record of attempts goes to worker_log_dir_.
+    w->log_file = worker_output_dir_ / fmt::format("process-{}.txt", w->index);
     workers_.push_back(w);
     try {
       int fds[2];
@@ -354,6 +358,7 @@ class ProcessBackend {
       encode(wr, *config_);
       wr.put(working_dir_.native());
       wr.put(metrics_file(w->index).native());
+      wr.put((worker_log_dir_ / fmt::format("process-{}.txt", w->index)).native());
     });
     flush(w);
     watch_channel(w);
@@ -945,6 +950,7 @@ class ProcessBackend {
   BackendEvents events_;
   boost::asio::steady_timer tick_;
   std::filesystem::path worker_log_dir_;
+  std::filesystem::path worker_output_dir_;
   std::filesystem::path working_dir_;
   std::vector<WorkerPtr> workers_;
   std::deque<Attempt<Batch>> queue_;

@@ -349,6 +349,7 @@ template <class Task>
   const Config config = decode_config(job);
   const std::filesystem::path working_dir = job.get_string();
   const std::filesystem::path metrics_file = job.get_string();
+  const std::filesystem::path record_path = job.get_string();
   std::error_code ec;
   std::filesystem::current_path(working_dir, ec);  // code before run() may have moved
 
@@ -376,12 +377,9 @@ template <class Task>
   std::stop_source never_stopped;  // a timeout kills the process: no stop request comes
   {
     TaskInbox inbox(channel);
-    // This process's stdout is its log file: the record's lines go there, between what the
-    // scorer prints.
-    WorkerRecord record([](std::string_view line) {
-      std::fwrite(line.data(), 1, line.size(), stdout);
-      std::fflush(stdout);
-    });
+    // The record of attempts has a file of its own (stdout and stderr are the scorer's).
+    LineFile record_file(record_path, "w");
+    WorkerRecord record([&record_file](std::string_view line) { record_file.write(line); });
     std::string out;
     while (std::optional<TaskInbox::Task> task_frame = inbox.next(out.empty() ? nullptr : &out)) {
       WireReader r(task_frame->payload);

@@ -60,7 +60,7 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
       "when signal n stopped it (the first SIGINT or SIGTERM stops it gracefully).\n");
 
   std::string output_dir, log_dir, output_action, logging_level, backend, mini_batch_size,
-      memory_limit;
+      memory_limit, progress;
   std::vector<std::string> side_inputs;
   app.add_option("-i,--input", cl.inputs,
                  "Input: a folder (recursive), a glob ('**' spans folders), @list-file, or a file; "
@@ -108,6 +108,11 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   auto* o_side = app.add_option("--side-input,--side_input", side_inputs,
                                 "Reference data for every worker, NAME=PATH; repeatable")
                      ->type_name("NAME=PATH");
+  auto* o_progress =
+      app.add_option("--progress", progress,
+                     "Progress on stderr: auto (a live line on a terminal, else a line every "
+                     "few seconds, also in master.txt), bar, lines or none")
+          ->default_str(std::string(to_string(c.progress)));
   auto* o_backend =
       app.add_option("--backend", backend,
                      "Where workers run: thread, or process (crash isolation, hard timeouts)")
@@ -184,6 +189,7 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   if (o_action->count()) c.output_action = parse_output_action(output_action);
   if (o_level->count()) c.logging_level = parse_logging_level(logging_level);
   if (o_backend->count()) c.backend = parse_backend(backend);
+  if (o_progress->count()) c.progress = parse_progress_mode(progress);
   if (o_size->count()) c.mini_batch_size = mini_batch_size;
   if (o_format->count()) cl.table.format = parse_table_format(table_format);
   if (no_header) cl.table.header = false;

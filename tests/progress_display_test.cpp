@@ -1,0 +1,126 @@
+#include <parallel_run/detail/progress_display.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace parallel_run;
+using detail::ProgressCounts;
+using detail::ProgressDisplay;
+
+TEST_CASE("the progress line says listing while the total is unknown", "[progress]") {
+  ProgressCounts c;
+  c.created = 7;
+  c.done = 3;
+  c.items_succeeded = 30;
+  c.running = 2;
+  c.elapsed = 10;
+  CHECK(c.fraction() < 0);
+  CHECK(c.text() ==
+        "3 of 7 mini-batches so far (listing the input), 30 items done, 3.0 items/s, 2 running, "
+        "elapsed 10s");
+}
+
+TEST_CASE("the progress line of files counts mini-batches and estimates the time left",
+          "[progress]") {
+  ProgressCounts c;
+  c.created = 40;
+  c.done = 10;
+  c.failed = 1;
+  c.items_succeeded = 95;
+  c.items_failed = 5;
+  c.running = 2;
+  c.elapsed = 20;
+  c.listing_done = true;
+  CHECK(c.fraction() == Approx(0.25));
+  CHECK(c.text() ==
+        "10/40 mini-batches (25.0%), 100 items done (5 items failed, 1 mini-batches failed), "
+        "5.0 items/s, 2 running, elapsed 20s, ETA 1m00s");
+}
+
+TEST_CASE("the progress line of tables counts bytes", "[progress]") {
+  ProgressCounts c;
+  c.created = 4;
+  c.done = 1;
+  c.bytes_created = 4 * 1024 * 1024;
+  c.bytes_done = 3 * 1024 * 1024;
+  c.items_succeeded = 1000;
+  c.elapsed = 3;
+  c.listing_done = true;
+  CHECK(c.fraction() == Approx(0.75));
+  CHECK(c.text() ==
+        "1/4 mini-batches (75.0%), 3.0 MB of 4.0 MB, 1000 items done, 333.3 items/s, 0 running, "
+        "elapsed 3s, ETA 1s");
+}
+
+TEST_CASE("sizes and durations read as a person writes them", "[progress]") {
+  CHECK(detail::human_bytes(12) == "12 B");
+  CHECK(detail::human_bytes(1536) == "1.5 KB");
+  CHECK(detail::human_bytes(5ull << 30) == "5.0 GB");
+  CHECK(detail::human_duration(59.4) == "59s");
+  CHECK(detail::human_duration(725) == "12m05s");
+  CHECK(detail::human_duration(3 * 3600 + 7 * 60 + 20) == "3h07m");
+}
+
+TEST_CASE("the progress display counts the job's events", "[progress]") {
+  std::vector<std::string> recorded;
+  ProgressDisplay d(
+      ProgressMode::lines, LoggingLevel::warning,
+      [&](std::string line) { recorded.push_back(std::move(line)); }, 0.0);
+  CHECK(d.mode() == ProgressMode::lines);
+  d.job_started(JobInfo{});
+  for (std::size_t i = 0; i < 3; ++i) {
+    MiniBatchInfo m;
+    m.index = i;
+    m.bytes = 100;
+    d.mini_batch_created(m);
+  }
+  AttemptInfo a;
+  d.attempt_started(a);
+  d.attempt_started(a);
+  d.attempt_ended(a);
+  MiniBatchFinal ok;
+  ok.mini_batch.bytes = 100;
+  ok.succeeded = 4;
+  d.mini_batch_final(ok);
+  MiniBatchFinal failed;
+  failed.mini_batch.bytes = 100;
+  failed.status = MiniBatchStatus::failed;
+  failed.failed = 4;
+  d.mini_batch_final(failed);
+  JobProgress p;
+  p.listing_done = true;
+  p.attempts_running = 1;
+  d.progress(p);
+  const ProgressCounts& c = d.counts();
+  CHECK(c.created == 3);
+  CHECK(c.done == 2);
+  CHECK(c.failed == 1);
+  CHECK(c.items_succeeded == 4);
+  CHECK(c.items_failed == 4);
+  CHECK(c.bytes_created == 300);
+  CHECK(c.bytes_done == 200);
+  CHECK(c.running == 1);
+  REQUIRE(recorded.size() == 1);
+  CHECK(recorded[0].rfind("progress: 2/3 mini-batches (66.7%), 200 B of 300 B, 8 items done (4 "
+                          "items failed, 1 mini-batches failed)",
+                          0) == 0);
+}
+
+TEST_CASE("progress auto is plain lines when stderr is not a terminal", "[progress]") {
+  // CTest gives the tests a pipe or a file for stderr, never a terminal.
+  CHECK(detail::resolve_progress_mode(ProgressMode::automatic) == ProgressMode::lines);
+  CHECK(detail::resolve_progress_mode(ProgressMode::bar) == ProgressMode::bar);
+  CHECK(detail::resolve_progress_mode(ProgressMode::none) == ProgressMode::none);
+}
+
+TEST_CASE("the progress setting parses its four modes and names a bad one", "[progress]") {
+  CHECK(parse_progress_mode("auto") == ProgressMode::automatic);
+  CHECK(parse_progress_mode("BAR") == ProgressMode::bar);
+  CHECK(parse_progress_mode("lines") == ProgressMode::lines);
+  CHECK(parse_progress_mode("none") == ProgressMode::none);
+  CHECK(to_string(ProgressMode::automatic) == "auto");
+  CHECK_THROWS_WITH(parse_progress_mode("fancy"),
+                    Catch::Contains("progress must be one of auto, bar, lines, none; got 'fancy'"));
+}
