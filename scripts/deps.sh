@@ -18,7 +18,7 @@ ensure_packages() {
 
 # shellcheck disable=SC2034  # used by the scripts that source this file
 BUILD_PACKAGES=(cmake ninja-build g++ libboost-dev librange-v3-dev libfmt-dev libcli11-dev catch2
-                libsimdjson-dev zlib1g-dev)
+                libsimdjson-dev libxxhash-dev zlib1g-dev)
 # shellcheck disable=SC2034
 # scripts/test also needs: ccache (rebuilds), pkg-config (the packaging test), clang and
 # libFuzzer (the fuzz targets).

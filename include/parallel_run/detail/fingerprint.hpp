@@ -1,0 +1,223 @@
+// What makes two runs the same run: the fingerprint the journal keeps (detail/journal.hpp).
+// It has three kinds of parts, each named so a refusal can say which one changed:
+//   - the settings that change results (mini-batch size, output action and format, the
+//     scorer's arguments, each side input's identity, table and partition options);
+//   - the program (Config::scorer_version when set, else a hash of the executable's bytes);
+//   - each mini-batch's inputs, hashed as the mini-batch is cut (input_identity below), so
+//     a changed file is found without listing every input up front.
+// Settings that do not change results (workers, timeouts, tries, logging, backend) are not
+// part of it: they may differ between a run and its resumption.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/tabular_dataset.hpp"
+
+#include <fmt/format.h>
+// Header-only use of xxHash (Debian's libxxhash-dev): nothing to link.
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// xxHash64 of `bytes` continued from `seed` (so that parts can be chained).
+inline std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed = 0) {
+  return XXH64(bytes.data(), bytes.size(), seed);
+}
+
+/// xxHash64 of a file's bytes, streamed (1 MiB at a time). Throws InputError when it cannot
+/// be read.
+inline std::uint64_t hash_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw InputError(
+        fmt::format("cannot read '{}' to fingerprint it: {}", path.string(), std::strerror(errno)));
+  std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> state(XXH64_createState(),
+                                                                   &XXH64_freeState);
+  XXH64_reset(state.get(), 0);
+  constexpr std::size_t chunk = 1 << 20;
+  auto buffer = std::make_unique_for_overwrite<char[]>(chunk);
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.get(), chunk);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      ::close(fd);
+      throw InputError(fmt::format("cannot read '{}' to fingerprint it: {}", path.string(),
+                                   std::strerror(error)));
+    }
+    XXH64_update(state.get(), buffer.get(), static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return XXH64_digest(state.get());
+}
+
+/// How an input is identified: by its metadata (path, size, modification time: cheap) or by a
+/// hash of its bytes (reads every input again, and sees a change that keeps size and time).
+enum class FingerprintMode { metadata, content };
+
+/// A file's identity: "<size> <mtime ns>" or "<size> xxh64:<hex>"; "missing: <reason>" for a
+/// file that cannot be read (a run where it could is then a different run).
+inline std::string file_identity(const std::filesystem::path& path, FingerprintMode mode) {
+  struct ::stat st {};
+  if (::stat(path.c_str(), &st) != 0) return fmt::format("missing: {}", std::strerror(errno));
+  if (mode == FingerprintMode::content)
+    return fmt::format("{} xxh64:{:016x}", static_cast<long long>(st.st_size), hash_file(path));
+  const auto ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+  return fmt::format("{} {}", static_cast<long long>(st.st_size), ns);
+}
+
+/// The named parts of a run's fingerprint, in a fixed order.
+struct Fingerprint {
+  std::vector<std::pair<std::string, std::string>> parts;
+
+  void add(std::string name, std::string value) {
+    parts.emplace_back(std::move(name), std::move(value));
+  }
+
+  /// One "name=value" line per part (values escaped: no line break inside), the form kept
+  /// in the journal.
+  std::string text() const {
+    std::string t;
+    for (const auto& [name, value] : parts) {
+      t += name;
+      t += '=';
+      for (char c : value) {
+        if (c == '\\')
+          t += "\\\\";
+        else if (c == '\n')
+          t += "\\n";
+        else
+          t += c;
+      }
+      t += '\n';
+    }
+    return t;
+  }
+
+  static Fingerprint parse(std::string_view text) {
+    Fingerprint f;
+    while (!text.empty()) {
+      const auto eol = text.find('\n');
+      std::string_view line = text.substr(0, eol);
+      text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+      const auto eq = line.find('=');
+      if (eq == std::string_view::npos) continue;
+      std::string value;
+      for (std::size_t i = eq + 1; i < line.size(); ++i) {
+        if (line[i] == '\\' && i + 1 < line.size()) {
+          value += line[i + 1] == 'n' ? '\n' : line[i + 1];
+          ++i;
+        } else {
+          value += line[i];
+        }
+      }
+      f.add(std::string(line.substr(0, eq)), std::move(value));
+    }
+    return f;
+  }
+
+  /// The parts whose values differ between `earlier` and this, with both values, one per
+  /// line ("mini_batch_size: 10 -> 20"); empty when they are the same run.
+  std::vector<std::string> differences(const Fingerprint& earlier) const {
+    std::vector<std::string> out;
+    auto find = [](const Fingerprint& f, const std::string& name) -> const std::string* {
+      for (const auto& [n, v] : f.parts)
+        if (n == name) return &v;
+      return nullptr;
+    };
+    for (const auto& [name, value] : parts) {
+      const std::string* before = find(earlier, name);
+      if (before == nullptr)
+        out.push_back(fmt::format("{}: (not set) -> {}", name, value));
+      else if (*before != value)
+        out.push_back(fmt::format("{}: {} -> {}", name, *before, value));
+    }
+    for (const auto& [name, value] : earlier.parts)
+      if (find(*this, name) == nullptr)
+        out.push_back(fmt::format("{}: {} -> (not set)", name, value));
+    return out;
+  }
+};
+
+/// The program's identity: Config::scorer_version when the user sets one (a rebuild that
+/// does not change results keeps it), else the hash of the running executable's bytes.
+inline std::string program_identity(const std::string& scorer_version) {
+  if (!scorer_version.empty()) return "version " + scorer_version;
+  return fmt::format("executable xxh64:{:016x}", hash_file("/proc/self/exe"));
+}
+
+/// The settings that change what a run writes, and the program. `table` is null for a job
+/// of files.
+inline Fingerprint run_fingerprint(const Config& c, const TableOptions* table,
+                                   const std::string& program, FingerprintMode mode) {
+  Fingerprint f;
+  f.add("program", program);
+  f.add("inputs", table ? "tables" : "files");
+  f.add("mini_batch_size",
+        c.mini_batch_size.is_default() ? std::string("default") : c.mini_batch_size.text());
+  f.add("output_action", std::string(to_string(c.output_action)));
+  f.add("append_row_file_name", c.append_row_file_name);
+  f.add("delimiter", c.delimiter);
+  f.add("key_column", c.key_column ? "true" : "false");
+  f.add("output_header", fmt::format("{}", fmt::join(c.output_header, ",")));
+  f.add("limit", std::to_string(c.limit));
+  f.add("follow_symlinks", c.follow_symlinks ? "true" : "false");
+  std::string args;
+  for (const auto& a : c.arguments) {
+    if (!args.empty()) args += ' ';
+    args += '[' + a + ']';
+  }
+  f.add("arguments", args);
+  for (const auto& [name, path] : c.side_inputs)
+    f.add("side_input." + name, path.string() + " " + file_identity(path, mode));
+  if (table) {
+    f.add("table.format", table->format ? std::string(to_string(*table->format)) : "by extension");
+    f.add("table.delimiter", table->delimiter == 0 ? "default" : std::string(1, table->delimiter));
+    f.add("table.header", table->header ? "true" : "false");
+    f.add("table.allow_different_headers", table->allow_different_headers ? "true" : "false");
+    f.add("table.partition_keys", fmt::format("{}", fmt::join(table->partition_keys, ",")));
+  }
+  f.add("fingerprint", mode == FingerprintMode::content ? "content" : "metadata");
+  return f;
+}
+
+/// Hashes the identities of a mini-batch's inputs, one (key, path) at a time: a resumed run
+/// reuses a finished mini-batch only when the hash of the inputs it cuts now is the same.
+class InputIdentity {
+ public:
+  explicit InputIdentity(FingerprintMode mode) : mode_(mode) {}
+  /// One input: its key, and the slice of it the mini-batch covers (a table slice's byte
+  /// range; 0, 0 for a whole file).
+  void add(std::string_view key, const std::filesystem::path& path, std::uint64_t offset = 0,
+           std::uint64_t length = 0) {
+    const std::string id =
+        fmt::format("{}\n{}\n{} {}\n", key, file_identity(path, mode_), offset, length);
+    hash_ = hash_bytes(id, hash_);
+  }
+  std::uint64_t value() const noexcept { return hash_; }
+
+ private:
+  FingerprintMode mode_;
+  std::uint64_t hash_ = 0;
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

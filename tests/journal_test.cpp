@@ -1,0 +1,326 @@
+#include <parallel_run/detail/journal.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/temp_dir.hpp"
+
+using namespace parallel_run;
+using namespace std::chrono_literals;
+using test_support::TempDir;
+namespace fs = std::filesystem;
+using detail::JournalEntry;
+using detail::JournalFiles;
+using detail::JournalWriter;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+void spit(const fs::path& p, const std::string& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << bytes;
+}
+
+detail::Fingerprint sample_fingerprint() {
+  detail::Fingerprint f;
+  f.add("program", "version 7");
+  f.add("mini_batch_size", "10");
+  f.add("arguments", "[a\nb] [c\\d]");
+  return f;
+}
+
+JournalEntry entry(std::uint64_t index,
+                   detail::JournalOutcome outcome = detail::JournalOutcome::succeeded) {
+  JournalEntry e;
+  e.index = index;
+  e.outcome = outcome;
+  e.attempts = static_cast<std::int64_t>(index % 3) + 1;
+  e.items_succeeded = index * 10;
+  e.items_failed = index % 2;
+  e.input_hash = 0x1234 + index;
+  return e;
+}
+
+std::vector<JournalEntry> read_entries(const JournalFiles& files,
+                                       detail::JournalScan* scan = nullptr) {
+  std::vector<JournalEntry> out;
+  detail::JournalScan s =
+      detail::read_journal(files, [&](const JournalEntry& e) { out.push_back(e); });
+  if (scan) *scan = s;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a journal reads back its fingerprint, its mini-batches and its end", "[journal]") {
+  TempDir dir;
+  const JournalFiles files{dir.path() / "j"};
+  {
+    JournalWriter w = JournalWriter::create(files, sample_fingerprint());
+    w.add(entry(0), "row 0\nrow 1\n", "");
+    w.add(entry(2, detail::JournalOutcome::failed), "", "k2,2,3,boom\n");
+    w.add(entry(1), "row 2\n", "k1,1,1,bad item\n");
+    w.end({true, 0, "items 3/4 succeeded", 1700000000});
+  }
+  detail::JournalScan scan;
+  const auto entries = read_entries(files, &scan);
+  CHECK(scan.found);
+  CHECK(scan.fingerprint.text() == sample_fingerprint().text());
+  CHECK(scan.fingerprint.differences(sample_fingerprint()).empty());
+  REQUIRE(entries.size() == 3);
+  CHECK(scan.entries == 3);
+  CHECK(scan.ignored_bytes == 0);
+  CHECK(scan.valid_journal_bytes == fs::file_size(files.journal()));
+  CHECK(scan.valid_data_bytes == fs::file_size(files.data()));
+  CHECK(entries[0].index == 0);
+  CHECK(entries[1].index == 2);
+  CHECK(entries[1].outcome == detail::JournalOutcome::failed);
+  CHECK(entries[1].attempts == 3);
+  CHECK(entries[2].index == 1);
+  CHECK(entries[2].items_succeeded == 10);
+  CHECK(entries[2].items_failed == 1);
+  CHECK(entries[2].input_hash == 0x1235);
+  CHECK(entries[2].data_offset == 12 + 12);
+  REQUIRE(scan.end);
+  CHECK(scan.end->succeeded);
+  CHECK(scan.end->exit_status == 0);
+  CHECK(scan.end->summary == "items 3/4 succeeded");
+  CHECK(scan.end->ended_unix_seconds == 1700000000);
+  CHECK(detail::read_journal_data(files, entries[0]) ==
+        std::pair<std::string, std::string>{"row 0\nrow 1\n", ""});
+  CHECK(detail::read_journal_data(files, entries[1]) ==
+        std::pair<std::string, std::string>{"", "k2,2,3,boom\n"});
+  CHECK(detail::read_journal_data(files, entries[2]) ==
+        std::pair<std::string, std::string>{"row 2\n", "k1,1,1,bad item\n"});
+  CHECK(slurp(files.data()) == "row 0\nrow 1\nk2,2,3,boom\nrow 2\nk1,1,1,bad item\n");
+}
+
+TEST_CASE("journal records wait for their group's commit and their data is on disk first",
+          "[journal]") {
+  TempDir dir;
+  const JournalFiles files{dir.path() / "j"};
+  JournalWriter w = JournalWriter::create(files, sample_fingerprint());
+  CHECK(w.commits() == 1);  // the header, durable at once
+  w.set_group(1h, 4);
+  for (std::uint64_t i = 0; i < 3; ++i)
+    w.add(entry(i), "r\n", "");
+  CHECK(w.pending() == 3);
+  CHECK(w.commits() == 1);
+  // The rows are written as they come; the records that point at them are not yet.
+  CHECK(slurp(files.data()) == "r\nr\nr\n");
+  CHECK(read_entries(files).empty());
+  w.add(entry(3), "r\n", "");
+  CHECK(w.pending() == 0);
+  CHECK(w.commits() == 2);
+  CHECK(read_entries(files).size() == 4);
+  // A group also closes when its first record is old enough.
+  w.set_group(0ms, 1000);
+  w.add(entry(4), "r\n", "");
+  CHECK(w.pending() == 0);
+  CHECK(w.commits() == 3);
+  CHECK(read_entries(files).size() == 5);
+}
+
+TEST_CASE("a journal cut at any byte reads as its whole records and resumes after them",
+          "[journal]") {
+  TempDir dir;
+  const JournalFiles full{dir.path() / "full"};
+  std::vector<std::uint64_t> ends;  // the journal's size after each commit
+  {
+    JournalWriter w = JournalWriter::create(full, sample_fingerprint());
+    ends.push_back(fs::file_size(full.journal()));
+    w.set_group(1h, 1);
+    for (std::uint64_t i = 0; i < 6; ++i) {
+      w.add(entry(i), fmt::format("row {}\n", i), i % 2 ? fmt::format("k{},{},1,x\n", i, i) : "");
+      ends.push_back(fs::file_size(full.journal()));
+    }
+    w.end({false, 1, "failed", 5});
+    ends.push_back(fs::file_size(full.journal()));
+  }
+  const std::string journal = slurp(full.journal());
+  const std::string data = slurp(full.data());
+  for (std::size_t cut = 0; cut <= journal.size(); ++cut) {
+    const JournalFiles files{dir.path() / fmt::format("cut{}", cut)};
+    fs::create_directories(files.dir);
+    spit(files.journal(), journal.substr(0, cut));
+    spit(files.data(), data);
+    detail::JournalScan scan;
+    std::vector<JournalEntry> entries;
+    REQUIRE_NOTHROW(entries = read_entries(files, &scan));
+    // Whole records before the cut are read; the torn one after them is ignored.
+    std::size_t whole = 0;
+    while (whole < ends.size() && ends[whole] <= cut)
+      ++whole;
+    INFO("cut at byte " << cut << " of " << journal.size());
+    CHECK(scan.found == (whole >= 1));
+    const std::size_t expected_entries = whole == 0 ? 0 : std::min<std::size_t>(whole - 1, 6);
+    CHECK(entries.size() == expected_entries);
+    CHECK(scan.end.has_value() == (whole == ends.size()));
+    CHECK(scan.valid_journal_bytes == (whole == 0 ? 0 : ends[whole - 1]));
+    CHECK(scan.ignored_bytes == cut - scan.valid_journal_bytes);
+    if (cut % 7 == 0 && scan.found && !scan.end) {
+      // A new process continues after the last whole record: nothing is lost or doubled.
+      {
+        JournalWriter w =
+            JournalWriter::resume(files, scan.valid_journal_bytes, scan.valid_data_bytes);
+        w.add(entry(100), "late row\n", "");
+        w.commit();
+      }
+      detail::JournalScan again;
+      const auto more = read_entries(files, &again);
+      REQUIRE(more.size() == expected_entries + 1);
+      CHECK(more.back().index == 100);
+      CHECK(again.ignored_bytes == 0);
+      for (const auto& e : more)
+        CHECK_NOTHROW(detail::read_journal_data(files, e));
+      CHECK(detail::read_journal_data(files, more.back()).first == "late row\n");
+    }
+  }
+}
+
+TEST_CASE("a corrupt journal record ends the reading there and corrupt data is refused",
+          "[journal]") {
+  TempDir dir;
+  const JournalFiles files{dir.path() / "j"};
+  std::uint64_t after_two = 0;
+  {
+    JournalWriter w = JournalWriter::create(files, sample_fingerprint());
+    w.set_group(1h, 1);
+    w.add(entry(0), "a\n", "");
+    w.add(entry(1), "b\n", "");
+    after_two = fs::file_size(files.journal());
+    w.add(entry(2), "c\n", "");
+    w.add(entry(3), "d\n", "");
+  }
+  std::string journal = slurp(files.journal());
+  journal[after_two + 20] ^= 0x40;  // inside the third record's payload
+  spit(files.journal(), journal);
+  detail::JournalScan scan;
+  auto entries = read_entries(files, &scan);
+  CHECK(entries.size() == 2);
+  CHECK(scan.valid_journal_bytes == after_two);
+  CHECK(scan.ignored_bytes == journal.size() - after_two);
+
+  std::string data = slurp(files.data());
+  data[2] = 'X';  // mini-batch 1's "b"
+  spit(files.data(), data);
+  CHECK(detail::read_journal_data(files, entries[0]).first == "a\n");
+  CHECK_THROWS_WITH(detail::read_journal_data(files, entries[1]),
+                    Catch::Contains("the journal's data for mini-batch 1") &&
+                        Catch::Contains("does not match its checksum"));
+
+  // A record that points past the end of the data (the data file was cut) ends the reading.
+  fs::resize_file(files.data(), 3);
+  entries = read_entries(files);
+  CHECK(entries.size() == 1);
+}
+
+TEST_CASE("no journal, or a file that is not one, is found == false", "[journal]") {
+  TempDir dir;
+  const JournalFiles files{dir.path() / "j"};
+  CHECK_FALSE(detail::read_journal(files, [](const JournalEntry&) {}).found);
+  fs::create_directories(files.dir);
+  spit(files.journal(), "hello, this is not a journal\n");
+  const auto scan = detail::read_journal(files, [](const JournalEntry&) {});
+  CHECK_FALSE(scan.found);
+  CHECK(scan.ignored_bytes == 29);
+}
+
+TEST_CASE(
+    "the fingerprint names each part that changed and ignores settings that do not "
+    "change results",
+    "[journal]") {
+  TempDir dir;
+  spit(dir.path() / "side.txt", "reference");
+  Config c;
+  c.output_dir = dir.path() / "out";
+  c.side_inputs["ref"] = dir.path() / "side.txt";
+  const auto base =
+      detail::run_fingerprint(c, nullptr, "version 1", detail::FingerprintMode::metadata);
+  CHECK(detail::Fingerprint::parse(base.text()).text() == base.text());
+
+  auto changed = [&](auto&& edit, const TableOptions* table = nullptr,
+                     std::string program = "version 1") {
+    Config d = c;
+    edit(d);
+    return detail::run_fingerprint(d, table, program, detail::FingerprintMode::metadata)
+        .differences(base);
+  };
+  using Diffs = std::vector<std::string>;
+  CHECK(changed([](Config& d) { d.mini_batch_size = 20; }) == Diffs{"mini_batch_size: default -> 20"});
+  CHECK(changed([](Config& d) { d.output_action = OutputAction::summary_only; }) ==
+        Diffs{"output_action: append_row -> summary_only"});
+  CHECK(changed([](Config& d) { d.delimiter = ","; }) == Diffs{"delimiter:   -> ,"});
+  CHECK(changed([](Config& d) { d.key_column = true; }) == Diffs{"key_column: false -> true"});
+  CHECK(changed([](Config& d) {
+          d.arguments = {"--x", "1"};
+        }) == Diffs{"arguments:  -> [--x] [1]"});
+  CHECK(changed([](Config& d) { d.limit = 5; }) == Diffs{"limit: 0 -> 5"});
+  CHECK(changed([](Config& d) {
+          d.output_header = {"a", "b"};
+        }) == Diffs{"output_header:  -> a,b"});
+  CHECK(changed([](Config&) {}, nullptr, "version 2") == Diffs{"program: version 1 -> version 2"});
+  CHECK(changed([](Config& d) { d.side_inputs.clear(); }).size() == 1);
+  TableOptions table;
+  CHECK(changed([](Config&) {}, &table).front() == "inputs: files -> tables");
+  // Settings that do not change results may differ between a run and its resumption.
+  CHECK(changed([](Config& d) {
+          d.process_count_per_node = 7;
+          d.run_max_try = 9;
+          d.run_invocation_timeout = 5;
+          d.logging_level = LoggingLevel::debug;
+          d.backend = Backend::process;
+          d.error_threshold = 3;
+          d.progress = ProgressMode::none;
+          d.resource_monitor_interval = 0;
+        }).empty());
+  // A side input is known by its identity: a new size is a different run.
+  spit(dir.path() / "side.txt", "reference, longer");
+  const Diffs side = changed([](Config&) {});
+  REQUIRE(side.size() == 1);
+  CHECK(side[0].rfind("side_input.ref: ", 0) == 0);
+}
+
+TEST_CASE("inputs are identified by metadata, or by content with fingerprint content",
+          "[journal]") {
+  TempDir dir;
+  const fs::path f = dir.path() / "a.txt";
+  spit(f, "hello");
+  auto identity = [&](detail::FingerprintMode mode) {
+    detail::InputIdentity id(mode);
+    id.add("a.txt", f);
+    return id.value();
+  };
+  const auto meta = identity(detail::FingerprintMode::metadata);
+  const auto content = identity(detail::FingerprintMode::content);
+  CHECK(identity(detail::FingerprintMode::metadata) == meta);
+  CHECK(meta != content);
+  struct ::stat st {};
+  REQUIRE(::stat(f.c_str(), &st) == 0);
+  // Same size, same modification time, other bytes: only the content sees it.
+  spit(f, "HELLO");
+  const struct ::timespec times[2] = {st.st_atim, st.st_mtim};
+  REQUIRE(::utimensat(AT_FDCWD, f.c_str(), times, 0) == 0);
+  CHECK(identity(detail::FingerprintMode::metadata) == meta);
+  CHECK(identity(detail::FingerprintMode::content) != content);
+  // A slice of a table is known by its byte range too.
+  detail::InputIdentity a(detail::FingerprintMode::metadata), b(detail::FingerprintMode::metadata);
+  a.add("a.txt", f, 0, 3);
+  b.add("a.txt", f, 3, 2);
+  CHECK(a.value() != b.value());
+  CHECK(detail::program_identity("") == detail::program_identity(""));
+  CHECK(detail::program_identity("").rfind("executable xxh64:", 0) == 0);
+  CHECK(detail::program_identity("2.1") == "version 2.1");
+}
