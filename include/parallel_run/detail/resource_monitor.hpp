@@ -253,6 +253,27 @@ inline bool whole_disk(std::string_view name) {
   return !ends_in_digit;
 }
 
+/// fn(line) for each line of `text`, without its line break.
+template <class Fn>
+void for_each_line(std::string_view text, Fn&& fn) {
+  while (!text.empty()) {
+    const std::size_t end = std::min(text.find('\n'), text.size());
+    fn(text.substr(0, end));
+    text.remove_prefix(std::min(end + 1, text.size()));
+  }
+}
+
+/// The next N numbers of `line` into `out`; false when there are fewer.
+template <std::size_t N>
+bool next_numbers(std::string_view& line, std::uint64_t (&out)[N]) {
+  for (auto& x : out) {
+    const auto n = next_number(line);
+    if (!n) return false;
+    x = *n;
+  }
+  return true;
+}
+
 /// Bytes read from and written to whole disks since boot (/proc/diskstats: sectors of 512
 /// bytes, whatever the device's own sector size).
 struct DiskBytes {
@@ -262,32 +283,18 @@ inline std::optional<DiskBytes> disk_bytes() {
   const auto text = read_file("/proc/diskstats");
   if (!text) return std::nullopt;
   DiskBytes d;
-  std::string_view rest = *text;
-  while (!rest.empty()) {
-    std::size_t end = rest.find('\n');
-    if (end == std::string_view::npos) end = rest.size();
-    std::string_view line = rest.substr(0, end);
-    rest.remove_prefix(std::min(end + 1, rest.size()));
+  for_each_line(*text, [&](std::string_view line) {
     // major minor name reads merged sectors_read ms writes merged sectors_written ...
-    if (!next_number(line) || !next_number(line)) continue;
+    if (!next_number(line) || !next_number(line)) return;
     while (!line.empty() && line.front() == ' ')
       line.remove_prefix(1);
     const std::string_view name = line.substr(0, line.find(' '));
     line.remove_prefix(name.size());
     std::uint64_t v[7] = {};
-    bool ok = true;
-    for (auto& x : v) {
-      const auto n = next_number(line);
-      if (!n) {
-        ok = false;
-        break;
-      }
-      x = *n;
-    }
-    if (!ok || !whole_disk(name)) continue;
+    if (!next_numbers(line, v) || !whole_disk(name)) return;
     d.read += v[2] * 512;
     d.written += v[6] * 512;
-  }
+  });
   return d;
 }
 
@@ -299,34 +306,20 @@ inline std::optional<NetworkBytes> network_bytes() {
   const auto text = read_file("/proc/net/dev");
   if (!text) return std::nullopt;
   NetworkBytes n;
-  std::string_view rest = *text;
-  while (!rest.empty()) {
-    std::size_t end = rest.find('\n');
-    if (end == std::string_view::npos) end = rest.size();
-    std::string_view line = rest.substr(0, end);
-    rest.remove_prefix(std::min(end + 1, rest.size()));
+  for_each_line(*text, [&](std::string_view line) {
     const auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;  // the two heading lines
+    if (colon == std::string_view::npos) return;  // the two heading lines
     std::string_view name = line.substr(0, colon);
     while (!name.empty() && name.front() == ' ')
       name.remove_prefix(1);
-    if (name == "lo") continue;
+    if (name == "lo") return;
     line.remove_prefix(colon + 1);
     // received: bytes packets errs drop fifo frame compressed multicast; then sent: bytes ...
     std::uint64_t v[9] = {};
-    bool ok = true;
-    for (auto& x : v) {
-      const auto num = next_number(line);
-      if (!num) {
-        ok = false;
-        break;
-      }
-      x = *num;
-    }
-    if (!ok) continue;
+    if (!next_numbers(line, v)) return;
     n.received += v[0];
     n.sent += v[8];
-  }
+  });
   return n;
 }
 
