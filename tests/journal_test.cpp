@@ -259,7 +259,8 @@ TEST_CASE(
         .differences(base);
   };
   using Diffs = std::vector<std::string>;
-  CHECK(changed([](Config& d) { d.mini_batch_size = 20; }) == Diffs{"mini_batch_size: default -> 20"});
+  CHECK(changed([](Config& d) { d.mini_batch_size = 20; }) ==
+        Diffs{"mini_batch_size: default -> 20"});
   CHECK(changed([](Config& d) { d.output_action = OutputAction::summary_only; }) ==
         Diffs{"output_action: append_row -> summary_only"});
   CHECK(changed([](Config& d) { d.delimiter = ","; }) == Diffs{"delimiter:   -> ,"});
