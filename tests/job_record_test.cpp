@@ -896,3 +896,41 @@ TEST_CASE("only_mini_batch past the last mini-batch is a configuration error", "
   CHECK(r.attempts == 0);
   CHECK_FALSE(fs::exists(t / "out/parallel_run_step.txt"));
 }
+
+TEST_CASE("a table mini-batch names the input bytes it covers and a file mini-batch none",
+          "[record]") {
+  TempDir t;
+  fs::create_directories(t / "in");
+  std::string csv = "a\n";
+  for (int i = 0; i < 100; ++i)
+    csv += "row" + std::to_string(i) + "\n";
+  test_support::write_file(t / "in" / "t.csv", csv);
+  struct Bytes : JobObserver {
+    std::vector<std::uint64_t> bytes;
+    void mini_batch_created(const MiniBatchInfo& m) override { bytes.push_back(m.bytes); }
+  };
+  auto observer = std::make_shared<Bytes>();
+  Config c = record_config(t / "out");
+  c.mini_batch_size = std::string("64");
+  auto scorer =
+      make_scorer([](const TableBatch& b) { return std::vector<std::string>(b.size(), "x"); });
+  ParallelRun job(c, scorer);
+  job.add_observer(observer);
+  REQUIRE(job.run(TabularDataset({(t / "in").string()})).succeeded);
+  REQUIRE(observer->bytes.size() > 1);
+  std::uint64_t sum = 0;
+  for (auto b : observer->bytes) {
+    CHECK(b > 0);
+    CHECK(b <= 64);
+    sum += b;
+  }
+  CHECK(sum == csv.size() - 2);  // every record once; the header is not a mini-batch's
+
+  auto files = std::make_shared<Bytes>();
+  make_numbered_files(t / "files", 5);
+  Config fc = record_config(t / "out2");
+  ParallelRun file_job(fc, make_scorer([](const FileBatch& b) { return keys_of(b); }));
+  file_job.add_observer(files);
+  REQUIRE(file_job.run(FileDataset({(t / "files").string()})).succeeded);
+  CHECK(files->bytes == std::vector<std::uint64_t>(2, 0));
+}

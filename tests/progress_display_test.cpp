@@ -1,9 +1,13 @@
 #include <parallel_run/detail/progress_display.hpp>
+#include <parallel_run/detail/job_log.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
+
+#include "support/temp_dir.hpp"
 
 using namespace parallel_run;
 using detail::ProgressCounts;
@@ -123,4 +127,19 @@ TEST_CASE("the progress setting parses its four modes and names a bad one", "[pr
   CHECK(to_string(ProgressMode::automatic) == "auto");
   CHECK_THROWS_WITH(parse_progress_mode("fancy"),
                     Catch::Contains("progress must be one of auto, bar, lines, none; got 'fancy'"));
+}
+
+TEST_CASE("the job log calls its hook before each line it echoes to stderr, not before others",
+          "[progress]") {
+  // The live progress line wipes itself through this hook before a warning is printed.
+  test_support::TempDir t;
+  detail::JobLog log(t.path() / "master.txt", LoggingLevel::info);
+  int wiped = 0;
+  log.set_before_echo([&] { ++wiped; });
+  log.info("{}", "only in master.txt");
+  CHECK(wiped == 0);
+  log.warning("{}", "on stderr too");
+  CHECK(wiped == 1);
+  log.record("INFO", "only in master.txt");
+  CHECK(wiped == 1);
 }

@@ -31,8 +31,6 @@ inline std::string program_name(const char* argv0) {
 }
 }  // namespace detail
 
-/// Parses the flags over `defaults` (values given in code); only flags that appear change a
-/// setting. Prints --help / --version to `out`. Throws UsageError or ConfigError.
 PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* argv, Config defaults,
                                                  const std::string& description,
                                                  std::ostream& out) {
@@ -222,7 +220,6 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
 }
 
 namespace detail {
-/// The command that started this program, quoted for a POSIX shell.
 PARALLEL_RUN_DECL std::string shell_command(int argc, const char* const* argv) {
   std::string cmd;
   for (int i = 0; i < argc; ++i) {
@@ -232,8 +229,6 @@ PARALLEL_RUN_DECL std::string shell_command(int argc, const char* const* argv) {
   return cmd;
 }
 
-/// The last lines on stderr when items failed: the first failed items with their reasons,
-/// where the rest are, and the command that reruns the first failed mini-batch alone.
 PARALLEL_RUN_DECL void print_first_failures(std::ostream& err, const JobResult& r,
                                             const Config& config) {
   auto text = [](std::string_view t) { return escape_control(t); };
@@ -251,9 +246,7 @@ PARALLEL_RUN_DECL void print_first_failures(std::ostream& err, const JobResult& 
       err << "parallel_run: to rerun the first failed mini-batch alone: " << text(rerun) << "\n";
   }
 }
-}  // namespace detail
 
-namespace detail {
 PARALLEL_RUN_DECL int run_main(int argc, const char* const* argv, Config defaults,
                                const std::string& description, std::ostream& out, std::ostream& err,
                                const std::function<JobResult(const CommandLine&)>& run_job) {
