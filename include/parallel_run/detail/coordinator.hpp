@@ -14,13 +14,10 @@
 #include "parallel_run/detail/error_digest.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/job_log.hpp"
-#include "parallel_run/detail/log_readme.hpp"
-#include "parallel_run/detail/observer_list.hpp"
-#include "parallel_run/detail/overview_file.hpp"
+#include "parallel_run/detail/log_record.hpp"
 #include "parallel_run/detail/processed_log.hpp"
-#include "parallel_run/detail/progress_display.hpp"
+#include "parallel_run/detail/observer_list.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
-#include "parallel_run/detail/resource_monitor.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/task.hpp"
@@ -96,20 +93,9 @@ class Coordinator {
     result_.skipped_inputs_file = files_.skipped_inputs();
     if (cfg.output_action == OutputAction::append_row)
       result_.output_file = cfg.output_dir / cfg.append_row_file_name;
-    // The log folder's record, each file its own observer; then the user's observers.
-    write_log_readme(files_);
+    // The log folder's record (detail/log_record.hpp), then the user's observers.
     digest_ = std::make_shared<ErrorDigest>(files_.job_error());
-    observers_.add(std::make_shared<OverviewFile>(files_.overview()));
-    observers_.add(std::make_shared<ProcessedLog>(files_.processed_mini_batches()));
-    observers_.add(std::make_shared<ResourceMonitor>(  // logs/performance, on its own thread
-        [&log](const std::string& warning) { log.warning("{}", warning); }));
-    observers_.add(digest_);
-    auto progress = std::make_shared<ProgressDisplay>(
-        cfg.progress, cfg.logging_level, [&log](const std::string& line) { log.info("{}", line); });
-    if (progress->mode() != ProgressMode::none) {
-      observers_.add(progress);
-      log.set_before_echo([progress] { progress->clear_line(); });
-    }
+    add_log_record(observers_, cfg, files_, log, digest_);
     for (auto& o : user_observers_)
       observers_.add(o);
     observers_.on_error([this](const std::string& what) {

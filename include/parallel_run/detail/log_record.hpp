@@ -1,0 +1,41 @@
+// The log folder's record: the library's own observers of a job, one file (or display) each,
+// in the order they are called. A new file of the log folder is a new observer added here.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/detail/error_digest.hpp"
+#include "parallel_run/detail/job_files.hpp"
+#include "parallel_run/detail/job_log.hpp"
+#include "parallel_run/detail/log_readme.hpp"
+#include "parallel_run/detail/observer_list.hpp"
+#include "parallel_run/detail/overview_file.hpp"
+#include "parallel_run/detail/processed_log.hpp"
+#include "parallel_run/detail/progress_display.hpp"
+#include "parallel_run/detail/resource_monitor.hpp"
+
+#include <memory>
+#include <string>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// Writes the log folder's README and attaches its observers to `observers`; `digest` (the
+/// first failures, which the job's result quotes) is one of them. `log` outlives the job.
+inline void add_log_record(ObserverList& observers, const Config& cfg, const JobFiles& files,
+                           JobLog& log, const std::shared_ptr<ErrorDigest>& digest) {
+  write_log_readme(files);
+  observers.add(std::make_shared<OverviewFile>(files.overview()));
+  observers.add(std::make_shared<ProcessedLog>(files.processed_mini_batches()));
+  observers.add(std::make_shared<ResourceMonitor>(  // logs/performance, on its own thread
+      [&log](const std::string& warning) { log.warning("{}", warning); }));
+  observers.add(digest);
+  auto progress = std::make_shared<ProgressDisplay>(
+      cfg.progress, cfg.logging_level, [&log](const std::string& line) { log.info("{}", line); });
+  if (progress->mode() != ProgressMode::none) {
+    observers.add(progress);
+    log.set_before_echo([progress] { progress->clear_line(); });
+  }
+}
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE
