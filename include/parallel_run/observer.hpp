@@ -132,6 +132,9 @@ struct MiniBatchFinal {
   std::size_t succeeded = 0;  // items
   std::size_t failed = 0;     // items, failed or not processed
   std::string reason;         // why it failed or was not processed
+  /// Kept from an earlier run of the same output folder (--resume, --retry-failed): its rows
+  /// and failed items come from the journal and it was not run again in this one.
+  bool from_journal = false;
 };
 
 /// Where the job stands, every few seconds while it runs.
