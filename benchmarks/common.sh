@@ -39,12 +39,98 @@ build_benchmark() {
       cmake -S "$repo" -B "$build_dir" -DPARALLEL_RUN_BUILD_BENCHMARKS=ON >/dev/null
     fi
     say "building $* in $build_dir"
-    cmake --build "$build_dir" --target "$@" >/dev/null
+    local log=$build_dir/benchmark-build.log
+    if ! cmake --build "$build_dir" --target "$@" >"$log" 2>&1; then
+      tail -n 20 "$log" >&2
+      # A target CMake did not define: say why (the model benchmarks' programs are defined
+      # only when their library is found, with a "... not found ..." message).
+      if grep -q "unknown target" "$log"; then
+        cmake -S "$repo" -B "$build_dir" 2>&1 | grep "not found" >&2 || true
+      fi
+      die "building $* failed (the whole log: $log)"
+    fi
     bin=$build_dir/benchmarks/$subdir
   fi
   local program
   for program in "$@"; do
-    program=${program#table_scan_}  # a target named for its folder builds the plain name
+    program=${program#"$subdir"_}  # a target named for its folder builds the plain name
     [[ -x $bin/$program ]] || die "$bin/$program is missing (set PARALLEL_RUN_BENCH_BIN)"
   done
+}
+
+# timed NAME LOG COMMAND...: runs COMMAND, its stdout and stderr into LOG, and appends
+# "<wall seconds> <CPU seconds>" (user + system, its child processes included) to
+# $times_dir/NAME (the caller sets times_dir). A failing command stops the script with the end
+# of LOG.
+timed() {
+  local name=$1 log=$2
+  shift 2
+  local TIMEFORMAT='%R %U %S' times
+  times=$(mktemp)
+  if ! { time "$@" >"$log" 2>&1; } 2>"$times"; then
+    tail -n 20 "$log" >&2
+    die "$name failed: $* (the whole log: $log)"
+  fi
+  awk '{ printf "%s %.2f\n", $1, $2 + $3 }' "$times" >>"${times_dir:?}/$name"
+  rm -f "$times"
+}
+
+# timed_stats NAME: "<runs> <median wall s> <min wall s> <median CPU s>" over the runs timed
+# recorded for NAME.
+timed_stats() {
+  local file=${times_dir:?}/$1
+  paste -d' ' <(cut -d' ' -f1 "$file" | sort -g) <(cut -d' ' -f2 "$file" | sort -g) | awk '
+    { wall[NR] = $1; cpu[NR] = $2 }
+    END {
+      m = int((NR + 1) / 2)
+      w = NR % 2 ? wall[m] : (wall[m] + wall[m + 1]) / 2
+      c = NR % 2 ? cpu[m] : (cpu[m] + cpu[m + 1]) / 2
+      printf "%d %.3f %.3f %.2f\n", NR, w, wall[1], c
+    }'
+}
+
+# rate_table COUNT UNIT TOOL...: a table of each TOOL's runs recorded by timed: runs, median
+# and fastest wall seconds, COUNT per median second, median CPU seconds, and the median against
+# the first TOOL's. Sets median_of[TOOL] (seconds) and rate_of[TOOL] (UNIT per second).
+declare -A median_of rate_of
+rate_table() {
+  local count=$1 unit=$2 t runs median min cpu
+  shift 2
+  printf '| %-20s | %4s | %8s | %8s | %10s | %12s | %15s |\n' contender runs "median s" "min s" \
+    "$unit/s" "median CPU s" "vs $1"
+  printf '|%s|%s|%s|%s|%s|%s|%s|\n' ---------------------- ------ ---------- ---------- ------------ \
+    -------------- -----------------
+  for t in "$@"; do
+    read -r runs median min cpu < <(timed_stats "$t")
+    median_of[$t]=$median
+    rate_of[$t]=$(awk -v n="$count" -v s="$median" 'BEGIN { printf "%.0f", n / s }')
+    printf '| %-20s | %4s | %8s | %8s | %10s | %12s | %14sx |\n' "$t" "$runs" "$median" "$min" \
+      "${rate_of[$t]}" "$cpu" "$(awk -v a="$median" -v b="${median_of[$1]}" 'BEGIN { printf "%.2f", a / b }')"
+  done
+}
+
+# take_turns ROUNDS TOOL...: ROUNDS rounds in which each TOOL runs once, in order (`run_tool
+# TOOL`, defined by the caller), so that a busy minute on a shared machine hits all alike.
+take_turns() {
+  local rounds=$1 r t
+  shift
+  for ((r = 1; r <= rounds; ++r)); do
+    say "round $r of $rounds"
+    for t in "$@"; do run_tool "$t"; done
+  done
+}
+
+# need_model_packages WHAT MODULES [PACKAGE...]: the model benchmarks' Debian packages,
+# MODEL_PACKAGES of scripts/deps.sh and the PACKAGEs (installed when missing, as root, as
+# `scripts/demo models` does), and /usr/bin/python3 importing MODULES ("torch, numpy"): Debian's
+# Python modules are for the system's Python. Stops naming what is missing otherwise.
+need_model_packages() {
+  local what=$1 modules=$2
+  shift 2
+  # shellcheck source=scripts/deps.sh
+  source "$repo/scripts/deps.sh"
+  ensure_packages "${MODEL_PACKAGES[@]}" "$@" >&2 ||
+    die "$what needed: Debian's ${MODEL_PACKAGES[*]} $* (run as root to install them)"
+  /usr/bin/python3 -c "import $modules" 2>/dev/null ||
+    die "/usr/bin/python3 cannot import $modules (Debian: ${MODEL_PACKAGES[*]} $*)"
 }
