@@ -837,7 +837,7 @@ TEST_CASE("readme.txt names every file of the log folder", "[record][readme]") {
     REQUIRE(after < readme.size());
     CHECK((readme[after] == ' ' || readme[after] == '\n'));
   }
-  CHECK(files == 8);
+  CHECK(files == 10);
 }
 
 TEST_CASE("only_mini_batch runs that one mini-batch into its own folder", "[record][only]") {

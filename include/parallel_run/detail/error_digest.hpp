@@ -81,6 +81,13 @@ class ErrorDigest final : public JobObserver {
   /// mini-batch.
   const std::vector<FailedItemRecord>& first_failures() const noexcept { return first_; }
 
+  /// Calls f(category, count, examples) for each category of failure so far, by name.
+  template <class F>
+  void for_each_category(F&& f) const {
+    for (const auto& [name, c] : categories_)
+      f(name, c.count, c.examples);
+  }
+
  private:
   struct Category {
     std::size_t count = 0;

@@ -57,6 +57,10 @@ struct JobFiles {
     return log_dir / "processed_mini-batches.csv";
   }
   std::filesystem::path metrics() const { return log_dir / "metrics.csv"; }
+  /// The run as one self-contained page: summary, timeline, charts, failures.
+  std::filesystem::path report() const { return log_dir / "report.html"; }
+  /// Every attempt in the Chrome trace event format (Perfetto, chrome://tracing).
+  std::filesystem::path trace() const { return log_dir / "trace.json"; }
   /// Each worker's record of its attempts, thread or process: logs/worker/<host>/process-<n>.txt.
   std::filesystem::path worker_dir(const std::string& host) const {
     return log_dir / "worker" / host;
@@ -92,6 +96,8 @@ struct JobFiles {
             "metrics.csv",
             "overview.txt",
             "readme.txt",
+            "report.html",
+            "trace.json",
             "user",
             "worker",
             "performance"};

@@ -34,6 +34,13 @@ processed_mini-batches.csv
                    run()), Status (succeeded, failed, timed_out, crashed), Error Category,
                    Error Message, Mini-batch Detail (its first and last item keys).
 metrics.csv        Metrics the scorer logged with Context::log_metric, per worker.
+report.html        The run as one page to open in a browser (nothing is fetched): the
+                   summary (the numbers of job_result.txt), a timeline with a lane per
+                   worker and a bar per attempt, throughput and progress over time, CPU and
+                   memory from performance/, failures by category, the slowest attempts,
+                   the settings. Rewritten every few seconds while the job runs.
+trace.json         Every attempt in the Chrome trace event format: open it in Perfetto
+                   (ui.perfetto.dev) or chrome://tracing. Written at the job's end.
 readme.txt         This file: what each file of this folder holds.
 worker/<host>/process-<n>.txt
                    One per worker (thread or process): a line as each attempt starts

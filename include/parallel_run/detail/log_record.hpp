@@ -12,6 +12,8 @@
 #include "parallel_run/detail/processed_log.hpp"
 #include "parallel_run/detail/progress_display.hpp"
 #include "parallel_run/detail/resource_monitor.hpp"
+#include "parallel_run/detail/run_report.hpp"
+#include "parallel_run/detail/trace_file.hpp"
 
 #include <memory>
 #include <string>
@@ -29,6 +31,10 @@ inline void add_log_record(ObserverList& observers, const Config& cfg, const Job
   observers.add(std::make_shared<ResourceMonitor>(  // logs/performance, on its own thread
       [&log](const std::string& warning) { log.warning("{}", warning); }));
   observers.add(digest);
+  observers.add(std::make_shared<TraceFile>(files.trace()));
+  // After the resource monitor (its last samples are written when the report reads them) and
+  // the digest (whose categories it shows).
+  observers.add(std::make_shared<RunReport>(files, digest));
   auto progress = std::make_shared<ProgressDisplay>(
       cfg.progress, cfg.logging_level, [&log](const std::string& line) { log.info("{}", line); });
   if (progress->mode() != ProgressMode::none) {
