@@ -8,9 +8,11 @@
 #include <parallel_run/detail/trace_file.hpp>
 
 #include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <regex>
@@ -45,6 +47,27 @@ std::string by_id(const std::string& page, const std::string& id) {
   if (at == std::string::npos) return "<absent>";
   const std::size_t from = at + open.size();
   return page.substr(from, page.find('<', from) - from);
+}
+
+// trace.json parsed (simdjson's DOM: it validates the whole text), split into complete
+// events ("ph":"X") and metadata events.
+struct Trace {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  std::vector<simdjson::dom::element> complete, meta;
+
+  explicit Trace(const std::string& text) {
+    root = parser.parse(simdjson::padded_string(text));
+    for (simdjson::dom::element e : root["traceEvents"].get_array())
+      (std::string_view(e["ph"]) == "X" ? complete : meta).push_back(e);
+  }
+};
+
+std::string str(simdjson::dom::element e) {
+  return std::string(std::string_view(e));
+}
+std::int64_t num(simdjson::dom::element e) {
+  return std::int64_t(e);
 }
 
 // The rows of the table with this id, its header included.
@@ -255,45 +278,45 @@ TEST_CASE("trace.json has one complete event per attempt and names the lanes", "
   before.file = t / "out/logs/trace.json";
   job.feed({&trace, &before}, false);
   CHECK_FALSE(before.existed);  // complete or absent: absent while the job runs
-  const auto j = nlohmann::json::parse(read_file(t / "out/logs/trace.json"));
-  const auto& events = j.at("traceEvents");
-  std::vector<nlohmann::json> complete, meta;
-  for (const auto& e : events)
-    (e.at("ph") == "X" ? complete : meta).push_back(e);
+  const Trace trace_json(read_file(t / "out/logs/trace.json"));
+  const auto& complete = trace_json.complete;
+  const auto& meta = trace_json.meta;
   REQUIRE(complete.size() == 5);
   CHECK(trace.events() == 5);
-  const auto& failed = complete[1];
-  CHECK(failed.at("name") == "mini-batch 1");
-  CHECK(failed.at("ts") == 0);
-  CHECK(failed.at("dur") == 500000);
-  CHECK(failed.at("pid") == 4242);
-  CHECK(failed.at("tid") == 1);
-  CHECK(failed.at("args").at("status") == "failed");
-  CHECK(failed.at("args").at("attempt") == 1);
-  CHECK(failed.at("args").at("last") == false);
-  CHECK(failed.at("args").at("first_key") == "k2<&>");
-  CHECK(failed.at("args").at("reason") == "std::runtime_error: <b>bad</b>");
-  CHECK(complete[4].at("ts") == 2000000);
-  CHECK(complete[4].at("args").at("reason") == "late \"1 s\"\n");
-  CHECK(complete[0].at("args").contains("reason") == false);
+  const auto failed = complete[1];
+  CHECK(str(failed["name"]) == "mini-batch 1");
+  CHECK(num(failed["ts"]) == 0);
+  CHECK(num(failed["dur"]) == 500000);
+  CHECK(num(failed["pid"]) == 4242);
+  CHECK(num(failed["tid"]) == 1);
+  CHECK(str(failed["args"]["status"]) == "failed");
+  CHECK(num(failed["args"]["attempt"]) == 1);
+  CHECK(bool(failed["args"]["last"]) == false);
+  CHECK(str(failed["args"]["first_key"]) == "k2<&>");
+  CHECK(str(failed["args"]["reason"]) == "std::runtime_error: <b>bad</b>");
+  CHECK(num(complete[4]["ts"]) == 2000000);
+  CHECK(str(complete[4]["args"]["reason"]) == "late \"1 s\"\n");
+  CHECK(complete[0]["args"]["reason"].error() == simdjson::NO_SUCH_FIELD);
   // One process and two worker lanes, by name.
   REQUIRE(meta.size() == 3);
-  CHECK(meta[0].at("name") == "process_name");
-  CHECK(meta[0].at("args").at("name") == "node-a process 4242");
-  CHECK(meta[1].at("name") == "thread_name");
-  CHECK(meta[1].at("tid") == 0);
-  CHECK(meta[1].at("args").at("name") == "worker 0");
-  CHECK(meta[2].at("args").at("name") == "worker 1");
-  CHECK(j.at("otherData").at("job") == "fed-job");
-  CHECK(j.at("otherData").at("attempts") == 5);
-  CHECK(j.at("otherData").at("result") == job.result.summary());
+  CHECK(str(meta[0]["name"]) == "process_name");
+  CHECK(str(meta[0]["args"]["name"]) == "node-a process 4242");
+  CHECK(str(meta[1]["name"]) == "thread_name");
+  CHECK(num(meta[1]["tid"]) == 0);
+  CHECK(str(meta[1]["args"]["name"]) == "worker 0");
+  CHECK(str(meta[2]["args"]["name"]) == "worker 1");
+  CHECK(str(trace_json.root["otherData"]["job"]) == "fed-job");
+  CHECK(num(trace_json.root["otherData"]["attempts"]) == 5);
+  CHECK(str(trace_json.root["otherData"]["result"]) == job.result.summary());
 }
 
 TEST_CASE("JSON strings escape quotes and control characters", "[report][trace]") {
   std::string out;
   detail::append_json_string(out, std::string("a\"b\\c\n\t\x01\x1f\xc3\xa9", 11));
   CHECK(out == "\"a\\\"b\\\\c\\n\\t\\u0001\\u001f\xc3\xa9\"");
-  CHECK(nlohmann::json::parse(out) == std::string("a\"b\\c\n\t\x01\x1f\xc3\xa9", 11));
+  simdjson::dom::parser parser;
+  CHECK(std::string_view(parser.parse(simdjson::padded_string(out))) ==
+        std::string("a\"b\\c\n\t\x01\x1f\xc3\xa9", 11));
 }
 
 TEST_CASE("a coarsening series keeps its totals as its cells widen", "[report]") {
@@ -352,11 +375,7 @@ TEST_CASE("a report of 10^6 attempts stays under 5 MB and draws time slices", "[
 namespace {
 
 std::size_t trace_attempts(const fs::path& file) {
-  const auto j = nlohmann::json::parse(read_file(file));
-  std::size_t n = 0;
-  for (const auto& e : j.at("traceEvents"))
-    n += e.at("ph") == "X";
-  return n;
+  return Trace(read_file(file)).complete.size();
 }
 
 }  // namespace
@@ -422,4 +441,48 @@ TEST_CASE("a job stopped by a threshold and a run of one mini-batch have their r
     CHECK(trace_attempts(logs / "trace.json") == 1);
     CHECK_FALSE(fs::exists(t / "out/logs/report.html"));
   }
+}
+
+TEST_CASE("report.html is rewritten while the job runs and tells of an interruption",
+          "[report][job][signals]") {
+  TempDir t;
+  make_numbered_files(t / "in", 12);
+  Config c = test_support::report_job_config(t / "out");
+  c.stop_on_signals = true;
+  c.run_max_try = 1;
+  c.run_invocation_timeout = 60;  // mini-batch 3 waits for the first refresh
+  const fs::path page_file = t / "out/logs/report.html";
+  auto seen_running = std::make_shared<std::atomic<bool>>(false);
+  const fs::path log = t / "out/logs/master.txt";
+  auto scorer = make_scorer([page_file, log, seen_running](const FileBatch& b) {
+    if (b.mini_batch_index() == 3) {
+      // The first progress event (2 s into the job) writes the page of a running job.
+      const auto end = std::chrono::steady_clock::now() + 20s;
+      while (!*seen_running && std::chrono::steady_clock::now() < end) {
+        *seen_running =
+            read_file(page_file).find("<body data-state=\"running\">") != std::string::npos;
+        std::this_thread::sleep_for(20ms);
+      }
+      std::raise(SIGINT);
+      // This attempt ends once the coordinator has heard the signal (else the job could end
+      // first).
+      while (read_file(log).find("stopping the job: interrupted by SIGINT") == std::string::npos &&
+             std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(20ms);
+    }
+    std::vector<std::string> keys;
+    for (const auto& e : b)
+      keys.push_back(e.key);
+    return keys;
+  });
+  JobResult r = run(c, FileDataset({(t / "in").string()}), scorer);
+  CHECK(*seen_running);
+  REQUIRE(r.interrupted_by == SIGINT);
+  const std::string page = read_file(page_file);
+  CHECK(page.find("<body data-state=\"failed\">") != std::string::npos);
+  CHECK(page.find("<p>Interrupted by signal 2.</p>") != std::string::npos);
+  CHECK(unescape_html(by_id(page, "failure-reason")) == r.failure_reason);
+  CHECK(unescape_html(by_id(page, "result-line")) + "\n" ==
+        read_file(t / "out/logs/job_result.txt").substr(0, r.summary().size() + 1));
+  CHECK(count(page, "<rect class=\"bar ") == r.attempts);
 }

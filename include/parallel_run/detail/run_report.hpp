@@ -835,7 +835,9 @@ inline void RunReport::timeline(std::string& out, double horizon) const {
                    "({2})</span>",
                    attempt_outcome_names[i], i == 0 ? "ok" : attempt_outcome_names[i],
                    outcomes_[i]);
-  out += "</div>\n";
+  out +=
+      "<span class=\"note\">retried: the attempt failed, timed out or crashed and its "
+      "mini-batch was tried again; the others are the last attempt of theirs</span></div>\n";
   if (lanes_.empty()) {
     out += "<p class=\"note\">No attempt has ended yet.</p></section>\n";
     return;
