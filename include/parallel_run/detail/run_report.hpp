@@ -38,6 +38,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -611,11 +612,10 @@ inline std::string bytes_text(double b) {
 inline double tick_step(double span, int ticks) {
   if (!(span > 0)) return 1;
   const double raw = span / ticks;
-  double step = 1e-3;
   for (double base = 1e-3; base < 1e12; base *= 10)
     for (double m : {1.0, 2.0, 5.0})
       if (base * m >= raw) return base * m;
-  return step;
+  return raw;
 }
 
 /// The x axis of a chart over [0, span] seconds: ticks and labels at the bottom.
@@ -1064,6 +1064,12 @@ inline void RunReport::failures(std::string& out, const JobResult* r) const {
                      "worker/{0}/process-{1}.txt</a> and its own log <a "
                      "href=\"user/{0}/worker-{1}.txt\">user/{0}/worker-{1}.txt</a>",
                      html(host_), b.worker);
+      // A worker process: what it printed (a crash's last words) is in a file of its own.
+      if (b.pid != pid_)
+        fmt::format_to(std::back_inserter(out),
+                       ", what it printed <a href=\"user/stdout/{0}/process-{1}.txt\">"
+                       "user/stdout/{0}/process-{1}.txt</a>",
+                       html(host_), b.worker);
     }
     out += ".</p>\n";
     if (r != nullptr && !r->first_failures.empty() && !command_line_.empty()) {
