@@ -505,12 +505,12 @@ TEST_CASE("summary_only writes no rows - the output appears only when complete",
     CHECK(r.succeeded);
     CHECK_FALSE(*seen_early);
     CHECK(read_file(out) == numbered_keys(20));
-    // Only the output and the logs remain in the output folder.
+    // Only the output, the journal and the logs remain in the output folder.
     std::vector<std::string> names;
     for (auto& e : std::filesystem::directory_iterator(job.dir / "out"))
       names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
-    CHECK(names == std::vector<std::string>{"logs", "scores.txt"});
+    CHECK(names == std::vector<std::string>{".parallel_run_journal", "logs", "scores.txt"});
   }
 }
 

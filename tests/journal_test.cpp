@@ -72,7 +72,7 @@ TEST_CASE("a journal reads back its fingerprint, its mini-batches and its end", 
     w.add(entry(0), "row 0\nrow 1\n", "");
     w.add(entry(2, detail::JournalOutcome::failed), "", "k2,2,3,boom\n");
     w.add(entry(1), "row 2\n", "k1,1,1,bad item\n");
-    w.end({true, 0, "items 3/4 succeeded", 1700000000});
+    w.end({true, true, "items 3/4 succeeded", 1700000000, ""});
   }
   detail::JournalScan scan;
   const auto entries = read_entries(files, &scan);
@@ -95,7 +95,8 @@ TEST_CASE("a journal reads back its fingerprint, its mini-batches and its end", 
   CHECK(entries[2].data_offset == 12 + 12);
   REQUIRE(scan.end);
   CHECK(scan.end->succeeded);
-  CHECK(scan.end->exit_status == 0);
+  CHECK(scan.end->complete);
+  CHECK(scan.end->failure_reason.empty());
   CHECK(scan.end->summary == "items 3/4 succeeded");
   CHECK(scan.end->ended_unix_seconds == 1700000000);
   CHECK(detail::read_journal_data(files, entries[0]) ==
@@ -146,7 +147,7 @@ TEST_CASE("a journal cut at any byte reads as its whole records and resumes afte
       w.add(entry(i), fmt::format("row {}\n", i), i % 2 ? fmt::format("k{},{},1,x\n", i, i) : "");
       ends.push_back(fs::file_size(full.journal()));
     }
-    w.end({false, 1, "failed", 5});
+    w.end({false, false, "failed", 5, "error_threshold exceeded"});
     ends.push_back(fs::file_size(full.journal()));
   }
   const std::string journal = slurp(full.journal());
@@ -247,16 +248,14 @@ TEST_CASE(
   Config c;
   c.output_dir = dir.path() / "out";
   c.side_inputs["ref"] = dir.path() / "side.txt";
-  const auto base =
-      detail::run_fingerprint(c, nullptr, "version 1", detail::FingerprintMode::metadata);
+  const auto base = detail::run_fingerprint(c, nullptr, "version 1", FingerprintMode::metadata);
   CHECK(detail::Fingerprint::parse(base.text()).text() == base.text());
 
   auto changed = [&](auto&& edit, const TableOptions* table = nullptr,
                      std::string program = "version 1") {
     Config d = c;
     edit(d);
-    return detail::run_fingerprint(d, table, program, detail::FingerprintMode::metadata)
-        .differences(base);
+    return detail::run_fingerprint(d, table, program, FingerprintMode::metadata).differences(base);
   };
   using Diffs = std::vector<std::string>;
   CHECK(changed([](Config& d) { d.mini_batch_size = 20; }) ==
@@ -276,17 +275,27 @@ TEST_CASE(
   CHECK(changed([](Config& d) { d.side_inputs.clear(); }).size() == 1);
   TableOptions table;
   CHECK(changed([](Config&) {}, &table).front() == "inputs: files -> tables");
-  // Settings that do not change results may differ between a run and its resumption.
+  // Settings that do not change results are no part of it.
   CHECK(changed([](Config& d) {
           d.process_count_per_node = 7;
-          d.run_max_try = 9;
-          d.run_invocation_timeout = 5;
           d.logging_level = LoggingLevel::debug;
           d.backend = Backend::process;
-          d.error_threshold = 3;
           d.progress = ProgressMode::none;
           d.resource_monitor_interval = 0;
         }).empty());
+  // Those that decide the verdict are "verdict." parts: a resume may change them, a reuse not.
+  CHECK(changed([](Config& d) {
+          d.run_max_try = 9;
+          d.run_invocation_timeout = 5;
+          d.error_threshold = 3;
+          d.mini_batch_error_threshold = 2;
+          d.allowed_failed_percent = 50;
+          d.worker_memory_limit = 1 << 30;
+        }) == Diffs{"verdict.error_threshold: -1 -> 3",
+                    "verdict.mini_batch_error_threshold: -1 -> 2",
+                    "verdict.allowed_failed_percent: 100 -> 50", "verdict.run_max_try: 3 -> 9",
+                    "verdict.run_invocation_timeout: 60 -> 5",
+                    "verdict.worker_memory_limit: 0 -> 1073741824"});
   // A side input is known by its identity: a new size is a different run.
   spit(dir.path() / "side.txt", "reference, longer");
   const Diffs side = changed([](Config&) {});
@@ -299,14 +308,14 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   TempDir dir;
   const fs::path f = dir.path() / "a.txt";
   spit(f, "hello");
-  auto identity = [&](detail::FingerprintMode mode) {
+  auto identity = [&](FingerprintMode mode) {
     detail::InputIdentity id(mode);
     id.add("a.txt", f);
     return id.value();
   };
-  const auto meta = identity(detail::FingerprintMode::metadata);
-  const auto content = identity(detail::FingerprintMode::content);
-  CHECK(identity(detail::FingerprintMode::metadata) == meta);
+  const auto meta = identity(FingerprintMode::metadata);
+  const auto content = identity(FingerprintMode::content);
+  CHECK(identity(FingerprintMode::metadata) == meta);
   CHECK(meta != content);
   struct ::stat st {};
   REQUIRE(::stat(f.c_str(), &st) == 0);
@@ -314,10 +323,10 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   spit(f, "HELLO");
   const struct ::timespec times[2] = {st.st_atim, st.st_mtim};
   REQUIRE(::utimensat(AT_FDCWD, f.c_str(), times, 0) == 0);
-  CHECK(identity(detail::FingerprintMode::metadata) == meta);
-  CHECK(identity(detail::FingerprintMode::content) != content);
+  CHECK(identity(FingerprintMode::metadata) == meta);
+  CHECK(identity(FingerprintMode::content) != content);
   // A slice of a table is known by its byte range too.
-  detail::InputIdentity a(detail::FingerprintMode::metadata), b(detail::FingerprintMode::metadata);
+  detail::InputIdentity a(FingerprintMode::metadata), b(FingerprintMode::metadata);
   a.add("a.txt", f, 0, 3);
   b.add("a.txt", f, 3, 2);
   CHECK(a.value() != b.value());

@@ -308,7 +308,9 @@ TEST_CASE(
   });
   REQUIRE(run(monitor_config(t, 0.05), FileDataset({(t / "in").string()}), scorer).succeeded);
   REQUIRE(fs::exists(performance_dir(t)));
-  const JobResult r = run(monitor_config(t, 0), FileDataset({(t / "in").string()}), scorer);
+  Config again = monitor_config(t, 0);
+  again.allow_reuse = false;  // a new run, not the reuse of the first
+  const JobResult r = run(again, FileDataset({(t / "in").string()}), scorer);
   CHECK(r.succeeded);
   CHECK(fs::exists(t / "out" / "logs" / "master.txt"));
   CHECK_FALSE(fs::exists(t / "out" / "logs" / "performance"));

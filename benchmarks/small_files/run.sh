@@ -2,8 +2,9 @@
 # small_files: 20,000 files of 200 bytes, the CRC-32 of each, mini-batches of 10, 2 workers.
 # Times, in the same run on the same data: parallel_run (thread backend, and the same program
 # with --backend process), the hand-written C++ loop (the floor), Python multiprocessing,
-# xargs and GNU parallel; checks that the row writers wrote identical output; prints a table
-# and, as its last line, a RESULT line.
+# xargs and GNU parallel; checks that the row writers wrote identical output; the journal's
+# cost (journal_overhead), a run killed at half and resumed (resume_ratio) and a reuse hit
+# (reuse_s); prints a table and, as its last line, a RESULT line.
 #
 #   benchmarks/small_files/run.sh
 #
@@ -16,6 +17,7 @@
 #   SMALL_FILES_ROUNDS            rounds the fast tools take turns in (default 6)
 #   SMALL_FILES_XARGS_RUNS        timed runs of xargs (default 10)
 #   SMALL_FILES_GNU_PARALLEL_RUNS timed runs of GNU parallel (default 3: about 7 s each)
+#   SMALL_FILES_RESUME_TRIALS     runs killed at half and resumed (default 5)
 #   SMALL_FILES_KEEP=1            keep the data and outputs (the folder is printed)
 #   PYTHON                        the Python interpreter (default python3)
 set -euo pipefail
@@ -80,13 +82,20 @@ add_tool() {  # name runs warmup needs_shell command
   shell_of[$1]=$4
   command_of[$1]=$5
 }
-add_tool parallel_run "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$data" --output "$work/parallel_run")"
+# Each run does the work: with allow_reuse (the default) a second identical run would reuse
+# the first (see reuse_s below).
+add_tool parallel_run "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$data" --output "$work/parallel_run" \
+  --allow-reuse false)"
+# The journal's cost: the same run keeping none.
+add_tool parallel_run_no_journal "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$data" \
+  --output "$work/parallel_run_no_journal" --no-journal)"
 # The record's cost: the same run without the resource monitor and the progress display
 # (the log folder's other files cannot be turned off).
 add_tool parallel_run_bare "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$data" \
-  --output "$work/parallel_run_bare" --resource-monitor-interval 0 --progress none)"
+  --output "$work/parallel_run_bare" --resource-monitor-interval 0 --progress none --allow-reuse false)"
 add_tool parallel_run_process "$runs" 3 0 \
-  "$(q "$bin/parallel_run_crc" --input "$data" --output "$work/parallel_run_process" --backend process)"
+  "$(q "$bin/parallel_run_crc" --input "$data" --output "$work/parallel_run_process" --backend process \
+    --allow-reuse false)"
 add_tool loop "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop.txt" 2)"
 add_tool "loop_1_thread" "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop_1.txt" 1)"
 add_tool multiprocessing "$runs" 3 0 \
@@ -105,11 +114,13 @@ fi
 
 # --- correctness first: the three row writers must agree byte for byte -------------------
 say "checking outputs"
-for t in parallel_run parallel_run_bare parallel_run_process loop loop_1_thread multiprocessing; do
+for t in parallel_run parallel_run_no_journal parallel_run_bare parallel_run_process loop loop_1_thread \
+  multiprocessing; do
   bash -c "${command_of[$t]}" >/dev/null || die "$t failed"
 done
 expected=$work/loop.txt
-for got in "$work/parallel_run/parallel_run_step.txt" "$work/parallel_run_bare/parallel_run_step.txt" \
+for got in "$work/parallel_run/parallel_run_step.txt" "$work/parallel_run_no_journal/parallel_run_step.txt" \
+  "$work/parallel_run_bare/parallel_run_step.txt" \
   "$work/parallel_run_process/parallel_run_step.txt" "$work/loop_1.txt" "$work/multiprocessing.txt"; do
   if ! cmp -s "$expected" "$got"; then
     diff "$expected" "$got" | head -5 >&2 || true
@@ -149,7 +160,8 @@ EOF
 }
 rounds=${SMALL_FILES_ROUNDS:-6}
 per_round=$(((runs + rounds - 1) / rounds))
-fast=(parallel_run parallel_run_bare parallel_run_process loop loop_1_thread multiprocessing)
+fast=(parallel_run parallel_run_no_journal parallel_run_bare parallel_run_process loop loop_1_thread
+  multiprocessing)
 for ((r = 1; r <= rounds; ++r)); do
   say "round $r of $rounds: $per_round runs of each fast tool"
   for t in "${fast[@]}"; do
@@ -165,6 +177,44 @@ for t in "${tools[@]}"; do
   say "timing $t: ${runs_of[$t]} runs after ${warmup_of[$t]} warm-up(s)"
   time_runs "$t" "${warmup_of[$t]}" "${runs_of[$t]}" "$work/$t.1.json"
 done
+# --- the journal: a run killed at about half, then resumed; a reuse hit -----------------
+# SMALL_FILES_RESUME_TRIALS kills (default 5), each at half the median full run (after the
+# timing, so that median is known); the resumed run's time over a full run's is the ratio.
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+full_s=$("$python" - "$work"/parallel_run.*.json <<'EOF'
+import json, statistics, sys
+print(f"{statistics.median(t for f in sys.argv[1:] for t in json.load(open(f))['results'][0]['times']):.4f}")
+EOF
+)
+seconds_since() { awk -v ns="$(($(date +%s%N) - $1))" 'BEGIN { printf "%.4f", ns / 1e9 }'; }
+resume_times=()
+for ((k = 1; k <= ${SMALL_FILES_RESUME_TRIALS:-5}; ++k)); do
+  rm -rf "$work/resumed"
+  "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --progress none >/dev/null 2>&1 &
+  pid=$!
+  sleep "$(awk -v s="$full_s" 'BEGIN { printf "%.4f", s / 2 }')"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  start=$(date +%s%N)
+  "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --resume --progress none \
+    >"$work/resumed.out" 2>&1 || die "the resumed run failed: $(cat "$work/resumed.out")"
+  resume_times+=("$(seconds_since "$start")")
+  cmp -s "$expected" "$work/resumed/parallel_run_step.txt" ||
+    die "the resumed run's output differs from the loop's"
+  kept=$(grep -o '[0-9]* mini-batches kept' "$work/resumed.out" || echo "0 mini-batches kept")
+  say "resume $k: $kept of $((files / 10)); ${resume_times[-1]} s"
+done
+resume_s=$(printf '%s\n' "${resume_times[@]}" | median)
+# A reuse hit: the same run again over the finished one.
+reuse_times=()
+for ((k = 1; k <= 5; ++k)); do
+  start=$(date +%s%N)
+  "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --progress none >"$work/reused.out" 2>&1
+  reuse_times+=("$(seconds_since "$start")")
+  grep -q "reused the run" "$work/reused.out" || die "the same run again was not reused: $(cat "$work/reused.out")"
+done
+reuse_s=$(printf '%s\n' "${reuse_times[@]}" | median)
+
 declare -A median_of min_of
 for t in "${tools[@]}"; do
   read -r "median_of[$t]" "min_of[$t]" < <("$python" - "$work/$t".*.json <<'EOF'
@@ -192,6 +242,8 @@ vs_mp=$(ratio "$mp_s" "$pr_s")
 process_s=${median_of[parallel_run_process]}
 process_vs_thread=$(ratio "$process_s" "$pr_s")
 record_overhead=$(ratio "$pr_s" "${median_of[parallel_run_bare]}")
+journal_overhead=$(ratio "$pr_s" "${median_of[parallel_run_no_journal]}")
+resume_ratio=$(ratio "$resume_s" "$pr_s")
 
 echo
 echo "small_files: $files files of $file_size bytes, CRC-32 each, mini-batches of 10, 2 workers"
@@ -211,4 +263,10 @@ if le "$process_vs_thread" 1.3; then met=met; else met="NOT met"; fi
 echo "target parallel_run --backend process <= 1.3x the thread backend: $process_vs_thread x: $met"
 if le "$record_overhead" 1.03; then met=met; else met="NOT met"; fi
 echo "target the record (resource monitor, progress) <= 1.03x the run without it: $record_overhead x: $met"
-echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread record_overhead=$record_overhead"
+if le "$journal_overhead" 1.05; then met=met; else met="NOT met"; fi
+echo "target the journal <= 1.05x the run without it: $journal_overhead x: $met"
+if le "$resume_ratio" 0.6; then met=met; else met="NOT met"; fi
+echo "target a run killed at half, resumed: <= 0.6x a full run: $resume_ratio x ($resume_s s): $met"
+if le "$reuse_s" 0.1; then met=met; else met="NOT met"; fi
+echo "target a reuse hit over the $files files < 0.1 s: $reuse_s s: $met"
+echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread record_overhead=$record_overhead journal_overhead=$journal_overhead resume_ratio=$resume_ratio reuse_s=$reuse_s"

@@ -31,6 +31,17 @@ enum class Backend { thread, process };
 /// How the job shows its progress on stderr: `automatic` is a live line on a terminal and a
 /// plain line every few seconds otherwise (also in master.txt); `none` shows nothing.
 enum class ProgressMode { automatic, bar, lines, none };
+/// What a run does with the journal an earlier run left in the output folder (see
+/// docs/design.md, "The journal"):
+///   fresh         a new run; an earlier run that ended is replaced, one whose process died
+///                 (killed, crashed) is kept: the job refuses to start and says how to go on;
+///   resume        continue the earlier run: its finished mini-batches are not run again;
+///   retry_failed  as resume, and its failed mini-batches run again too;
+///   restart       a new run, whatever the earlier one left.
+enum class ResumeMode { fresh, resume, retry_failed, restart };
+/// How the journal knows an input again: by path, size and modification time (metadata), or
+/// by a hash of its bytes (content: reads every input once more, sees any change).
+enum class FingerprintMode { metadata, content };
 
 namespace detail {
 /// Parses a size as the service writes it: `^\d+([kKmMgG][bB])?$`, KB = 1024. Throws
@@ -220,6 +231,21 @@ struct Config {
   /// memory and I/O of the job's processes and of the machine); 0: off. Results are the same
   /// whatever it is.
   double resource_monitor_interval = 10.0;
+  /// Keep a journal of the run in <output_dir>/.parallel_run_journal (see ResumeMode). Off:
+  /// the run can be neither resumed nor reused (an earlier run's journal there is removed).
+  bool journal = true;
+  /// What to do with the journal of an earlier run in the output folder (see ResumeMode).
+  ResumeMode resume = ResumeMode::fresh;
+  /// A run whose program, settings that change results and inputs are those of the finished
+  /// run in the output folder is not run again: its output and logs are left as they are and
+  /// the job returns that run's result (JobResult::reused). false: always run.
+  bool allow_reuse = true;
+  /// How the journal identifies the inputs (and side inputs) of a run.
+  FingerprintMode fingerprint = FingerprintMode::metadata;
+  /// The scorer's version, for the journal: a run of the same version is the same program
+  /// (a rebuild does not stop a resume). Empty: the program is the executable's bytes and the
+  /// scorer's type.
+  std::string scorer_version;
 
   /// The log folder in effect.
   std::filesystem::path effective_log_dir() const {
@@ -299,6 +325,32 @@ inline Backend parse_backend(std::string_view text) {
   if (detail::lower(text) == "process") return Backend::process;
   throw ConfigError("backend",
                     fmt::format("backend must be one of thread, process; got '{}'", text));
+}
+
+inline std::string_view to_string(ResumeMode m) {
+  switch (m) {
+    case ResumeMode::resume:
+      return "resume";
+    case ResumeMode::retry_failed:
+      return "retry_failed";
+    case ResumeMode::restart:
+      return "restart";
+    case ResumeMode::fresh:
+      break;
+  }
+  return "fresh";
+}
+inline std::string_view to_string(FingerprintMode m) {
+  return m == FingerprintMode::content ? "content" : "metadata";
+}
+
+/// Parses a fingerprint mode: "metadata" or "content".
+inline FingerprintMode parse_fingerprint_mode(std::string_view text) {
+  const std::string s = detail::lower(text);
+  if (s == "metadata") return FingerprintMode::metadata;
+  if (s == "content") return FingerprintMode::content;
+  throw ConfigError("fingerprint",
+                    fmt::format("fingerprint must be one of metadata, content; got '{}'", text));
 }
 
 /// Parses a progress mode: "auto", "bar", "lines" or "none".
@@ -424,6 +476,10 @@ inline void Config::validate() const {
                           fmt::format("append_row_file_name '{}' is a log file in the log folder "
                                       "'{}'; choose another name",
                                       append_row_file_name, logs.string()));
+    if (append_row_file_name == ".parallel_run_journal")
+      throw ConfigError("append_row_file_name",
+                        "append_row_file_name '.parallel_run_journal' is the job's journal folder; "
+                        "choose another name");
     if (fs::is_directory(target, ec))
       throw ConfigError("append_row_file_name",
                         fmt::format("append_row_file_name '{}' names a folder in '{}'",

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <typeinfo>
 #include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
@@ -63,7 +64,7 @@ class ParallelRun {
       // From here on the scorer's type is erased: the job machinery is compiled once per
       // batch type, whatever the number of scorer types in the program.
       return detail::run_file_job(config_, inputs, detail::erase_scorer<FileBatch>(factory_),
-                                  observers_);
+                                  observers_, typeid(Scorer).name());
     } else {
       return {};
     }
@@ -78,7 +79,7 @@ class ParallelRun {
     if constexpr (ScorerFor<Scorer, TableBatch>) {
       config_.validate();
       return detail::run_table_job(config_, inputs, detail::erase_scorer<TableBatch>(factory_),
-                                   observers_);
+                                   observers_, typeid(Scorer).name());
     } else {
       return {};
     }

@@ -66,6 +66,14 @@ struct JobResult {
   std::size_t duplicate_keys = 0;
   /// Config::limit in effect (0: none).
   std::size_t limit = 0;
+  /// Mini-batches kept from an earlier run of the output folder (--resume, --retry-failed):
+  /// their rows and failed items came from the journal; they are counted above as well.
+  std::size_t mini_batches_resumed = 0;
+  /// The job did not run: the finished run in the output folder had the same program,
+  /// settings and inputs (Config::allow_reuse), and this is its result; the output and the
+  /// logs are that run's, untouched. `reused_run` says when it ended.
+  bool reused = false;
+  std::string reused_run;
 
   /// The first items that failed (at most 5, by mini-batch; a mini-batch that failed as a
   /// whole is named by its first item); the whole list is in failed_items_file.
@@ -89,6 +97,8 @@ struct JobResult {
         items_not_processed, mini_batches_succeeded, mini_batches_total, mini_batches_failed,
         attempts, retries, timeouts, wall_seconds);
     if (limit != 0) s += fmt::format("; limit: the first {} items", limit);
+    if (mini_batches_resumed != 0)
+      s += fmt::format("; {} mini-batches kept from the earlier run", mini_batches_resumed);
     if (inputs_skipped != 0) s += fmt::format("; {} input entries not read", inputs_skipped);
     if (duplicate_keys != 0) s += fmt::format("; {} duplicate keys", duplicate_keys);
     if (output_error)

@@ -52,6 +52,11 @@ struct BackendEvents {
   /// A worker started the attempt (at `times.wall_start_ns`, on `times.worker`/`times.pid`).
   std::function<void(std::uint64_t attempt, AttemptTimes times)> attempt_started =
       [](std::uint64_t, AttemptTimes) {};
+  /// The exception to "on the io_context's thread": called on the worker's own thread, just
+  /// before run(), by a backend whose workers share the job's process (it says so with
+  /// `calls_before_run`), so that a crash inside run() finds the attempt on record (the
+  /// journal). Must be thread-safe; may be empty.
+  std::function<void(std::size_t mini_batch, std::int64_t attempt, std::size_t worker)> before_run;
 };
 
 /// What the coordinator needs of a backend for tasks of type Task.

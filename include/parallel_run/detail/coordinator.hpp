@@ -16,6 +16,7 @@
 #include "parallel_run/detail/job_log.hpp"
 #include "parallel_run/detail/log_record.hpp"
 #include "parallel_run/detail/processed_log.hpp"
+#include "parallel_run/detail/run_journal.hpp"
 #include "parallel_run/detail/observer_list.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
@@ -30,6 +31,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -57,14 +59,17 @@ class Coordinator {
 
   /// `inputs`: where the partitioner's listing reports what it does not read (may be null).
   /// `observers`: the user's, called after the log folder's own.
+  /// `journal`: the run's journal (detail/run_journal.hpp), or null for none.
   Coordinator(std::shared_ptr<const Config> config, ScorerFactory<materialized_t<Batch>> factory,
               Partitioner partitioner, std::shared_ptr<InputReport> inputs = nullptr,
-              std::vector<std::shared_ptr<JobObserver>> observers = {})
+              std::vector<std::shared_ptr<JobObserver>> observers = {},
+              std::shared_ptr<RunJournal> journal = nullptr)
       : config_(std::move(config)),
         factory_(std::move(factory)),
         partitioner_(std::move(partitioner)),
         inputs_(std::move(inputs)),
-        user_observers_(std::move(observers)) {}
+        user_observers_(std::move(observers)),
+        journal_(std::move(journal)) {}
 
   /// The ordinal of this run() among the process-backend ones of this process (see
   /// worker_process.hpp): the process backend gives it to its workers.
@@ -123,12 +128,14 @@ class Coordinator {
       // internal error: recorded, then thrown to the caller.
       result_.failure_reason = e.what();
       finish_result(log, started);
+      end_journal(log);
       log.record("ERROR", fmt::format("job failed: {}", result_.failure_reason));
       observers_.notify([&](JobObserver& o) { o.job_ended(result_); });
       write_job_result();
       throw;
     }
     finish_result(log, started);
+    end_journal(log);
     observers_.notify([&](JobObserver& o) { o.job_ended(result_); });
     // The caller reports the failure; stderr already saw "stopping the job".
     if (!result_.succeeded)
@@ -138,8 +145,25 @@ class Coordinator {
   }
 
  private:
+  // The journal's end record: the run ended, completely or not (a process that dies writes
+  // none, which the next run sees).
+  void end_journal(JobLog& log) {
+    if (!journal_) return;
+    try {
+      journal_->end(result_, result_.succeeded || (ran_to_end_ && !stopping_ && !list_error_ &&
+                                                   !result_.output_error));
+    } catch (const std::exception& e) {
+      log.error("{}", e.what());
+    }
+  }
+
   void run_job(const Config& cfg, JobLog& log) {
     namespace fs = std::filesystem;
+    if (journal_) {
+      for (const auto& note : journal_->notes())
+        log.record("INFO", note);  // at every level: what this run took from an earlier one
+      journal_->start();
+    }
     // Declared first, so run last: nothing may point to this function's objects after it.
     struct Forget {
       Coordinator* c;
@@ -225,7 +249,16 @@ class Coordinator {
         [this] {
           if (stopping_) after_update();
         },
-        [this](std::uint64_t id, AttemptTimes times) { on_attempt_started(id, times); }};
+        [this](std::uint64_t id, AttemptTimes times) { on_attempt_started(id, times); },
+        {}};
+    // A worker that shares this process writes its start to the journal itself, before
+    // run(): a crash inside run() ends the process before this thread would hear of it. (A
+    // crash of a worker process is the process backend's to handle: nothing to record.)
+    if (journal_)
+      events.before_run = [journal = journal_.get()](std::size_t index, std::int64_t attempt,
+                                                     std::size_t worker) {
+        journal->started(index, attempt, worker);
+      };
     // Mini-batches queued or running: enough that workers never wait for the coordinator
     // (it is woken when `low_water` or fewer are queued), few enough to bound memory.
     const auto workers = static_cast<std::size_t>(cfg.process_count_per_node);
@@ -258,11 +291,23 @@ class Coordinator {
       });
     };
     arm_progress();
+    // The journal commits on its own thread; a failure to write it is said once.
+    boost::asio::steady_timer journal_timer(io);
+    std::function<void()> arm_journal = [&] {
+      journal_timer.expires_after(std::chrono::milliseconds(250));
+      journal_timer.async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (std::string error = journal_->take_error(); !error.empty()) log_->error("{}", error);
+        arm_journal();
+      });
+    };
+    if (journal_) arm_journal();
 
     backend.start();
     fill();
     if (!finished()) io.run();
     progress_timer.cancel();
+    journal_timer.cancel();
     finishing_ = true;
     backend.stop();
     if (backend.detached_workers() > 0)
@@ -452,12 +497,32 @@ class Coordinator {
     std::string last_failure;  // why the previous attempt failed, for a retry
     std::shared_ptr<const MiniBatchInfo> info;
     std::optional<AttemptInfo> attempt;  // once started
+    std::uint64_t input_hash = 0;        // for the journal
   };
 
-  bool finished() const { return in_flight_.empty() && (exhausted_ || stopping_); }
+  // A mini-batch that was running when a process of the run died, waiting to run alone.
+  struct Held {
+    std::shared_ptr<const Batch> batch;
+    std::shared_ptr<const MiniBatchInfo> info;
+    std::uint64_t input_hash = 0;
+  };
+
+  bool finished() const { return in_flight_.empty() && !held_ && (exhausted_ || stopping_); }
 
   void fill() {
-    while (!stopping_ && !exhausted_ && in_flight_.size() < window_) {
+    // A suspect runs alone (so that a death while it runs names it for sure): it waits for
+    // the others to end, and nothing starts beside it.
+    if (held_ && !stopping_ && in_flight_.empty()) {
+      alone_ = held_->batch->mini_batch_index();
+      Held h = std::move(*held_);
+      held_.reset();
+      submit(std::move(h.batch), std::move(h.info), 1, false, {}, h.input_hash);
+    }
+    if (alone_ && std::none_of(in_flight_.begin(), in_flight_.end(), [&](const auto& f) {
+          return f.second.batch->mini_batch_index() == *alone_;
+        }))
+      alone_.reset();
+    while (!stopping_ && !exhausted_ && in_flight_.size() < window_ && !held_ && !alone_) {
       // Results wait for a late mini-batch and cost the output's whole memory budget: cut
       // nothing new until it arrives. It cannot deadlock: the late one is in flight (retries
       // and timeouts go on), and stopping the job lists what is queued as not processed.
@@ -495,9 +560,93 @@ class Coordinator {
       auto batch = std::make_shared<const Batch>(std::move(*b));
       auto info = std::make_shared<const MiniBatchInfo>(describe(*batch));
       observers_.notify([&](JobObserver& o) { o.mini_batch_created(*info); });
-      submit(std::move(batch), std::move(info), 1, false);
+      std::uint64_t input_hash = 0;
+      if (journal_) {
+        input_hash = task_input_hash(*batch, journal_->fingerprint_mode());
+        if (use_kept(*batch, *info, input_hash)) continue;
+        const std::int64_t deaths = journal_->deaths(batch->mini_batch_index());
+        if (deaths >= config_->run_max_try) {
+          poisoned(*batch, *info, deaths, input_hash);
+          continue;
+        }
+        if (deaths > 0) {
+          log_->warning(
+              "mini-batch {} ({}) was running when a process of this run died ({} of at most "
+              "run_max_try = {} times): it runs again, alone",
+              info->index, ProcessedLog::mini_batch_detail(*info), deaths, config_->run_max_try);
+          held_ = Held{std::move(batch), std::move(info), input_hash};
+          if (in_flight_.empty()) fill();
+          return;
+        }
+      }
+      submit(std::move(batch), std::move(info), 1, false, {}, input_hash);
     }
     if (finished()) io_->stop();
+  }
+
+  // A mini-batch the earlier run finished on the same inputs: its rows and failed lines come
+  // from the journal, and it does not run.
+  bool use_kept(const Batch& batch, const MiniBatchInfo& info, std::uint64_t input_hash) {
+    std::optional<RunJournal::Kept> k;
+    try {
+      k = journal_->kept(batch.mini_batch_index(), input_hash);
+    } catch (const InputError& e) {
+      log_->warning("{}: mini-batch {} runs again", e.what(), batch.mini_batch_index());
+      return false;
+    }
+    if (!k) return false;
+    const JournalEntry& e = k->entry;
+    const bool ok = e.outcome == JournalOutcome::succeeded;
+    ++result_.mini_batches_resumed;
+    ++(ok ? result_.mini_batches_succeeded : result_.mini_batches_failed);
+    result_.items_succeeded += e.items_succeeded;
+    result_.items_failed += e.items_failed;
+    MiniBatchFinal m;
+    m.mini_batch = info;
+    m.mini_batch.items = e.items_succeeded + e.items_failed;
+    m.status = ok ? MiniBatchStatus::succeeded : MiniBatchStatus::failed;
+    m.attempts = e.attempts;
+    m.succeeded = e.items_succeeded;
+    m.failed = e.items_failed;
+    if (!ok) m.reason = "failed in the earlier run";
+    m.from_journal = true;
+    ordered_->submit(batch.mini_batch_index(), std::move(k->rows), std::move(k->failed_lines));
+    observers_.notify([&](JobObserver& o) { o.mini_batch_final(m); });
+    return true;
+  }
+
+  // A mini-batch that was running at run_max_try deaths of the run's process in a row (the
+  // service's "poison" mini-batch): failed without running it again.
+  void poisoned(const Batch& batch, const MiniBatchInfo& info, std::int64_t deaths,
+                std::uint64_t input_hash) {
+    const std::string why = fmt::format(
+        "the job's process died while it was running, {} (run_max_try = {}): a crash in the "
+        "scorer (a segmentation fault, an abort) or an out-of-memory kill; not run again "
+        "(--retry-failed runs it again)",
+        deaths == 1 ? std::string("once") : fmt::format("{} times in a row", deaths),
+        config_->run_max_try);
+    log_->error("mini-batch {} ({}): {}", info.index, ProcessedLog::mini_batch_detail(info), why);
+    ++result_.mini_batches_failed;
+    result_.items_failed += batch.size();
+    std::string lines = failed_lines_of(batch, deaths, why);
+    journal_finished(batch.mini_batch_index(), JournalOutcome::failed, deaths, 0, batch.size(),
+                     input_hash, {}, lines);
+    ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
+    final_failed(info, MiniBatchStatus::failed, deaths, batch.size(), why);
+  }
+
+  void journal_finished(std::size_t index, JournalOutcome outcome, std::int64_t attempts,
+                        std::size_t succeeded, std::size_t failed, std::uint64_t input_hash,
+                        std::string_view rows, std::string_view failed_lines) {
+    if (!journal_) return;
+    JournalEntry e;
+    e.index = index;
+    e.outcome = outcome;
+    e.attempts = attempts;
+    e.items_succeeded = succeeded;
+    e.items_failed = failed;
+    e.input_hash = input_hash;
+    journal_->finished(e, rows, failed_lines);
   }
 
   static MiniBatchInfo describe(const Batch& batch) {
@@ -580,9 +729,11 @@ class Coordinator {
   }
 
   void submit(std::shared_ptr<const Batch> batch, std::shared_ptr<const MiniBatchInfo> info,
-              std::int64_t number, bool front, std::string last_failure = {}) {
+              std::int64_t number, bool front, std::string last_failure = {},
+              std::uint64_t input_hash = 0) {
     const std::uint64_t id = next_attempt_id_++;
-    in_flight_.emplace(id, InFlight{batch, number, std::move(last_failure), std::move(info), {}});
+    in_flight_.emplace(
+        id, InFlight{batch, number, std::move(last_failure), std::move(info), {}, input_hash});
     backend_->submit(Attempt<Batch>{id, std::move(batch), number}, front);
   }
 
@@ -618,6 +769,8 @@ class Coordinator {
       a.failed_items.push_back({std::move(fi.key), std::move(fi.reason)});
     a.status = AttemptStatus::succeeded;
     a.last = true;
+    journal_finished(batch.mini_batch_index(), JournalOutcome::succeeded, f.number, a.succeeded,
+                     a.failed, f.input_hash, outcome.rows, failed_lines);
     ordered_->submit(batch.mini_batch_index(), std::move(outcome.rows), std::move(failed_lines));
     observers_.notify([&](JobObserver& o) { o.attempt_ended(a); });
     MiniBatchFinal m;
@@ -663,7 +816,7 @@ class Coordinator {
     observers_.notify([&](JobObserver& o) { o.attempt_ended(a); });
     if (!a.last) {
       ++result_.retries;
-      submit(f.batch, f.info, f.number + 1, true, reason);
+      submit(f.batch, f.info, f.number + 1, true, reason, f.input_hash);
     } else {
       ++result_.mini_batches_failed;
       result_.items_failed += batch.size();
@@ -672,7 +825,12 @@ class Coordinator {
               ? fmt::format("attempt {} failed and the job is stopping: {}", f.number, reason)
           : f.number == 1 ? fmt::format("the only attempt failed: {}", reason)
                           : fmt::format("all {} attempts failed; last: {}", f.number, reason);
-      ordered_->submit(batch.mini_batch_index(), {}, failed_lines_of(batch, f.number, why));
+      std::string lines = failed_lines_of(batch, f.number, why);
+      // A mini-batch that failed only because the job stopped is not finished: a resume runs it.
+      if (f.number >= cfg.run_max_try)
+        journal_finished(batch.mini_batch_index(), JournalOutcome::failed, f.number, 0,
+                         batch.size(), f.input_hash, {}, lines);
+      ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
       final_failed(*f.info, MiniBatchStatus::failed, f.number, batch.size(), why);
     }
     after_update();
@@ -751,6 +909,10 @@ class Coordinator {
     log_->error("stopping the job: {}", result_.failure_reason);
     backend_->no_more_work();
     drop_queued();
+    if (held_) {
+      not_processed(*held_->batch, held_->info.get());
+      held_.reset();
+    }
   }
 
   // The job is stopping: attempts that have not started are not run.
@@ -923,6 +1085,9 @@ class Coordinator {
   std::size_t running_ = 0;  // attempts started and not ended
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   std::shared_ptr<ErrorDigest> digest_;
+  std::shared_ptr<RunJournal> journal_;
+  std::optional<Held> held_;          // a suspect waiting to run alone
+  std::optional<std::size_t> alone_;  // the suspect running alone
   std::size_t init_failures_ = 0;
   bool exhausted_ = false;
   bool stopping_ = false;

@@ -5,8 +5,10 @@
 //   - the program (Config::scorer_version when set, else a hash of the executable's bytes);
 //   - each mini-batch's inputs, hashed as the mini-batch is cut (input_identity below), so
 //     a changed file is found without listing every input up front.
-// Settings that do not change results (workers, timeouts, tries, logging, backend) are not
-// part of it: they may differ between a run and its resumption.
+// Workers, logging and the backend are not part of it: they may differ between a run and its
+// resumption. Thresholds, tries and timeouts are, as "verdict.*" parts: they decide which
+// attempts fail and whether the run succeeds, not its rows, so a resume may change them and a
+// reuse (which returns the earlier verdict) may not.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/config.hpp"
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -41,9 +44,10 @@ inline std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed = 0) 
   return XXH64(bytes.data(), bytes.size(), seed);
 }
 
-/// xxHash64 of a file's bytes, streamed (1 MiB at a time). Throws InputError when it cannot
-/// be read.
-inline std::uint64_t hash_file(const std::filesystem::path& path) {
+/// xxHash64 of a file's bytes [offset, offset + length) (to its end by default), streamed
+/// 1 MiB at a time. Throws InputError when it cannot be read.
+inline std::uint64_t hash_file(const std::filesystem::path& path, std::uint64_t offset = 0,
+                               std::uint64_t length = UINT64_MAX) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     throw InputError(
@@ -53,8 +57,10 @@ inline std::uint64_t hash_file(const std::filesystem::path& path) {
   XXH64_reset(state.get(), 0);
   constexpr std::size_t chunk = 1 << 20;
   auto buffer = std::make_unique_for_overwrite<char[]>(chunk);
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer.get(), chunk);
+  while (length > 0) {
+    const ssize_t n =
+        ::pread(fd, buffer.get(), static_cast<std::size_t>(std::min<std::uint64_t>(chunk, length)),
+                static_cast<off_t>(offset));
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -64,14 +70,12 @@ inline std::uint64_t hash_file(const std::filesystem::path& path) {
                                    std::strerror(error)));
     }
     XXH64_update(state.get(), buffer.get(), static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
   }
   ::close(fd);
   return XXH64_digest(state.get());
 }
-
-/// How an input is identified: by its metadata (path, size, modification time: cheap) or by a
-/// hash of its bytes (reads every input again, and sees a change that keeps size and time).
-enum class FingerprintMode { metadata, content };
 
 /// A file's identity: "<size> <mtime ns>" or "<size> xxh64:<hex>"; "missing: <reason>" for a
 /// file that cannot be read (a run where it could is then a different run).
@@ -158,10 +162,14 @@ struct Fingerprint {
 };
 
 /// The program's identity: Config::scorer_version when the user sets one (a rebuild that
-/// does not change results keeps it), else the hash of the running executable's bytes.
-inline std::string program_identity(const std::string& scorer_version) {
+/// does not change results keeps it), else the hash of the running executable's bytes and
+/// the scorer's type (one program may run several scorers).
+inline std::string program_identity(const std::string& scorer_version,
+                                    std::string_view scorer_type = {}) {
   if (!scorer_version.empty()) return "version " + scorer_version;
-  return fmt::format("executable xxh64:{:016x}", hash_file("/proc/self/exe"));
+  std::string id = fmt::format("executable xxh64:{:016x}", hash_file("/proc/self/exe"));
+  if (!scorer_type.empty()) id += fmt::format(" scorer {}", scorer_type);
+  return id;
 }
 
 /// The settings that change what a run writes, and the program. `table` is null for a job
@@ -196,6 +204,14 @@ inline Fingerprint run_fingerprint(const Config& c, const TableOptions* table,
     f.add("table.partition_keys", fmt::format("{}", fmt::join(table->partition_keys, ",")));
   }
   f.add("fingerprint", mode == FingerprintMode::content ? "content" : "metadata");
+  // What decides a run's verdict and which attempts fail, not its rows: a resume may change
+  // them, a reuse may not (the earlier result would not be this run's).
+  f.add("verdict.error_threshold", std::to_string(c.error_threshold));
+  f.add("verdict.mini_batch_error_threshold", std::to_string(c.mini_batch_error_threshold));
+  f.add("verdict.allowed_failed_percent", fmt::format("{}", c.allowed_failed_percent));
+  f.add("verdict.run_max_try", std::to_string(c.run_max_try));
+  f.add("verdict.run_invocation_timeout", fmt::format("{}", c.run_invocation_timeout));
+  f.add("verdict.worker_memory_limit", std::to_string(c.worker_memory_limit));
   return f;
 }
 
@@ -205,11 +221,21 @@ class InputIdentity {
  public:
   explicit InputIdentity(FingerprintMode mode) : mode_(mode) {}
   /// One input: its key, and the slice of it the mini-batch covers (a table slice's byte
-  /// range; 0, 0 for a whole file).
+  /// range; 0, 0 for a whole file). With content, a slice hashes its own bytes only.
   void add(std::string_view key, const std::filesystem::path& path, std::uint64_t offset = 0,
            std::uint64_t length = 0) {
-    const std::string id =
-        fmt::format("{}\n{}\n{} {}\n", key, file_identity(path, mode_), offset, length);
+    std::string id;
+    if (mode_ == FingerprintMode::content && length > 0) {
+      std::string what;
+      try {
+        what = fmt::format("xxh64:{:016x}", hash_file(path, offset, length));
+      } catch (const InputError& e) {
+        what = fmt::format("missing: {}", e.what());
+      }
+      id = fmt::format("{}\n{}\n{} {}\n", key, what, offset, length);
+    } else {
+      id = fmt::format("{}\n{}\n{} {}\n", key, file_identity(path, mode_), offset, length);
+    }
     hash_ = hash_bytes(id, hash_);
   }
   std::uint64_t value() const noexcept { return hash_; }

@@ -36,6 +36,7 @@ struct JobFiles {
   std::string output_entry_reason(std::string_view name) const {
     if (!output_file_name.empty() && name == output_file_name) return "the job's output file";
     if (name == ".parallel_run_tmp") return "the job's temporary folder";
+    if (name == ".parallel_run_journal") return "the job's journal";
     if (name.starts_with("only-mini-batch-")) return "the folder of a run of one mini-batch";
     if (temporary_tag(name)) return "a temporary file of a job";
     return {};
@@ -44,6 +45,8 @@ struct JobFiles {
   // In the output folder: what the job works with and removes at its end.
   std::filesystem::path temp_dir() const { return output_dir / ".parallel_run_tmp"; }
   std::filesystem::path partition_dir() const { return temp_dir() / "partition"; }
+  /// What survives the run's process (detail/journal.hpp); kept after the run.
+  std::filesystem::path journal_dir() const { return output_dir / ".parallel_run_journal"; }
 
   // In the log folder.
   std::filesystem::path master() const { return log_dir / "master.txt"; }

@@ -13,6 +13,7 @@
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 
 #include <memory>
+#include <string_view>
 #include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
@@ -22,15 +23,17 @@ using ObserverPtrs = std::vector<std::shared_ptr<JobObserver>>;
 
 /// Runs a job of files: `config` is valid (the caller validated it). Throws as
 /// ParallelRun::run does. In a worker process of the process backend it serves the job and
-/// never returns.
+/// never returns. `scorer_type` names the scorer's type for the journal's fingerprint.
 PARALLEL_RUN_DECL JobResult run_file_job(const Config& config, const FileDataset& inputs,
                                          ScorerFactory<FileBatch> factory,
-                                         const ObserverPtrs& observers);
+                                         const ObserverPtrs& observers,
+                                         std::string_view scorer_type = {});
 
 /// Runs a job of tables, as run_file_job does.
 PARALLEL_RUN_DECL JobResult run_table_job(const Config& config, const TabularDataset& inputs,
                                           ScorerFactory<TableBatch> factory,
-                                          const ObserverPtrs& observers);
+                                          const ObserverPtrs& observers,
+                                          std::string_view scorer_type = {});
 
 }  // namespace detail
 PARALLEL_RUN_END_NAMESPACE

@@ -2,15 +2,21 @@
 // output without running its finished mini-batches again. Two append-only files in
 // <output>/.parallel_run_journal/:
 //   data     each finished mini-batch's bytes: its rows, then its lines of failed_items.csv;
-//   journal  records: a header (the run's fingerprint), one record per finished mini-batch
-//            (where its bytes are in data, their checksum, its outcome and the hash of its
-//            inputs), and an end record (how the run ended).
+//   journal  records: a header (the run's fingerprint); per process that works on the run
+//            (the first, then each --resume) a session record, one started record per
+//            attempt on a worker that shares the job's process (thread backend), one record
+//            per finished mini-batch (where its bytes are in data, their checksum, its
+//            outcome and the hash of its inputs), and an end record (how that process's run
+//            ended). A session without an end record died: the last mini-batch each worker
+//            had started, unless it finished, was running when it did.
 // Each record is framed [u32 payload length][u64 xxh64 of the payload][payload], so a torn or
 // truncated tail (a crash in the middle of a write) is found and ignored, never fatal: the
 // reader stops at the first record that does not check.
 // Durability comes in groups (not an fsync per mini-batch): records wait in memory until
 // commit(), which makes data durable first and only then writes and syncs the records that
-// point into it. A record on disk therefore never points at bytes that are not.
+// point into it. A record on disk therefore never points at bytes that are not. Session and
+// started records point at nothing: they are written at once (not synced), so that they
+// survive the death of the process (the kernel keeps what was written), if not a power cut.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/errors.hpp"
@@ -62,9 +68,11 @@ struct JournalEntry {
 /// How a run ended, when it did.
 struct JournalEnd {
   bool succeeded = false;
-  int exit_status = 0;
+  /// Every mini-batch was cut and ran (not stopped by a threshold, a signal or an error).
+  bool complete = false;
   std::string summary;
   std::int64_t ended_unix_seconds = 0;
+  std::string failure_reason;
 };
 
 /// The files of a journal.
@@ -75,7 +83,7 @@ struct JournalFiles {
 };
 
 namespace journal_wire {
-enum Type : std::uint8_t { header = 1, entry = 2, end = 3 };
+enum Type : std::uint8_t { header = 1, entry = 2, end = 3, session = 4, started = 5 };
 inline constexpr std::size_t frame_header = 4 + 8;
 /// The largest record a reader accepts: a header holds the fingerprint text, the rest are
 /// small; anything larger is a torn length, not a record.
@@ -221,12 +229,33 @@ class JournalWriter {
     std::string payload;
     journal_wire::put<std::uint8_t>(payload, journal_wire::end);
     journal_wire::put<std::uint8_t>(payload, e.succeeded ? 1 : 0);
-    journal_wire::put<std::int32_t>(payload, e.exit_status);
+    journal_wire::put<std::uint8_t>(payload, e.complete ? 1 : 0);
     journal_wire::put<std::int64_t>(payload, e.ended_unix_seconds);
     journal_wire::put_string(payload, e.summary);
+    journal_wire::put_string(payload, e.failure_reason);
     journal_wire::frame(pending_, payload);
     ++pending_count_;
     commit();
+  }
+
+  /// A process starts working on the run (the first one, or a --resume): written at once.
+  void session(std::int64_t started_unix_seconds) {
+    std::string payload;
+    journal_wire::put<std::uint8_t>(payload, journal_wire::session);
+    journal_wire::put<std::int64_t>(payload, started_unix_seconds);
+    write_now(payload);
+  }
+
+  /// An attempt of mini-batch `index` starts on `worker` (its previous one has ended): written
+  /// at once, so that a death of the process while it runs is known to the next session.
+  /// Thread-safe with every other call (one write(2) to a file opened for appending).
+  void started(std::uint64_t index, std::int64_t attempt, std::uint64_t worker) const {
+    std::string payload;
+    journal_wire::put<std::uint8_t>(payload, journal_wire::started);
+    journal_wire::put<std::uint64_t>(payload, index);
+    journal_wire::put<std::int64_t>(payload, attempt);
+    journal_wire::put<std::uint64_t>(payload, worker);
+    write_now(payload);
   }
 
   /// Makes data durable, then the waiting records after it.
@@ -248,14 +277,21 @@ class JournalWriter {
  private:
   JournalWriter(JournalFiles files, std::uint64_t journal_bytes, std::uint64_t data_bytes)
       : files_(std::move(files)) {
-    journal_fd_ = open_at(files_.journal(), journal_bytes);
+    // Appending: started records come from other threads than commits (each one write(2)).
+    journal_fd_ = open_at(files_.journal(), journal_bytes, O_APPEND);
     data_fd_ = open_at(files_.data(), data_bytes);
     data_end_ = data_bytes;
   }
 
+  void write_now(const std::string& payload) const {
+    std::string framed;
+    journal_wire::frame(framed, payload);
+    write_all(journal_fd_, framed, files_.journal());
+  }
+
   // Opens for appending after `valid` bytes, cutting off what follows them (a torn tail).
-  static int open_at(const std::filesystem::path& path, std::uint64_t valid) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  static int open_at(const std::filesystem::path& path, std::uint64_t valid, int flags = 0) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
     if (fd < 0)
       throw OutputError(fmt::format("cannot write the journal file '{}': {}", path.string(),
                                     std::strerror(errno)));
@@ -295,12 +331,22 @@ class JournalWriter {
   std::size_t commits_ = 0;
 };
 
+/// What read_journal() reports as it reads, record by record, in the order written.
+struct JournalVisitor {
+  std::function<void(const JournalEntry&)> entry;
+  std::function<void(std::int64_t started_unix_seconds)> session;
+  std::function<void(std::uint64_t index, std::int64_t attempt, std::uint64_t worker)> started;
+  std::function<void(const JournalEnd&)> end;
+};
+
 /// What read_journal() found.
 struct JournalScan {
   bool found = false;  // a journal with a valid header
   Fingerprint fingerprint;
+  /// The end record of the last session, if it has one (none: that session's process died).
   std::optional<JournalEnd> end;
   std::size_t entries = 0;
+  std::size_t sessions = 0;
   /// Where the valid records end, and where the data they point to ends: a writer resumes
   /// there (anything after is a torn tail).
   std::uint64_t valid_journal_bytes = 0;
@@ -314,8 +360,7 @@ struct JournalScan {
 /// the first record that does not check (short, too long, wrong checksum, unknown type) or
 /// that points at data beyond the data file's end. A missing or headerless journal is
 /// found == false, not an error.
-inline JournalScan read_journal(const JournalFiles& files,
-                                const std::function<void(const JournalEntry&)>& on_entry) {
+inline JournalScan read_journal(const JournalFiles& files, const JournalVisitor& visit) {
   JournalScan scan;
   const int fd = ::open(files.journal().c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return scan;
@@ -390,15 +435,29 @@ inline JournalScan read_journal(const JournalFiles& files,
       ++scan.entries;
       scan.valid_data_bytes =
           std::max(scan.valid_data_bytes, e.data_offset + e.rows_length + e.failed_length);
-      on_entry(e);
+      if (visit.entry) visit.entry(e);
     } else if (type == journal_wire::end) {
       JournalEnd end;
       end.succeeded = r.get<std::uint8_t>() != 0;
-      end.exit_status = r.get<std::int32_t>();
+      end.complete = r.get<std::uint8_t>() != 0;
       end.ended_unix_seconds = r.get<std::int64_t>();
       end.summary = r.get_string();
+      end.failure_reason = r.get_string();
       if (!r.ok()) break;
+      if (visit.end) visit.end(end);
       scan.end = std::move(end);
+    } else if (type == journal_wire::session) {
+      const auto at = r.get<std::int64_t>();
+      if (!r.ok()) break;
+      ++scan.sessions;
+      scan.end.reset();  // a new session: the earlier end is not this one's
+      if (visit.session) visit.session(at);
+    } else if (type == journal_wire::started) {
+      const auto index = r.get<std::uint64_t>();
+      const auto attempt = r.get<std::int64_t>();
+      const auto worker = r.get<std::uint64_t>();
+      if (!r.ok()) break;
+      if (visit.started) visit.started(index, attempt, worker);
     } else {
       break;
     }
@@ -410,14 +469,19 @@ inline JournalScan read_journal(const JournalFiles& files,
   return scan;
 }
 
-/// Reads a finished mini-batch's bytes back from data, checking them against the record.
-/// Throws InputError when they do not check (data changed after the record was written).
+/// read_journal() for the mini-batch records only.
+inline JournalScan read_journal(const JournalFiles& files,
+                                const std::function<void(const JournalEntry&)>& on_entry) {
+  JournalVisitor visit;
+  visit.entry = on_entry;
+  return read_journal(files, visit);
+}
+
+/// Reads a finished mini-batch's bytes back from data (open as `fd`), checking them against
+/// the record. Throws InputError when they do not check (data changed after the record was
+/// written).
 inline std::pair<std::string, std::string> read_journal_data(const JournalFiles& files,
-                                                             const JournalEntry& e) {
-  const int fd = ::open(files.data().c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    throw InputError(fmt::format("cannot read the journal's data '{}': {}", files.data().string(),
-                                 std::strerror(errno)));
+                                                             const JournalEntry& e, int fd) {
   std::string bytes(e.rows_length + e.failed_length, '\0');
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -427,7 +491,6 @@ inline std::pair<std::string, std::string> read_journal_data(const JournalFiles&
     if (n <= 0) break;
     done += static_cast<std::size_t>(n);
   }
-  ::close(fd);
   if (done != bytes.size() ||
       hash_bytes(std::string_view(bytes).substr(e.rows_length),
                  hash_bytes(std::string_view(bytes).substr(0, e.rows_length))) != e.data_hash)
@@ -438,6 +501,20 @@ inline std::pair<std::string, std::string> read_journal_data(const JournalFiles&
   std::string failed = bytes.substr(e.rows_length);
   bytes.resize(e.rows_length);
   return {std::move(bytes), std::move(failed)};
+}
+
+/// As above, opening the data file for this one read.
+inline std::pair<std::string, std::string> read_journal_data(const JournalFiles& files,
+                                                             const JournalEntry& e) {
+  const int fd = ::open(files.data().c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw InputError(fmt::format("cannot read the journal's data '{}': {}", files.data().string(),
+                                 std::strerror(errno)));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  return read_journal_data(files, e, fd);
 }
 
 }  // namespace detail

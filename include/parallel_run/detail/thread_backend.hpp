@@ -52,6 +52,9 @@ inline std::atomic<std::size_t>& detached_thread_count() {
 template <class Batch>
 class ThreadBackend {
  public:
+  /// A crash of a worker is the job's: BackendEvents::before_run is called on the worker.
+  static constexpr bool calls_before_run = true;
+
   ThreadBackend(boost::asio::io_context& io, std::shared_ptr<const Config> config,
                 ScorerFactory<materialized_t<Batch>> factory, BackendEvents events,
                 std::shared_ptr<MetricSink> metrics, std::size_t low_water)
@@ -214,6 +217,7 @@ class ThreadBackend {
         : config(std::move(c)),
           factory(std::move(f)),
           metrics(std::move(m)),
+          before_run(e.before_run),
           io(i),
           events(std::move(e)),
           low_water(low) {}
@@ -221,6 +225,8 @@ class ThreadBackend {
     ScorerFactory<materialized_t<Batch>> factory;
     std::mutex factory_mutex;
     std::shared_ptr<MetricSink> metrics;
+    // Called by the workers themselves (see BackendEvents::before_run); set once.
+    std::function<void(std::size_t, std::int64_t, std::size_t)> before_run;
     // The job's current folder, read once: a replacement worker sees the same one.
     std::filesystem::path working_dir = std::filesystem::current_path();
 
@@ -361,6 +367,7 @@ class ThreadBackend {
       }
       ctx.set_attempt(a.batch->mini_batch_index(), a.number, w.stop.get_token());
       const AttemptTimes started = attempt_starts(w.index, CLOCK_THREAD_CPUTIME_ID);
+      if (s.before_run) s.before_run(a.batch->mini_batch_index(), a.number, w.index);
       s.deliver(
           sp, [id = a.id, started](BackendEvents& e) { e.attempt_started(id, started); }, false);
       // For a table slice this reads and parses its rows: here, on the worker.

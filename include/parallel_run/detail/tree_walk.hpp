@@ -93,9 +93,11 @@ class TreeWalk {
       if (states.empty()) continue;
       // open_folder grows the stack, which would invalidate `f` and `child`.
       std::filesystem::path full = f.dir / child.name;
-      if (f.is_output && child.name == ".parallel_run_tmp") {
-        skipped(full, "the job's temporary folder", true);
-        continue;
+      if (f.is_output) {  // the temporary folder, the journal, runs of one mini-batch
+        if (std::string why = options_.job_files.output_entry_reason(child.name); !why.empty()) {
+          skipped(full, why, true);
+          continue;
+        }
       }
       if (child.kind == Kind::linked_folder && !options_.follow_symlinks) {
         skipped(full, "a symbolic link to a folder, not followed (--follow-symlinks follows it)",

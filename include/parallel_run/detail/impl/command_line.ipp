@@ -157,6 +157,32 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   app.add_option("--only-mini-batch,--only_mini_batch", c.only_mini_batch,
                  "Run mini-batch N alone to debug it: in this process, one thread, DEBUG "
                  "logging, one attempt, no timeout; output in <output>/only-mini-batch-N");
+  bool resume = false, retry_failed = false, restart = false;
+  app.add_flag("--resume", resume,
+               "Continue the run left in the output folder (killed, crashed, interrupted, "
+               "stopped): its finished mini-batches are not run again");
+  app.add_flag("--retry-failed,--retry_failed", retry_failed,
+               "Run the failed and not processed mini-batches of the run in the output folder "
+               "again, the others kept");
+  bool no_journal = false;
+  app.add_flag("--no-journal,--no_journal", no_journal,
+               "Keep no journal: the run can be neither resumed nor reused");
+  app.add_flag("--restart", restart,
+               "Start a new run, even over a run in the output folder whose process died");
+  std::string allow_reuse, fingerprint;
+  auto* o_reuse =
+      app.add_option("--allow-reuse,--allow_reuse", allow_reuse,
+                     "true: a run identical to the finished one in the output folder (program, "
+                     "settings, inputs) is not run again; false: always run")
+          ->default_str(c.allow_reuse ? "true" : "false");
+  auto* o_fingerprint =
+      app.add_option("--fingerprint", fingerprint,
+                     "How the journal knows an input again: metadata (path, size, modification "
+                     "time) or content (a hash of its bytes)")
+          ->default_str(std::string(to_string(c.fingerprint)));
+  app.add_option("--scorer-version,--scorer_version", c.scorer_version,
+                 "The scorer's version: runs of the same version are the same program for "
+                 "--resume and reuse (default: the executable's bytes)");
   app.add_option("--resource-monitor-interval,--resource_monitor_interval",
                  c.resource_monitor_interval,
                  "Seconds between samples of CPU, memory, disk and network use in "
@@ -189,6 +215,23 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   if (o_backend->count()) c.backend = parse_backend(backend);
   if (o_progress->count()) c.progress = parse_progress_mode(progress);
   if (o_size->count()) c.mini_batch_size = mini_batch_size;
+  if (int(resume) + int(retry_failed) + int(restart) > 1)
+    throw UsageError("--resume, --retry-failed and --restart exclude each other; give one");
+  if (no_journal) c.journal = false;
+  if (resume) c.resume = ResumeMode::resume;
+  if (retry_failed) c.resume = ResumeMode::retry_failed;
+  if (restart) c.resume = ResumeMode::restart;
+  if (o_reuse->count()) {
+    const std::string v = detail::lower(allow_reuse);
+    if (v == "true" || v == "1" || v == "yes")
+      c.allow_reuse = true;
+    else if (v == "false" || v == "0" || v == "no")
+      c.allow_reuse = false;
+    else
+      throw ConfigError("allow_reuse",
+                        fmt::format("allow_reuse must be true or false; got '{}'", allow_reuse));
+  }
+  if (o_fingerprint->count()) c.fingerprint = parse_fingerprint_mode(fingerprint);
   if (o_format->count()) cl.table.format = parse_table_format(table_format);
   if (no_header) cl.table.header = false;
   if (o_input_delimiter->count()) {
@@ -268,6 +311,11 @@ PARALLEL_RUN_DECL int run_main(int argc, const char* const* argv, Config default
     const JobResult r = run_job(cl);
     // Keys and reasons may hold control characters: never raw on a terminal.
     auto text = [](std::string_view t) { return escape_control(t); };
+    if (r.reused)
+      err << "parallel_run: reused " << text(r.reused_run) << " in "
+          << text(cl.config.output_dir.string())
+          << ": same program, settings and inputs; its output and logs are left as they are "
+             "(--allow-reuse false runs the job again)\n";
     if (!r.succeeded) {
       err << "parallel_run: job failed: " << text(r.failure_reason) << "\n";
       err << "parallel_run: " << text(r.summary()) << "\n";

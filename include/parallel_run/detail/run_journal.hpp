@@ -1,0 +1,410 @@
+// The run's journal as the job uses it: at the start, what an earlier run left in the output
+// folder gives this one (nothing, a resume, a reuse, or a refusal that says why); while the job
+// runs, what it finishes (detail/journal.hpp keeps the bytes). The coordinator asks it, for
+// each mini-batch it cuts, whether the earlier run already finished that mini-batch on the
+// same inputs (then its rows come from the journal), and whether a process died while it ran.
+#pragma once
+#include "parallel_run/version.hpp"
+#include "parallel_run/config.hpp"
+#include "parallel_run/errors.hpp"
+#include "parallel_run/job_result.hpp"
+#include "parallel_run/detail/fingerprint.hpp"
+#include "parallel_run/detail/job_files.hpp"
+#include "parallel_run/detail/journal.hpp"
+#include "parallel_run/detail/task.hpp"
+
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+PARALLEL_RUN_BEGIN_NAMESPACE
+namespace detail {
+
+/// The hash of what a mini-batch reads: each file's key and identity, a table slice's file and
+/// byte range, a key-grouped slice's source files and place in the grouping.
+template <class Task>
+std::uint64_t task_input_hash(const Task& task, FingerprintMode mode) {
+  InputIdentity id(mode);
+  if constexpr (requires { task.sources(); }) {
+    if (!task.from_spill()) {
+      const auto& source = *task.sources().at(0);
+      id.add(source.key, source.path, task.offset(), task.length());
+    } else {
+      // Grouped rows: any change of any input may move rows between mini-batches.
+      for (const auto& source : task.sources())
+        id.add(source->key, source->path);
+      id.add(fmt::format("grouped {} {} {}", task.mini_batch_index(), task.length(), task.size()),
+             {});
+    }
+  } else {
+    for (const auto& entry : task)
+      id.add(entry.key, entry.path);
+  }
+  return id.value();
+}
+
+class RunJournal {
+ public:
+  /// A mini-batch the earlier run finished, kept for this one.
+  struct Kept {
+    JournalEntry entry;
+    std::string rows, failed_lines;
+  };
+
+  /// Reads the journal in `cfg.output_dir` (if any) for a run with `fingerprint` and decides
+  /// what it gives this run. Throws ConfigError (setting "resume") when this run may not go
+  /// on: a resume whose settings, program or side inputs changed (each change named), or a
+  /// fresh run over a run whose process died before its end.
+  RunJournal(const Config& cfg, Fingerprint fingerprint)
+      : files_{JobFiles(cfg).journal_dir()},
+        mode_(cfg.resume),
+        fingerprint_mode_(cfg.fingerprint),
+        fingerprint_(std::move(fingerprint)),
+        output_file_(JobFiles(cfg).output_file()),
+        failed_items_file_(JobFiles(cfg).failed_items()) {
+    if (mode_ == ResumeMode::restart) return;
+    std::vector<JournalEntry> entries;
+    // This session's workers: the last mini-batch each one started, until it finishes.
+    std::unordered_map<std::uint64_t, std::uint64_t> running;
+    bool session_open = false, session_ended = false;
+    auto close_session = [&] {
+      if (session_open && !session_ended)
+        for (const auto& [worker, index] : running)
+          ++deaths_[index];
+      running.clear();
+    };
+    JournalVisitor visit;
+    visit.entry = [&](const JournalEntry& e) {
+      entries.push_back(e);
+      std::erase_if(running, [&](const auto& r) { return r.second == e.index; });
+      deaths_.erase(e.index);
+    };
+    visit.session = [&](std::int64_t) {
+      close_session();
+      session_open = true;
+      session_ended = false;
+    };
+    visit.started = [&](std::uint64_t index, std::int64_t, std::uint64_t worker) {
+      running[worker] = index;
+    };
+    visit.end = [&](const JournalEnd&) {
+      session_ended = true;
+      running.clear();
+    };
+    scan_ = read_journal(files_, visit);
+    close_session();
+    if (!scan_.found) {
+      if (mode_ != ResumeMode::fresh)
+        notes_.push_back(fmt::format("nothing to resume in '{}' (no journal there): a new run",
+                                     files_.dir.parent_path().string()));
+      return;
+    }
+    // The last record of each mini-batch holds (a resume may have run it again).
+    std::stable_sort(
+        entries.begin(), entries.end(),
+        [](const JournalEntry& a, const JournalEntry& b) { return a.index < b.index; });
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (i + 1 == entries.size() || entries[i + 1].index != entries[i].index)
+        kept_.push_back(entries[i]);
+    const std::vector<std::string> all_changes = fingerprint_.differences(scan_.fingerprint);
+    // A resume may change what only decides the verdict (thresholds, tries, timeouts).
+    std::vector<std::string> changed;
+    for (const auto& c : all_changes)
+      if (!c.starts_with("verdict.")) changed.push_back(c);
+    const std::string folder = files_.dir.parent_path().string();
+    const bool died = !scan_.end;
+    if (mode_ == ResumeMode::fresh) {
+      if (died && !kept_.empty())
+        throw ConfigError(
+            "resume",
+            fmt::format("the output folder '{}' holds a run whose process died before its end "
+                        "(killed or crashed; {} of its mini-batches finished): {}, or run with "
+                        "--restart to start over",
+                        folder, kept_.size(),
+                        changed.empty() ? "run again with --resume to continue it"
+                                        : fmt::format("it cannot be resumed with these settings "
+                                                      "({})",
+                                                      fmt::join(changed, "; "))));
+      reusable_ = cfg.allow_reuse && !died && scan_.end->complete && all_changes.empty();
+      if (!died && !scan_.end->complete)
+        notes_.push_back(
+            fmt::format("the earlier run in '{}' stopped before its end ({}); this run starts over "
+                        "(--resume would have continued it)",
+                        folder, scan_.end->failure_reason));
+      return;
+    }
+    if (!changed.empty())
+      throw ConfigError("resume",
+                        fmt::format("cannot resume the run in '{}': {} changed since it ran ({}); "
+                                    "run with --restart to start over",
+                                    folder, changed.size() == 1 ? "a setting" : "settings",
+                                    fmt::join(changed, "; ")));
+    if (mode_ == ResumeMode::retry_failed)
+      std::erase_if(kept_,
+                    [](const JournalEntry& e) { return e.outcome == JournalOutcome::failed; });
+    resuming_ = true;
+    notes_.push_back(fmt::format(
+        "{} the run in '{}': {} of its mini-batches are kept{}{}",
+        mode_ == ResumeMode::resume ? "resuming" : "retrying the failed mini-batches of", folder,
+        kept_.size(),
+        scan_.ignored_bytes > 0
+            ? fmt::format(" ({} bytes at the journal's end were torn and are ignored)",
+                          scan_.ignored_bytes)
+            : "",
+        deaths_.empty()
+            ? ""
+            : fmt::format("; {} were running when a process of the run died", deaths_.size())));
+  }
+
+  RunJournal(const RunJournal&) = delete;
+  RunJournal& operator=(const RunJournal&) = delete;
+  ~RunJournal() {
+    stop_committer();
+    if (data_fd_ >= 0) ::close(data_fd_);
+  }
+
+  /// What to log once the job's log is open.
+  const std::vector<std::string>& notes() const noexcept { return notes_; }
+  bool resuming() const noexcept { return resuming_; }
+  const JournalFiles& files() const noexcept { return files_; }
+
+  /// With allow_reuse: the earlier run's result when it finished on the same program,
+  /// settings and inputs (the partitioner cuts the mini-batches again and each one's inputs
+  /// must hash as they did) and its output is still there; nothing is written.
+  template <class Partitioner>
+  std::optional<JobResult> reuse(Partitioner partitioner) const {
+    namespace fs = std::filesystem;
+    if (!reusable_) return std::nullopt;
+    std::error_code ec;
+    if ((!output_file_.empty() && !fs::exists(output_file_, ec)) ||
+        !fs::exists(failed_items_file_, ec))
+      return std::nullopt;
+    std::size_t matched = 0;
+    try {
+      while (auto task = partitioner.next()) {
+        const JournalEntry* e = find(task->mini_batch_index());
+        if (e == nullptr || e->input_hash != task_input_hash(*task, fingerprint_mode_))
+          return std::nullopt;
+        ++matched;
+      }
+    } catch (const std::exception&) {
+      return std::nullopt;  // an input that cannot be read now: run, and say so there
+    }
+    if (matched != kept_.size()) return std::nullopt;
+    JobResult r;
+    r.reused = true;
+    r.succeeded = scan_.end->succeeded;
+    r.failure_reason = scan_.end->failure_reason;
+    for (const auto& e : kept_) {
+      r.items_succeeded += e.items_succeeded;
+      r.items_failed += e.items_failed;
+      ++(e.outcome == JournalOutcome::succeeded ? r.mini_batches_succeeded : r.mini_batches_failed);
+    }
+    r.items_total = r.items_succeeded + r.items_failed;
+    r.mini_batches_total = kept_.size();
+    r.output_file = output_file_;
+    r.failed_items_file = failed_items_file_;
+    r.log_dir = failed_items_file_.parent_path();
+    r.reused_run = fmt::format("the run that ended {} ({})",
+                               format_time(scan_.end->ended_unix_seconds), scan_.end->summary);
+    return r;
+  }
+
+  /// Starts writing: a new journal (this run's fingerprint), or the resumed one continued.
+  /// Finished mini-batches are written and committed by a thread of the journal's own, so
+  /// that the job's thread never waits for a disk (an fdatasync costs about a millisecond).
+  void start() {
+    const auto now = unix_now();
+    if (resuming_)
+      writer_.emplace(
+          JournalWriter::resume(files_, scan_.valid_journal_bytes, scan_.valid_data_bytes));
+    else
+      writer_.emplace(JournalWriter::create(files_, fingerprint_));
+    writer_->session(now);
+    committer_ = std::thread([this] { commit_loop(); });
+  }
+
+  /// The mini-batch `index`, cut now with inputs hashing to `input_hash`: its rows and
+  /// failed lines as the earlier run finished it, when that was on the same inputs.
+  std::optional<Kept> kept(std::uint64_t index, std::uint64_t input_hash) {
+    if (!resuming_) return std::nullopt;
+    const JournalEntry* e = find(index);
+    if (e == nullptr || e->input_hash != input_hash) return std::nullopt;
+    auto [rows, failed] = read_data(*e);
+    return Kept{*e, std::move(rows), std::move(failed)};
+  }
+
+  /// How many times in a row a process of the run died while mini-batch `index` was running.
+  std::int64_t deaths(std::uint64_t index) const {
+    if (!resuming_) return 0;
+    const auto it = deaths_.find(index);
+    return it == deaths_.end() ? 0 : it->second;
+  }
+
+  /// An attempt starts on a worker that shares the job's process: written at once, on the
+  /// worker's thread, before run() (a crash inside it then names it). Thread-safe.
+  void started(std::uint64_t index, std::int64_t attempt, std::uint64_t worker) {
+    if (writer_ && error_count_.load(std::memory_order_relaxed) == 0) {
+      try {
+        writer_->started(index, attempt, worker);
+      } catch (const OutputError&) {
+        // The committer reports the journal's failure; the job goes on.
+      }
+    }
+  }
+
+  /// A mini-batch finished: its bytes and record go to the committer.
+  void finished(const JournalEntry& e, std::string_view rows, std::string_view failed_lines) {
+    if (!writer_) return;
+    std::lock_guard lock(mutex_);
+    queue_.push_back(Finished{e, std::string(rows), std::string(failed_lines)});
+    // Woken in groups, not per mini-batch (a wake-up costs a context switch).
+    if (queue_.size() >= wake_after) wake_.notify_one();
+  }
+
+  /// Why the journal can no longer be written, once (then empty): the run goes on without it.
+  std::string take_error() {
+    std::lock_guard lock(mutex_);
+    if (error_reported_ || error_.empty()) return {};
+    error_reported_ = true;
+    return error_;
+  }
+
+  /// The run ended: what waits is committed, then the end record.
+  void end(const JobResult& r, bool complete) {
+    if (!writer_) return;
+    stop_committer();
+    if (!error_.empty()) {
+      if (!error_reported_) throw OutputError(error_);
+      return;
+    }
+    JournalEnd e;
+    e.succeeded = r.succeeded;
+    e.complete = complete;
+    e.summary = r.summary();
+    e.failure_reason = r.failure_reason;
+    e.ended_unix_seconds = unix_now();
+    writer_->end(e);
+  }
+
+  FingerprintMode fingerprint_mode() const noexcept { return fingerprint_mode_; }
+
+ private:
+  struct Finished {
+    JournalEntry entry;
+    std::string rows, failed_lines;
+  };
+  static constexpr std::size_t wake_after = 32;
+
+  void commit_loop() {
+    for (;;) {
+      std::vector<Finished> batch;
+      bool stopping = false;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait_for(lock, std::chrono::milliseconds(250),
+                       [&] { return stop_ || queue_.size() >= wake_after; });
+        batch.swap(queue_);
+        stopping = stop_;
+      }
+      try {
+        for (const auto& f : batch)
+          writer_->add(f.entry, f.rows, f.failed_lines);
+        writer_->poll();  // a group of 256 records, or 1 s after the oldest
+        if (stopping) {
+          writer_->commit();
+          return;
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mutex_);
+        error_ =
+            fmt::format("the journal cannot be written ({}): this run cannot be resumed", e.what());
+        error_count_.store(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+  }
+
+  void stop_committer() {
+    if (!committer_.joinable()) return;
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    committer_.join();
+  }
+
+  const JournalEntry* find(std::uint64_t index) const {
+    const auto it =
+        std::lower_bound(kept_.begin(), kept_.end(), index,
+                         [](const JournalEntry& e, std::uint64_t i) { return e.index < i; });
+    return it != kept_.end() && it->index == index ? &*it : nullptr;
+  }
+
+  std::pair<std::string, std::string> read_data(const JournalEntry& e) {
+    // One descriptor for all reads: a resume reads every kept mini-batch back.
+    if (data_fd_ < 0) {
+      data_fd_ = ::open(files_.data().c_str(), O_RDONLY | O_CLOEXEC);
+      if (data_fd_ < 0)
+        throw InputError(fmt::format("cannot read the journal's data '{}': {}",
+                                     files_.data().string(), std::strerror(errno)));
+    }
+    return read_journal_data(files_, e, data_fd_);
+  }
+
+  static std::int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+  static std::string format_time(std::int64_t unix_seconds) {
+    const std::time_t t = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    ::localtime_r(&t, &tm);
+    char text[64];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+    return text;
+  }
+
+  JournalFiles files_;
+  ResumeMode mode_;
+  FingerprintMode fingerprint_mode_;
+  Fingerprint fingerprint_;
+  std::filesystem::path output_file_, failed_items_file_;
+  JournalScan scan_;
+  std::vector<JournalEntry> kept_;  // by index: 80 bytes per finished mini-batch
+  std::unordered_map<std::uint64_t, std::int64_t> deaths_;
+  std::vector<std::string> notes_;
+  bool reusable_ = false;
+  bool resuming_ = false;
+  std::optional<JournalWriter> writer_;
+  std::thread committer_;
+  std::mutex mutex_;  // guards what follows
+  std::condition_variable wake_;
+  std::vector<Finished> queue_;
+  bool stop_ = false;
+  std::string error_;
+  bool error_reported_ = false;
+  std::atomic<int> error_count_{0};  // read by workers without the lock
+  int data_fd_ = -1;                 // reading kept mini-batches (the job's thread)
+};
+
+}  // namespace detail
+PARALLEL_RUN_END_NAMESPACE

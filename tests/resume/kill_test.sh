@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The journal against deaths, through the fault_injection example:
+#   kill_test.sh BINARY kill BACKEND WORK [TRIALS]
+#       TRIALS times (default 20): a job killed with SIGKILL at a random moment, then resumed
+#       (killed again at random until a resume ends); the output and failed_items.csv must be
+#       byte for byte those of an uninterrupted run; no worker process may outlive its job.
+#       A fresh run over a killed one is refused (exit 2) and says how to resume it.
+#   kill_test.sh BINARY reuse thread WORK
+#       the same run again is reused; a rebuilt program is not, unless --scorer-version says
+#       it is the same scorer.
+#   kill_test.sh BINARY poison thread WORK
+#       a file that segfaults takes the whole process down on the thread backend; each resume
+#       runs the mini-batch that was running alone; after run_max_try deaths it is failed
+#       without running, and the job ends with that file, and only it, in failed_items.csv.
+set -euo pipefail
+bin=$1 mode=$2 backend=$3 work=$4 trials=${5:-20}
+rm -rf "$work"
+mkdir -p "$work/in"
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+common=(--backend "$backend" --process-count-per-node 2 --progress none
+        --resource-monitor-interval 0 --logging-level WARNING)
+
+# Reaps nothing of ours may be left: worker processes of a killed job end when their channel
+# closes.
+check_no_workers() {
+  local left
+  for ((t = 0; t < 50; ++t)); do
+    left=$(pgrep -f -- "$bin.*$work/" || true)
+    [ -z "$left" ] && return 0
+    sleep 0.1
+  done
+  fail "processes of a killed job are still running: $(ps -o pid,args -p "${left//$'\n'/,}")"
+}
+
+if [ "$mode" = kill ]; then
+  # 600 files in mini-batches of 4: 150 mini-batches, some failing (a C++ exception on every
+  # attempt) so that failed_items.csv has lines to compare too.
+  for ((i = 0; i < 600; ++i)); do
+    if ((i % 97 == 13)); then echo throw; else echo "ok $i"; fi >"$work/in/f$(printf %04d $i).txt"
+  done
+  args=(--input "$work/in" --mini-batch-size 4 --run-max-try 2 "${common[@]}")
+  "$bin" "${args[@]}" --output "$work/reference" >/dev/null 2>&1 || true
+  [ -s "$work/reference/parallel_run_step.txt" ] || fail "the reference run wrote no output"
+  [ "$(grep -c , "$work/reference/logs/failed_items.csv")" = 29 ] ||
+    fail "the reference run should list 28 failed items (7 mini-batches of 4)"
+  # How long a whole run takes, to kill within it.
+  start=$(date +%s%N)
+  "$bin" "${args[@]}" --output "$work/timing" >/dev/null 2>&1 || true
+  span_ms=$((($(date +%s%N) - start) / 1000000))
+  ((span_ms < 20)) && span_ms=20
+  killed=0
+  for ((trial = 1; trial <= trials; ++trial)); do
+    out="$work/out$trial"
+    "$bin" "${args[@]}" --output "$out" >"$work/stdout" 2>"$work/stderr" &
+    pid=$!
+    delay=$((RANDOM % span_ms))
+    sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
+    kill -9 "$pid" 2>/dev/null || true
+    set +e
+    wait "$pid"
+    status=$?
+    set -e
+    check_no_workers
+    if ((status == 137)); then
+      killed=$((killed + 1))
+      set +e
+      "$bin" "${args[@]}" --output "$out" --resume >"$work/stdout" 2>"$work/stderr"
+      status=$?
+      set -e
+    fi
+    ((status == 0 || status == 1)) || fail "trial $trial: exit $status: $(cat "$work/stderr")"
+    cmp "$work/reference/parallel_run_step.txt" "$out/parallel_run_step.txt" ||
+      fail "trial $trial: the output differs from an uninterrupted run's"
+    cmp "$work/reference/logs/failed_items.csv" "$out/logs/failed_items.csv" ||
+      fail "trial $trial: failed_items.csv differs from an uninterrupted run's"
+    rm -rf "$out"
+  done
+  echo "kill: $trials trials on $backend, $killed kills, all resumed to identical output"
+  ((killed >= trials / 2)) || fail "only $killed of $trials runs were killed before their end"
+
+  # A run killed after its first group commit (1 s): a fresh run over it is refused with
+  # how to go on; --resume finishes it without running what it had finished.
+  mkdir -p "$work/slow"
+  for ((i = 0; i < 16; ++i)); do echo slow >"$work/slow/s$(printf %02d $i).txt"; done
+  slow=(--input "$work/slow" --output "$work/killed" --mini-batch-size 1 "${common[@]}")
+  "$bin" "${slow[@]}" >/dev/null 2>&1 &
+  pid=$!
+  sleep 2.2
+  kill -9 "$pid"
+  wait "$pid" || true
+  check_no_workers
+  set +e
+  "$bin" "${slow[@]}" >"$work/refused" 2>&1
+  status=$?
+  set -e
+  ((status == 2)) || fail "a fresh run over a killed one: exit $status, not 2: $(cat "$work/refused")"
+  grep -q "holds a run whose process died before its end" "$work/refused" &&
+    grep -q -- "run again with --resume to continue it, or run with --restart to start over" \
+      "$work/refused" || fail "the refusal does not say how to go on: $(cat "$work/refused")"
+  "$bin" "${slow[@]}" --resume >"$work/stdout" 2>"$work/stderr" ||
+    fail "the resume failed: $(cat "$work/stderr")"
+  [ "$(wc -l <"$work/killed/parallel_run_step.txt")" = 16 ] || fail "16 rows expected after the resume"
+  grep -q "mini-batches kept from the earlier run" "$work/stdout" ||
+    fail "the resume kept nothing: $(cat "$work/stdout")"
+  echo "refused a fresh run over a killed one; --resume finished it"
+  exit 0
+fi
+
+if [ "$mode" = poison ]; then
+  for ((i = 0; i < 12; ++i)); do echo "ok $i" >"$work/in/f$(printf %02d $i).txt"; done
+  echo segv >"$work/in/f05.txt"
+  args=(--input "$work/in" --output "$work/out" --mini-batch-size 2 --run-max-try 3 "${common[@]}")
+  extra=()
+  for ((round = 1; round <= 3; ++round)); do
+    set +e
+    "$bin" "${args[@]}" "${extra[@]}" >"$work/stdout" 2>"$work/stderr"
+    status=$?
+    set -e
+    ((status == 139 || status == 134)) ||
+      fail "round $round: the process should die of the segfault, exit $status: $(cat "$work/stderr")"
+    if ((round > 1)); then
+      grep -qF "mini-batch 2 (first: f04.txt; last: f05.txt) was running when a process of this run died ($((round - 1)) of at most run_max_try = 3 times): it runs again, alone" \
+        "$work/out/logs/master.txt" || fail "round $round: the suspect is not named: $(cat "$work/out/logs/master.txt")"
+    fi
+    extra=(--resume)
+  done
+  "$bin" "${args[@]}" --resume >"$work/stdout" 2>"$work/stderr" ||
+    fail "the last resume should end the job: $(cat "$work/stderr")"
+  grep -q "died while it was running, 3 times in a row" "$work/out/logs/failed_items.csv" ||
+    fail "the poison mini-batch is not failed: $(cat "$work/out/logs/failed_items.csv")"
+  [ "$(tail -n +2 "$work/out/logs/failed_items.csv" | cut -d, -f1 | tr '\n' ' ')" = "f04.txt f05.txt " ] ||
+    fail "only the poison mini-batch's items fail: $(cat "$work/out/logs/failed_items.csv")"
+  [ "$(wc -l <"$work/out/parallel_run_step.txt")" = 10 ] || fail "10 rows expected"
+  echo "poison: 3 deaths, then mini-batch 2 failed without running; 10 rows written"
+  exit 0
+fi
+if [ "$mode" = reuse ]; then
+  # The same program, settings and inputs again: reused, the output left as it was. A rebuilt
+  # program (here: the same executable with a byte appended) runs again.
+  for ((i = 0; i < 8; ++i)); do echo "ok $i" >"$work/in/f$i.txt"; done
+  args=(--input "$work/in" --output "$work/out" --mini-batch-size 2 "${common[@]}")
+  "$bin" "${args[@]}" >"$work/first" 2>&1 || fail "the first run failed: $(cat "$work/first")"
+  before=$(stat -c %Y.%s "$work/out/parallel_run_step.txt")
+  "$bin" "${args[@]}" >"$work/second" 2>&1 || fail "the reused run's status: $(cat "$work/second")"
+  grep -q "parallel_run: reused the run that ended .* in $work/out: same program, settings and inputs; its output and logs are left as they are (--allow-reuse false runs the job again)" \
+    "$work/second" || fail "not reused: $(cat "$work/second")"
+  [ "$(stat -c %Y.%s "$work/out/parallel_run_step.txt")" = "$before" ] || fail "the output was touched"
+  cp "$bin" "$work/rebuilt"
+  printf 'x' >>"$work/rebuilt"
+  "$work/rebuilt" "${args[@]}" >"$work/third" 2>&1 || fail "the rebuilt program failed: $(cat "$work/third")"
+  if grep -q "reused" "$work/third"; then fail "a rebuilt program reused the run"; fi
+  "$work/rebuilt" "${args[@]}" --scorer-version 1 >/dev/null 2>&1
+  "$bin" "${args[@]}" --scorer-version 1 >"$work/fourth" 2>&1
+  grep -q "reused" "$work/fourth" || fail "the same --scorer-version, another executable: not reused"
+  echo "reuse: hit on the same program, miss on a rebuilt one, hit across rebuilds with --scorer-version"
+  exit 0
+fi
+fail "unknown mode $mode"

@@ -1,0 +1,508 @@
+// The journal as jobs use it (detail/run_journal.hpp): --resume after an interrupted or
+// stopped run, --retry-failed, reuse of a finished identical run, refusals that name what
+// changed, a torn journal. Each resumed output is compared byte for byte with the output of
+// an uninterrupted run. Thread backend in this process; kill -9 and crashes are tested by
+// tests/resume/kill_test.sh with a program of their own.
+#include <parallel_run/detail/run_journal.hpp>
+
+#include <parallel_run/parallel_run.hpp>
+#include <parallel_run/detail/job_files.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/temp_dir.hpp"
+
+using namespace parallel_run;
+namespace fs = std::filesystem;
+using test_support::make_numbered_files;
+using test_support::read_file;
+using test_support::TempDir;
+using test_support::write_file;
+
+namespace {
+
+// What the scorer does, shared by every copy (the same scorer type: the same program for
+// the journal's fingerprint, whatever the test changes between two runs).
+struct Behaviour {
+  std::mutex mutex;
+  std::set<std::size_t> fail;           // mini-batches whose run() throws
+  std::size_t interrupt_at = SIZE_MAX;  // raise SIGINT from run() of this mini-batch
+  fs::path master;  // ... and the later ones wait until this log says the job is stopping
+  std::vector<std::size_t> ran;  // mini-batches run, in order
+  void reset() {
+    std::lock_guard lock(mutex);
+    fail.clear();
+    interrupt_at = SIZE_MAX;
+    ran.clear();
+  }
+  std::size_t runs() {
+    std::lock_guard lock(mutex);
+    return ran.size();
+  }
+};
+Behaviour behaviour;
+
+struct JournaledScorer {
+  std::vector<std::string> run(const FileBatch& batch, Context&) {
+    const std::size_t index = batch.mini_batch_index();
+    bool fail = false, interrupt = false, wait = false;
+    fs::path master;
+    {
+      std::lock_guard lock(behaviour.mutex);
+      behaviour.ran.push_back(index);
+      fail = behaviour.fail.count(index) != 0;
+      interrupt = behaviour.interrupt_at == index;
+      wait = index >= behaviour.interrupt_at;
+      master = behaviour.master;
+    }
+    if (fail) throw std::runtime_error("scripted failure of mini-batch " + std::to_string(index));
+    if (interrupt) std::raise(SIGINT);
+    for (int i = 0; wait && i < 2000; ++i) {
+      if (read_file(master).find("stopping the job: interrupted by SIGINT") != std::string::npos)
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::vector<std::string> rows;
+    for (const auto& f : batch)
+      rows.push_back(f.key + " " + read_file(f.path));
+    return rows;
+  }
+};
+
+Config journal_config(const fs::path& out) {
+  Config c;
+  c.output_dir = out;
+  c.mini_batch_size = 3;
+  c.process_count_per_node = 2;
+  c.logging_level = LoggingLevel::warning;
+  c.progress = ProgressMode::none;
+  c.resource_monitor_interval = 0;
+  c.run_max_try = 1;
+  return c;
+}
+
+JobResult run_job(const Config& c, const fs::path& in) {
+  return ParallelRun<JournaledScorer>(c).run(FileDataset({in.string()}));
+}
+
+struct Outputs {
+  std::string rows, failed;
+};
+Outputs outputs_of(const fs::path& out) {
+  return {read_file(out / "parallel_run_step.txt"), read_file(out / "logs" / "failed_items.csv")};
+}
+
+// The output of an uninterrupted run of `behaviour`'s current script over `in`.
+Outputs reference(const TempDir& t, const fs::path& in, Config c) {
+  c.output_dir = t / "reference";
+  c.allow_reuse = false;
+  run_job(c, in);
+  return outputs_of(c.output_dir);
+}
+
+}  // namespace
+
+TEST_CASE("a run interrupted by SIGINT and resumed writes the bytes of an uninterrupted run",
+          "[journal][resume]") {
+  TempDir t;
+  // 40 mini-batches: more than the coordinator keeps queued or running, so some are not cut.
+  make_numbered_files(t / "in", 120);
+  behaviour.reset();
+  const Config c = journal_config(t / "out");
+  const Outputs expected = reference(t, t / "in", c);
+
+  behaviour.reset();
+  behaviour.interrupt_at = 4;
+  behaviour.master = t / "out" / "logs" / "master.txt";
+  Config first = c;
+  first.stop_on_signals = true;
+  const JobResult stopped = run_job(first, t / "in");
+  REQUIRE_FALSE(stopped.succeeded);
+  CHECK(stopped.interrupted_by == SIGINT);
+  REQUIRE(stopped.mini_batches_not_processed > 0);
+  const std::size_t finished = stopped.mini_batches_succeeded;
+
+  behaviour.reset();
+  Config again = c;
+  again.resume = ResumeMode::resume;
+  const JobResult resumed = run_job(again, t / "in");
+  CHECK(resumed.succeeded);
+  CHECK(resumed.mini_batches_resumed == finished);
+  CHECK(resumed.mini_batches_total == 40);
+  CHECK(resumed.items_succeeded == 120);
+  CHECK(behaviour.runs() == 40 - finished);
+  const Outputs got = outputs_of(t / "out");
+  CHECK(got.rows == expected.rows);
+  CHECK(got.failed == expected.failed);
+  CHECK_THAT(resumed.summary(),
+             Catch::Contains(std::to_string(finished) + " mini-batches kept from the earlier run"));
+  CHECK_THAT(read_file(t / "out" / "logs" / "master.txt"),
+             Catch::Contains("resuming the run in '" + (t / "out").string() +
+                             "': " + std::to_string(finished) + " of its mini-batches are kept"));
+}
+
+TEST_CASE("a resume keeps failed mini-batches failed and retry_failed runs them again",
+          "[journal][resume]") {
+  TempDir t;
+  make_numbered_files(t / "in", 20);
+  behaviour.reset();
+  const Config c = journal_config(t / "out");
+  const Outputs expected = reference(t, t / "in", c);
+
+  behaviour.reset();
+  behaviour.fail = {2, 5};
+  const JobResult first = run_job(c, t / "in");
+  CHECK(first.mini_batches_failed == 2);
+  CHECK(first.items_failed == 6);
+  const Outputs failed_run = outputs_of(t / "out");
+
+  SECTION("resume: nothing runs again, the same bytes") {
+    behaviour.reset();
+    Config again = c;
+    again.resume = ResumeMode::resume;
+    const JobResult r = run_job(again, t / "in");
+    CHECK(behaviour.runs() == 0);
+    CHECK(r.mini_batches_resumed == 7);
+    CHECK(r.mini_batches_failed == 2);
+    CHECK(r.items_failed == 6);
+    const Outputs got = outputs_of(t / "out");
+    CHECK(got.rows == failed_run.rows);
+    CHECK(got.failed == failed_run.failed);
+  }
+  SECTION("retry_failed: only the failed ones run, the output is that of a run without failures") {
+    behaviour.reset();
+    Config again = c;
+    again.resume = ResumeMode::retry_failed;
+    const JobResult r = run_job(again, t / "in");
+    CHECK(r.succeeded);
+    CHECK(r.mini_batches_resumed == 5);
+    CHECK(r.items_failed == 0);
+    {
+      std::lock_guard lock(behaviour.mutex);
+      CHECK(std::multiset<std::size_t>(behaviour.ran.begin(), behaviour.ran.end()) ==
+            std::multiset<std::size_t>{2, 5});
+    }
+    const Outputs got = outputs_of(t / "out");
+    CHECK(got.rows == expected.rows);
+    CHECK(got.failed == expected.failed);
+  }
+}
+
+TEST_CASE("a resume is refused when a setting that changes results changed and the part is named",
+          "[journal][resume]") {
+  TempDir t;
+  make_numbered_files(t / "in", 9);
+  write_file(t / "side.txt", "reference data");
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.side_inputs["ref"] = t / "side.txt";
+  c.arguments = {"--alpha", "1"};
+  REQUIRE(run_job(c, t / "in").succeeded);
+  Config again = c;
+  again.resume = ResumeMode::resume;
+
+  auto refused = [&](const Config& changed, const std::string& part) {
+    try {
+      run_job(changed, t / "in");
+      FAIL("not refused: " << part);
+    } catch (const ConfigError& e) {
+      CHECK(e.setting() == "resume");
+      CHECK_THAT(e.what(), Catch::Contains("cannot resume the run in '" + (t / "out").string()));
+      CHECK_THAT(e.what(), Catch::Contains(part));
+      CHECK_THAT(e.what(), Catch::Contains("--restart"));
+    }
+  };
+  Config d = again;
+  d.mini_batch_size = 4;
+  refused(d, "mini_batch_size: 3 -> 4");
+  d = again;
+  d.arguments = {"--alpha", "2"};
+  refused(d, "arguments: [--alpha] [1] -> [--alpha] [2]");
+  d = again;
+  d.key_column = true;
+  refused(d, "key_column: false -> true");
+  d = again;
+  d.delimiter = ",";
+  refused(d, "delimiter:   -> ,");
+  d = again;
+  d.output_action = OutputAction::summary_only;
+  refused(d, "output_action: append_row -> summary_only");
+  d = again;
+  d.limit = 5;
+  refused(d, "limit: 0 -> 5");
+  d = again;
+  d.scorer_version = "2";
+  refused(d, "program: executable xxh64:");
+  d = again;
+  d.fingerprint = FingerprintMode::content;
+  refused(d, "fingerprint: metadata -> content");
+  d = again;
+  write_file(t / "side.txt", "other reference data");
+  refused(d, "side_input.ref: ");
+}
+
+TEST_CASE("settings that do not change results may differ between a run and its resume",
+          "[journal][resume]") {
+  TempDir t;
+  make_numbered_files(t / "in", 9);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  REQUIRE(run_job(c, t / "in").succeeded);
+  Config d = c;
+  d.resume = ResumeMode::resume;
+  d.process_count_per_node = 1;
+  d.run_max_try = 3;
+  d.run_invocation_timeout = 5;
+  d.logging_level = LoggingLevel::debug;
+  d.error_threshold = 100;
+  d.backend = Backend::thread;
+  d.resource_monitor_interval = 1;
+  behaviour.reset();
+  const JobResult r = run_job(d, t / "in");
+  CHECK(r.succeeded);
+  CHECK(r.mini_batches_resumed == 3);
+  CHECK(behaviour.runs() == 0);
+}
+
+TEST_CASE("a new run over a run whose process died is refused and says how to resume it",
+          "[journal][resume]") {
+  TempDir t;
+  make_numbered_files(t / "in", 9);
+  behaviour.reset();
+  const Config c = journal_config(t / "out");
+  REQUIRE(run_job(c, t / "in").succeeded);
+  const Outputs before = outputs_of(t / "out");
+  // The end record torn off: the journal of a process that died before its end.
+  const fs::path journal = detail::JobFiles(c).journal_dir() / "journal";
+  fs::resize_file(journal, fs::file_size(journal) - 1);
+  try {
+    run_job(c, t / "in");
+    FAIL("a fresh run over a dead one was not refused");
+  } catch (const ConfigError& e) {
+    CHECK(e.setting() == "resume");
+    CHECK_THAT(e.what(), Catch::Contains("holds a run whose process died before its end"));
+    CHECK_THAT(e.what(), Catch::Contains("3 of its mini-batches finished"));
+    CHECK_THAT(e.what(), Catch::Contains("run again with --resume to continue it"));
+    CHECK_THAT(e.what(), Catch::Contains("--restart to start over"));
+  }
+  CHECK(outputs_of(t / "out").rows == before.rows);  // nothing touched
+
+  SECTION("--resume continues it") {
+    Config d = c;
+    d.resume = ResumeMode::resume;
+    behaviour.reset();
+    const JobResult r = run_job(d, t / "in");
+    CHECK(r.succeeded);
+    CHECK(behaviour.runs() == 0);
+    CHECK(outputs_of(t / "out").rows == before.rows);
+  }
+  SECTION("--restart starts over") {
+    Config d = c;
+    d.resume = ResumeMode::restart;
+    behaviour.reset();
+    const JobResult r = run_job(d, t / "in");
+    CHECK(r.succeeded);
+    CHECK(r.mini_batches_resumed == 0);
+    CHECK(behaviour.runs() == 3);
+    CHECK(outputs_of(t / "out").rows == before.rows);
+  }
+}
+
+TEST_CASE("a resume over a journal cut at any byte writes the bytes of an uninterrupted run",
+          "[journal][resume]") {
+  TempDir t;
+  make_numbered_files(t / "in", 30);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  // A torn tail is a death: what it had started counts one (poison needs run_max_try).
+  c.run_max_try = 3;
+  REQUIRE(run_job(c, t / "in").succeeded);
+  const Outputs expected = outputs_of(t / "out");
+  const fs::path dir = detail::JobFiles(c).journal_dir();
+  const std::string journal = read_file(dir / "journal"), data = read_file(dir / "data");
+  std::mt19937 random(7);
+  for (int trial = 0; trial < 12; ++trial) {
+    const std::size_t cut = random() % (journal.size() + 1);
+    write_file(dir / "journal", journal.substr(0, cut));
+    write_file(dir / "data", data);
+    fs::remove(t / "out" / "parallel_run_step.txt");
+    Config d = c;
+    d.resume = ResumeMode::resume;
+    behaviour.reset();
+    const JobResult r = run_job(d, t / "in");
+    INFO("journal cut at " << cut << " of " << journal.size());
+    CHECK(r.succeeded);
+    CHECK(r.mini_batches_resumed + behaviour.runs() == 10);
+    const Outputs got = outputs_of(t / "out");
+    CHECK(got.rows == expected.rows);
+    CHECK(got.failed == expected.failed);
+  }
+}
+
+TEST_CASE("an identical finished run is reused and a changed input or argument runs again",
+          "[journal][reuse]") {
+  TempDir t;
+  make_numbered_files(t / "in", 12);
+  behaviour.reset();
+  const Config c = journal_config(t / "out");
+  const JobResult first = run_job(c, t / "in");
+  REQUIRE(first.succeeded);
+  const fs::path output = t / "out" / "parallel_run_step.txt";
+  const auto written = fs::last_write_time(output);
+  const std::string rows = read_file(output);
+
+  behaviour.reset();
+  JobResult r = run_job(c, t / "in");
+  CHECK(r.reused);
+  CHECK(r.succeeded);
+  CHECK(r.items_succeeded == 12);
+  CHECK(r.mini_batches_total == 4);
+  CHECK_THAT(r.reused_run, Catch::Contains("the run that ended"));
+  CHECK(behaviour.runs() == 0);
+  CHECK(fs::last_write_time(output) == written);
+
+  SECTION("allow_reuse false runs again") {
+    Config d = c;
+    d.allow_reuse = false;
+    r = run_job(d, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(behaviour.runs() == 4);
+  }
+  SECTION("a changed input runs again, with its new bytes") {
+    write_file(t / "in" / "f005.txt", "changed!");
+    r = run_job(c, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(behaviour.runs() == 4);
+    CHECK_THAT(read_file(output), Catch::Contains("f005.txt changed!\n"));
+  }
+  SECTION("a new input runs again") {
+    write_file(t / "in" / "f100.txt", "100");
+    r = run_job(c, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(r.items_succeeded == 13);
+  }
+  SECTION("a changed argument runs again") {
+    Config d = c;
+    d.arguments = {"x"};
+    r = run_job(d, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(behaviour.runs() == 4);
+  }
+  SECTION("a run that failed items is reused with its result") {
+    behaviour.fail = {1};
+    Config d = c;
+    d.allow_reuse = false;
+    const JobResult failed = run_job(d, t / "in");
+    CHECK(failed.items_failed == 3);
+    behaviour.reset();
+    r = run_job(c, t / "in");
+    CHECK(r.reused);
+    CHECK(r.items_failed == 3);
+    CHECK(r.mini_batches_failed == 1);
+    CHECK(behaviour.runs() == 0);
+  }
+  SECTION("a missing output is written again") {
+    fs::remove(output);
+    r = run_job(c, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(behaviour.runs() == 4);
+    CHECK(read_file(output) == rows);
+  }
+}
+
+TEST_CASE("with the content fingerprint a change that keeps size and time is seen",
+          "[journal][reuse]") {
+  TempDir t;
+  make_numbered_files(t / "in", 6);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.fingerprint = FingerprintMode::content;
+  REQUIRE(run_job(c, t / "in").succeeded);
+  const fs::path f = t / "in" / "f003.txt";
+  const auto time = fs::last_write_time(f);
+  write_file(f, "9");  // same size as "3"
+  fs::last_write_time(f, time);
+  behaviour.reset();
+  const JobResult r = run_job(c, t / "in");
+  CHECK_FALSE(r.reused);
+  CHECK(behaviour.runs() == 2);
+  CHECK_THAT(read_file(t / "out" / "parallel_run_step.txt"), Catch::Contains("f003.txt 9\n"));
+
+  SECTION("metadata does not see it (documented)") {
+    Config m = journal_config(t / "meta");
+    REQUIRE(run_job(m, t / "in").succeeded);
+    write_file(f, "7");
+    fs::last_write_time(f, time);
+    behaviour.reset();
+    CHECK(run_job(m, t / "in").reused);
+  }
+}
+
+TEST_CASE("every other part of the fingerprint refuses a resume when it changes",
+          "[journal][resume]") {
+  TempDir t;
+  make_numbered_files(t / "in", 6);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  REQUIRE(run_job(c, t / "in").succeeded);
+  auto refused = [&](Config d, const std::string& part) {
+    d.resume = ResumeMode::resume;
+    CHECK_THROWS_WITH(run_job(d, t / "in"), Catch::Contains(part));
+  };
+  Config d = c;
+  d.output_header = {"key", "value"};
+  refused(d, "output_header:  -> key,value");
+  d = c;
+  d.follow_symlinks = true;
+  refused(d, "follow_symlinks: false -> true");
+  d = c;
+  d.append_row_file_name = "other.txt";
+  refused(d, "append_row_file_name: parallel_run_step.txt -> other.txt");
+}
+
+TEST_CASE("a table job resumes and refuses changed table options with the option named",
+          "[journal][resume]") {
+  TempDir t;
+  std::string text = "id,value\n";
+  for (int i = 1; i <= 300; ++i)
+    text += std::to_string(i) + "," + std::to_string(i) + ".5\n";
+  write_file(t / "in/data.csv", text);
+  auto scorer = make_scorer([](const TableBatch& batch) {
+    return map_items(batch, [](const Row& row) { return std::string(row["id"]); });
+  });
+  Config c = journal_config(t / "out");
+  c.mini_batch_size = "256";
+  const JobResult first = ParallelRun(c, scorer).run(TabularDataset({(t / "in").string()}));
+  REQUIRE(first.succeeded);
+  const std::string rows = read_file(t / "out" / "parallel_run_step.txt");
+  Config d = c;
+  d.resume = ResumeMode::resume;
+  const JobResult again = ParallelRun(d, scorer).run(TabularDataset({(t / "in").string()}));
+  CHECK(again.mini_batches_resumed == first.mini_batches_total);
+  CHECK(read_file(t / "out" / "parallel_run_step.txt") == rows);
+
+  TableOptions no_header;
+  no_header.header = false;
+  CHECK_THROWS_WITH(ParallelRun(d, scorer).run(TabularDataset({(t / "in").string()}, no_header)),
+                    Catch::Contains("table.header: true -> false"));
+  TableOptions keys;
+  keys.partition_keys = {"id"};
+  CHECK_THROWS_WITH(ParallelRun(d, scorer).run(TabularDataset({(t / "in").string()}, keys)),
+                    Catch::Contains("table.partition_keys:  -> id"));
+  TableOptions tabs;
+  tabs.delimiter = ';';
+  CHECK_THROWS_WITH(ParallelRun(d, scorer).run(TabularDataset({(t / "in").string()}, tabs)),
+                    Catch::Contains("table.delimiter: default -> ;"));
+}
