@@ -122,7 +122,7 @@ if [ "$mode" = poison ]; then
     ((status == 139 || status == 134)) ||
       fail "round $round: the process should die of the segfault, exit $status: $(cat "$work/stderr")"
     if ((round > 1)); then
-      grep -qF "mini-batch 2 (first: f04.txt; last: f05.txt) was running when a process of this run died ($((round - 1)) of at most run_max_try = 3 times): it runs again, alone" \
+      grep -qF "mini-batch 2 (first: f04.txt; last: f05.txt) was running when a process of this run died ($((round - 1)) of at most 3 times): it runs again, alone" \
         "$work/out/logs/master.txt" || fail "round $round: the suspect is not named: $(cat "$work/out/logs/master.txt")"
     fi
     extra=(--resume)

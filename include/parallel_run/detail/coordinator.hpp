@@ -561,19 +561,20 @@ class Coordinator {
       auto info = std::make_shared<const MiniBatchInfo>(describe(*batch));
       observers_.notify([&](JobObserver& o) { o.mini_batch_created(*info); });
       std::uint64_t input_hash = 0;
-      if (journal_) {
+      if (journal_ && journal_->resuming()) {
+        // A fresh run hashes its inputs on the journal's thread instead (journal_finished).
         input_hash = task_input_hash(*batch, journal_->fingerprint_mode());
         if (use_kept(*batch, *info, input_hash)) continue;
         const std::int64_t deaths = journal_->deaths(batch->mini_batch_index());
-        if (deaths >= config_->run_max_try) {
-          poisoned(*batch, *info, deaths, input_hash);
+        if (deaths >= poison_deaths()) {
+          poisoned(batch, *info, deaths, input_hash);
           continue;
         }
         if (deaths > 0) {
           log_->warning(
-              "mini-batch {} ({}) was running when a process of this run died ({} of at most "
-              "run_max_try = {} times): it runs again, alone",
-              info->index, ProcessedLog::mini_batch_detail(*info), deaths, config_->run_max_try);
+              "mini-batch {} ({}) was running when a process of this run died ({} of at most {} "
+              "times): it runs again, alone",
+              info->index, ProcessedLog::mini_batch_detail(*info), deaths, poison_deaths());
           held_ = Held{std::move(batch), std::move(info), input_hash};
           if (in_flight_.empty()) fill();
           return;
@@ -615,38 +616,50 @@ class Coordinator {
     return true;
   }
 
-  // A mini-batch that was running at run_max_try deaths of the run's process in a row (the
-  // service's "poison" mini-batch): failed without running it again.
-  void poisoned(const Batch& batch, const MiniBatchInfo& info, std::int64_t deaths,
-                std::uint64_t input_hash) {
+  // Deaths of the run's process while a mini-batch ran that make it a "poison" mini-batch (the
+  // service's word): run_max_try, but at least 2, since one death may be a kill of the job
+  // (kill -9, an out-of-memory kill of the job's process) that the mini-batch did not cause.
+  std::int64_t poison_deaths() const { return std::max<std::int64_t>(2, config_->run_max_try); }
+
+  // A mini-batch that was running at poison_deaths() deaths of the run's process in a row:
+  // failed without running it again.
+  void poisoned(const std::shared_ptr<const Batch>& shared, const MiniBatchInfo& info,
+                std::int64_t deaths, std::uint64_t input_hash) {
+    const Batch& batch = *shared;
     const std::string why = fmt::format(
-        "the job's process died while it was running, {} (run_max_try = {}): a crash in the "
-        "scorer (a segmentation fault, an abort) or an out-of-memory kill; not run again "
-        "(--retry-failed runs it again)",
-        deaths == 1 ? std::string("once") : fmt::format("{} times in a row", deaths),
-        config_->run_max_try);
+        "the job's process died while it was running, {} times in a row (the last time it ran "
+        "alone): a crash in the scorer (a segmentation fault, an abort) or an out-of-memory "
+        "kill; not run again (--retry-failed runs it again)",
+        deaths);
     log_->error("mini-batch {} ({}): {}", info.index, ProcessedLog::mini_batch_detail(info), why);
     ++result_.mini_batches_failed;
     result_.items_failed += batch.size();
     std::string lines = failed_lines_of(batch, deaths, why);
-    journal_finished(batch.mini_batch_index(), JournalOutcome::failed, deaths, 0, batch.size(),
-                     input_hash, {}, lines);
+    journal_finished(shared, JournalOutcome::failed, deaths, 0, batch.size(), input_hash, {},
+                     lines);
     ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
     final_failed(info, MiniBatchStatus::failed, deaths, batch.size(), why);
   }
 
-  void journal_finished(std::size_t index, JournalOutcome outcome, std::int64_t attempts,
-                        std::size_t succeeded, std::size_t failed, std::uint64_t input_hash,
-                        std::string_view rows, std::string_view failed_lines) {
+  // `input_hash` as cut (a resume), or 0: the journal's thread hashes `batch`'s inputs.
+  void journal_finished(const std::shared_ptr<const Batch>& batch, JournalOutcome outcome,
+                        std::int64_t attempts, std::size_t succeeded, std::size_t failed,
+                        std::uint64_t input_hash, std::string_view rows,
+                        std::string_view failed_lines) {
     if (!journal_) return;
     JournalEntry e;
-    e.index = index;
+    e.index = batch->mini_batch_index();
     e.outcome = outcome;
     e.attempts = attempts;
     e.items_succeeded = succeeded;
     e.items_failed = failed;
     e.input_hash = input_hash;
-    journal_->finished(e, rows, failed_lines);
+    std::function<std::uint64_t()> hash_later;
+    if (!journal_->resuming())
+      hash_later = [batch, mode = journal_->fingerprint_mode()] {
+        return task_input_hash(*batch, mode);
+      };
+    journal_->finished(e, rows, failed_lines, std::move(hash_later));
   }
 
   static MiniBatchInfo describe(const Batch& batch) {
@@ -769,8 +782,8 @@ class Coordinator {
       a.failed_items.push_back({std::move(fi.key), std::move(fi.reason)});
     a.status = AttemptStatus::succeeded;
     a.last = true;
-    journal_finished(batch.mini_batch_index(), JournalOutcome::succeeded, f.number, a.succeeded,
-                     a.failed, f.input_hash, outcome.rows, failed_lines);
+    journal_finished(f.batch, JournalOutcome::succeeded, f.number, a.succeeded, a.failed,
+                     f.input_hash, outcome.rows, failed_lines);
     ordered_->submit(batch.mini_batch_index(), std::move(outcome.rows), std::move(failed_lines));
     observers_.notify([&](JobObserver& o) { o.attempt_ended(a); });
     MiniBatchFinal m;
@@ -828,8 +841,8 @@ class Coordinator {
       std::string lines = failed_lines_of(batch, f.number, why);
       // A mini-batch that failed only because the job stopped is not finished: a resume runs it.
       if (f.number >= cfg.run_max_try)
-        journal_finished(batch.mini_batch_index(), JournalOutcome::failed, f.number, 0,
-                         batch.size(), f.input_hash, {}, lines);
+        journal_finished(f.batch, JournalOutcome::failed, f.number, 0, batch.size(), f.input_hash,
+                         {}, lines);
       ordered_->submit(batch.mini_batch_index(), {}, std::move(lines));
       final_failed(*f.info, MiniBatchStatus::failed, f.number, batch.size(), why);
     }

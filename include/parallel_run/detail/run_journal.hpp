@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -269,11 +270,14 @@ class RunJournal {
     }
   }
 
-  /// A mini-batch finished: its bytes and record go to the committer.
-  void finished(const JournalEntry& e, std::string_view rows, std::string_view failed_lines) {
+  /// A mini-batch finished: its bytes and record go to the committer, which fills in the
+  /// entry's input hash with `hash_later()` when given (off the job's thread: a stat per file).
+  void finished(const JournalEntry& e, std::string_view rows, std::string_view failed_lines,
+                std::function<std::uint64_t()> hash_later = {}) {
     if (!writer_) return;
     std::lock_guard lock(mutex_);
-    queue_.push_back(Finished{e, std::string(rows), std::string(failed_lines)});
+    queue_.push_back(
+        Finished{e, std::string(rows), std::string(failed_lines), std::move(hash_later)});
     // Woken in groups, not per mini-batch (a wake-up costs a context switch).
     if (queue_.size() >= wake_after) wake_.notify_one();
   }
@@ -309,6 +313,7 @@ class RunJournal {
   struct Finished {
     JournalEntry entry;
     std::string rows, failed_lines;
+    std::function<std::uint64_t()> hash_later;
   };
   static constexpr std::size_t wake_after = 32;
 
@@ -324,8 +329,10 @@ class RunJournal {
         stopping = stop_;
       }
       try {
-        for (const auto& f : batch)
+        for (auto& f : batch) {
+          if (f.hash_later) f.entry.input_hash = f.hash_later();
           writer_->add(f.entry, f.rows, f.failed_lines);
+        }
         writer_->poll();  // a group of 256 records, or 1 s after the oldest
         if (stopping) {
           writer_->commit();
