@@ -562,9 +562,12 @@ class Coordinator {
       observers_.notify([&](JobObserver& o) { o.mini_batch_created(*info); });
       std::uint64_t input_hash = 0;
       if (journal_ && journal_->resuming()) {
-        // A fresh run hashes its inputs on the journal's thread instead (journal_finished).
-        input_hash = task_input_hash(*batch, journal_->fingerprint_mode());
-        if (use_kept(*batch, *info, input_hash)) continue;
+        // Hashed here only to compare with a kept record; the others on the journal's thread
+        // (journal_finished), as in a fresh run.
+        if (journal_->has_kept(batch->mini_batch_index())) {
+          input_hash = task_input_hash(*batch, journal_->fingerprint_mode());
+          if (use_kept(*batch, *info, input_hash)) continue;
+        }
         const std::int64_t deaths = journal_->deaths(batch->mini_batch_index());
         if (deaths >= poison_deaths()) {
           poisoned(batch, *info, deaths, input_hash);
@@ -641,7 +644,8 @@ class Coordinator {
     final_failed(info, MiniBatchStatus::failed, deaths, batch.size(), why);
   }
 
-  // `input_hash` as cut (a resume), or 0: the journal's thread hashes `batch`'s inputs.
+  // `input_hash` as cut, or 0: the journal's thread hashes `batch`'s inputs (a hash that is 0
+  // by chance is computed twice, to the same value).
   void journal_finished(const std::shared_ptr<const Batch>& batch, JournalOutcome outcome,
                         std::int64_t attempts, std::size_t succeeded, std::size_t failed,
                         std::uint64_t input_hash, std::string_view rows,
@@ -655,7 +659,7 @@ class Coordinator {
     e.items_failed = failed;
     e.input_hash = input_hash;
     std::function<std::uint64_t()> hash_later;
-    if (!journal_->resuming())
+    if (input_hash == 0)
       hash_later = [batch, mode = journal_->fingerprint_mode()] {
         return task_input_hash(*batch, mode);
       };

@@ -251,6 +251,9 @@ class RunJournal {
     return Kept{*e, std::move(rows), std::move(failed)};
   }
 
+  /// Whether the earlier run finished mini-batch `index` (on inputs to be compared).
+  bool has_kept(std::uint64_t index) const { return resuming_ && find(index) != nullptr; }
+
   /// How many times in a row a process of the run died while mini-batch `index` was running.
   std::int64_t deaths(std::uint64_t index) const {
     if (!resuming_) return 0;
