@@ -513,6 +513,7 @@ class Coordinator {
     // A suspect runs alone (so that a death while it runs names it for sure): it waits for
     // the others to end, and nothing starts beside it.
     if (held_ && !stopping_ && in_flight_.empty()) {
+      journal_->quiet();
       alone_ = held_->batch->mini_batch_index();
       Held h = std::move(*held_);
       held_.reset();
@@ -520,8 +521,10 @@ class Coordinator {
     }
     if (alone_ && std::none_of(in_flight_.begin(), in_flight_.end(), [&](const auto& f) {
           return f.second.batch->mini_batch_index() == *alone_;
-        }))
+        })) {
       alone_.reset();
+      if (in_flight_.empty()) journal_->quiet();
+    }
     while (!stopping_ && !exhausted_ && in_flight_.size() < window_ && !held_ && !alone_) {
       // Results wait for a late mini-batch and cost the output's whole memory budget: cut
       // nothing new until it arrives. It cannot deadlock: the late one is in flight (retries

@@ -102,7 +102,10 @@ class RunJournal {
       session_ended = false;
     };
     visit.started = [&](std::uint64_t index, std::int64_t, std::uint64_t worker) {
-      running[worker] = index;
+      if (worker == quiet_mark)
+        running.clear();  // nothing ran at that moment (see quiet())
+      else
+        running[worker] = index;
     };
     visit.end = [&](const JournalEnd&) {
       session_ended = true;
@@ -273,6 +276,13 @@ class RunJournal {
     }
   }
 
+  /// Nothing runs now (before and after a suspect runs alone): written at once, so that a
+  /// mini-batch that finished earlier, its record not committed yet, is not taken for one
+  /// running at a death that comes later.
+  void quiet() {
+    if (writer_) writer_->started(quiet_mark, 0, quiet_mark);
+  }
+
   /// A mini-batch finished: its bytes and record go to the committer, which fills in the
   /// entry's input hash with `hash_later()` when given (off the job's thread: a stat per file).
   void finished(const JournalEntry& e, std::string_view rows, std::string_view failed_lines,
@@ -319,6 +329,7 @@ class RunJournal {
     std::function<std::uint64_t()> hash_later;
   };
   static constexpr std::size_t wake_after = 32;
+  static constexpr std::uint64_t quiet_mark = UINT64_MAX;
 
   void commit_loop() {
     for (;;) {
