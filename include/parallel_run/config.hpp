@@ -186,6 +186,14 @@ struct Config {
   /// Process backend: a worker whose resident memory exceeds this many bytes is killed and
   /// its attempt fails as "out of memory" (0: no limit). From text: parse_byte_size.
   std::int64_t worker_memory_limit = 0;
+  /// Process backend: environment variables set in each worker process, "NAME=VALUE", to
+  /// place workers on devices (e.g. "CUDA_VISIBLE_DEVICES={local_worker}"). In VALUE,
+  /// {node} is this node's index, {local_worker} the worker's slot on its node in
+  /// [0, process_count_per_node) (a replacement takes the slot of the worker it replaces),
+  /// {worker} is node * process_count_per_node + local_worker; {{ and }} are literal braces.
+  /// A NAME may appear once; PARALLEL_RUN_ names are the library's own. It places work and
+  /// does not change results: not part of the run's fingerprint.
+  std::vector<std::string> worker_env;
   /// Attempts per mini-batch, the first one included.
   std::int64_t run_max_try = 3;
   /// Reference data every worker can read through Context::side_input(name).
@@ -375,6 +383,90 @@ inline bool valid_job_name(std::string_view n) {
   });
 }
 
+/// The NAME of a worker_env entry "NAME=VALUE" (all of it when there is no '=').
+inline std::string_view worker_env_entry_name(std::string_view entry) {
+  return entry.substr(0, std::min(entry.find('='), entry.size()));
+}
+
+/// The VALUE of a worker_env entry with its placeholders replaced: {node}, {local_worker},
+/// {worker}; {{ and }} are literal braces. Throws ConfigError("worker_env") for any other
+/// text in braces or a lone brace, quoting the entry.
+inline std::string expand_worker_env_value(std::string_view entry, std::size_t node,
+                                           std::size_t local_worker, std::size_t worker) {
+  const std::size_t eq = entry.find('=');
+  const std::string_view value = eq == std::string_view::npos ? "" : entry.substr(eq + 1);
+  std::string out;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char ch = value[i];
+    if (ch == '}') {
+      if (i + 1 < value.size() && value[i + 1] == '}') {
+        out += '}';
+        ++i;
+        continue;
+      }
+      throw ConfigError("worker_env",
+                        fmt::format("worker_env has a lone '}}' (write }}}} for a literal brace), "
+                                    "got '{}'",
+                                    entry));
+    }
+    if (ch != '{') {
+      out += ch;
+      continue;
+    }
+    if (i + 1 < value.size() && value[i + 1] == '{') {
+      out += '{';
+      ++i;
+      continue;
+    }
+    const std::size_t close = value.find('}', i + 1);
+    if (close == std::string_view::npos)
+      throw ConfigError("worker_env",
+                        fmt::format("worker_env has a lone '{{' (write {{{{ for a literal brace), "
+                                    "got '{}'",
+                                    entry));
+    const std::string_view name = value.substr(i + 1, close - i - 1);
+    if (name == "node")
+      out += std::to_string(node);
+    else if (name == "local_worker")
+      out += std::to_string(local_worker);
+    else if (name == "worker")
+      out += std::to_string(worker);
+    else
+      throw ConfigError("worker_env",
+                        fmt::format("worker_env placeholder '{{{}}}' is unknown (known: {{node}}, "
+                                    "{{local_worker}}, {{worker}}; {{{{ and }}}} for braces), "
+                                    "got '{}'",
+                                    name, entry));
+    i = close;
+  }
+  return out;
+}
+
+/// Checks one worker_env entry: NAME=VALUE, NAME a variable name not of the library's own,
+/// VALUE's placeholders known.
+inline void check_worker_env_entry(std::string_view entry) {
+  const std::size_t eq = entry.find('=');
+  if (eq == std::string_view::npos)
+    throw ConfigError("worker_env",
+                      fmt::format("worker_env entries must be NAME=VALUE, got '{}'", entry));
+  const std::string_view name = entry.substr(0, eq);
+  const auto letter = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+  };
+  if (name.empty() || !letter(name.front()) || !std::all_of(name.begin(), name.end(), [&](char c) {
+        return letter(c) || (c >= '0' && c <= '9');
+      }))
+    throw ConfigError(
+        "worker_env",
+        fmt::format("worker_env NAME must match [A-Za-z_][A-Za-z0-9_]*, got '{}'", entry));
+  if (name.substr(0, 13) == "PARALLEL_RUN_")
+    throw ConfigError("worker_env",
+                      fmt::format("worker_env may not set PARALLEL_RUN_ variables (the "
+                                  "library's own), got '{}'",
+                                  entry));
+  expand_worker_env_value(entry, 0, 0, 0);
+}
+
 inline void check_int_range(const char* setting, std::int64_t value, std::int64_t lo,
                             std::int64_t hi) {
   if (value < lo || value > hi)
@@ -422,6 +514,19 @@ inline void Config::validate() const {
     throw ConfigError("worker_memory_limit",
                       "worker_memory_limit needs the process backend (--backend process): "
                       "threads share one process's memory");
+  for (std::size_t i = 0; i < worker_env.size(); ++i) {
+    detail::check_worker_env_entry(worker_env[i]);
+    for (std::size_t j = 0; j < i; ++j)
+      if (detail::worker_env_entry_name(worker_env[j]) ==
+          detail::worker_env_entry_name(worker_env[i]))
+        throw ConfigError("worker_env", fmt::format("worker_env sets {} twice, got '{}' and '{}'",
+                                                    detail::worker_env_entry_name(worker_env[i]),
+                                                    worker_env[j], worker_env[i]));
+  }
+  if (!worker_env.empty() && backend != Backend::process)
+    throw ConfigError("worker_env",
+                      "worker_env needs the process backend (--backend process): threads share "
+                      "one process's environment");
   for (const auto& [input_name, path] : side_inputs) {
     if (input_name.empty() ||
         !std::all_of(input_name.begin(), input_name.end(), [](unsigned char c) {

@@ -15,6 +15,7 @@
 #include "parallel_run/errors.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/process_spawn.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
@@ -266,7 +267,10 @@ class ProcessBackend {
 
   struct Worker {
     explicit Worker(boost::asio::io_context& io) : socket(io), pidfd(io) {}
-    std::size_t index = 0;
+    std::size_t index = 0;  // its identity in this job: 0, 1, 2, ... as started
+    // Its place on this node, in [0, process_count_per_node): {local_worker} of worker_env.
+    // A replacement takes the place of the worker it replaces.
+    std::size_t slot = 0;
     pid_t pid = -1;
     State state = State::starting;
     boost::asio::local::stream_protocol::socket socket;
@@ -306,9 +310,43 @@ class ProcessBackend {
   // What one turn reads from one worker's channel at most before others get a turn.
   static constexpr std::size_t max_read_per_turn = 16u << 20;
 
+  // The place of a worker starting now: one no live worker holds (top_up() starts no more
+  // than process_count_per_node live ones), preferably one no dying worker holds either (it
+  // may still be using the device), the lowest of those.
+  std::size_t free_slot() const {
+    const auto slots = static_cast<std::size_t>(config_->process_count_per_node);
+    std::vector<int> live(slots, 0), dying(slots, 0);
+    for (const auto& w : workers_) {
+      if (w->slot >= slots) continue;
+      ++(!w->gone && !w->ended ? live : dying)[w->slot];
+    }
+    std::optional<std::size_t> best;
+    for (std::size_t i = 0; i < slots; ++i) {
+      if (live[i] != 0) continue;
+      if (dying[i] == 0) return i;
+      if (!best) best = i;
+    }
+    if (best) return *best;
+    // Not reached while top_up() keeps count; the least used place otherwise.
+    return static_cast<std::size_t>(std::min_element(live.begin(), live.end()) - live.begin());
+  }
+
+  // Config::worker_env with this worker's placeholders filled in.
+  std::vector<std::string> worker_environment(std::size_t slot) const {
+    const std::size_t node = this_node().index;
+    const std::size_t worker =
+        node * static_cast<std::size_t>(config_->process_count_per_node) + slot;
+    std::vector<std::string> env;
+    for (const auto& entry : config_->worker_env)
+      env.push_back(std::string(worker_env_entry_name(entry)) + "=" +
+                    expand_worker_env_value(entry, node, slot, worker));
+    return env;
+  }
+
   void spawn_worker() {
     auto w = std::make_shared<Worker>(io_);
     w->index = next_worker_index_++;
+    w->slot = free_slot();
     w->spawned = clock::now();
     // The process's stdout and stderr; its record of attempts goes to worker_log_dir_.
     w->log_file = worker_output_dir_ / fmt::format("process-{}.txt", w->index);
@@ -332,7 +370,8 @@ class ProcessBackend {
         throw OutputError(fmt::format("cannot create the worker log file '{}': {}",
                                       w->log_file.string(), std::strerror(errno)));
       const WorkerEnv env{job_, ::getpid(), w->index, config_->name};
-      w->pid = spawn_worker_process(env.encode(), child_end.fd, log.fd);
+      w->pid =
+          spawn_worker_process(env.encode(), child_end.fd, log.fd, worker_environment(w->slot));
       // glibc 2.36 declares pidfd_open without extern "C": the system call itself.
       const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, w->pid, 0));
       if (pidfd < 0) {

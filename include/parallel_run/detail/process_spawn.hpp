@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -78,8 +79,11 @@ inline std::string describe_wait_status(int status) {
 
 /// Starts this program again as a worker: `env_value` goes into PARALLEL_RUN_WORKER,
 /// `channel` becomes its fd 3, `log` its stdout and stderr. Both must be CLOEXEC in this
-/// process (as every fd we open is), so no other child inherits them. Returns the pid.
-inline pid_t spawn_worker_process(const std::string& env_value, int channel, int log) {
+/// process (as every fd we open is), so no other child inherits them. `extra_env`
+/// ("NAME=VALUE", Config::worker_env expanded) is added to the environment it inherits,
+/// replacing a variable of the same name. Returns the pid.
+inline pid_t spawn_worker_process(const std::string& env_value, int channel, int log,
+                                  std::vector<std::string> extra_env = {}) {
   // Out of the way of the fds the child's are dup2'ed to, whatever this process has open.
   const int hi_channel = ::fcntl(channel, F_DUPFD_CLOEXEC, 10);
   const int hi_log = ::fcntl(log, F_DUPFD_CLOEXEC, 10);
@@ -102,9 +106,18 @@ inline pid_t spawn_worker_process(const std::string& env_value, int channel, int
 
   const std::string prefix = std::string(worker_env_name) + "=";
   std::string own = prefix + env_value;
+  // "NAME=": a variable the worker gets from us, not from this process's environment.
+  std::vector<std::string> replaced = {prefix};
+  for (const auto& e : extra_env)
+    replaced.push_back(e.substr(0, e.find('=')) + "=");
   std::vector<char*> envp;
   for (char** e = environ; e && *e; ++e)
-    if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) envp.push_back(*e);
+    if (std::none_of(replaced.begin(), replaced.end(), [&](const std::string& p) {
+          return std::strncmp(*e, p.c_str(), p.size()) == 0;
+        }))
+      envp.push_back(*e);
+  for (auto& e : extra_env)
+    envp.push_back(e.data());
   envp.push_back(own.data());
   envp.push_back(nullptr);
 

@@ -176,6 +176,7 @@ inline void encode(WireWriter& w, const Config& c) {
   w.put(c.max_buffered_output_bytes);
   w.put(c.limit);
   w.put(c.stop_on_signals);
+  encode(w, c.worker_env);
 }
 
 inline Config decode_config(WireReader& r) {
@@ -208,6 +209,7 @@ inline Config decode_config(WireReader& r) {
   c.max_buffered_output_bytes = r.get<std::int64_t>();
   c.limit = r.get<std::int64_t>();
   c.stop_on_signals = r.get<bool>();
+  c.worker_env = decode_strings(r);
   return c;
 }
 

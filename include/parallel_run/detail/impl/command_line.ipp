@@ -122,6 +122,10 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   auto* o_memory = app.add_option("--worker-memory-limit,--worker_memory_limit", memory_limit,
                                   "Kill a worker process above this resident memory (2GB, "
                                   "512MB; process backend)");
+  app.add_option("--worker-env,--worker_env", c.worker_env,
+                 "Set NAME to VALUE in each worker process; {node}, {local_worker} and {worker} "
+                 "in VALUE are replaced (process backend); repeatable")
+      ->type_name("NAME=VALUE");
   app.add_option("--output-header,--output_header", c.output_header,
                  "Column names written as the output's first line")
       ->delimiter(',')
