@@ -13,6 +13,7 @@ write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfigV
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/parallel_runConfigVersion.cmake
               cmake/parallel_run_compiled.cmake
+              cmake/parallel_run_mpi.cmake
         DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/parallel_run)
 
 # pkg-config, for builds without CMake: Requires names the .pc files of the linked

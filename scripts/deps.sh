@@ -34,8 +34,9 @@ BUILD_PACKAGES=(cmake ninja-build g++ libboost-dev librange-v3-dev libfmt-dev li
 # shellcheck disable=SC2034
 # scripts/test also needs: ccache (rebuilds), pkg-config (the packaging test), clang and
 # libFuzzer (the fuzz targets), tmux (the progress line in a terminal), chromium (the run
-# report in a headless browser, tests/report/browser_test.py).
-TEST_PACKAGES=(ccache pkgconf clang-14 libclang-rt-14-dev tmux chromium)
+# report in a headless browser, tests/report/browser_test.py), Open MPI (many nodes,
+# tests/mpi/mpi_test.sh under mpirun).
+TEST_PACKAGES=(ccache pkgconf clang-14 libclang-rt-14-dev tmux chromium openmpi-bin libopenmpi-dev)
 # shellcheck disable=SC2034
 # scripts/demo models: LibTorch and XGBoost to build the torch_digits and xgboost_table
 # examples, their Python modules (for /usr/bin/python3) to train the models. The data come

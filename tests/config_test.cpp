@@ -24,7 +24,7 @@ TEST_CASE("defaults are the service's", "[config]") {
   CHECK(c.allowed_failed_percent == 100.0);
   CHECK(c.output_action == parallel_run::OutputAction::append_row);
   CHECK(c.append_row_file_name == "parallel_run_step.txt");
-  CHECK(c.node_count == 1);
+  CHECK(c.node_count == 0);  // as many nodes as the job was launched on
   CHECK(c.process_count_per_node == parallel_run::default_process_count());
   CHECK(c.logging_level == parallel_run::LoggingLevel::info);
   CHECK(c.run_invocation_timeout == 60.0);
@@ -88,8 +88,8 @@ TEST_CASE("each invalid setting throws an error naming setting, value and range"
       "[parallel_run.config.append_row_file_name] append_row_file_name must be a plain file name "
       "without any of ~\"#%&*:<>?/\\{|}, got 'a/b.txt'",
       "append_row_file_name");
-  c.node_count = 2;
-  check("[parallel_run.config.node_count] node_count must be an integer in [1, 1], got 2",
+  c.node_count = -1;
+  check("[parallel_run.config.node_count] node_count must be an integer in [0, 65536], got -1",
         "node_count");
   c.process_count_per_node = 0;
   check(

@@ -17,7 +17,8 @@
 // A word ending in "-once" (segv-once, hang-once, ...) misbehaves on the first attempt only,
 // so the retry succeeds. Arguments after "--":
 //
-//   --init=WORD     init() misbehaves as WORD says (segv, abort, exit3, hang, throw, oom)
+//   --init=WORD     init() misbehaves as WORD says (segv, abort, exit3, hang, throw, oom);
+//                   WORD@rank=N only on MPI rank N (a node whose init fails; see mpi.hpp)
 //   --record-inits  each init() appends "init <pid>" to <output>/inits.txt
 //
 // Each item is announced on stdout ("scoring <key>", "about to <word> on <key>"): the
@@ -28,9 +29,13 @@
 // program writes (RLIMIT_FSIZE, SIGXFSZ ignored), to see a job whose output cannot be written;
 // FAULT_INJECTION_IGNORE_SIGCHLD=1 sets SIGCHLD to SIG_IGN, as some hosts do.
 #include <parallel_run/parallel_run.hpp>
+#ifdef FAULT_INJECTION_MPI  // the same program on many nodes (tests/mpi)
+#include <parallel_run/mpi.hpp>
+#endif
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
@@ -124,7 +129,15 @@ class FaultInjection {
       std::ofstream(ctx.output_dir() / "inits.txt", std::ios::app)
           << fmt::format("init {}\n", ::getpid());
     }
-    if (!init_word_.empty()) misbehave(init_word_, "init");
+    std::string word = init_word_;
+    if (const auto at = word.find("@rank="); at != std::string::npos) {
+      // Open MPI's and PMIx's rank variables, inherited by the rank's worker processes.
+      const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+      if (rank == nullptr) rank = std::getenv("PMIX_RANK");
+      if (rank == nullptr || word.substr(at + 6) != rank) word.clear();
+      word.resize(std::min(word.size(), at));
+    }
+    if (!word.empty()) misbehave(word, "init");
   }
 
   std::vector<std::string> run(const parallel_run::FileBatch& batch, parallel_run::Context& ctx) {

@@ -172,8 +172,10 @@ struct Config {
   OutputAction output_action = OutputAction::append_row;
   /// The file append_row writes inside the output folder: a plain file name.
   std::string append_row_file_name = "parallel_run_step.txt";
-  /// Nodes that run workers. Only 1 in this version.
-  int node_count = 1;
+  /// Nodes that run workers: 0 (the default) takes the number the job was launched on, one
+  /// without a launcher, the MPI ranks under mpirun or srun (see <parallel_run/mpi.hpp>); any
+  /// other value must equal that number.
+  int node_count = 0;
   /// Workers per node. Default: the number of cores.
   int process_count_per_node = default_process_count();
   LoggingLevel logging_level = LoggingLevel::info;
@@ -494,8 +496,8 @@ inline void Config::validate() const {
                       fmt::format("append_row_file_name must be a plain file name without any of "
                                   "~\"#%&*:<>?/\\{{|}}, got '{}'",
                                   append_row_file_name));
-  // Multi-node runs need a launcher; until then a value other than 1 would silently lie.
-  check_int_range("node_count", node_count, 1, 1);
+  // Checked against the ranks the job was launched on when it starts (detail/cluster.hpp).
+  check_int_range("node_count", node_count, 0, 65536);
   check_int_range("process_count_per_node", process_count_per_node, 1, 1024);
   if (!(run_invocation_timeout > 0.0 && run_invocation_timeout <= 31536000.0))
     throw ConfigError("run_invocation_timeout",

@@ -5,6 +5,7 @@
 #include "parallel_run/config.hpp"
 #include "parallel_run/errors.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/leveled_log.hpp"
 #include "parallel_run/detail/quote.hpp"
 
@@ -85,7 +86,7 @@ class Context {
           std::filesystem::path working_dir = std::filesystem::current_path())
       : config_(&config),
         worker_index_(worker_index),
-        log_(config.effective_log_dir() / "user" / detail::host_name() /
+        log_(config.effective_log_dir() / "user" / detail::node_name() /
                  fmt::format("worker-{}.txt", worker_index),
              config.logging_level),
         metrics_(std::move(metrics)),

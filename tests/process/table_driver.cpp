@@ -6,6 +6,9 @@
 // After the job it prints "leftover fds: <n>": the descriptors open now that were not open
 // before the job (sockets, pidfds, files of the job), which must be none.
 #include <parallel_run/parallel_run.hpp>
+#ifdef TABLE_DRIVER_MPI  // the same program on many nodes (tests/mpi)
+#include <parallel_run/mpi.hpp>
+#endif
 
 #include <dirent.h>
 

@@ -27,7 +27,7 @@ struct FailedItem {
 
 /// When and where an attempt ran, as its worker measured it (zeros: not known).
 struct AttemptTimes {
-  std::size_t worker = 0;
+  std::size_t worker = 0;  // its index on its node
   std::int64_t pid = 0;
   std::int64_t wall_start_ns = 0;  // system clock, since the epoch
   std::int64_t wall_end_ns = 0;
@@ -35,6 +35,7 @@ struct AttemptTimes {
   double cpu_end = 0;
   double run_seconds = 0;  // inside the scorer's run()
   std::size_t items = 0;   // items of the mini-batch, once read
+  std::size_t node = 0;    // which node of a multi-node job ran it (set by rank 0)
 };
 
 struct BatchOutcome {

@@ -11,6 +11,7 @@
 #include "parallel_run/detail/input_report.hpp"
 #include "parallel_run/item_result.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/error_digest.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/job_log.hpp"
@@ -71,9 +72,9 @@ class Coordinator {
         user_observers_(std::move(observers)),
         journal_(std::move(journal)) {}
 
-  /// The ordinal of this run() among the process-backend ones of this process (see
-  /// worker_process.hpp): the process backend gives it to its workers.
-  void set_process_job(std::size_t job) noexcept { process_job_ = job; }
+  /// Called with the backend once it is built, before it starts: what the job runner passes
+  /// on to it (the ordinal of a process-backend job, a multi-node job's cluster).
+  void set_backend_setup(std::function<void(Backend&)> setup) { setup_backend_ = std::move(setup); }
 
   JobResult run() {
     namespace fs = std::filesystem;
@@ -88,10 +89,13 @@ class Coordinator {
     log_ = &log;
     std::string limit_text;
     if (cfg.limit > 0) limit_text = fmt::format(", limit: the first {} items", cfg.limit);
-    log.record("INFO",
-               fmt::format("job '{}': mini-batches of up to {}, {} {} workers, output {}{}",
-                           cfg.name, partitioner_.describe_size(), cfg.process_count_per_node,
-                           to_string(cfg.backend), cfg.output_dir.string(), limit_text));
+    std::string nodes_text;
+    if (nodes() > 1) nodes_text = fmt::format(" per node on {} nodes", nodes());
+    log.record(
+        "INFO",
+        fmt::format("job '{}': mini-batches of up to {}, {} {} workers{}, output {}{}", cfg.name,
+                    partitioner_.describe_size(), cfg.process_count_per_node,
+                    to_string(cfg.backend), nodes_text, cfg.output_dir.string(), limit_text));
     result_.limit = static_cast<std::size_t>(cfg.limit);
     result_.log_dir = log_dir;
     result_.failed_items_file = files_.failed_items();
@@ -108,7 +112,7 @@ class Coordinator {
     });
     JobInfo info;
     info.config = &cfg;
-    info.host = host_name();
+    info.host = node_name();
     info.pid = ::getpid();
     info.start = std::chrono::system_clock::now();
     info.log_dir = log_dir;
@@ -261,11 +265,12 @@ class Coordinator {
       };
     // Mini-batches queued or running: enough that workers never wait for the coordinator
     // (it is woken when `low_water` or fewer are queued), few enough to bound memory.
-    const auto workers = static_cast<std::size_t>(cfg.process_count_per_node);
+    const auto workers = static_cast<std::size_t>(cfg.process_count_per_node) * nodes();
     window_ = 16 * workers;
     static_assert(BackendFor<Backend, Batch>, "a backend must offer what backend.hpp lists");
     Backend backend(io, config_, factory_, std::move(events), metrics, 4 * workers);
-    if constexpr (requires { backend.set_job(process_job_); }) backend.set_job(process_job_);
+    if (setup_backend_) setup_backend_(backend);
+    if constexpr (requires { backend.node_names(); }) node_names_ = backend.node_names();
     backend_ = &backend;
 
     // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully: no new
@@ -689,7 +694,7 @@ class Coordinator {
       a.worker = t.worker;
       a.pid = t.pid;
     }
-    a.host = host_;
+    a.host = host_of(t.node);
     using namespace std::chrono;
     const auto at = [](std::int64_t ns) {
       return system_clock::time_point(duration_cast<system_clock::duration>(nanoseconds(ns)));
@@ -735,7 +740,7 @@ class Coordinator {
     a.attempt = it->second.number;
     a.worker = t.worker;
     a.pid = t.pid;
-    a.host = host_;
+    a.host = host_of(t.node);
     a.start = a.end = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
             std::chrono::nanoseconds(t.wall_start_ns)));
@@ -815,7 +820,7 @@ class Coordinator {
     ++result_.attempts;
     if (timed_out) ++result_.timeouts;
     // Each ignored stop token leaves a thread (and its scorer's memory) behind: bound them.
-    const auto cap = static_cast<std::size_t>(config_->process_count_per_node);
+    const auto cap = static_cast<std::size_t>(config_->process_count_per_node) * nodes();
     if (timed_out && !stopping_ && backend_->stuck_workers() > cap)
       stop_job(
           fmt::format("{} timed-out run() calls ignored their stop token and still hold "
@@ -856,27 +861,42 @@ class Coordinator {
     after_update();
   }
 
+  std::size_t nodes() const { return static_cast<std::size_t>(std::max(1, config_->node_count)); }
+  const std::string& host_of(std::size_t node) const {
+    return node < node_names_.size() ? node_names_[node] : node_names_.front();
+  }
+  // A worker as the backend names it: its index, or on many nodes (node << 32 | index).
+  std::string worker_label(std::size_t worker) const {
+    if (nodes() == 1) return fmt::format("worker {}", worker);
+    return fmt::format("node {} ({}) worker {}", worker >> 32, host_of(worker >> 32),
+                       worker & 0xffffffffu);
+  }
+
   void on_init_failed(std::size_t worker, std::string reason, bool misconfigured) {
     ++init_failures_;
     backend_->retire(worker);
     if (stopping_ || finishing_) {  // a replacement started before the job began to stop
-      log_->error("worker {}: init failed: {}", worker, reason);
+      log_->error("{}: init failed: {}", worker_label(worker), reason);
       return;
     }
-    const auto limit = 3 * static_cast<std::size_t>(config_->process_count_per_node);
+    // One node: 3 * process_count_per_node. Many (as the service): each node gives up after
+    // 3 * process_count_per_node (detail/cluster_backend.hpp), the job after
+    // 2 * node_count * process_count_per_node.
+    const auto per_node = static_cast<std::size_t>(config_->process_count_per_node);
+    const auto limit = nodes() == 1 ? 3 * per_node : 2 * nodes() * per_node;
+    const std::string rule =
+        nodes() == 1 ? "3 * process_count_per_node" : "2 * node_count * process_count_per_node";
     if (misconfigured) {
       if (!stopping_) result_.configuration_error = true;
       stop_job(fmt::format("init failed: {}", reason));
       after_update();
       return;
     }
-    log_->error("worker {}: init failed ({} of at most {}): {}", worker, init_failures_, limit,
-                reason);
+    log_->error("{}: init failed ({} of at most {}): {}", worker_label(worker), init_failures_,
+                limit, reason);
     if (init_failures_ >= limit)
-      stop_job(
-          fmt::format("init failed {} times (the limit is 3 * process_count_per_node = {}); last "
-                      "error: {}",
-                      init_failures_, limit, reason));
+      stop_job(fmt::format("init failed {} times (the limit is {} = {}); last error: {}",
+                           init_failures_, rule, limit, reason));
     else
       backend_->top_up();
     after_update();
@@ -1083,7 +1103,9 @@ class Coordinator {
   std::shared_ptr<InputReport> inputs_;
   std::vector<std::shared_ptr<JobObserver>> user_observers_;
   ObserverList observers_;  // the log folder's files, then the user's
-  std::string host_ = host_name();
+  // The nodes' names, by index (one node: this host's name).
+  std::vector<std::string> node_names_{node_name()};
+  std::function<void(Backend&)> setup_backend_;
   JobLog* log_ = nullptr;
   AtomicFile* rows_file_ = nullptr;    // while the job runs
   AtomicFile* failed_file_ = nullptr;  // while the job runs
@@ -1092,7 +1114,6 @@ class Coordinator {
   OrderedOutput* ordered_ = nullptr;
   boost::asio::io_context* io_ = nullptr;
   Backend* backend_ = nullptr;
-  std::size_t process_job_ = 0;
   std::unordered_map<std::uint64_t, InFlight> in_flight_;
   std::uint64_t next_attempt_id_ = 1;
   std::size_t window_ = 8;

@@ -132,8 +132,8 @@ class ProcessBackend {
         config_(std::move(config)),
         events_(std::move(events)),
         tick_(io),
-        worker_log_dir_(JobFiles(*config_).worker_dir(host_name())),
-        worker_output_dir_(JobFiles(*config_).worker_output_dir(host_name())),
+        worker_log_dir_(JobFiles(*config_).worker_dir(node_name())),
+        worker_output_dir_(JobFiles(*config_).worker_output_dir(node_name())),
         working_dir_(std::filesystem::current_path()) {}
 
   // Unwinding (the coordinator threw): kill and reap every worker, run no handler.
@@ -978,7 +978,11 @@ class ProcessBackend {
     std::stable_sort(lines.begin(), lines.end(), [](const std::string& a, const std::string& b) {
       return a.compare(0, 23, b, 0, 23) < 0;
     });
-    std::ofstream out(JobFiles(*config_).metrics(), std::ios::trunc);
+    // A node of a multi-node job keeps its own: logs/metrics.csv is rank 0's.
+    const JobFiles files(*config_);
+    std::ofstream out(
+        this_node().index == 0 ? files.metrics() : files.worker_dir(node_name()) / "metrics.csv",
+        std::ios::trunc);
     out << "time,worker,mini_batch,name,value\n";
     for (const auto& l : lines)
       out << l << '\n';

@@ -20,6 +20,7 @@
 #include "parallel_run/job_result.hpp"
 #include "parallel_run/observer.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/job_files.hpp"
 
 #include <fmt/format.h>
@@ -390,7 +391,7 @@ class ResourceMonitor final : public JobObserver {
     if (!(interval > 0) || thread_.joinable()) return;
     interval_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(interval));
-    host_ = job.host.empty() ? host_name() : job.host;
+    host_ = job.host.empty() ? node_name() : job.host;
     JobFiles files;
     files.log_dir = job.log_dir;
     files_ = std::move(files);

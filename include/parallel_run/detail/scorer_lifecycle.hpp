@@ -11,6 +11,7 @@
 #include "parallel_run/detail/backend.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/leveled_log.hpp"
 #include "parallel_run/detail/task.hpp"
 
@@ -128,7 +129,7 @@ class WorkerRecord {
  private:
   static constexpr std::size_t max_keys = 20;
   std::function<void(std::string_view)> write_;
-  std::string host_ = host_name();
+  std::string host_ = node_name();
 };
 
 /// Runs one attempt on the calling worker: reads the task's batch (a table slice is parsed

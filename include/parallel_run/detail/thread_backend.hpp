@@ -14,6 +14,7 @@
 #include "parallel_run/detail/backend.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/leveled_log.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
@@ -350,7 +351,7 @@ class ThreadBackend {
     w.init_ok = true;
     Context& ctx = *context;
     LineFile record_file(
-        JobFiles(config).worker_dir(host_name()) / fmt::format("process-{}.txt", w.index), "w");
+        JobFiles(config).worker_dir(node_name()) / fmt::format("process-{}.txt", w.index), "w");
     WorkerRecord record([&record_file](std::string_view line) { record_file.write(line); });
     for (;;) {
       Attempt<Batch> a;

@@ -177,6 +177,7 @@ inline void encode(WireWriter& w, const Config& c) {
   w.put(c.limit);
   w.put(c.stop_on_signals);
   encode(w, c.worker_env);
+  w.put(c.resource_monitor_interval);
 }
 
 inline Config decode_config(WireReader& r) {
@@ -210,6 +211,7 @@ inline Config decode_config(WireReader& r) {
   c.limit = r.get<std::int64_t>();
   c.stop_on_signals = r.get<bool>();
   c.worker_env = decode_strings(r);
+  c.resource_monitor_interval = r.get<double>();
   return c;
 }
 

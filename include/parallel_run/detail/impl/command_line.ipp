@@ -2,6 +2,7 @@
 // in every program's translation units (header-only) or once, by <parallel_run/src.hpp>.
 #pragma once
 #include "parallel_run/version.hpp"
+#include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/command_line.hpp"
 #include "parallel_run/detail/leveled_log.hpp"
 #include "parallel_run/detail/overview_file.hpp"
@@ -90,7 +91,8 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   app.add_option("--append-row-file-name,--append_row_file_name", c.append_row_file_name,
                  "File append_row writes in the output folder")
       ->capture_default_str();
-  app.add_option("--node-count,--node_count", c.node_count, "Nodes (only 1 in this version)")
+  app.add_option("--node-count,--node_count", c.node_count,
+                 "Nodes: the MPI ranks the program was launched on (0: as many as there are)")
       ->capture_default_str();
   app.add_option("--process-count-per-node,--process_count_per_node", c.process_count_per_node,
                  "Workers (default: the number of cores)")
@@ -313,6 +315,12 @@ PARALLEL_RUN_DECL int run_main(int argc, const char* const* argv, Config default
     cl.config.stop_on_signals = true;
     if (cl.config.command_line.empty()) cl.config.command_line = shell_command(argc, argv);
     const JobResult r = run_job(cl);
+    // A node of a multi-node job exits as rank 0 does, which says what the job did.
+    if (this_node().index != 0) {
+      if (r.succeeded) return finish(exit_succeeded);
+      if (r.interrupted_by != 0) return finish(128 + r.interrupted_by);
+      return finish(r.configuration_error ? exit_usage_error : exit_job_failed);
+    }
     // Keys and reasons may hold control characters: never raw on a terminal.
     auto text = [](std::string_view t) { return escape_control(t); };
     if (r.reused)
@@ -339,17 +347,19 @@ PARALLEL_RUN_DECL int run_main(int argc, const char* const* argv, Config default
     }
     return finish(exit_succeeded);
   } catch (const UsageError& e) {
-    err << "parallel_run: " << escape_control(e.what()) << "\n";
+    if (this_node().index == 0) err << "parallel_run: " << escape_control(e.what()) << "\n";
     return exit_usage_error;
   } catch (const ConfigError& e) {
-    err << "parallel_run: " << escape_control(e.what()) << "\n";
+    if (this_node().index == 0) err << "parallel_run: " << escape_control(e.what()) << "\n";
     return exit_usage_error;
   } catch (const InputError& e) {
-    err << "parallel_run: " << escape_control(e.what()) << "\n";
+    if (this_node().index == 0) err << "parallel_run: " << escape_control(e.what()) << "\n";
     return exit_usage_error;
   } catch (const std::exception& e) {
-    // The job could not finish (an internal error); its log folder says how far it got.
-    err << "parallel_run: job failed: " << escape_control(e.what()) << "\n";
+    // The job could not finish (an internal error); its log folder says how far it got. (A
+    // node says so only when the error is its own, not rank 0's.)
+    if (this_node().index == 0 || std::string_view(e.what()).find("[parallel_run.cluster") == 0)
+      err << "parallel_run: job failed: " << escape_control(e.what()) << "\n";
     return finish(exit_job_failed);
   }
 }

@@ -3,11 +3,15 @@
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/detail/job_runner.hpp"
+#include "parallel_run/detail/cluster.hpp"
+#include "parallel_run/detail/cluster_backend.hpp"
+#include "parallel_run/detail/cluster_protocol.hpp"
 #include "parallel_run/detail/coordinator.hpp"
 #include "parallel_run/detail/file_partitioner.hpp"
 #include "parallel_run/detail/input_report.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/key_partitioner.hpp"
+#include "parallel_run/detail/node_agent.hpp"
 #include "parallel_run/detail/process_backend.hpp"
 #include "parallel_run/detail/run_journal.hpp"
 #include "parallel_run/detail/table_partitioner.hpp"
@@ -16,7 +20,10 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstddef>
+#include <exception>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -79,6 +86,70 @@ inline std::shared_ptr<RunJournal> open_journal(const Config& config, const Tabl
 // `make_partitioner(report)` cuts the job's mini-batches, telling `report` what the listing
 // does not read; called twice when the journal checks whether an earlier run can be reused
 // (that check has a report of its own: the job's tells of the run).
+// The job on this process's coordinator: on `job`'s process backend or on threads, and with
+// `cluster`, on every node of it.
+template <class MakePartitioner, class Factory>
+JobResult coordinate_job(std::shared_ptr<const Config> config, MakePartitioner& make_partitioner,
+                         Factory factory, const ObserverPtrs& observers, const TableOptions* table,
+                         std::string_view scorer_type, std::optional<std::size_t> job,
+                         const ClusterJob* cluster) {
+  using Partitioner = std::invoke_result_t<MakePartitioner, std::shared_ptr<InputReport>>;
+  using Task = typename Partitioner::batch_type;
+  std::shared_ptr<RunJournal> journal = open_journal(*config, table, scorer_type);
+  if (journal)
+    if (auto reused = journal->reuse(make_partitioner(std::make_shared<InputReport>())))
+      return std::move(*reused);
+  auto report = std::make_shared<InputReport>();
+  auto run = [&]<template <class> class BackendT>(std::function<void(BackendT<Task>&)> setup) {
+    Coordinator<Partitioner, BackendT> coordinator(std::move(config), std::move(factory),
+                                                   make_partitioner(report), report, observers,
+                                                   std::move(journal));
+    coordinator.set_backend_setup(std::move(setup));
+    return coordinator.run();
+  };
+  if (cluster != nullptr) {
+    if (job)
+      return run.template operator()<ClusterOf<ProcessBackend>::template Nodes>(
+          [c = *cluster, n = *job](auto& b) {
+            b.set_cluster(c);
+            b.local().set_job(n);  // passed on, not read again: jobs on two threads
+          });
+    return run.template operator()<ClusterOf<ThreadBackend>::template Nodes>(
+        [c = *cluster](auto& b) { b.set_cluster(c); });
+  }
+  if (job)
+    return run.template operator()<ProcessBackend>(
+        [n = *job](ProcessBackend<Task>& b) { b.set_job(n); });
+  return run.template operator()<ThreadBackend>({});
+}
+
+// A multi-node job's number among this program's multi-node jobs: every rank counts alike.
+inline std::uint64_t next_cluster_job() {
+  static std::atomic<std::uint64_t> jobs{0};
+  return ++jobs;
+}
+
+// node_count is the number of ranks the program was launched on (0: whatever that is).
+inline void check_node_count(const Config& config, const ClusterTransport* cluster) {
+  const std::size_t ranks = cluster ? cluster->size() : 1;
+  if (config.node_count == 0 || static_cast<std::size_t>(config.node_count) == ranks) return;
+  if (cluster == nullptr)
+    throw ConfigError(
+        "node_count",
+        fmt::format("node_count is {} but the program was not launched on several nodes: start "
+                    "it with mpirun -np {} (or srun -N {} --mpi=pmix), built with "
+                    "<parallel_run/mpi.hpp> and the parallel_run::mpi target; or leave "
+                    "node_count out",
+                    config.node_count, config.node_count, config.node_count));
+  throw ConfigError("node_count",
+                    fmt::format("node_count is {} but {} launched the program on {} ranks: "
+                                "leave node_count out, or launch as many ranks as nodes",
+                                config.node_count, cluster->launcher(), ranks));
+}
+
+// `make_partitioner(report)` cuts the job's mini-batches, telling `report` what the listing
+// does not read; called twice when the journal checks whether an earlier run can be reused
+// (that check has a report of its own: the job's tells of the run).
 template <class MakePartitioner>
 JobResult run_partitioned_job(
     std::shared_ptr<const Config> config, MakePartitioner make_partitioner,
@@ -97,22 +168,44 @@ JobResult run_partitioned_job(
   } else {
     worker_run_job<Task>(std::nullopt, config->name, factory);
   }
-  std::shared_ptr<RunJournal> journal = open_journal(*config, table, scorer_type);
-  if (journal)
-    if (auto reused = journal->reuse(make_partitioner(std::make_shared<InputReport>())))
-      return std::move(*reused);
-  auto report = std::make_shared<InputReport>();
-  if (job) {
-    Coordinator<Partitioner, ProcessBackend> coordinator(std::move(config), std::move(factory),
-                                                         make_partitioner(report), report,
-                                                         observers, std::move(journal));
-    coordinator.set_process_job(*job);  // passed on, not read again: jobs on two threads
-    return coordinator.run();
+  // Many nodes: only now, so that a worker process never joins the cluster.
+  ClusterTransport* cluster = job_cluster();
+  check_node_count(*config, cluster);
+  if (cluster != nullptr && cluster->size() > 1 && config->only_mini_batch >= 0)
+    throw ConfigError("only_mini_batch",
+                      "only_mini_batch runs one mini-batch in one process: start the program "
+                      "without mpirun or srun");
+  if (cluster != nullptr && cluster->size() > 1) {
+    auto c = std::make_shared<Config>(*config);
+    c->node_count = static_cast<int>(cluster->size());
+    config = std::move(c);
+    const ClusterJob cluster_job{cluster, next_cluster_job()};
+    if (cluster->rank() != 0) {
+      if (job)
+        return NodeAgent<Task, ProcessBackend>(
+                   cluster_job, std::move(factory),
+                   [n = *job](ProcessBackend<Task>& b) { b.set_job(n); })
+            .run();
+      return NodeAgent<Task, ThreadBackend>(cluster_job, std::move(factory), {}).run();
+    }
+    // Rank 0: whatever becomes of the job, the nodes hear of it and return the same.
+    auto end_nodes = [&](const JobResult* result, std::exception_ptr error) {
+      for (std::size_t k = 1; k < cluster->size(); ++k)
+        cluster->send(k, cluster_message(ClusterMessage::end, cluster_job.number,
+                                         [&](WireWriter& w) { encode_job_end(w, result, error); }));
+    };
+    try {
+      JobResult r = coordinate_job(config, make_partitioner, std::move(factory), observers, table,
+                                   scorer_type, job, &cluster_job);
+      end_nodes(&r, nullptr);
+      return r;
+    } catch (...) {
+      end_nodes(nullptr, std::current_exception());
+      throw;
+    }
   }
-  Coordinator<Partitioner, ThreadBackend> coordinator(std::move(config), std::move(factory),
-                                                      make_partitioner(report), report, observers,
-                                                      std::move(journal));
-  return coordinator.run();
+  return coordinate_job(config, make_partitioner, std::move(factory), observers, table, scorer_type,
+                        job, nullptr);
 }
 
 PARALLEL_RUN_DECL JobResult run_file_job(const Config& config, const FileDataset& inputs,
