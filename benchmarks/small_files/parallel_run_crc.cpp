@@ -3,9 +3,14 @@
 // of 10 files, 2 workers); every parallel_run flag can override them.
 //
 //   parallel_run_crc --input DATA_DIR --output OUT_DIR
+//   mpirun -np 2 parallel_run_crc_mpi --input DATA_DIR --output OUT_DIR
+//   (parallel_run_crc_mpi: this file built with SMALL_FILES_MPI, which adds <parallel_run/mpi.hpp>)
 #include "crc_file.hpp"
 
 #include <parallel_run/parallel_run.hpp>
+#ifdef SMALL_FILES_MPI
+#include <parallel_run/mpi.hpp>  // the same job on every rank mpirun starts
+#endif
 
 #include <string>
 #include <utility>

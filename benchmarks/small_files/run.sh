@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # small_files: 20,000 files of 200 bytes, the CRC-32 of each, mini-batches of 10, 2 workers.
 # Times, in the same run on the same data: parallel_run (thread backend, and the same program
-# with --backend process), the hand-written C++ loop (the floor), Python multiprocessing,
+# with --backend process, and built with <parallel_run/mpi.hpp> under `mpirun -np 2`: two nodes
+# of one worker), the hand-written C++ loop (the floor), Python multiprocessing,
 # xargs and GNU parallel; checks that the row writers wrote identical output; the journal's
 # cost (journal_overhead), a run killed at half and resumed (resume_ratio) and a reuse hit
 # (reuse_s); prints a table and, as its last line, a RESULT line.
@@ -9,8 +10,9 @@
 #   benchmarks/small_files/run.sh
 #
 # Environment (all optional):
-#   PARALLEL_RUN_BENCH_BIN        folder holding parallel_run_crc and loop_crc (else they are
-#                                 built with Release flags into PARALLEL_RUN_BENCH_BUILD_DIR)
+#   PARALLEL_RUN_BENCH_BIN        folder holding parallel_run_crc and loop_crc, and
+#                                 parallel_run_crc_mpi for the MPI run (else they are built
+#                                 with Release flags into PARALLEL_RUN_BENCH_BUILD_DIR)
 #   PARALLEL_RUN_BENCH_BUILD_DIR  build folder (default: <repo>/build/bench)
 #   SMALL_FILES_COUNT             files (default 20000)      SMALL_FILES_SIZE  bytes (200)
 #   SMALL_FILES_RUNS              timed runs of each fast tool (default 30, after 3 warm-ups)
@@ -20,6 +22,7 @@
 #   SMALL_FILES_RESUME_TRIALS     runs killed at half and resumed (default 5)
 #   SMALL_FILES_KEEP=1            keep the data and outputs (the folder is printed)
 #   PYTHON                        the Python interpreter (default python3)
+#   MPIRUN                        Open MPI's mpirun (default mpirun; missing: mpi_s=na)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,6 +51,20 @@ load_start=$(load)
 # --- the programs ------------------------------------------------------------------------
 build_benchmark small_files parallel_run_crc loop_crc
 command -v "$python" >/dev/null || die "$python not found"
+# The MPI run: parallel_run_crc_mpi (only built when CMake finds an MPI) under mpirun. Either
+# missing, the run is left out and the RESULT line says mpi_s=na.
+mpirun=${MPIRUN:-mpirun}
+have_mpi=0
+if ! command -v "$mpirun" >/dev/null; then
+  say "$mpirun not found: the MPI run is skipped (mpi_s=na)"
+elif [[ -n $build_dir ]] &&
+  ! cmake --build "$build_dir" --target parallel_run_crc_mpi >"$build_dir/benchmark-build-mpi.log" 2>&1; then
+  say "parallel_run_crc_mpi was not built (no MPI for CMake? $build_dir/benchmark-build-mpi.log): the MPI run is skipped (mpi_s=na)"
+elif [[ ! -x $bin/parallel_run_crc_mpi ]]; then
+  say "$bin/parallel_run_crc_mpi is missing: the MPI run is skipped (mpi_s=na)"
+else
+  have_mpi=1
+fi
 
 # --- the data ----------------------------------------------------------------------------
 tmp_root=${TMPDIR:-${build_dir:-/tmp}}
@@ -96,6 +113,13 @@ add_tool parallel_run_bare "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$da
 add_tool parallel_run_process "$runs" 3 0 \
   "$(q "$bin/parallel_run_crc" --input "$data" --output "$work/parallel_run_process" --backend process \
     --allow-reuse false)"
+# Two nodes of one worker on MPI (two ranks on this machine) against the process backend's two
+# workers on one node: the same flags otherwise. The time includes mpirun's start of the ranks.
+if [[ $have_mpi == 1 ]]; then
+  add_tool parallel_run_mpi "$runs" 3 0 \
+    "$(q "$mpirun" --allow-run-as-root --oversubscribe -np 2 "$bin/parallel_run_crc_mpi" --input "$data" \
+      --output "$work/parallel_run_mpi" --process-count-per-node 1 --backend process --allow-reuse false)"
+fi
 add_tool loop "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop.txt" 2)"
 add_tool "loop_1_thread" "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop_1.txt" 1)"
 add_tool multiprocessing "$runs" 3 0 \
@@ -114,14 +138,21 @@ fi
 
 # --- correctness first: the three row writers must agree byte for byte -------------------
 say "checking outputs"
-for t in parallel_run parallel_run_no_journal parallel_run_bare parallel_run_process loop loop_1_thread \
-  multiprocessing; do
+mpi_tools=()
+mpi_outputs=()
+if [[ $have_mpi == 1 ]]; then
+  mpi_tools=(parallel_run_mpi)
+  mpi_outputs=("$work/parallel_run_mpi/parallel_run_step.txt")
+fi
+for t in parallel_run parallel_run_no_journal parallel_run_bare parallel_run_process "${mpi_tools[@]}" \
+  loop loop_1_thread multiprocessing; do
   bash -c "${command_of[$t]}" >/dev/null || die "$t failed"
 done
 expected=$work/loop.txt
 for got in "$work/parallel_run/parallel_run_step.txt" "$work/parallel_run_no_journal/parallel_run_step.txt" \
   "$work/parallel_run_bare/parallel_run_step.txt" \
-  "$work/parallel_run_process/parallel_run_step.txt" "$work/loop_1.txt" "$work/multiprocessing.txt"; do
+  "$work/parallel_run_process/parallel_run_step.txt" "${mpi_outputs[@]}" "$work/loop_1.txt" \
+  "$work/multiprocessing.txt"; do
   if ! cmp -s "$expected" "$got"; then
     diff "$expected" "$got" | head -5 >&2 || true
     die "$got differs from $expected: the contenders do not compute the same CRCs in the same order"
@@ -160,8 +191,8 @@ EOF
 }
 rounds=${SMALL_FILES_ROUNDS:-6}
 per_round=$(((runs + rounds - 1) / rounds))
-fast=(parallel_run parallel_run_no_journal parallel_run_bare parallel_run_process loop loop_1_thread
-  multiprocessing)
+fast=(parallel_run parallel_run_no_journal parallel_run_bare parallel_run_process "${mpi_tools[@]}" loop
+  loop_1_thread multiprocessing)
 for ((r = 1; r <= rounds; ++r)); do
   say "round $r of $rounds: $per_round runs of each fast tool"
   for t in "${fast[@]}"; do
@@ -244,6 +275,12 @@ process_vs_thread=$(ratio "$process_s" "$pr_s")
 record_overhead=$(ratio "$pr_s" "${median_of[parallel_run_bare]}")
 journal_overhead=$(ratio "$pr_s" "${median_of[parallel_run_no_journal]}")
 resume_ratio=$(ratio "$resume_s" "$pr_s")
+mpi_s=na
+mpi_vs_process=na
+if [[ $have_mpi == 1 ]]; then
+  mpi_s=${median_of[parallel_run_mpi]}
+  mpi_vs_process=$(ratio "$mpi_s" "$process_s")
+fi
 
 echo
 echo "small_files: $files files of $file_size bytes, CRC-32 each, mini-batches of 10, 2 workers"
@@ -269,4 +306,10 @@ if le "$resume_ratio" 0.6; then met=met; else met="NOT met"; fi
 echo "target a run killed at half, resumed: <= 0.6x a full run: $resume_ratio x ($resume_s s): $met"
 if le "$reuse_s" 0.1; then met=met; else met="NOT met"; fi
 echo "target a reuse hit over the $files files < 0.1 s: $reuse_s s: $met"
-echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread record_overhead=$record_overhead journal_overhead=$journal_overhead resume_ratio=$resume_ratio reuse_s=$reuse_s"
+if [[ $have_mpi == 1 ]]; then
+  if le "$mpi_vs_process" 1.5; then met=met; else met="NOT met"; fi
+  echo "target mpirun -np 2, 1 process worker each <= 1.5x --backend process on 2 workers: $mpi_vs_process x: $met"
+else
+  echo "target mpirun -np 2 <= 1.5x --backend process: not measured (no mpirun or no MPI build)"
+fi
+echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread record_overhead=$record_overhead journal_overhead=$journal_overhead resume_ratio=$resume_ratio reuse_s=$reuse_s mpi_s=$mpi_s mpi_vs_process=$mpi_vs_process"
