@@ -52,16 +52,20 @@ files)
     # One summary, from rank 0: the nodes exit as it does and say nothing.
     [ "$(grep -c '^parallel_run: succeeded' three-$backend.log)" = 1 ] ||
       fail "$backend: not exactly one summary line"
-    # Each node's worker records, resource samples and user output under its own name; the
-    # processed log names the node of every mini-batch, and all three took work.
+    # Each node's resource samples, and the worker records of each node that ran a
+    # mini-batch, under the node's own name; the processed log names the node of every
+    # attempt. (A node that starts late may run nothing: the others take its queued work.)
     for n in 0 1 2; do
-      ls three-$backend/logs/worker/*-node$n/process-*.txt > /dev/null ||
-        fail "$backend: no worker log of node $n"
       ls three-$backend/logs/performance/*-node$n/sys_resource_monitor_*-node$n.csv > /dev/null ||
         fail "$backend: no performance file of node $n"
-      grep -q -- "-node$n/process-" three-$backend/logs/processed_mini-batches.csv ||
-        fail "$backend: node $n ran no mini-batch"
+      if grep -q -- "-node$n/process-" three-$backend/logs/processed_mini-batches.csv; then
+        ls three-$backend/logs/worker/*-node$n/process-*.txt > /dev/null ||
+          fail "$backend: node $n ran mini-batches but has no worker log"
+      fi
     done
+    nodes=$(grep -o -- "-node[0-9]/process-" three-$backend/logs/processed_mini-batches.csv |
+      sort -u | wc -l)
+    [ "$nodes" -ge 2 ] || fail "$backend: only $nodes node(s) ran mini-batches"
     grep -q "2 $backend workers per node on 3 nodes" three-$backend/logs/master.txt ||
       fail "$backend: master.txt does not say 3 nodes: $(head -3 three-$backend/logs/master.txt)"
   done
@@ -159,16 +163,16 @@ init_node)
     all.log || fail "init everywhere: $(grep 'job failed' all.log)"
   ;;
 kill_resume)
-  make_files in 48
+  make_files in 36
   for f in in/*; do echo slow > "$f"; done  # 0.4 s each
-  "$fi" --input in --output one --mini-batch-size 1 --process-count-per-node 2 \
+  "$fi" --input in --output one --mini-batch-size 1 --process-count-per-node 9 \
     --progress none > one.log 2>&1
   mpi 3 "$fi" --input in --output three --mini-batch-size 1 --process-count-per-node 1 \
     --progress none > killed.log 2>&1 &
   launcher=$!
-  # Rank 1, found by its environment, dies halfway (the job takes about 6 s; the journal
+  # Rank 1, found by its environment, dies halfway (the job takes about 5 s; the journal
   # commits every second).
-  sleep 3
+  sleep 2.5
   victim=""
   for pid in $(pgrep -f "$fi --input in --output three" || true); do
     if tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
