@@ -16,6 +16,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <list>
+#include <map>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -49,6 +53,10 @@ inline bool launched_by_mpi() {
 class MpiTransport final : public ClusterTransport {
  public:
   MpiTransport() {
+    // The library's messages are small and few: Open MPI's ob1 starts in a tenth of what UCX
+    // takes (0.15 s against 0.35 s for two ranks here). A choice made with --mca pml or
+    // OMPI_MCA_pml stands.
+    ::setenv("OMPI_MCA_pml", "ob1", 0);
     thread_ = std::thread([this] { main(); });
     std::unique_lock lock(mutex_);
     ready_cv_.wait(lock, [&] { return ready_ || !error_.empty(); });
@@ -89,6 +97,14 @@ class MpiTransport final : public ClusterTransport {
     return m;
   }
 
+  void receive_all(std::chrono::milliseconds wait, std::vector<Message>& out) override {
+    std::unique_lock lock(mutex_);
+    if (!in_cv_.wait_for(lock, wait, [&] { return !inbox_.empty(); })) return;
+    for (auto& m : inbox_)
+      out.push_back(std::move(m));
+    inbox_.clear();
+  }
+
   [[noreturn]] void abort(int status, const std::string& why) override {
     std::fprintf(stderr, "parallel_run: rank %zu ends the MPI job: %s\n", rank_, why.c_str());
     std::fflush(stderr);
@@ -106,6 +122,16 @@ class MpiTransport final : public ClusterTransport {
     std::string bytes;
     MPI_Request request;
   };
+
+  static constexpr std::size_t pack_limit = 4u << 20;
+
+  static void send_packed(std::size_t to, std::string& packed, std::list<InFlight>& in_flight) {
+    in_flight.push_back({std::move(packed), MPI_REQUEST_NULL});
+    packed.clear();
+    InFlight& f = in_flight.back();
+    MPI_Isend(f.bytes.data(), static_cast<int>(f.bytes.size()), MPI_BYTE, static_cast<int>(to), tag,
+              MPI_COMM_WORLD, &f.request);
+  }
 
   void main() {
     int provided = 0;
@@ -146,7 +172,9 @@ class MpiTransport final : public ClusterTransport {
   // Sends what is queued, receives what has arrived, until told to quit with nothing left to
   // send.
   void serve() {
-    std::vector<InFlight> in_flight;
+    // A list: MPI reads each buffer in place until its send completes (a short string's bytes
+    // live inside the element, so elements must never move).
+    std::list<InFlight> in_flight;
     std::deque<Outgoing> batch;
     int idle_turns = 0;
     for (;;) {
@@ -157,12 +185,19 @@ class MpiTransport final : public ClusterTransport {
         quit = quit_;
       }
       bool busy = !batch.empty();
+      // What waits for one rank goes as one MPI message (each part length-prefixed): with tiny
+      // mini-batches, three messages an attempt would otherwise each pay MPI's per-message
+      // cost.
+      std::map<std::size_t, std::string> packed;
       for (auto& o : batch) {
-        in_flight.push_back({std::move(o.bytes), MPI_REQUEST_NULL});
-        InFlight& f = in_flight.back();
-        MPI_Isend(f.bytes.data(), static_cast<int>(f.bytes.size()), MPI_BYTE,
-                  static_cast<int>(o.to), tag, MPI_COMM_WORLD, &f.request);
+        std::string& p = packed[o.to];
+        const auto n = static_cast<std::uint64_t>(o.bytes.size());
+        p.append(reinterpret_cast<const char*>(&n), sizeof n);
+        p.append(o.bytes);
+        if (p.size() >= pack_limit) send_packed(o.to, p, in_flight);
       }
+      for (auto& [to, p] : packed)
+        if (!p.empty()) send_packed(to, p, in_flight);
       batch.clear();
       std::erase_if(in_flight, [](InFlight& f) {
         int done = 0;
@@ -176,16 +211,22 @@ class MpiTransport final : public ClusterTransport {
         if (!arrived) break;
         int count = 0;
         MPI_Get_count(&status, MPI_BYTE, &count);
-        Message m;
-        m.from = static_cast<std::size_t>(status.MPI_SOURCE);
-        m.bytes.resize(static_cast<std::size_t>(count));
-        MPI_Recv(m.bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, tag, MPI_COMM_WORLD,
+        std::string arrived_bytes(static_cast<std::size_t>(count), '\0');
+        MPI_Recv(arrived_bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, tag, MPI_COMM_WORLD,
                  MPI_STATUS_IGNORE);
+        const auto from = static_cast<std::size_t>(status.MPI_SOURCE);
         {
           std::lock_guard lock(mutex_);
-          inbox_.push_back(std::move(m));
+          for (std::size_t at = 0; at + sizeof(std::uint64_t) <= arrived_bytes.size();) {
+            std::uint64_t n = 0;
+            std::memcpy(&n, arrived_bytes.data() + at, sizeof n);
+            at += sizeof n;
+            if (n > arrived_bytes.size() - at) break;  // cannot be: MPI delivers whole messages
+            inbox_.push_back({from, arrived_bytes.substr(at, n)});
+            at += n;
+          }
         }
-        in_cv_.notify_one();
+        in_cv_.notify_all();
         busy = true;
       }
       if (quit && in_flight.empty()) return;

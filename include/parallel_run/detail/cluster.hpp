@@ -37,6 +37,9 @@ class ClusterTransport {
   virtual void send(std::size_t to, std::string bytes) = 0;
   /// The next message that arrived, waiting up to `wait` for one.
   virtual std::optional<Message> receive(std::chrono::milliseconds wait) = 0;
+  /// Every message that has arrived, in order, appended to `out`, waiting up to `wait` for
+  /// the first: one wake-up for many messages when they come fast.
+  virtual void receive_all(std::chrono::milliseconds wait, std::vector<Message>& out) = 0;
   /// Ends every rank of the job at once (a rank that cannot go on alone).
   [[noreturn]] virtual void abort(int status, const std::string& why) = 0;
   /// What launched the job, for messages ("Open MPI 4.1.4", "MPICH").

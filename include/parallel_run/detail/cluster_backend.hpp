@@ -19,6 +19,7 @@
 #include "parallel_run/detail/cluster.hpp"
 #include "parallel_run/detail/cluster_protocol.hpp"
 #include "parallel_run/detail/resource_monitor.hpp"
+#include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/worker_protocol.hpp"
 
@@ -27,6 +28,7 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -213,12 +215,24 @@ struct ClusterOf {
 
     void send(std::size_t node, std::string bytes) { job_.cluster->send(node, std::move(bytes)); }
 
-    // Pick the open node with the fewest attempts outstanding, below `limit` each.
-    std::size_t pick(std::size_t limit) const {
+    // Attempts a node may hold once every node is busy: its workers' and a queue behind them.
+    // Node 0's queue is one per worker (it is a function call away); another node's is deeper,
+    // to cover the round trip (two transport threads, the network), at least
+    // `remote_queue_min`: on a machine's two ranks and mini-batches of a few ms, one per worker
+    // left a remote worker idle most of the time. At the end, a node that falls idle takes
+    // over what waits unstarted elsewhere (rebalance), so a deep queue does not hold up a job.
+    static constexpr std::size_t remote_queue_min = 8;
+    std::size_t limit(std::size_t node) const {
+      return per_node_ + (node == 0 ? per_node_ : std::max(per_node_, remote_queue_min));
+    }
+
+    // Pick the open node with the fewest attempts outstanding, below its workers alone
+    // (`busy` false: a node with an idle worker) or below its limit.
+    std::size_t pick(bool busy) const {
       std::size_t best = nodes_.size();
       for (std::size_t k = 0; k < nodes_.size(); ++k) {
         const Node& n = nodes_[k];
-        if (!n.open || n.outstanding() >= limit) continue;
+        if (!n.open || n.outstanding() >= (busy ? limit(k) : per_node_)) continue;
         if (best == nodes_.size() || n.outstanding() < nodes_[best].outstanding()) best = k;
       }
       return best;
@@ -227,8 +241,8 @@ struct ClusterOf {
     void dispatch() {
       if (stopped_ || no_more_work_) return;
       while (!pending_.empty()) {
-        std::size_t k = pick(per_node_);
-        if (k == nodes_.size()) k = pick(2 * per_node_);
+        std::size_t k = pick(false);
+        if (k == nodes_.size()) k = pick(true);
         if (k == nodes_.size()) return;
         Attempt<Task> a = std::move(pending_.front());
         pending_.pop_front();
@@ -322,27 +336,37 @@ struct ClusterOf {
       events_.init_failed(cluster_worker(node, worker), std::move(reason), misconfigured);
     }
 
-    // The transport's messages, handled on the io_context's thread.
+    // The transport's messages, handled on the io_context's thread: what arrived together is
+    // handled in one turn.
     void receive_loop() {
       std::size_t stopped = 0;
+      std::vector<ClusterTransport::Message> batch;
       while (stopped + 1 < nodes_.size()) {
-        auto m = job_.cluster->receive(std::chrono::milliseconds(20));
-        if (!m) {
+        batch.clear();
+        job_.cluster->receive_all(std::chrono::milliseconds(20), batch);
+        if (batch.empty()) {
           if (abandon_.load()) return;
           continue;
         }
-        try {
-          WireReader r(m->bytes);
-          const auto type = r.get_enum(ClusterMessage::last);
-          if (r.get<std::uint64_t>() != job_.number) continue;  // an earlier job's straggler
-          if (type == ClusterMessage::stopped) ++stopped;
-        } catch (const std::exception& e) {
-          job_.cluster->abort(70,
-                              fmt::format("a corrupt message from rank {}: {}", m->from, e.what()));
-        }
+        std::erase_if(batch, [&](const ClusterTransport::Message& m) {
+          try {
+            WireReader r(m.bytes);
+            const auto type = r.get_enum(ClusterMessage::last);
+            if (r.get<std::uint64_t>() != job_.number) return true;  // an earlier job's
+            if (type == ClusterMessage::stopped) ++stopped;
+            return false;
+          } catch (const std::exception& e) {
+            job_.cluster->abort(
+                70, fmt::format("a corrupt message from rank {}: {}", m.from, e.what()));
+          }
+          return true;  // not reached: abort() ends the process
+        });
         // A corrupt message throws there: the job ends with the error, as for a worker's.
-        boost::asio::post(
-            io_, [this, from = m->from, bytes = std::move(m->bytes)] { handle(from, bytes); });
+        boost::asio::post(io_, [this, messages = std::move(batch)] {
+          for (const auto& m : messages)
+            handle(m.from, m.bytes);
+        });
+        batch = {};
       }
     }
 

@@ -14,6 +14,7 @@
 #include "parallel_run/detail/cluster_protocol.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/resource_monitor.hpp"
+#include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/worker_protocol.hpp"
 
