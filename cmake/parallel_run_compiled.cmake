@@ -6,7 +6,9 @@
 if(NOT TARGET parallel_run_compiled)
   set(_parallel_run_src ${CMAKE_CURRENT_BINARY_DIR}/parallel_run_compiled/parallel_run.cpp)
   file(CONFIGURE OUTPUT ${_parallel_run_src} CONTENT "#include <parallel_run/src.hpp>\n")
-  add_library(parallel_run_compiled STATIC ${_parallel_run_src})
+  # Built only for a target that links it: a project that includes parallel_run with
+  # add_subdirectory or FetchContent and stays header-only does not compile it.
+  add_library(parallel_run_compiled STATIC EXCLUDE_FROM_ALL ${_parallel_run_src})
   add_library(parallel_run::compiled ALIAS parallel_run_compiled)
   target_link_libraries(parallel_run_compiled PUBLIC parallel_run::parallel_run)
   target_compile_definitions(parallel_run_compiled PUBLIC PARALLEL_RUN_SEPARATE_COMPILATION)
