@@ -67,7 +67,9 @@ class MpiTransport final : public ClusterTransport {
     }
   }
 
-  ~MpiTransport() override {
+  ~MpiTransport() override { shutdown(); }
+
+  void shutdown() override {
     {
       std::lock_guard lock(mutex_);
       quit_ = true;
@@ -135,9 +137,22 @@ class MpiTransport final : public ClusterTransport {
 
   void main() {
     int provided = 0;
-    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+    int already = 0;
+    MPI_Initialized(&already);
+    const char* failure = nullptr;
+    if (already)
+      failure =
+          "MPI is already initialized: parallel_run initializes MPI itself, on a thread of its "
+          "own (do not call MPI_Init in a program that includes <parallel_run/mpi.hpp>)";
+    else if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+      failure = "MPI_Init_thread failed";
+    else if (provided < MPI_THREAD_FUNNELED)
+      failure =
+          "this MPI offers no MPI_THREAD_FUNNELED: parallel_run calls MPI from a thread "
+          "of its own";
+    if (failure != nullptr) {
       std::lock_guard lock(mutex_);
-      error_ = "MPI_Init_thread failed";
+      error_ = failure;
       ready_cv_.notify_all();
       return;
     }

@@ -74,6 +74,13 @@ files)
   mpi 3 "$fi" --input in --output wrong --node-count 2 > wrong.log 2>&1 || status=$?
   [ "$status" != 0 ] || fail "--node-count 2 on 3 ranks was accepted"
   grep -q "node_count is 2 but .* on 3 ranks" wrong.log || fail "node_count: $(cat wrong.log)"
+  # Inputs a rank cannot read end the whole job at once, naming the rank (none waits for it).
+  status=0
+  timeout 60 "$mpirun" --allow-run-as-root --oversubscribe -np 3 "$fi" --input no-such-folder \
+    --output missing > missing.log 2>&1 || status=$?
+  [ "$status" != 0 ] && [ "$status" != 124 ] || fail "missing inputs: exit $status"
+  grep -q "ends the MPI job: node [0-2] (.*): \[parallel_run.input\]" missing.log ||
+    fail "missing inputs: $(cat missing.log)"
   ;;
 tables)
   {

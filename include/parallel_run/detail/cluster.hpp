@@ -8,6 +8,7 @@
 #include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/process_spawn.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
@@ -44,6 +45,9 @@ class ClusterTransport {
   [[noreturn]] virtual void abort(int status, const std::string& why) = 0;
   /// What launched the job, for messages ("Open MPI 4.1.4", "MPICH").
   virtual std::string launcher() const = 0;
+  /// Sends what is queued and leaves the cluster (MPI_Finalize); for a process about to end
+  /// without its static destructors (std::_Exit). Nothing may be sent after it.
+  virtual void shutdown() = 0;
 };
 
 using ClusterLauncher = std::unique_ptr<ClusterTransport> (*)();
@@ -67,6 +71,18 @@ inline std::vector<std::string> node_names(const std::vector<std::string>& hosts
   return names;
 }
 
+namespace cluster_detail {
+inline std::atomic<ClusterTransport*>& started() {
+  static std::atomic<ClusterTransport*> cluster{nullptr};
+  return cluster;
+}
+}  // namespace cluster_detail
+
+/// The cluster if a job has started it, else null; never starts one.
+inline ClusterTransport* started_cluster() {
+  return cluster_detail::started().load();
+}
+
 /// The cluster this process's jobs run on, started at the first job that asks, or null: no
 /// launcher linked, not started by one, or a worker process (which never joins: its node
 /// speaks for it). Lives until the program exits.
@@ -79,6 +95,7 @@ inline ClusterTransport* job_cluster() {
     if (transport) {
       const auto names = node_names(transport->hosts());
       set_this_node({transport->rank(), transport->size(), names.at(transport->rank())});
+      cluster_detail::started() = transport.get();
     }
     return transport;
   }();

@@ -142,7 +142,12 @@ struct ClusterOf {
     /// Ends every node's workers. Delivering events, it waits (running the io_context) until
     /// each node has stopped and said so, its last events before that.
     void stop(bool deliver_events = true) {
-      if (stopped_) return;
+      if (stopped_) {
+        // A handler threw while an earlier stop() waited: leave no thread behind.
+        abandon_ = true;
+        if (receiver_.joinable()) receiver_.join();
+        return;
+      }
       stopped_ = true;
       if (nodes_.empty()) return;  // never started
       for (std::size_t k = 1; k < nodes_.size(); ++k)
@@ -151,18 +156,27 @@ struct ClusterOf {
       local_.stop(deliver_events);
       if (deliver_events && receiver_.joinable()) {
         auto guard = boost::asio::make_work_guard(io_);
-        io_.restart();
-        while (nodes_stopped_ + 1 < nodes_.size() && io_.run_one() > 0) {
+        // A handler may stop the io_context (the coordinator does when it is done): restart.
+        while (nodes_stopped_ + 1 < nodes_.size()) {
+          io_.restart();
+          io_.run_one();
         }
       }
       if (receiver_.joinable()) {
         abandon_ = !deliver_events;
         receiver_.join();
       }
-      if (deliver_events) io_.poll();
+      if (deliver_events) {
+        io_.restart();
+        io_.poll();
+      }
     }
 
     std::size_t stuck_workers() const { return local_.stuck_workers() + remote_stuck_; }
+    /// Whether any node still takes work (the others stopped after init failures).
+    bool any_node_open() const {
+      return std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.open; });
+    }
     std::size_t detached_workers() const { return local_.detached_workers() + remote_detached_; }
 
    private:

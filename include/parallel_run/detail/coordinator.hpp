@@ -894,9 +894,16 @@ class Coordinator {
     }
     log_->error("{}: init failed ({} of at most {}): {}", worker_label(worker), init_failures_,
                 limit, reason);
+    bool workers_left = true;
+    if constexpr (requires { backend_->any_node_open(); }) workers_left = backend_->any_node_open();
     if (init_failures_ >= limit)
       stop_job(fmt::format("init failed {} times (the limit is {} = {}); last error: {}",
                            init_failures_, rule, limit, reason));
+    else if (!workers_left)
+      stop_job(
+          fmt::format("no node takes work any more: each stopped after init failures ({} "
+                      "in all); last error: {}",
+                      init_failures_, reason));
     else
       backend_->top_up();
     after_update();

@@ -62,6 +62,19 @@ class NodeAgent {
       node_ = static_cast<std::size_t>(r.get<std::uint64_t>());
       config = std::make_shared<const Config>(std::move(c));
     }
+    // Past `begin`, rank 0 counts on this node's answers: a failure of the node itself (not
+    // of a scorer, which its backend reports) ends the whole job, naming the node, rather
+    // than leave rank 0 waiting for it.
+    try {
+      return serve(std::move(config));
+    } catch (const std::exception& e) {
+      job_.cluster->abort(70, fmt::format("node {} ({}) failed: {}", node_, node_name(), e.what()));
+      throw;  // not reached: abort() ends the process
+    }
+  }
+
+ private:
+  JobResult serve(std::shared_ptr<const Config> config) {
     // logs/performance/<node>/: this node's processes, sampled as rank 0 samples its own.
     ResourceMonitor monitor([this](const std::string& warning) {
       send(cluster_message(ClusterMessage::warning, job_.number,
@@ -79,8 +92,10 @@ class NodeAgent {
     // The node's own metrics.csv: logs/metrics.csv is rank 0's.
     auto metrics =
         std::make_shared<MetricSink>(JobFiles(*config).worker_dir(node_name()) / "metrics.csv");
+    // Results are sent on as soon as the queue runs this low: deeper than rank 0's remote
+    // queue (cluster_backend.hpp), so that no answer waits for a watchdog's tick.
     Local<Task> backend(io, config, factory_, events(), metrics,
-                        4 * static_cast<std::size_t>(config->process_count_per_node));
+                        4 * static_cast<std::size_t>(config->process_count_per_node) + 16);
     if (setup_) setup_(backend);
     backend_ = &backend;
     std::thread receiver([&] { receive_loop(io); });
@@ -93,7 +108,9 @@ class NodeAgent {
     try {
       backend.start();
     } catch (const std::exception& e) {
-      // Its workers cannot start here (a log folder it cannot create): the others go on.
+      // Its workers cannot start here (a log folder it cannot create): the others go on, and
+      // what rank 0 sends here meanwhile goes back unstarted.
+      start_failed_ = true;
       for (int i = 0; i < config->process_count_per_node; ++i)
         init_failed(static_cast<std::size_t>(i),
                     fmt::format("the node could not start its workers: {}", e.what()), false, true);
@@ -114,7 +131,6 @@ class NodeAgent {
     return decode_job_end(r);
   }
 
- private:
   void send(std::string bytes) { job_.cluster->send(0, std::move(bytes)); }
 
   void init_failed(std::size_t worker, const std::string& reason, bool misconfigured,
@@ -140,10 +156,26 @@ class NodeAgent {
   BackendEvents events() {
     BackendEvents e;
     e.result = [this](std::uint64_t id, BatchOutcome o) {
-      send(cluster_message(ClusterMessage::result, job_.number, [&](WireWriter& w) {
-        w.put(id);
-        encode(w, o);
-      }));
+      std::string message =
+          cluster_message(ClusterMessage::result, job_.number, [&](WireWriter& w) {
+            w.put(id);
+            encode(w, o);
+          });
+      // One MPI message holds at most 2 GB; results this large belong in smaller mini-batches,
+      // as a worker process's do (worker_protocol.hpp).
+      if (message.size() > max_frame_size) {
+        const std::size_t bytes = message.size();
+        message = cluster_message(ClusterMessage::failed, job_.number, [&](WireWriter& w) {
+          w.put(id);
+          w.put(
+              fmt::format("the mini-batch's result is {} bytes, above the {} bytes a node can "
+                          "send back at once: use smaller mini-batches",
+                          bytes, max_frame_size));
+          w.put(FailureKind::threw);
+          encode(w, o.times);
+        });
+      }
+      send(std::move(message));
     };
     e.attempt_failed = [this](std::uint64_t id, std::string reason, FailureKind kind,
                               AttemptTimes times) {
@@ -197,6 +229,13 @@ class NodeAgent {
         Attempt<Task> a;
         a.id = r.get<std::uint64_t>();
         a.number = r.get<std::int64_t>();
+        if (start_failed_) {
+          send(cluster_message(ClusterMessage::handed_back, job_.number, [&](WireWriter& w) {
+            w.put<std::uint64_t>(1);
+            w.put(a.id);
+          }));
+          return;
+        }
         a.batch = std::make_shared<const Task>(decode_task<Task>(r));
         backend_->submit(std::move(a));
         break;
@@ -234,6 +273,7 @@ class NodeAgent {
   std::function<void(Local<Task>&)> setup_;
   std::size_t node_ = 0;
   Local<Task>* backend_ = nullptr;
+  bool start_failed_ = false;
   bool deliver_ = true;
   std::string end_;
 };

@@ -2,6 +2,7 @@
 // in every program's translation units (header-only) or once, by <parallel_run/src.hpp>.
 #pragma once
 #include "parallel_run/version.hpp"
+#include "parallel_run/detail/cluster.hpp"
 #include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/command_line.hpp"
 #include "parallel_run/detail/leveled_log.hpp"
@@ -307,6 +308,9 @@ PARALLEL_RUN_DECL int run_main(int argc, const char* const* argv, Config default
     out.flush();
     err.flush();
     std::fflush(nullptr);
+    // A multi-node job: the nodes still wait for what is queued for them, and MPI for its
+    // finalize, which static destructors would have done.
+    if (ClusterTransport* cluster = started_cluster()) cluster->shutdown();
     std::_Exit(status);
   };
   try {

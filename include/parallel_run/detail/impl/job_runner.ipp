@@ -123,6 +123,22 @@ JobResult coordinate_job(std::shared_ptr<const Config> config, MakePartitioner& 
   return run.template operator()<ThreadBackend>({});
 }
 
+// Checks the inputs (`check` throws what is wrong). Every rank of a multi-node job checks
+// them alike, before the job is numbered (so do the worker processes, which never join the
+// cluster): a rank that finds them wrong ends the whole job, saying so, rather than leave the
+// others waiting for it.
+template <class Check>
+void check_inputs(Check check) {
+  try {
+    check();
+  } catch (const std::exception& e) {
+    if (ClusterTransport* cluster = job_cluster(); cluster != nullptr && cluster->size() > 1)
+      cluster->abort(2,  // exit_usage_error, as for bad inputs on one node
+                     fmt::format("node {} ({}): {}", cluster->rank(), node_name(), e.what()));
+    throw;
+  }
+}
+
 // A multi-node job's number among this program's multi-node jobs: every rank counts alike.
 inline std::uint64_t next_cluster_job() {
   static std::atomic<std::uint64_t> jobs{0};
@@ -213,7 +229,7 @@ PARALLEL_RUN_DECL JobResult run_file_job(const Config& config, const FileDataset
                                          const ObserverPtrs& observers,
                                          std::string_view scorer_type) {
   // One walk only: the roots are checked now, the files listed as the job goes.
-  inputs.check();
+  check_inputs([&] { inputs.check(); });
   auto effective = std::make_shared<const Config>(effective_config(config));
   const auto size = static_cast<std::size_t>(config.mini_batch_size.files());
   const auto limit = static_cast<std::size_t>(config.limit);
@@ -231,7 +247,7 @@ PARALLEL_RUN_DECL JobResult run_table_job(const Config& config, const TabularDat
                                           std::string_view scorer_type) {
   static_assert(std::is_same_v<materialized_t<TablePartitioner::batch_type>, TableBatch> &&
                 std::is_same_v<materialized_t<KeyPartitioner::batch_type>, TableBatch>);
-  inputs.files().check();
+  check_inputs([&] { inputs.files().check(); });
   auto effective = std::make_shared<const Config>(effective_config(config));
   const auto size = static_cast<std::uint64_t>(config.mini_batch_size.bytes());
   const auto limit = static_cast<std::size_t>(config.limit);
