@@ -42,16 +42,18 @@ files)
     "$fi" --input in --output one-$backend --mini-batch-size 2 --process-count-per-node 2 \
       --backend $backend --progress none > one-$backend.log 2>&1 || true
     status=0
+    # stdout apart: mpirun forwards the ranks' stdout and stderr on their own, so a line of one
+    # may land in the middle of a line of the other in a shared file.
     mpi 3 "$fi" --input in --output three-$backend --mini-batch-size 2 \
-      --process-count-per-node 2 --backend $backend --progress none > three-$backend.log 2>&1 ||
-      status=$?
+      --process-count-per-node 2 --backend $backend --progress none > three-$backend.out \
+      2> three-$backend.log || status=$?
     [ "$status" = 0 ] || { cat three-$backend.log; fail "$backend: exit $status"; }
     same one-$backend three-$backend
-    grep -q "items 44/60 succeeded, 16 failed, 0 not processed" three-$backend.log ||
-      fail "$backend: summary: $(grep 'parallel_run: succeeded' three-$backend.log)"
+    grep -q "items 44/60 succeeded, 16 failed, 0 not processed" three-$backend.out ||
+      fail "$backend: summary: $(grep 'parallel_run: succeeded' three-$backend.out)"
     # One summary, from rank 0: the nodes exit as it does and say nothing.
-    [ "$(grep -c '^parallel_run: succeeded' three-$backend.log)" = 1 ] ||
-      fail "$backend: not exactly one summary line"
+    [ "$(grep -c '^parallel_run: succeeded' three-$backend.out)" = 1 ] ||
+      fail "$backend: not exactly one summary line: $(grep -c 'parallel_run: succeeded' three-$backend.out)"
     # Each node's resource samples, and the worker records of each node that ran a
     # mini-batch, under the node's own name; the processed log names the node of every
     # attempt. (A node that starts late may run nothing: the others take its queued work.)
