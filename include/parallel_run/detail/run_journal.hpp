@@ -29,6 +29,7 @@
 #include <mutex>
 #include <thread>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -85,9 +86,15 @@ class RunJournal {
     std::unordered_map<std::uint64_t, std::uint64_t> running;
     bool session_open = false, session_ended = false;
     auto close_session = [&] {
-      if (session_open && !session_ended)
+      if (session_open && !session_ended) {
+        // One death per session: a mini-batch whose failed attempt was retried on another
+        // worker is the last start of both (the failed attempt is not journaled).
+        std::set<std::uint64_t> died;
         for (const auto& [worker, index] : running)
+          died.insert(index);
+        for (const std::uint64_t index : died)
           ++deaths_[index];
+      }
       running.clear();
     };
     JournalVisitor visit;
