@@ -113,25 +113,28 @@ TEST_CASE("journal records wait for their group's commit and their data is on di
   TempDir dir;
   const JournalFiles files{dir.path() / "j"};
   JournalWriter w = JournalWriter::create(files, sample_fingerprint());
-  CHECK(w.commits() == 1);  // the header, durable at once
+  // The header is written at once (a reader finds the journal) and made durable by the first
+  // commit, with the first group.
+  CHECK(w.commits() == 0);
+  CHECK(detail::read_journal(files, [](const JournalEntry&) {}).found);
   w.set_group(1h, 4);
   for (std::uint64_t i = 0; i < 3; ++i)
     w.add(entry(i), "r\n", "");
   CHECK(w.pending() == 3);
-  CHECK(w.commits() == 1);
+  CHECK(w.commits() == 0);
   // Neither the rows (buffered, one write per group) nor their records are written yet.
   CHECK(slurp(files.data()).empty());
   CHECK(read_entries(files).empty());
   w.add(entry(3), "r\n", "");
   CHECK(w.pending() == 0);
-  CHECK(w.commits() == 2);
+  CHECK(w.commits() == 1);
   CHECK(slurp(files.data()) == "r\nr\nr\nr\n");
   CHECK(read_entries(files).size() == 4);
   // A group also closes when its first record is old enough.
   w.set_group(0ms, 1000);
   w.add(entry(4), "r\n", "");
   CHECK(w.pending() == 0);
-  CHECK(w.commits() == 3);
+  CHECK(w.commits() == 2);
   CHECK(read_entries(files).size() == 5);
 }
 
@@ -318,14 +321,28 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   const auto content = identity(FingerprintMode::content);
   CHECK(identity(FingerprintMode::metadata) == meta);
   CHECK(meta != content);
+  // The session's reading of the file system clock comes after the file was written.
+  const JournalFiles files{dir.path() / "j"};
+  JournalWriter w = JournalWriter::create(files, sample_fingerprint());
+  const std::int64_t clock = w.session(1700000000);
+  CHECK_FALSE(detail::changed_since(f, clock));
   struct ::stat st {};
   REQUIRE(::stat(f.c_str(), &st) == 0);
-  // Same size, same modification time, other bytes: only the content sees it.
+  // Same size, same modification time, other bytes: metadata names the file only (no system
+  // call), content sees the bytes, and ctime (which cannot be set back) sees the write.
   spit(f, "HELLO");
   const struct ::timespec times[2] = {st.st_atim, st.st_mtim};
   REQUIRE(::utimensat(AT_FDCWD, f.c_str(), times, 0) == 0);
   CHECK(identity(FingerprintMode::metadata) == meta);
   CHECK(identity(FingerprintMode::content) != content);
+  CHECK(detail::changed_since(f, clock));
+  CHECK(detail::changed_since(dir.path() / "gone.txt", clock));  // missing: changed
+  // The reading is kept in the session record, and each entry read back carries its session's.
+  w.add(entry(0), "r\n", "");
+  w.end({true, true, "items 1/1 succeeded", 1700000001, ""});
+  const auto entries = read_entries(files);
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].session_clock_ns == clock);
   // A slice of a table is known by its byte range too.
   detail::InputIdentity a(FingerprintMode::metadata), b(FingerprintMode::metadata);
   a.add("a.txt", f, 0, 3);

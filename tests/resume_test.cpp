@@ -422,7 +422,7 @@ TEST_CASE("an identical finished run is reused and a changed input or argument r
   }
 }
 
-TEST_CASE("with the content fingerprint a change that keeps size and time is seen",
+TEST_CASE("a change that keeps size and modification time is seen, by content and by ctime",
           "[journal][reuse]") {
   TempDir t;
   make_numbered_files(t / "in", 6);
@@ -440,13 +440,32 @@ TEST_CASE("with the content fingerprint a change that keeps size and time is see
   CHECK(behaviour.runs() == 2);
   CHECK_THAT(read_file(t / "out" / "parallel_run_step.txt"), Catch::Contains("f003.txt 9\n"));
 
-  SECTION("metadata does not see it (documented)") {
+  SECTION("metadata sees it by the file's ctime, which cannot be set back") {
     Config m = journal_config(t / "meta");
     REQUIRE(run_job(m, t / "in").succeeded);
+    behaviour.reset();
+    CHECK(run_job(m, t / "in").reused);  // nothing changed: reused, nothing runs
+    CHECK(behaviour.runs() == 0);
     write_file(f, "7");
     fs::last_write_time(f, time);
     behaviour.reset();
-    CHECK(run_job(m, t / "in").reused);
+    const JobResult again = run_job(m, t / "in");
+    CHECK_FALSE(again.reused);
+    CHECK(behaviour.runs() == 2);
+    CHECK_THAT(read_file(t / "meta" / "parallel_run_step.txt"), Catch::Contains("f003.txt 7\n"));
+  }
+  SECTION("a resume runs again only the mini-batch whose file changed after the run read it") {
+    Config m = journal_config(t / "resumed");
+    m.mini_batch_size = 1;
+    REQUIRE(run_job(m, t / "in").succeeded);
+    write_file(f, "5");
+    fs::last_write_time(f, time);
+    m.resume = ResumeMode::resume;
+    behaviour.reset();
+    const JobResult resumed = run_job(m, t / "in");
+    CHECK(resumed.mini_batches_resumed == 5);
+    CHECK(behaviour.runs() == 1);
+    CHECK_THAT(read_file(t / "resumed" / "parallel_run_step.txt"), Catch::Contains("f003.txt 5\n"));
   }
 }
 

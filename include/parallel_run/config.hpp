@@ -39,8 +39,10 @@ enum class ProgressMode { automatic, bar, lines, none };
 ///   retry_failed  as resume, and its failed mini-batches run again too;
 ///   restart       a new run, whatever the earlier one left.
 enum class ResumeMode { fresh, resume, retry_failed, restart };
-/// How the journal knows an input again: by path, size and modification time (metadata), or
-/// by a hash of its bytes (content: reads every input once more, sees any change).
+/// How the journal knows an input again: metadata (unchanged when its ctime, stamped by any
+/// change, is not after the start of the run that read it; no system call while the job runs;
+/// a side input by size and modification time), or content (a hash of its bytes: reads every
+/// input once more).
 enum class FingerprintMode { metadata, content };
 
 namespace detail {

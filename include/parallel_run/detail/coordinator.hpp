@@ -601,7 +601,7 @@ class Coordinator {
   bool use_kept(const Batch& batch, const MiniBatchInfo& info, std::uint64_t input_hash) {
     std::optional<RunJournal::Kept> k;
     try {
-      k = journal_->kept(batch.mini_batch_index(), input_hash);
+      k = journal_->kept(batch, input_hash);
     } catch (const InputError& e) {
       log_->warning("{}: mini-batch {} runs again", e.what(), batch.mini_batch_index());
       return false;

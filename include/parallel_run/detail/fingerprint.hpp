@@ -4,7 +4,12 @@
 //     scorer's arguments, each side input's identity, table and partition options);
 //   - the program (Config::scorer_version when set, else a hash of the executable's bytes);
 //   - each mini-batch's inputs, hashed as the mini-batch is cut (input_identity below), so
-//     a changed file is found without listing every input up front.
+//     a changed file is found without listing every input up front. With `metadata` (the
+//     default) that hash holds only names and byte ranges: a file is the one the run read when
+//     its status-change time (ctime) is not after the clock reading of the session that read
+//     it (changed_since() below). The run then costs no system call per input, and any write,
+//     truncation, chmod, rename or copy over a file is seen, even one that restores its size
+//     and modification time (ctime cannot be set back).
 // Workers, logging and the backend are not part of it: they may differ between a run and its
 // resumption. Thresholds, tries and timeouts are, as "verdict.*" parts: they decide which
 // attempts fail and whether the run succeeds, not its rows, so a resume may change them and a
@@ -31,6 +36,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -86,6 +92,22 @@ inline std::string file_identity(const std::filesystem::path& path, FingerprintM
     return fmt::format("{} xxh64:{:016x}", static_cast<long long>(st.st_size), hash_file(path));
   const auto ns = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
   return fmt::format("{} {}", static_cast<long long>(st.st_size), ns);
+}
+
+/// A file's status-change time in nanoseconds since the epoch, by the clock of its file
+/// system; nullopt when it cannot be read.
+inline std::optional<std::int64_t> change_time_ns(const std::filesystem::path& path) {
+  struct ::stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
+}
+
+/// Whether `path` changed (or went) after `since_ns`, a reading of its file system's clock
+/// taken before the run read it (JournalWriter::session()): any write, truncation, chmod,
+/// rename or link sets ctime to that clock's now, and nothing sets it back.
+inline bool changed_since(const std::filesystem::path& path, std::int64_t since_ns) {
+  const auto ctime = change_time_ns(path);
+  return !ctime || *ctime > since_ns;
 }
 
 /// The named parts of a run's fingerprint, in a fixed order.
@@ -216,16 +238,21 @@ inline Fingerprint run_fingerprint(const Config& c, const TableOptions* table,
 }
 
 /// Hashes the identities of a mini-batch's inputs, one (key, path) at a time: a resumed run
-/// reuses a finished mini-batch only when the hash of the inputs it cuts now is the same.
+/// reuses a finished mini-batch only when the hash of the inputs it cuts now is the same
+/// (and, with metadata, none of them changed_since() the session that ran it).
 class InputIdentity {
  public:
   explicit InputIdentity(FingerprintMode mode) : mode_(mode) {}
   /// One input: its key, and the slice of it the mini-batch covers (a table slice's byte
-  /// range; 0, 0 for a whole file). With content, a slice hashes its own bytes only.
+  /// range; 0, 0 for a whole file). With metadata, its name and range (no system call);
+  /// with content, the xxh64 of its bytes (a slice's own bytes only).
   void add(std::string_view key, const std::filesystem::path& path, std::uint64_t offset = 0,
            std::uint64_t length = 0) {
     std::string id;
-    if (mode_ == FingerprintMode::content && length > 0) {
+    if (mode_ == FingerprintMode::metadata) {
+      // Names and ranges only: whether the file changed is changed_since()'s question.
+      id = fmt::format("{}\n{}\n{} {}\n", key, path.string(), offset, length);
+    } else if (length > 0) {
       std::string what;
       try {
         what = fmt::format("xxh64:{:016x}", hash_file(path, offset, length));

@@ -43,7 +43,9 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
-inline constexpr std::uint32_t journal_format_version = 1;
+// 2: a session record holds its file system clock reading (inputs changed after it are not
+// the ones read).
+inline constexpr std::uint32_t journal_format_version = 2;
 
 /// What became of a mini-batch, as the journal keeps it.
 enum class JournalOutcome : std::uint8_t { succeeded = 1, failed = 2 };
@@ -61,6 +63,9 @@ struct JournalEntry {
   std::uint64_t rows_length = 0;
   std::uint64_t failed_length = 0;
   std::uint64_t data_hash = 0;  // xxh64 of its rows and failed lines
+  /// Not in the record: the file system clock reading of the session that wrote it (an input
+  /// whose ctime is later than this changed after that session read it).
+  std::int64_t session_clock_ns = 0;
 
   friend bool operator==(const JournalEntry&, const JournalEntry&) = default;
 };
@@ -150,7 +155,9 @@ class JournalWriter {
   static constexpr std::size_t default_group_size = 256;
 
   /// Starts a new journal in `files.dir` (an earlier one there is replaced), its header
-  /// durable at once. Throws OutputError when the folder cannot be written.
+  /// written at once and made durable by the first commit (a journal torn before that is no
+  /// journal: the next run starts over). Throws OutputError when the folder cannot be
+  /// written.
   static JournalWriter create(const JournalFiles& files, const Fingerprint& fingerprint) {
     std::error_code ec;
     std::filesystem::create_directories(files.dir, ec);
@@ -161,8 +168,7 @@ class JournalWriter {
     journal_wire::put<std::uint8_t>(payload, journal_wire::header);
     journal_wire::put<std::uint32_t>(payload, journal_format_version);
     journal_wire::put_string(payload, fingerprint.text());
-    journal_wire::frame(w.pending_, payload);
-    w.commit();
+    w.write_now(payload);
     return w;
   }
 
@@ -241,12 +247,17 @@ class JournalWriter {
     commit();
   }
 
-  /// A process starts working on the run (the first one, or a --resume): written at once.
-  void session(std::int64_t started_unix_seconds) {
+  /// A process starts working on the run (the first one, or a --resume): written at once,
+  /// with a reading of the file system's clock taken before the session reads any input (see
+  /// file_system_clock()), which it returns.
+  std::int64_t session(std::int64_t started_unix_seconds) {
+    const std::int64_t clock = file_system_clock();
     std::string payload;
     journal_wire::put<std::uint8_t>(payload, journal_wire::session);
     journal_wire::put<std::int64_t>(payload, started_unix_seconds);
+    journal_wire::put<std::int64_t>(payload, clock);
     write_now(payload);
+    return clock;
   }
 
   /// An attempt of mini-batch `index` starts on `worker` (its previous one has ended): written
@@ -285,6 +296,28 @@ class JournalWriter {
     journal_fd_ = open_at(files_.journal(), journal_bytes, O_APPEND);
     data_fd_ = open_at(files_.data(), data_bytes);
     data_end_ = data_bytes;
+  }
+
+  // The clock that stamps files' ctime, read through the journal file (setting its times to now
+  // sets its ctime to that clock's now); then waits until that clock has moved on, so that any
+  // change to an input from here on is stamped later than the reading: file systems stamp
+  // with a coarse clock (a tick of 1 to 10 ms), and a file changed in the reading's tick, before
+  // it, is one this session reads as it is. Should the clock not move within 20 ms, the
+  // reading is taken one nanosecond earlier: a file stamped in that tick counts as changed.
+  std::int64_t file_system_clock() const {
+    auto now = [&]() -> std::int64_t {
+      struct ::stat st {};
+      if (::futimens(journal_fd_, nullptr) != 0 || ::fstat(journal_fd_, &st) != 0)
+        throw OutputError(fmt::format("cannot set the times of the journal file '{}': {}",
+                                      files_.journal().string(), std::strerror(errno)));
+      return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
+    };
+    const std::int64_t reading = now();
+    for (int i = 0; i < 100; ++i) {
+      if (now() > reading) return reading;
+      ::usleep(200);
+    }
+    return reading - 1;
   }
 
   void flush_data() {
@@ -344,7 +377,7 @@ class JournalWriter {
 /// What read_journal() reports as it reads, record by record, in the order written.
 struct JournalVisitor {
   std::function<void(const JournalEntry&)> entry;
-  std::function<void(std::int64_t started_unix_seconds)> session;
+  std::function<void(std::int64_t started_unix_seconds, std::int64_t clock_ns)> session;
   std::function<void(std::uint64_t index, std::int64_t attempt, std::uint64_t worker)> started;
   std::function<void(const JournalEnd&)> end;
 };
@@ -407,6 +440,7 @@ inline JournalScan read_journal(const JournalFiles& files, const JournalVisitor&
     return buffer.size() - start >= n;
   };
 
+  std::int64_t session_clock = 0;  // of the session whose records are being read
   for (;;) {
     if (!need(journal_wire::frame_header)) break;
     std::uint32_t length = 0;
@@ -440,7 +474,8 @@ inline JournalScan read_journal(const JournalFiles& files, const JournalVisitor&
                      v[6],
                      v[7],
                      v[8],
-                     v[9]};
+                     v[9],
+                     session_clock};
       if (e.data_offset + e.rows_length + e.failed_length > data_size) break;
       ++scan.entries;
       scan.valid_data_bytes =
@@ -458,10 +493,11 @@ inline JournalScan read_journal(const JournalFiles& files, const JournalVisitor&
       scan.end = std::move(end);
     } else if (type == journal_wire::session) {
       const auto at = r.get<std::int64_t>();
+      session_clock = r.get<std::int64_t>();
       if (!r.ok()) break;
       ++scan.sessions;
       scan.end.reset();  // a new session: the earlier end is not this one's
-      if (visit.session) visit.session(at);
+      if (visit.session) visit.session(at, session_clock);
     } else if (type == journal_wire::started) {
       const auto index = r.get<std::uint64_t>();
       const auto attempt = r.get<std::int64_t>();

@@ -61,6 +61,20 @@ std::uint64_t task_input_hash(const Task& task, FingerprintMode mode) {
   return id.value();
 }
 
+/// Whether any input `task` reads changed after `clock_ns`, the file system clock reading of
+/// the session that ran it (metadata fingerprints: content ones hash the bytes instead).
+template <class Task>
+bool task_inputs_changed(const Task& task, std::int64_t clock_ns) {
+  if constexpr (requires { task.sources(); }) {
+    for (const auto& source : task.sources())
+      if (changed_since(source->path, clock_ns)) return true;
+  } else {
+    for (const auto& entry : task)
+      if (changed_since(entry.path, clock_ns)) return true;
+  }
+  return false;
+}
+
 class RunJournal {
  public:
   /// A mini-batch the earlier run finished, kept for this one.
@@ -103,7 +117,7 @@ class RunJournal {
       std::erase_if(running, [&](const auto& r) { return r.second == e.index; });
       deaths_.erase(e.index);
     };
-    visit.session = [&](std::int64_t) {
+    visit.session = [&](std::int64_t, std::int64_t) {
       close_session();
       session_open = true;
       session_ended = false;
@@ -210,7 +224,7 @@ class RunJournal {
     try {
       while (auto task = partitioner.next()) {
         const JournalEntry* e = find(task->mini_batch_index());
-        if (e == nullptr || e->input_hash != task_input_hash(*task, fingerprint_mode_))
+        if (e == nullptr || !same_inputs(*e, *task, task_input_hash(*task, fingerprint_mode_)))
           return std::nullopt;
         ++matched;
       }
@@ -251,12 +265,13 @@ class RunJournal {
     committer_ = std::thread([this] { commit_loop(); });
   }
 
-  /// The mini-batch `index`, cut now with inputs hashing to `input_hash`: its rows and
-  /// failed lines as the earlier run finished it, when that was on the same inputs.
-  std::optional<Kept> kept(std::uint64_t index, std::uint64_t input_hash) {
+  /// The mini-batch `task`, cut now with inputs hashing to `input_hash`: its rows and failed
+  /// lines as the earlier run finished it, when that was on the same inputs.
+  template <class Task>
+  std::optional<Kept> kept(const Task& task, std::uint64_t input_hash) {
     if (!resuming_) return std::nullopt;
-    const JournalEntry* e = find(index);
-    if (e == nullptr || e->input_hash != input_hash) return std::nullopt;
+    const JournalEntry* e = find(task.mini_batch_index());
+    if (e == nullptr || !same_inputs(*e, task, input_hash)) return std::nullopt;
     auto [rows, failed] = read_data(*e);
     return Kept{*e, std::move(rows), std::move(failed)};
   }
@@ -313,7 +328,7 @@ class RunJournal {
   /// The run ended: what waits is committed, then the end record.
   void end(const JobResult& r, bool complete) {
     if (!writer_) return;
-    stop_committer();
+    stop_committer(false);  // what waits is committed with the end record: one commit
     if (!error_.empty()) {
       if (!error_reported_) throw OutputError(error_);
       return;
@@ -356,7 +371,7 @@ class RunJournal {
         }
         writer_->poll();  // a group of 256 records, or 1 s after the oldest
         if (stopping) {
-          writer_->commit();
+          if (commit_at_stop_) writer_->commit();
           return;
         }
       } catch (const std::exception& e) {
@@ -369,14 +384,24 @@ class RunJournal {
     }
   }
 
-  void stop_committer() {
+  // Stops the committer after it has written what waits (and committed it, unless the caller
+  // commits next).
+  void stop_committer(bool commit = true) {
     if (!committer_.joinable()) return;
     {
       std::lock_guard lock(mutex_);
       stop_ = true;
+      commit_at_stop_ = commit;
     }
     wake_.notify_one();
     committer_.join();
+  }
+
+  // Whether `task`, cut now with inputs hashing to `input_hash`, reads what `e` read.
+  template <class Task>
+  bool same_inputs(const JournalEntry& e, const Task& task, std::uint64_t input_hash) const {
+    return e.input_hash == input_hash && (fingerprint_mode_ == FingerprintMode::content ||
+                                          !task_inputs_changed(task, e.session_clock_ns));
   }
 
   const JournalEntry* find(std::uint64_t index) const {
@@ -428,6 +453,7 @@ class RunJournal {
   std::condition_variable wake_;
   std::vector<Finished> queue_;
   bool stop_ = false;
+  bool commit_at_stop_ = true;
   std::string error_;
   bool error_reported_ = false;
   std::atomic<int> error_count_{0};  // read by workers without the lock

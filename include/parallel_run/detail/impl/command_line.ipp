@@ -184,8 +184,9 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
           ->default_str(c.allow_reuse ? "true" : "false");
   auto* o_fingerprint =
       app.add_option("--fingerprint", fingerprint,
-                     "How the journal knows an input again: metadata (path, size, modification "
-                     "time) or content (a hash of its bytes)")
+                     "How the journal knows an input again: metadata (unchanged while its ctime "
+                     "is not after the start of the run that read it) or content (a hash of "
+                     "its bytes)")
           ->default_str(std::string(to_string(c.fingerprint)));
   app.add_option("--scorer-version,--scorer_version", c.scorer_version,
                  "The scorer's version: runs of the same version are the same program for "
