@@ -469,6 +469,41 @@ TEST_CASE("a change that keeps size and modification time is seen, by content an
   }
 }
 
+TEST_CASE("a resume checks kept mini-batches in groups: changed or unreadable ones run again",
+          "[journal][resume]") {
+  // 200 mini-batches of one file: checked 128 at a time, on two threads.
+  TempDir t;
+  make_numbered_files(t / "in", 200);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.mini_batch_size = 1;
+  REQUIRE(run_job(c, t / "in").succeeded);
+  const Outputs before = outputs_of(t / "out");
+  // Two inputs change (one in each group) and one kept mini-batch's bytes in the journal no
+  // longer match their checksum: those three run again, the 197 others are taken as kept.
+  write_file(t / "in" / "f005.txt", "five");
+  write_file(t / "in" / "f150.txt", "150!");
+  const fs::path data = detail::JobFiles(c).journal_dir() / "data";
+  std::string bytes = read_file(data);
+  const std::string row = "f077.txt 77\n";
+  const auto at = bytes.find(row);
+  REQUIRE(at != std::string::npos);
+  bytes[at + row.size() - 2] = '8';  // "f077.txt 78": the journal's copy is damaged
+  write_file(data, bytes);
+  c.resume = ResumeMode::resume;
+  behaviour.reset();
+  const JobResult r = run_job(c, t / "in");
+  CHECK(r.succeeded);
+  CHECK(r.mini_batches_resumed == 197);
+  CHECK(behaviour.runs() == 3);
+  std::string expected = before.rows;
+  expected.replace(expected.find("f005.txt 5\n"), 11, "f005.txt five\n");
+  expected.replace(expected.find("f150.txt 150\n"), 13, "f150.txt 150!\n");
+  CHECK(read_file(t / "out" / "parallel_run_step.txt") == expected);
+  CHECK_THAT(read_file(t / "out" / "logs" / "master.txt"),
+             Catch::Contains("does not match its checksum: mini-batch 77 runs again"));
+}
+
 TEST_CASE("every other part of the fingerprint refuses a resume when it changes",
           "[journal][resume]") {
   TempDir t;

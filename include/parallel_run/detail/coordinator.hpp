@@ -46,6 +46,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <thread>
 #include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
@@ -568,46 +569,98 @@ class Coordinator {
       auto batch = std::make_shared<const Batch>(std::move(*b));
       auto info = std::make_shared<const MiniBatchInfo>(describe(*batch));
       observers_.notify([&](JobObserver& o) { o.mini_batch_created(*info); });
-      std::uint64_t input_hash = 0;
-      if (journal_ && journal_->resuming()) {
+      if (journal_ && journal_->resuming() && journal_->has_kept(batch->mini_batch_index())) {
         // Hashed here only to compare with a kept record; the others on the journal's thread
-        // (journal_finished), as in a fresh run.
-        if (journal_->has_kept(batch->mini_batch_index())) {
-          input_hash = task_input_hash(*batch, journal_->fingerprint_mode());
-          if (use_kept(*batch, *info, input_hash)) continue;
-        }
-        const std::int64_t deaths = journal_->deaths(batch->mini_batch_index());
-        if (deaths >= poison_deaths()) {
-          poisoned(batch, *info, deaths, input_hash);
-          continue;
-        }
-        if (deaths > 0) {
-          log_->warning(
-              "mini-batch {} ({}) was running when a process of this run died ({} of at most {} "
-              "times): it runs again, alone",
-              info->index, ProcessedLog::mini_batch_detail(*info), deaths, poison_deaths());
-          held_ = Held{std::move(batch), std::move(info), input_hash};
-          if (in_flight_.empty()) fill();
-          return;
-        }
+        // (journal_finished), as in a fresh run. Checked in groups (settle_kept()).
+        const std::uint64_t input_hash = task_input_hash(*batch, journal_->fingerprint_mode());
+        cut_kept_.push_back(Held{std::move(batch), std::move(info), input_hash});
+        if (cut_kept_.size() >= kept_group) settle_kept();
+        continue;
       }
-      submit(std::move(batch), std::move(info), 1, false, {}, input_hash);
+      settle_kept();
+      if (!run_or_hold(std::move(batch), std::move(info), 0)) {
+        if (in_flight_.empty()) fill();
+        return;
+      }
     }
+    settle_kept();
     if (finished()) io_->stop();
+  }
+
+  // Mini-batches the earlier run finished, cut in a row, are checked together: each one's
+  // inputs (a stat per file with metadata fingerprints) and its bytes in the journal, on two
+  // threads, since nothing runs while they are checked; then, in order, each is taken from the
+  // journal or, changed, runs.
+  static constexpr std::size_t kept_group = 128;
+  void settle_kept() {
+    if (cut_kept_.empty()) return;
+    std::vector<Held> cut = std::move(cut_kept_);
+    cut_kept_.clear();
+    std::vector<std::optional<RunJournal::Kept>> kept(cut.size());
+    std::vector<std::string> unreadable(cut.size());
+    auto check = [&](std::size_t first, std::size_t step, ChangeCheck& inputs) {
+      for (std::size_t i = first; i < cut.size(); i += step)
+        try {
+          kept[i] = journal_->kept(*cut[i].batch, cut[i].input_hash, inputs);
+        } catch (const InputError& e) {
+          unreadable[i] = e.what();
+        }
+    };
+    bool two_threads = cut.size() >= 16 && std::thread::hardware_concurrency() > 1;
+    if (two_threads) try {
+        journal_->prepare_reads();  // opens the data file before two threads read it
+      } catch (const InputError&) {
+        two_threads = false;  // each check then says why it cannot read
+      }
+    if (two_threads) {
+      std::thread other([&] {
+        ChangeCheck inputs;
+        check(1, 2, inputs);
+      });
+      check(0, 2, kept_inputs_);
+      other.join();
+    } else {
+      check(0, 1, kept_inputs_);
+    }
+    for (std::size_t i = 0; i < cut.size(); ++i) {
+      if (kept[i]) {
+        use_kept(*cut[i].batch, *cut[i].info, std::move(*kept[i]));
+        continue;
+      }
+      if (!unreadable[i].empty())
+        log_->warning("{}: mini-batch {} runs again", unreadable[i],
+                      cut[i].batch->mini_batch_index());
+      run_or_hold(std::move(cut[i].batch), std::move(cut[i].info), cut[i].input_hash);
+    }
+  }
+
+  // A mini-batch cut and not taken from the journal: it runs, unless a process of the run
+  // died while it ran (then it runs alone: false, held) or did so too often (poisoned).
+  bool run_or_hold(std::shared_ptr<const Batch> batch, std::shared_ptr<const MiniBatchInfo> info,
+                   std::uint64_t input_hash) {
+    if (journal_ && journal_->resuming()) {
+      const std::int64_t deaths = journal_->deaths(batch->mini_batch_index());
+      if (deaths >= poison_deaths()) {
+        poisoned(batch, *info, deaths, input_hash);
+        return true;
+      }
+      if (deaths > 0 && !held_) {
+        log_->warning(
+            "mini-batch {} ({}) was running when a process of this run died ({} of at most {} "
+            "times): it runs again, alone",
+            info->index, ProcessedLog::mini_batch_detail(*info), deaths, poison_deaths());
+        held_ = Held{std::move(batch), std::move(info), input_hash};
+        return false;
+      }
+    }
+    submit(std::move(batch), std::move(info), 1, false, {}, input_hash);
+    return true;
   }
 
   // A mini-batch the earlier run finished on the same inputs: its rows and failed lines come
   // from the journal, and it does not run.
-  bool use_kept(const Batch& batch, const MiniBatchInfo& info, std::uint64_t input_hash) {
-    std::optional<RunJournal::Kept> k;
-    try {
-      k = journal_->kept(batch, input_hash);
-    } catch (const InputError& e) {
-      log_->warning("{}: mini-batch {} runs again", e.what(), batch.mini_batch_index());
-      return false;
-    }
-    if (!k) return false;
-    const JournalEntry& e = k->entry;
+  void use_kept(const Batch& batch, const MiniBatchInfo& info, RunJournal::Kept&& k) {
+    const JournalEntry& e = k.entry;
     const bool ok = e.outcome == JournalOutcome::succeeded;
     ++result_.mini_batches_resumed;
     ++(ok ? result_.mini_batches_succeeded : result_.mini_batches_failed);
@@ -622,9 +675,8 @@ class Coordinator {
     m.failed = e.items_failed;
     if (!ok) m.reason = "failed in the earlier run";
     m.from_journal = true;
-    ordered_->submit(batch.mini_batch_index(), std::move(k->rows), std::move(k->failed_lines));
+    ordered_->submit(batch.mini_batch_index(), std::move(k.rows), std::move(k.failed_lines));
     observers_.notify([&](JobObserver& o) { o.mini_batch_final(m); });
-    return true;
   }
 
   // Deaths of the run's process while a mini-batch ran that make it a "poison" mini-batch (the
@@ -1135,6 +1187,8 @@ class Coordinator {
   std::shared_ptr<ErrorDigest> digest_;
   std::shared_ptr<RunJournal> journal_;
   std::optional<Held> held_;          // a suspect waiting to run alone
+  std::vector<Held> cut_kept_;        // cut, finished by the earlier run: see settle_kept()
+  ChangeCheck kept_inputs_;           // checks their inputs on this thread
   std::optional<std::size_t> alone_;  // the suspect running alone
   std::size_t init_failures_ = 0;
   bool exhausted_ = false;

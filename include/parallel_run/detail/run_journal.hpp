@@ -64,13 +64,13 @@ std::uint64_t task_input_hash(const Task& task, FingerprintMode mode) {
 /// Whether any input `task` reads changed after `clock_ns`, the file system clock reading of
 /// the session that ran it (metadata fingerprints: content ones hash the bytes instead).
 template <class Task>
-bool task_inputs_changed(const Task& task, std::int64_t clock_ns) {
+bool task_inputs_changed(const Task& task, std::int64_t clock_ns, ChangeCheck& check) {
   if constexpr (requires { task.sources(); }) {
     for (const auto& source : task.sources())
-      if (changed_since(source->path, clock_ns)) return true;
+      if (check.changed(source->path, clock_ns)) return true;
   } else {
     for (const auto& entry : task)
-      if (changed_since(entry.path, clock_ns)) return true;
+      if (check.changed(entry.path, clock_ns)) return true;
   }
   return false;
 }
@@ -221,10 +221,12 @@ class RunJournal {
         !fs::exists(failed_items_file_, ec))
       return std::nullopt;
     std::size_t matched = 0;
+    ChangeCheck check;
     try {
       while (auto task = partitioner.next()) {
         const JournalEntry* e = find(task->mini_batch_index());
-        if (e == nullptr || !same_inputs(*e, *task, task_input_hash(*task, fingerprint_mode_)))
+        if (e == nullptr ||
+            !same_inputs(*e, *task, task_input_hash(*task, fingerprint_mode_), check))
           return std::nullopt;
         ++matched;
       }
@@ -266,14 +268,26 @@ class RunJournal {
   }
 
   /// The mini-batch `task`, cut now with inputs hashing to `input_hash`: its rows and failed
-  /// lines as the earlier run finished it, when that was on the same inputs.
+  /// lines as the earlier run finished it, when that was on the same inputs (`check`: the
+  /// calling thread's).
   template <class Task>
-  std::optional<Kept> kept(const Task& task, std::uint64_t input_hash) {
+  std::optional<Kept> kept(const Task& task, std::uint64_t input_hash, ChangeCheck& check) {
     if (!resuming_) return std::nullopt;
     const JournalEntry* e = find(task.mini_batch_index());
-    if (e == nullptr || !same_inputs(*e, task, input_hash)) return std::nullopt;
+    if (e == nullptr || !same_inputs(*e, task, input_hash, check)) return std::nullopt;
     auto [rows, failed] = read_data(*e);
     return Kept{*e, std::move(rows), std::move(failed)};
+  }
+
+  /// Opens the journal's data for reading now, so that kept() may then be called from several
+  /// threads at once (each read is a pread on that one descriptor).
+  void prepare_reads() {
+    if (data_fd_ < 0) {
+      data_fd_ = ::open(files_.data().c_str(), O_RDONLY | O_CLOEXEC);
+      if (data_fd_ < 0)
+        throw InputError(fmt::format("cannot read the journal's data '{}': {}",
+                                     files_.data().string(), std::strerror(errno)));
+    }
   }
 
   /// Whether the earlier run finished mini-batch `index` (on inputs to be compared).
@@ -399,9 +413,10 @@ class RunJournal {
 
   // Whether `task`, cut now with inputs hashing to `input_hash`, reads what `e` read.
   template <class Task>
-  bool same_inputs(const JournalEntry& e, const Task& task, std::uint64_t input_hash) const {
+  bool same_inputs(const JournalEntry& e, const Task& task, std::uint64_t input_hash,
+                   ChangeCheck& check) const {
     return e.input_hash == input_hash && (fingerprint_mode_ == FingerprintMode::content ||
-                                          !task_inputs_changed(task, e.session_clock_ns));
+                                          !task_inputs_changed(task, e.session_clock_ns, check));
   }
 
   const JournalEntry* find(std::uint64_t index) const {
@@ -413,12 +428,7 @@ class RunJournal {
 
   std::pair<std::string, std::string> read_data(const JournalEntry& e) {
     // One descriptor for all reads: a resume reads every kept mini-batch back.
-    if (data_fd_ < 0) {
-      data_fd_ = ::open(files_.data().c_str(), O_RDONLY | O_CLOEXEC);
-      if (data_fd_ < 0)
-        throw InputError(fmt::format("cannot read the journal's data '{}': {}",
-                                     files_.data().string(), std::strerror(errno)));
-    }
+    prepare_reads();
     return read_journal_data(files_, e, data_fd_);
   }
 
