@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "support/spawn.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace parallel_run;
@@ -58,56 +59,19 @@ struct Program {
   pid_t start(const std::string& program, std::vector<std::string> args,
               const std::vector<std::string>& extra_env = {}, bool own_group = false) {
     args.insert(args.begin(), program);
-    std::vector<char*> argv;
-    for (auto& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_strings = {"PARALLEL_RUN_TEST_TAG=" + tag};
-    for (const auto& e : extra_env)
-      env_strings.push_back(e);
-    std::vector<char*> envp;
-    for (char** e = environ; *e; ++e)
-      envp.push_back(*e);
-    for (auto& e : env_strings)
-      envp.push_back(e.data());
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, (dir / "stdout.txt").c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addchdir_np(&fa, dir.path().c_str());
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    if (own_group) {
-      posix_spawnattr_setpgroup(&attr, 0);
-      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    }
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    REQUIRE(rc == 0);
+    std::vector<std::string> env = {"PARALLEL_RUN_TEST_TAG=" + tag};
+    env.insert(env.end(), extra_env.begin(), extra_env.end());
+    const pid_t pid = test_support::spawn_in(dir.path(), std::move(args), env, own_group);
+    REQUIRE(pid > 0);
     return pid;
   }
 
   /// Waits for `pid`; past `limit` it is killed (a hung job) and the test fails.
   Ran wait(pid_t pid, std::chrono::seconds limit = 100s) {
-    int status = 0;
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    pid_t done = 0;
-    while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 &&
-           std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(10ms);
-    if (done == 0) {
-      ::kill(pid, SIGKILL);
-      done = ::waitpid(pid, &status, 0);
-      FAIL_CHECK("the job did not end within " << limit.count() << " s");
-    }
-    REQUIRE(done == pid);
+    const std::optional<int> status = test_support::wait_for_exit(pid, limit);
+    if (!status) FAIL_CHECK("the job did not end within " << limit.count() << " s");
     Ran r;
-    r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.status = status.value_or(-1);
     r.out = read_file(dir / "stdout.txt");
     r.err = read_file(dir / "stderr.txt");
     UNSCOPED_INFO("exit " << r.status << "\nstdout:\n" << r.out << "stderr:\n" << r.err);

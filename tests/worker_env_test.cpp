@@ -14,11 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+#include "support/spawn.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace parallel_run;
@@ -45,43 +41,14 @@ std::vector<std::string> split(const std::string& s, char sep) {
 int run_driver(const TempDir& dir, std::vector<std::string> args,
                const std::vector<std::string>& extra_env) {
   args.insert(args.begin(), driver);
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings = extra_env;
-  std::vector<char*> envp;
-  for (char** e = environ; *e; ++e)
-    envp.push_back(*e);
-  for (auto& e : env_strings)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, (dir / "stdout.txt").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addchdir_np(&fa, dir.path().c_str());
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  REQUIRE(rc == 0);
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 100s;
-  pid_t done = 0;
-  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 &&
-         std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  if (done == 0) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    FAIL("the job did not end within 100 s");
-  }
+  const pid_t pid = test_support::spawn_in(dir.path(), std::move(args), extra_env);
+  REQUIRE(pid > 0);
+  const std::optional<int> status = test_support::wait_for_exit(pid, 100s);
   UNSCOPED_INFO("stdout:\n"
                 << read_file(dir / "stdout.txt") << "stderr:\n"
                 << read_file(dir / "stderr.txt"));
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (!status) FAIL("the job did not end within 100 s");
+  return *status;
 }
 
 // "<pid> A=1 B=2" (a line of inits.txt without "init ", or a row without its key) as

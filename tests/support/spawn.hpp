@@ -1,0 +1,76 @@
+// Starting a test program as a child process and waiting for it, bounded: the tests of the
+// process backend and of --worker-env run whole jobs (the program starts its own workers).
+#pragma once
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace test_support {
+
+/// Starts `argv[0]` with `argv` in `dir`, its stdout and stderr in dir/stdout.txt and
+/// dir/stderr.txt, with this process's environment and `extra_env` ("NAME=value", later ones
+/// win). `own_group`: in a process group of its own, as a shell's job (the test signals it
+/// whole, as a terminal's Ctrl-C does). Returns its pid, or -1 when it could not be started.
+inline pid_t spawn_in(const std::filesystem::path& dir, std::vector<std::string> argv,
+                      const std::vector<std::string>& extra_env = {}, bool own_group = false) {
+  std::vector<char*> args;
+  for (auto& a : argv)
+    args.push_back(a.data());
+  args.push_back(nullptr);
+  std::vector<std::string> env_strings = extra_env;
+  std::vector<char*> envp;
+  for (char** e = environ; *e; ++e)
+    envp.push_back(*e);
+  for (auto& e : env_strings)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, (dir / "stdout.txt").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (own_group) {
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  }
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, args[0], &fa, &attr, args.data(), envp.data());
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&fa);
+  return rc == 0 ? pid : -1;
+}
+
+/// Waits for `pid` at most `limit`: its exit status (128 + signal when a signal ended it), or
+/// nothing when it had to be killed (it is reaped either way).
+inline std::optional<int> wait_for_exit(pid_t pid, std::chrono::seconds limit) {
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  pid_t done = 0;
+  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (done == 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return std::nullopt;
+  }
+  if (done != pid) return std::nullopt;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace test_support
