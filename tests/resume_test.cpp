@@ -504,6 +504,57 @@ TEST_CASE("a resume checks kept mini-batches in groups: changed or unreadable on
              Catch::Contains("does not match its checksum: mini-batch 77 runs again"));
 }
 
+TEST_CASE("a session that died counts one death for each mini-batch that was running",
+          "[journal][resume]") {
+  // Journals written by hand: what each session started and finished, and whether it ended.
+  TempDir t;
+  Config c = journal_config(t / "out");
+  c.resume = ResumeMode::resume;
+  const detail::JournalFiles files{detail::JobFiles(c).journal_dir()};
+  detail::Fingerprint fingerprint;
+  fingerprint.add("program", "version 1");
+  auto finished = [](std::uint64_t index) {
+    detail::JournalEntry e;
+    e.index = index;
+    e.attempts = 1;
+    e.items_succeeded = 1;
+    return e;
+  };
+  {
+    detail::JournalWriter w = detail::JournalWriter::create(files, fingerprint);
+    // Session 1 dies while workers 0 and 1 run mini-batches 5 and 6; mini-batch 4 had failed
+    // its first attempt on worker 1 and was retried on worker 0, which finished it. Mini-batch
+    // 7 failed on worker 0 and its retry was running on worker 1 when the process died:
+    // the last start of both workers, but one death.
+    w.session(1);
+    w.started(4, 1, 1);
+    w.started(4, 2, 0);
+    w.add(finished(4), "r4\n", "");
+    w.commit();
+    w.started(5, 1, 0);
+    w.started(7, 1, 2);
+    w.started(7, 2, 3);
+    w.started(6, 1, 1);
+    // Session 2 (a resume) dies too, with mini-batch 5 running again and 6 finished.
+    w.session(2);
+    w.started(5, 1, 0);
+    w.started(6, 1, 1);
+    w.add(finished(6), "r6\n", "");
+    w.commit();
+  }
+  const detail::RunJournal journal(c, fingerprint);
+  CHECK(journal.resuming());
+  CHECK(journal.deaths(4) == 0);  // finished: no death counts
+  CHECK(journal.deaths(5) == 2);  // running at both deaths
+  CHECK(journal.deaths(6) == 0);  // finished after its death
+  CHECK(journal.deaths(7) == 1);  // the last start of two workers, one death
+  CHECK(journal.has_kept(4));
+  CHECK(journal.has_kept(6));
+  CHECK_FALSE(journal.has_kept(5));
+  CHECK_THAT(journal.notes().back(), Catch::Contains("2 of its mini-batches are kept") &&
+                                         Catch::Contains("2 were running when a process"));
+}
+
 TEST_CASE("every other part of the fingerprint refuses a resume when it changes",
           "[journal][resume]") {
   TempDir t;
