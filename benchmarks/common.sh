@@ -58,6 +58,20 @@ build_benchmark() {
   done
 }
 
+# make_work_dir NAME KEEP: sets `work` to a new folder NAME.XXXXXX under TMPDIR, else the build
+# folder, else /tmp; removed when the script exits unless KEEP is 1 (then its path is said).
+make_work_dir() {
+  local root=${TMPDIR:-${build_dir:-/tmp}}
+  mkdir -p "$root"
+  work=$(mktemp -d "$root/$1.XXXXXX")
+  if [[ ${2:-0} == 1 ]]; then
+    say "keeping $work"
+  else
+    # shellcheck disable=SC2064  # the folder's name now, not at exit
+    trap "rm -rf $(printf %q "$work")" EXIT
+  fi
+}
+
 # timed NAME LOG COMMAND...: runs COMMAND, its stdout and stderr into LOG, and appends
 # "<wall seconds> <CPU seconds>" (user + system, its child processes included) to
 # $times_dir/NAME (the caller sets times_dir). A failing command stops the script with the end

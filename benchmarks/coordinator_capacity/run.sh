@@ -37,14 +37,7 @@ command -v "$python" >/dev/null || die "$python not found"
 build_benchmark coordinator_capacity coordinator_capacity
 
 # --- the data: tiny files in a folder under the build folder (or TMPDIR) -------------------
-tmp_root=${TMPDIR:-${build_dir:-/tmp}}
-mkdir -p "$tmp_root"
-work=$(mktemp -d "$tmp_root/coordinator_capacity.XXXXXX")
-if [[ ${COORDINATOR_CAPACITY_KEEP:-0} == 1 ]]; then
-  say "keeping $work"
-else
-  trap 'rm -rf "$work"' EXIT
-fi
+make_work_dir coordinator_capacity "${COORDINATOR_CAPACITY_KEEP:-0}"
 data=$work/data
 say "creating $files files of 1 byte in $data"
 "$python" - "$data" "$files" <<'PY'

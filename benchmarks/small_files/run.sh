@@ -67,14 +67,7 @@ else
 fi
 
 # --- the data ----------------------------------------------------------------------------
-tmp_root=${TMPDIR:-${build_dir:-/tmp}}
-mkdir -p "$tmp_root"
-work=$(mktemp -d "$tmp_root/small_files.XXXXXX")
-if [[ ${SMALL_FILES_KEEP:-0} == 1 ]]; then
-  say "keeping $work"
-else
-  trap 'rm -rf "$work"' EXIT
-fi
+make_work_dir small_files "${SMALL_FILES_KEEP:-0}"
 data=$work/data
 say "creating $files files of $file_size bytes in $data"
 "$python" - "$data" "$files" "$file_size" <<'EOF'

@@ -58,14 +58,7 @@ fi
 parallel --version 2>/dev/null | grep -q GNU && have_gnu_parallel=1
 
 # --- the table ---------------------------------------------------------------------------
-tmp_root=${TMPDIR:-${build_dir:-/tmp}}
-mkdir -p "$tmp_root"
-work=$(mktemp -d "$tmp_root/table_scan.XXXXXX")
-if [[ ${TABLE_SCAN_KEEP:-0} == 1 ]]; then
-  say "keeping $work"
-else
-  trap 'rm -rf "$work"' EXIT
-fi
+make_work_dir table_scan "${TABLE_SCAN_KEEP:-0}"
 free_kb=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
 size=${TABLE_SCAN_BYTES:-}
 if [[ -z $size ]]; then
