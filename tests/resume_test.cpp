@@ -504,6 +504,58 @@ TEST_CASE("a resume checks kept mini-batches in groups: changed or unreadable on
              Catch::Contains("does not match its checksum: mini-batch 77 runs again"));
 }
 
+TEST_CASE("a folder renamed over another and a link pointed elsewhere are seen as changes",
+          "[journal][resume]") {
+  // Every file here is older than the run: only the folders' and the link's ctime move.
+  TempDir t;
+  write_file(t / "in" / "sub" / "a.txt", "1");
+  write_file(t / "in" / "sub" / "b.txt", "2");
+  write_file(t / "in" / "c.txt", "3");
+  write_file(t / "other" / "a.txt", "7");
+  write_file(t / "other" / "b.txt", "8");
+  write_file(t / "targets" / "first.txt", "first");
+  write_file(t / "targets" / "second.txt", "other");
+  fs::create_symlink(t / "targets" / "first.txt", t / "in" / "link.txt");
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.mini_batch_size = 1;
+  REQUIRE(run_job(c, t / "in").succeeded);
+  CHECK(read_file(t / "out" / "parallel_run_step.txt") ==
+        "c.txt 3\nlink.txt first\nsub/a.txt 1\nsub/b.txt 2\n");
+  c.resume = ResumeMode::resume;
+
+  SECTION("nothing changed: everything is kept") {
+    behaviour.reset();
+    CHECK(run_job(c, t / "in").mini_batches_resumed == 4);
+    CHECK(behaviour.runs() == 0);
+  }
+  SECTION("a folder of older files renamed over the one the run read") {
+    fs::rename(t / "in" / "sub", t / "sub.before");
+    fs::rename(t / "other", t / "in" / "sub");
+    behaviour.reset();
+    const JobResult r = run_job(c, t / "in");
+    CHECK(r.mini_batches_resumed == 0);  // the input folder itself changed: nothing is kept
+    CHECK(read_file(t / "out" / "parallel_run_step.txt") ==
+          "c.txt 3\nlink.txt first\nsub/a.txt 7\nsub/b.txt 8\n");
+  }
+  SECTION("a link pointed at another, older file (its folder changes too)") {
+    fs::remove(t / "in" / "link.txt");
+    fs::create_symlink(t / "targets" / "second.txt", t / "in" / "link.txt");
+    behaviour.reset();
+    run_job(c, t / "in");
+    CHECK(read_file(t / "out" / "parallel_run_step.txt") ==
+          "c.txt 3\nlink.txt other\nsub/a.txt 1\nsub/b.txt 2\n");
+  }
+  SECTION("the file a link points to rewritten: only its mini-batch runs again") {
+    write_file(t / "targets" / "first.txt", "FIRST");
+    behaviour.reset();
+    CHECK(run_job(c, t / "in").mini_batches_resumed == 3);
+    CHECK(behaviour.runs() == 1);
+    CHECK(read_file(t / "out" / "parallel_run_step.txt") ==
+          "c.txt 3\nlink.txt FIRST\nsub/a.txt 1\nsub/b.txt 2\n");
+  }
+}
+
 TEST_CASE("a session that died counts one death for each mini-batch that was running",
           "[journal][resume]") {
   // Journals written by hand: what each session started and finished, and whether it ended.

@@ -39,6 +39,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -110,9 +111,15 @@ inline bool changed_since(const std::filesystem::path& path, std::int64_t since_
   return !ctime || *ctime > since_ns;
 }
 
-/// changed_since() for many files, most in few folders: each file is looked up by its name
-/// in its folder's descriptor, kept from the file before (a resume checks every kept input;
-/// one name to look up instead of the whole path costs a fifth less). One per thread.
+/// changed_since() for the many inputs a resume or reuse compares, with what a file's own
+/// ctime cannot tell:
+///   - a symbolic link pointed elsewhere (the link is looked at, then what it points to);
+///   - a folder renamed over another, older one: the folders from the file's up to its
+///     input's root (where its key begins) are looked at too (each folder once): a rename,
+///     or an entry added, removed or renamed in one, stamps its ctime (then every kept
+///     mini-batch in it runs again: never wrong, at worst work done twice).
+/// Files are looked up by name in their folder's descriptor, kept from the file before (a
+/// fifth cheaper than the whole path). One per thread.
 class ChangeCheck {
  public:
   ChangeCheck() = default;
@@ -122,10 +129,14 @@ class ChangeCheck {
     if (folder_fd_ >= 0) ::close(folder_fd_);
   }
 
-  bool changed(const std::filesystem::path& path, std::int64_t since_ns) {
+  /// Whether the input at `path`, known by `key` (its path from its input's root), changed
+  /// after `since_ns`.
+  bool changed(const std::filesystem::path& path, std::string_view key, std::int64_t since_ns) {
     const std::string& p = path.native();
     const auto slash = p.rfind('/');
-    if (slash == std::string::npos || slash + 1 == p.size()) return changed_since(path, since_ns);
+    if (slash == std::string::npos || slash + 1 == p.size())
+      return changed_since(path, since_ns) || link_changed(AT_FDCWD, p.c_str(), since_ns);
+    if (folders_changed(p, key, since_ns)) return true;
     const std::string_view folder(p.data(), slash == 0 ? 1 : slash);
     if (folder != folder_) {
       if (folder_fd_ >= 0) ::close(folder_fd_);
@@ -133,15 +144,47 @@ class ChangeCheck {
       folder_fd_ = ::open(folder_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     }
     if (folder_fd_ < 0) return changed_since(path, since_ns);
-    struct ::stat st {};
-    if (::fstatat(folder_fd_, p.c_str() + slash + 1, &st, 0) != 0) return true;
-    return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec >
-           since_ns;
+    return link_changed(folder_fd_, p.c_str() + slash + 1, since_ns);
   }
 
  private:
+  static std::int64_t ctime_of(const struct ::stat& st) {
+    return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
+  }
+
+  // The entry `name` in `dir`, and what it points to when it is a symbolic link.
+  static bool link_changed(int dir, const char* name, std::int64_t since_ns) {
+    struct ::stat st {};
+    if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || ctime_of(st) > since_ns) return true;
+    if (!S_ISLNK(st.st_mode)) return false;
+    return ::fstatat(dir, name, &st, 0) != 0 || ctime_of(st) > since_ns;
+  }
+
+  // The folders of `p` from its own up to where `key` begins (its input's root), or up to its
+  // first one when `p` does not end with `key`.
+  bool folders_changed(const std::string& p, std::string_view key, std::int64_t since_ns) {
+    const bool rooted = key.size() < p.size() && std::string_view(p).ends_with(key) &&
+                        p[p.size() - key.size() - 1] == '/';
+    const std::size_t root_slash = rooted ? p.size() - key.size() - 1 : 0;
+    if (folder_ctimes_.size() > 4096) folder_ctimes_.clear();  // bounded
+    for (auto slash = p.rfind('/'); slash != std::string::npos && slash > 0;
+         slash = p.rfind('/', slash - 1)) {
+      const std::string folder = p.substr(0, slash);
+      auto it = folder_ctimes_.find(folder);
+      if (it == folder_ctimes_.end()) {
+        struct ::stat st {};
+        const std::int64_t ctime = ::stat(folder.c_str(), &st) == 0 ? ctime_of(st) : INT64_MAX;
+        it = folder_ctimes_.emplace(folder, ctime).first;
+      }
+      if (it->second > since_ns) return true;
+      if (slash <= root_slash) break;
+    }
+    return false;
+  }
+
   std::string folder_;
   int folder_fd_ = -1;
+  std::unordered_map<std::string, std::int64_t> folder_ctimes_;  // INT64_MAX: missing
 };
 
 /// The named parts of a run's fingerprint, in a fixed order.

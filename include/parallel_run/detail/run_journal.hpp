@@ -67,10 +67,10 @@ template <class Task>
 bool task_inputs_changed(const Task& task, std::int64_t clock_ns, ChangeCheck& check) {
   if constexpr (requires { task.sources(); }) {
     for (const auto& source : task.sources())
-      if (check.changed(source->path, clock_ns)) return true;
+      if (check.changed(source->path, source->key, clock_ns)) return true;
   } else {
     for (const auto& entry : task)
-      if (check.changed(entry.path, clock_ns)) return true;
+      if (check.changed(entry.path, entry.key, clock_ns)) return true;
   }
   return false;
 }
