@@ -504,6 +504,40 @@ TEST_CASE("a resume checks kept mini-batches in groups: changed or unreadable on
              Catch::Contains("does not match its checksum: mini-batch 77 runs again"));
 }
 
+TEST_CASE("a suspect among kept mini-batches runs alone and the resume ends", "[journal][resume]") {
+  // Session 1 finished every mini-batch; then input 20 changed, and session 2 died while it
+  // ran mini-batch 20 again. Session 3 finds 20 among kept mini-batches (its old record),
+  // changed and a suspect: it runs alone, the others are kept, and the run ends.
+  TempDir t;
+  make_numbered_files(t / "in", 40);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.mini_batch_size = 1;
+  REQUIRE(run_job(c, t / "in").succeeded);
+  std::string expected = read_file(t / "out" / "parallel_run_step.txt");
+  expected.replace(expected.find("f020.txt 20\n"), 12, "f020.txt twenty\n");
+  write_file(t / "in" / "f020.txt", "twenty");
+  const detail::JournalFiles files{detail::JobFiles(c).journal_dir()};
+  {
+    const detail::JournalScan scan =
+        detail::read_journal(files, [](const detail::JournalEntry&) {});
+    detail::JournalWriter w =
+        detail::JournalWriter::resume(files, scan.valid_journal_bytes, scan.valid_data_bytes);
+    w.session(2);
+    w.started(20, 1, 0);  // and no end: that process died
+  }
+  c.resume = ResumeMode::resume;
+  behaviour.reset();
+  const JobResult r = run_job(c, t / "in");
+  CHECK(r.succeeded);
+  CHECK(r.mini_batches_resumed == 39);
+  CHECK(behaviour.runs() == 1);
+  CHECK_THAT(read_file(t / "out" / "logs" / "master.txt"),
+             Catch::Contains("mini-batch 20 (f020.txt) was running when a process of this run "
+                             "died (1 of at most 2 times): it runs again, alone"));
+  CHECK(read_file(t / "out" / "parallel_run_step.txt") == expected);
+}
+
 TEST_CASE("a folder renamed over another and a link pointed elsewhere are seen as changes",
           "[journal][resume]") {
   // Every file here is older than the run: only the folders' and the link's ctime move.

@@ -19,9 +19,10 @@ extern char** environ;
 namespace test_support {
 
 /// Starts `argv[0]` with `argv` in `dir`, its stdout and stderr in dir/stdout.txt and
-/// dir/stderr.txt, with this process's environment and `extra_env` ("NAME=value", later ones
-/// win). `own_group`: in a process group of its own, as a shell's job (the test signals it
-/// whole, as a terminal's Ctrl-C does). Returns its pid, or -1 when it could not be started.
+/// dir/stderr.txt, with this process's environment followed by `extra_env` ("NAME=value"; a
+/// name this process already has keeps its value: getenv finds the first). `own_group`: in a
+/// process group of its own, as a shell's job (the test signals it whole, as a terminal's Ctrl-C
+/// does). Returns its pid, or -1 when it could not be started.
 inline pid_t spawn_in(const std::filesystem::path& dir, std::vector<std::string> argv,
                       const std::vector<std::string>& extra_env = {}, bool own_group = false) {
   std::vector<char*> args;

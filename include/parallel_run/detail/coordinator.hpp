@@ -46,6 +46,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <exception>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -513,7 +515,9 @@ class Coordinator {
     std::uint64_t input_hash = 0;
   };
 
-  bool finished() const { return in_flight_.empty() && !held_ && (exhausted_ || stopping_); }
+  bool finished() const {
+    return in_flight_.empty() && !held_ && cut_kept_.empty() && (exhausted_ || stopping_);
+  }
 
   void fill() {
     // A suspect runs alone (so that a death while it runs names it for sure): it waits for
@@ -574,64 +578,93 @@ class Coordinator {
         // (journal_finished), as in a fresh run. Checked in groups (settle_kept()).
         const std::uint64_t input_hash = task_input_hash(*batch, journal_->fingerprint_mode());
         cut_kept_.push_back(Held{std::move(batch), std::move(info), input_hash});
-        if (cut_kept_.size() >= kept_group) settle_kept();
+        if (cut_kept_.size() >= kept_group && !settle_kept()) {
+          if (in_flight_.empty()) fill();  // the suspect held among them runs alone now
+          return;
+        }
         continue;
       }
-      settle_kept();
+      // The kept ones cut before it go first; a suspect held among them runs alone first.
+      if (!settle_kept()) {
+        cut_kept_.push_back(Held{std::move(batch), std::move(info), 0});
+        if (in_flight_.empty()) fill();
+        return;
+      }
       if (!run_or_hold(std::move(batch), std::move(info), 0)) {
         if (in_flight_.empty()) fill();
         return;
       }
     }
-    settle_kept();
+    if (!settle_kept() && in_flight_.empty()) {
+      fill();
+      return;
+    }
     if (finished()) io_->stop();
   }
 
-  // Mini-batches the earlier run finished, cut in a row, are checked together: each one's
-  // inputs (a stat per file with metadata fingerprints) and its bytes in the journal, on two
-  // threads, since nothing runs while they are checked; then, in order, each is taken from the
-  // journal or, changed, runs.
+  // Mini-batches the earlier run finished, cut in a row, are checked together: their inputs'
+  // ctimes (a stat per file with metadata fingerprints) on two threads, which is most of what
+  // a kept mini-batch costs; then, in order and one at a time (memory: one mini-batch's
+  // bytes), each one's bytes are read from the journal, or, changed or unreadable, it runs.
+  // False when a suspect among them is held to run alone: those after it wait in cut_kept_
+  // (nothing starts beside it). While a suspect waits or runs alone, nothing is settled; once
+  // the job stops, what would run is listed as not processed.
   static constexpr std::size_t kept_group = 128;
-  void settle_kept() {
-    if (cut_kept_.empty()) return;
+  bool settle_kept() {
+    if (cut_kept_.empty()) return true;
+    if ((held_ || alone_) && !stopping_) return !held_;
     std::vector<Held> cut = std::move(cut_kept_);
     cut_kept_.clear();
-    std::vector<std::optional<RunJournal::Kept>> kept(cut.size());
-    std::vector<std::string> unreadable(cut.size());
+    std::vector<char> same(cut.size(), 0);
     auto check = [&](std::size_t first, std::size_t step, ChangeCheck& inputs) {
       for (std::size_t i = first; i < cut.size(); i += step)
-        try {
-          kept[i] = journal_->kept(*cut[i].batch, cut[i].input_hash, inputs);
-        } catch (const InputError& e) {
-          unreadable[i] = e.what();
-        }
+        same[i] = journal_->inputs_unchanged(*cut[i].batch, cut[i].input_hash, inputs) ? 1 : 0;
     };
-    bool two_threads = cut.size() >= 16 && std::thread::hardware_concurrency() > 1;
-    if (two_threads) try {
-        journal_->prepare_reads();  // opens the data file before two threads read it
-      } catch (const InputError&) {
-        two_threads = false;  // each check then says why it cannot read
+    std::optional<std::thread> other;
+    std::exception_ptr other_failed;
+    if (cut.size() >= 16 && std::thread::hardware_concurrency() > 1) try {
+        other.emplace([&] {
+          try {
+            ChangeCheck inputs;
+            check(1, 2, inputs);
+          } catch (...) {
+            other_failed = std::current_exception();
+          }
+        });
+      } catch (const std::system_error&) {
+        // No thread to be had: one does it all.
       }
-    if (two_threads) {
-      std::thread other([&] {
-        ChangeCheck inputs;
-        check(1, 2, inputs);
-      });
-      check(0, 2, kept_inputs_);
-      other.join();
-    } else {
-      check(0, 1, kept_inputs_);
+    try {
+      check(0, other ? 2 : 1, kept_inputs_);
+    } catch (...) {
+      if (other) other->join();
+      throw;
     }
+    if (other) other->join();
+    if (other_failed) std::rethrow_exception(other_failed);
     for (std::size_t i = 0; i < cut.size(); ++i) {
-      if (kept[i]) {
-        use_kept(*cut[i].batch, *cut[i].info, std::move(*kept[i]));
+      Held& h = cut[i];
+      if (same[i]) {
+        try {
+          if (auto k = journal_->kept_bytes(h.batch->mini_batch_index())) {
+            use_kept(*h.batch, *h.info, std::move(*k));
+            continue;
+          }
+        } catch (const InputError& e) {
+          log_->warning("{}: mini-batch {} runs again", e.what(), h.batch->mini_batch_index());
+        }
+      }
+      if (stopping_) {
+        not_processed(*h.batch, h.info.get());
         continue;
       }
-      if (!unreadable[i].empty())
-        log_->warning("{}: mini-batch {} runs again", unreadable[i],
-                      cut[i].batch->mini_batch_index());
-      run_or_hold(std::move(cut[i].batch), std::move(cut[i].info), cut[i].input_hash);
+      if (!run_or_hold(std::move(h.batch), std::move(h.info), h.input_hash)) {
+        cut_kept_.assign(std::make_move_iterator(cut.begin() + static_cast<std::ptrdiff_t>(i) + 1),
+                         std::make_move_iterator(cut.end()));
+        return false;
+      }
     }
+    return true;
   }
 
   // A mini-batch cut and not taken from the journal: it runs, unless a process of the run
@@ -644,7 +677,7 @@ class Coordinator {
         poisoned(batch, *info, deaths, input_hash);
         return true;
       }
-      if (deaths > 0 && !held_) {
+      if (deaths > 0) {  // held_ is empty here: settle_kept() and fill() stop at a held one
         log_->warning(
             "mini-batch {} ({}) was running when a process of this run died ({} of at most {} "
             "times): it runs again, alone",
@@ -1012,6 +1045,7 @@ class Coordinator {
       not_processed(*held_->batch, held_->info.get());
       held_.reset();
     }
+    settle_kept();  // kept ones are taken from the journal; the others are not processed
   }
 
   // The job is stopping: attempts that have not started are not run.

@@ -97,10 +97,19 @@ inline std::string file_identity(const std::filesystem::path& path, FingerprintM
 
 /// A file's status-change time in nanoseconds since the epoch, by the clock of its file
 /// system; nullopt when it cannot be read.
+/// A ctime in whole seconds comes from a file system that stamps whole (or even) seconds
+/// (FAT, old ext3 inodes, some file servers): a change up to 2 s after a reading may carry a
+/// stamp before it, so such a ctime counts as 2 s later.
+inline std::int64_t change_time_ns(const struct ::stat& st) {
+  const std::int64_t ns =
+      static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
+  return st.st_ctim.tv_nsec == 0 ? ns + 2000000000LL : ns;
+}
+
 inline std::optional<std::int64_t> change_time_ns(const std::filesystem::path& path) {
   struct ::stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
+  return change_time_ns(st);
 }
 
 /// Whether `path` changed (or went) after `since_ns`, a reading of its file system's clock
@@ -148,9 +157,7 @@ class ChangeCheck {
   }
 
  private:
-  static std::int64_t ctime_of(const struct ::stat& st) {
-    return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
-  }
+  static std::int64_t ctime_of(const struct ::stat& st) { return change_time_ns(st); }
 
   // The entry `name` in `dir`, and what it points to when it is a symbolic link.
   static bool link_changed(int dir, const char* name, std::int64_t since_ns) {
@@ -160,12 +167,13 @@ class ChangeCheck {
     return ::fstatat(dir, name, &st, 0) != 0 || ctime_of(st) > since_ns;
   }
 
-  // The folders of `p` from its own up to where `key` begins (its input's root), or up to its
-  // first one when `p` does not end with `key`.
+  // The folders of `p` from its own up to where `key` begins (its input's root; its own alone
+  // when `p` does not end with `key`), each as itself: a link to a folder pointed elsewhere is
+  // a change of the link.
   bool folders_changed(const std::string& p, std::string_view key, std::int64_t since_ns) {
     const bool rooted = key.size() < p.size() && std::string_view(p).ends_with(key) &&
                         p[p.size() - key.size() - 1] == '/';
-    const std::size_t root_slash = rooted ? p.size() - key.size() - 1 : 0;
+    const std::size_t root_slash = rooted ? p.size() - key.size() - 1 : p.rfind('/');
     if (folder_ctimes_.size() > 4096) folder_ctimes_.clear();  // bounded
     for (auto slash = p.rfind('/'); slash != std::string::npos && slash > 0;
          slash = p.rfind('/', slash - 1)) {
@@ -173,7 +181,7 @@ class ChangeCheck {
       auto it = folder_ctimes_.find(folder);
       if (it == folder_ctimes_.end()) {
         struct ::stat st {};
-        const std::int64_t ctime = ::stat(folder.c_str(), &st) == 0 ? ctime_of(st) : INT64_MAX;
+        const std::int64_t ctime = ::lstat(folder.c_str(), &st) == 0 ? ctime_of(st) : INT64_MAX;
         it = folder_ctimes_.emplace(folder, ctime).first;
       }
       if (it->second > since_ns) return true;

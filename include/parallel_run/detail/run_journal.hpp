@@ -267,27 +267,23 @@ class RunJournal {
     committer_ = std::thread([this] { commit_loop(); });
   }
 
-  /// The mini-batch `task`, cut now with inputs hashing to `input_hash`: its rows and failed
-  /// lines as the earlier run finished it, when that was on the same inputs (`check`: the
-  /// calling thread's).
+  /// Whether the earlier run finished the mini-batch `task` on the inputs it reads now (which
+  /// hash to `input_hash`; `check`: the calling thread's). Thread-safe: it only reads.
   template <class Task>
-  std::optional<Kept> kept(const Task& task, std::uint64_t input_hash, ChangeCheck& check) {
-    if (!resuming_) return std::nullopt;
+  bool inputs_unchanged(const Task& task, std::uint64_t input_hash, ChangeCheck& check) const {
+    if (!resuming_) return false;
     const JournalEntry* e = find(task.mini_batch_index());
-    if (e == nullptr || !same_inputs(*e, task, input_hash, check)) return std::nullopt;
-    auto [rows, failed] = read_data(*e);
-    return Kept{*e, std::move(rows), std::move(failed)};
+    return e != nullptr && same_inputs(*e, task, input_hash, check);
   }
 
-  /// Opens the journal's data for reading now, so that kept() may then be called from several
-  /// threads at once (each read is a pread on that one descriptor).
-  void prepare_reads() {
-    if (data_fd_ < 0) {
-      data_fd_ = ::open(files_.data().c_str(), O_RDONLY | O_CLOEXEC);
-      if (data_fd_ < 0)
-        throw InputError(fmt::format("cannot read the journal's data '{}': {}",
-                                     files_.data().string(), std::strerror(errno)));
-    }
+  /// The rows and failed lines the earlier run kept for mini-batch `index` (checked against
+  /// their checksum: InputError when they do not match), or nothing when it has none.
+  std::optional<Kept> kept_bytes(std::uint64_t index) {
+    if (!resuming_) return std::nullopt;
+    const JournalEntry* e = find(index);
+    if (e == nullptr) return std::nullopt;
+    auto [rows, failed] = read_data(*e);
+    return Kept{*e, std::move(rows), std::move(failed)};
   }
 
   /// Whether the earlier run finished mini-batch `index` (on inputs to be compared).
@@ -383,7 +379,7 @@ class RunJournal {
           if (f.hash_later) f.entry.input_hash = f.hash_later();
           writer_->add(f.entry, f.rows, f.failed_lines);
         }
-        writer_->poll();  // a group of 256 records, or 1 s after the oldest
+        writer_->poll();  // a group of records, or 1 s after the oldest
         if (stopping) {
           if (commit_at_stop_) writer_->commit();
           return;
@@ -428,7 +424,12 @@ class RunJournal {
 
   std::pair<std::string, std::string> read_data(const JournalEntry& e) {
     // One descriptor for all reads: a resume reads every kept mini-batch back.
-    prepare_reads();
+    if (data_fd_ < 0) {
+      data_fd_ = ::open(files_.data().c_str(), O_RDONLY | O_CLOEXEC);
+      if (data_fd_ < 0)
+        throw InputError(fmt::format("cannot read the journal's data '{}': {}",
+                                     files_.data().string(), std::strerror(errno)));
+    }
     return read_journal_data(files_, e, data_fd_);
   }
 
