@@ -138,6 +138,26 @@ TEST_CASE("journal records wait for their group's commit and their data is on di
   CHECK(read_entries(files).size() == 5);
 }
 
+TEST_CASE("a full group waits for the gap after the last commit", "[journal]") {
+  TempDir dir;
+  const JournalFiles files{dir.path() / "j"};
+  JournalWriter w = JournalWriter::create(files, sample_fingerprint());
+  w.set_group(1h, 2, 1h);
+  w.add(entry(0), "r\n", "");
+  w.add(entry(1), "r\n", "");
+  CHECK(w.commits() == 1);  // no commit yet: no gap to wait for
+  w.add(entry(2), "r\n", "");
+  w.add(entry(3), "r\n", "");
+  w.poll();
+  CHECK(w.pending() == 2);  // full, but the last commit was just now
+  CHECK(w.commits() == 1);
+  w.set_group(1h, 2, 0ms);
+  w.poll();
+  CHECK(w.pending() == 0);
+  CHECK(w.commits() == 2);
+  CHECK(read_entries(files).size() == 4);
+}
+
 TEST_CASE("a journal cut at any byte reads as its whole records and resumes after them",
           "[journal]") {
   TempDir dir;
@@ -325,7 +345,8 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   const JournalFiles files{dir.path() / "j"};
   JournalWriter w = JournalWriter::create(files, sample_fingerprint());
   const std::int64_t clock = w.session(1700000000);
-  CHECK_FALSE(detail::changed_since(f, clock));
+  detail::ChangeCheck check;
+  CHECK_FALSE(check.changed(f, "a.txt", clock));
   struct ::stat st {};
   REQUIRE(::stat(f.c_str(), &st) == 0);
   // Same size, same modification time, other bytes: metadata names the file only (no system
@@ -335,8 +356,8 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   REQUIRE(::utimensat(AT_FDCWD, f.c_str(), times, 0) == 0);
   CHECK(identity(FingerprintMode::metadata) == meta);
   CHECK(identity(FingerprintMode::content) != content);
-  CHECK(detail::changed_since(f, clock));
-  CHECK(detail::changed_since(dir.path() / "gone.txt", clock));  // missing: changed
+  CHECK(check.changed(f, "a.txt", clock));
+  CHECK(check.changed(dir.path() / "gone.txt", "gone.txt", clock));  // missing: changed
   // The reading is kept in the session record, and each entry read back carries its session's.
   w.add(entry(0), "r\n", "");
   w.end({true, true, "items 1/1 succeeded", 1700000001, ""});

@@ -36,6 +36,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <cstdlib>
 #include <signal.h>
 #include <unistd.h>
@@ -45,10 +46,9 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
-#include <exception>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE

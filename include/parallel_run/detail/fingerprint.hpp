@@ -7,7 +7,7 @@
 //     a changed file is found without listing every input up front. With `metadata` (the
 //     default) that hash holds only names and byte ranges: a file is the one the run read when
 //     its status-change time (ctime) is not after the clock reading of the session that read
-//     it (changed_since() below). The run then costs no system call per input, and any write,
+//     it (ChangeCheck below). The run then costs no system call per input, and any write,
 //     truncation, chmod, rename or copy over a file is seen, even one that restores its size
 //     and modification time (ctime cannot be set back).
 // Workers, logging and the backend are not part of it: they may differ between a run and its
@@ -95,32 +95,21 @@ inline std::string file_identity(const std::filesystem::path& path, FingerprintM
   return fmt::format("{} {}", static_cast<long long>(st.st_size), ns);
 }
 
-/// A file's status-change time in nanoseconds since the epoch, by the clock of its file
-/// system; nullopt when it cannot be read.
-/// A ctime in whole seconds comes from a file system that stamps whole (or even) seconds
-/// (FAT, old ext3 inodes, some file servers): a change up to 2 s after a reading may carry a
-/// stamp before it, so such a ctime counts as 2 s later.
+/// A status-change time (ctime) in nanoseconds since the epoch, as its file system stamped it.
+inline std::int64_t ctime_ns(const struct ::stat& st) {
+  return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
+}
+
+/// A ctime to compare with a reading of the clock: one in whole seconds comes from a file
+/// system that stamps whole (or even) seconds (FAT, old ext3 inodes, some file servers), where
+/// a change up to 2 s after a reading may carry a stamp before it, so it counts as 2 s later.
 inline std::int64_t change_time_ns(const struct ::stat& st) {
-  const std::int64_t ns =
-      static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
-  return st.st_ctim.tv_nsec == 0 ? ns + 2000000000LL : ns;
+  return st.st_ctim.tv_nsec == 0 ? ctime_ns(st) + 2000000000LL : ctime_ns(st);
 }
 
-inline std::optional<std::int64_t> change_time_ns(const std::filesystem::path& path) {
-  struct ::stat st {};
-  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
-  return change_time_ns(st);
-}
-
-/// Whether `path` changed (or went) after `since_ns`, a reading of its file system's clock
-/// taken before the run read it (JournalWriter::session()): any write, truncation, chmod,
-/// rename or link sets ctime to that clock's now, and nothing sets it back.
-inline bool changed_since(const std::filesystem::path& path, std::int64_t since_ns) {
-  const auto ctime = change_time_ns(path);
-  return !ctime || *ctime > since_ns;
-}
-
-/// changed_since() for the many inputs a resume or reuse compares, with what a file's own
+/// Whether inputs changed after a session's reading of the file system's clock
+/// (JournalWriter::session()): any write, truncation, chmod, rename or link stamps a file's
+/// ctime with that clock's now, and nothing sets it back. Also looked at, for what a file's own
 /// ctime cannot tell:
 ///   - a symbolic link pointed elsewhere (the link is looked at, then what it points to);
 ///   - a folder renamed over another, older one: the folders from the file's up to its
@@ -144,7 +133,7 @@ class ChangeCheck {
     const std::string& p = path.native();
     const auto slash = p.rfind('/');
     if (slash == std::string::npos || slash + 1 == p.size())
-      return changed_since(path, since_ns) || link_changed(AT_FDCWD, p.c_str(), since_ns);
+      return link_changed(AT_FDCWD, p.c_str(), since_ns);
     if (folders_changed(p, key, since_ns)) return true;
     const std::string_view folder(p.data(), slash == 0 ? 1 : slash);
     if (folder != folder_) {
@@ -152,19 +141,18 @@ class ChangeCheck {
       folder_.assign(folder);
       folder_fd_ = ::open(folder_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     }
-    if (folder_fd_ < 0) return changed_since(path, since_ns);
+    if (folder_fd_ < 0) return link_changed(AT_FDCWD, p.c_str(), since_ns);
     return link_changed(folder_fd_, p.c_str() + slash + 1, since_ns);
   }
 
  private:
-  static std::int64_t ctime_of(const struct ::stat& st) { return change_time_ns(st); }
-
   // The entry `name` in `dir`, and what it points to when it is a symbolic link.
   static bool link_changed(int dir, const char* name, std::int64_t since_ns) {
     struct ::stat st {};
-    if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || ctime_of(st) > since_ns) return true;
+    if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || change_time_ns(st) > since_ns)
+      return true;
     if (!S_ISLNK(st.st_mode)) return false;
-    return ::fstatat(dir, name, &st, 0) != 0 || ctime_of(st) > since_ns;
+    return ::fstatat(dir, name, &st, 0) != 0 || change_time_ns(st) > since_ns;
   }
 
   // The folders of `p` from its own up to where `key` begins (its input's root; its own alone
@@ -181,7 +169,8 @@ class ChangeCheck {
       auto it = folder_ctimes_.find(folder);
       if (it == folder_ctimes_.end()) {
         struct ::stat st {};
-        const std::int64_t ctime = ::lstat(folder.c_str(), &st) == 0 ? ctime_of(st) : INT64_MAX;
+        const std::int64_t ctime =
+            ::lstat(folder.c_str(), &st) == 0 ? change_time_ns(st) : INT64_MAX;
         it = folder_ctimes_.emplace(folder, ctime).first;
       }
       if (it->second > since_ns) return true;
@@ -324,7 +313,7 @@ inline Fingerprint run_fingerprint(const Config& c, const TableOptions* table,
 
 /// Hashes the identities of a mini-batch's inputs, one (key, path) at a time: a resumed run
 /// reuses a finished mini-batch only when the hash of the inputs it cuts now is the same
-/// (and, with metadata, none of them changed_since() the session that ran it).
+/// (and, with metadata, ChangeCheck finds none of them changed since the session that ran it).
 class InputIdentity {
  public:
   explicit InputIdentity(FingerprintMode mode) : mode_(mode) {}
@@ -335,7 +324,7 @@ class InputIdentity {
            std::uint64_t length = 0) {
     std::string id;
     if (mode_ == FingerprintMode::metadata) {
-      // Names and ranges only: whether the file changed is changed_since()'s question.
+      // Names and ranges only: whether the file changed is ChangeCheck's question.
       id = fmt::format("{}\n{}\n{} {}\n", key, path.string(), offset, length);
     } else if (length > 0) {
       std::string what;

@@ -321,7 +321,7 @@ class JournalWriter {
       if (::futimens(journal_fd_, nullptr) != 0 || ::fstat(journal_fd_, &st) != 0)
         throw OutputError(fmt::format("cannot set the times of the journal file '{}': {}",
                                       files_.journal().string(), std::strerror(errno)));
-      return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
+      return ctime_ns(st);
     };
     const std::int64_t reading = now();
     for (int i = 0; i < 100; ++i) {
