@@ -10,6 +10,7 @@
 
 #include "parallel_run/version.hpp"
 #include "parallel_run/detail/cluster.hpp"
+#include "parallel_run/detail/new_tcp_sockets.hpp"
 
 #include <mpi.h>
 
@@ -140,6 +141,7 @@ class MpiTransport final : public ClusterTransport {
     int already = 0;
     MPI_Initialized(&already);
     const char* failure = nullptr;
+    const NewTcpSockets opened_by_init;  // the connection to the launcher (see that header)
     if (already)
       failure =
           "MPI is already initialized: parallel_run initializes MPI itself, on a thread of its "
@@ -150,6 +152,8 @@ class MpiTransport final : public ClusterTransport {
       failure =
           "this MPI offers no MPI_THREAD_FUNNELED: parallel_run calls MPI from a thread "
           "of its own";
+    else
+      opened_by_init.set_nodelay();  // MPI_Finalize would otherwise wait 40 ms on Nagle
     if (failure != nullptr) {
       std::lock_guard lock(mutex_);
       error_ = failure;
