@@ -902,3 +902,91 @@ TEST_CASE("a segfault on the thread backend leaves a record naming the mini-batc
   // The coordinator's files were begun: overview.txt says the job was running or starting.
   CHECK(matches(read_file(logs / "overview.txt"), "\nstate: (starting|running)\n"));
 }
+
+// Short mini-batches are sent ahead many at a time, and their answers read in gathered turns
+// (process_backend.hpp, prefetch() and gather()): what the faults below do to one of them
+// must stay with that one.
+namespace {
+
+// 300 input files in <dir>/in named f000.txt ... (three digits: their order is their index),
+// each saying "ok" but the one at `at`, which says `word`.
+void numbered_inputs(Program& p, std::size_t at, const std::string& word) {
+  for (std::size_t i = 0; i < 300; ++i)
+    write_file(p.dir / "in" / fmt::format("f{:03}.txt", i), (i == at ? word : "ok") + "\n");
+}
+
+// The scheduling driver over numbered_inputs(), mini-batches of one file on `workers`.
+Ran run_scheduling(Program& p, std::size_t at, const std::string& word, const char* workers) {
+  numbered_inputs(p, at, word);
+  return p.run(scheduling, {"--input", "in", "--output", "out", "--process-count-per-node", workers,
+                            "--progress", "none"});
+}
+
+}  // namespace
+
+TEST_CASE("with many short mini-batches sent ahead, a crash costs only the one that crashed",
+          "[process]") {
+  Program p;
+  numbered_inputs(p, 250, "segv");
+  const Ran r = p.run(fault_injection, {"--input", "in", "--output", "out", "--backend", "process",
+                                        "--mini-batch-size", "1", "--process-count-per-node", "2",
+                                        "--run-max-try", "2", "--progress", "none"});
+  CHECK(r.status == 0);
+  CHECK(matches(r.out,
+                "items 299/300 succeeded, 1 failed, 0 not processed; mini-batches 299/300 "
+                "succeeded, 1 failed; attempts 301, retries 1"));
+  std::string expected;
+  for (std::size_t i = 0; i < 300; ++i)
+    if (i != 250) expected += fmt::format("f{:03}.txt ok 3\n", i);
+  CHECK(p.output() == expected);
+  const std::string failed = p.failed();
+  CHECK(std::count(failed.begin(), failed.end(), '\n') == 2);
+  CHECK(matches(failed, "\nf250.txt,250,2,\"?all 2 attempts failed; last: worker process [0-9]+ " +
+                            std::string(sanitized ? "(was killed by signal [0-9]+ \\([A-Z]+\\)|"
+                                                    "exited with status [0-9]+)"
+                                                  : "was killed by signal 11 \\(SIGSEGV\\)") +
+                            " while running mini-batch 250; "));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("once the job stops, none of the short mini-batches sent ahead starts", "[process]") {
+  // One worker, 300 mini-batches of one file: by the 200th it holds many sent ahead. That one
+  // interrupts the job and waits until its worker handed one back.
+  Program p;
+  const Ran r = run_scheduling(p, 200, "interrupt", "1");
+  CHECK(r.status == 130);
+  CHECK(matches(r.err, "items 201/300 succeeded, 0 failed, 99 not processed"));
+  const auto rows = rows_by_key(p.output());
+  CHECK(rows.size() == 201);
+  CHECK(rows.count("f200.txt") == 1);
+  if (rows.count("f200.txt") == 1) CHECK(rows.at("f200.txt").find("gave-up") == std::string::npos);
+  const std::string log = read_file(p.dir / worker_log(0));
+  for (std::size_t i = 201; i < 300; ++i) {
+    CAPTURE(i);
+    CHECK(log.find(fmt::format("scoring f{:03}.txt", i)) == std::string::npos);
+  }
+  const std::string failed = p.failed();
+  CHECK(std::count(failed.begin(), failed.end(), '\n') == 100);
+  CHECK(matches(failed, "\nf201.txt,201,0,\"?not processed: the job stopped \\(interrupted"));
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("short mini-batches sent ahead of a long one go to a worker that falls idle",
+          "[process]") {
+  // 2 workers. After 200 short mini-batches (which make the workers take many ahead), the
+  // 201st waits until every other one is done: all those behind it must run on the other
+  // worker, and none may wait for it.
+  Program p;
+  const Ran r = run_scheduling(p, 200, "await=299", "2");
+  CHECK(r.status == 0);
+  CHECK(matches(r.out, "items 300/300 succeeded"));
+  const auto rows = rows_by_key(p.output());
+  REQUIRE(rows.size() == 300);
+  const std::string waiter = rows.at("f200.txt");
+  CHECK(waiter.find("gave-up") == std::string::npos);
+  std::size_t on_waiter = 0;
+  for (std::size_t i = 201; i < 300; ++i)
+    if (rows.at(fmt::format("f{:03}.txt", i)) == waiter) ++on_waiter;
+  CHECK(on_waiter == 0);
+  CHECK(p.tagged().empty());
+}

@@ -72,6 +72,9 @@ concept BackendFor = requires(B& b, const B& cb, Attempt<Task> a, bool flag) {
   { cb.stuck_workers() } -> std::convertible_to<std::size_t>;
   { cb.detached_workers() } -> std::convertible_to<std::size_t>;
 };
+// Optional: `cb.wanted_in_flight()`, how many mini-batches the coordinator should keep queued
+// or running (it keeps at least its own window of 16 a worker): a backend that sends short
+// mini-batches ahead asks for more.
 
 /// Whether the exception being handled is one of the library's own errors (a
 /// misconfiguration no restart can fix), as opposed to a failure of the scorer's code.

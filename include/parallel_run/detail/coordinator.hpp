@@ -519,6 +519,14 @@ class Coordinator {
     return in_flight_.empty() && !held_ && cut_kept_.empty() && (exhausted_ || stopping_);
   }
 
+  // Mini-batches queued or running at most: window_, or more when the backend asks for more
+  // (the process backend sends short mini-batches ahead, up to 32 a worker).
+  std::size_t window() const {
+    if constexpr (requires(const Backend& b) { b.wanted_in_flight(); })
+      if (backend_ != nullptr) return std::max(window_, backend_->wanted_in_flight());
+    return window_;
+  }
+
   void fill() {
     // A suspect runs alone (so that a death while it runs names it for sure): it waits for
     // the others to end, and nothing starts beside it.
@@ -535,7 +543,7 @@ class Coordinator {
       alone_.reset();
       if (in_flight_.empty()) journal_->quiet();
     }
-    while (!stopping_ && !exhausted_ && in_flight_.size() < window_ && !held_ && !alone_) {
+    while (!stopping_ && !exhausted_ && in_flight_.size() < window() && !held_ && !alone_) {
       // Results wait for a late mini-batch and cost the output's whole memory budget: cut
       // nothing new until it arrives. It cannot deadlock: the late one is in flight (retries
       // and timeouts go on), and stopping the job lists what is queued as not processed.
