@@ -990,3 +990,31 @@ TEST_CASE("short mini-batches sent ahead of a long one go to a worker that falls
   CHECK(on_waiter == 0);
   CHECK(p.tagged().empty());
 }
+
+TEST_CASE("a memory kill of a worker holding many short mini-batches blames the one it ran",
+          "[process]") {
+  // Answers of a gathered worker wait in its channel between reads: they are read before the
+  // memory check, so the kill names mini-batch 250 and the ones it answered keep their rows.
+  Program p;
+  numbered_inputs(p, 250, "oom");
+  const std::string limit = sanitized ? "600MB" : "200MB";
+  const Ran r = p.run(fault_injection,
+                      {"--input", "in", "--output", "out", "--backend", "process",
+                       "--mini-batch-size", "1", "--process-count-per-node", "2", "--run-max-try",
+                       "1", "--worker-memory-limit", limit, "--progress", "none"});
+  CHECK(r.status == 0);
+  CHECK(matches(r.out,
+                "items 299/300 succeeded, 1 failed, 0 not processed; mini-batches 299/300 "
+                "succeeded, 1 failed; attempts 300, retries 0"));
+  std::string expected;
+  for (std::size_t i = 0; i < 300; ++i)
+    if (i != 250) expected += fmt::format("f{:03}.txt ok 3\n", i);
+  CHECK(p.output() == expected);
+  const std::string failed = p.failed();
+  CHECK(std::count(failed.begin(), failed.end(), '\n') == 2);
+  CHECK(matches(failed,
+                "\nf250.txt,250,1,\"?the only attempt failed: out of memory: worker "
+                "process [0-9]+ had [0-9.]+ MB resident \\(RSS\\), above "
+                "worker_memory_limit [0-9.]+ MB.* while running mini-batch 250; "));
+  CHECK(p.tagged().empty());
+}

@@ -35,9 +35,10 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -300,7 +301,9 @@ class ProcessBackend {
     // timer's turn; `channel` is its descriptor meanwhile.
     bool gathered = false;
     int channel = -1;
-    std::uint64_t watch = 0;  // which watch of its channel is current
+    std::uint64_t watch = 0;      // which watch of its channel is current
+    std::size_t answers = 0;      // answers read (results and run failures)
+    std::size_t quiet_turns = 0;  // gather turns in a row that read no answer
     FrameBuffer in;
     // When the first bytes of a frame not complete yet were seen: an answer is arriving.
     std::optional<clock::time_point> answer_arriving;
@@ -334,6 +337,7 @@ class ProcessBackend {
   // the small-files job within 3% of each other).
   static constexpr std::size_t gather_prefetch = 4;
   static constexpr std::chrono::microseconds gather_period{500};
+  static constexpr std::size_t quiet_turns_to_ungather = 8;
   // What one turn reads from one worker's channel at most before others get a turn.
   static constexpr std::size_t max_read_per_turn = 16u << 20;
 
@@ -428,9 +432,22 @@ class ProcessBackend {
     });
     flush(w);
     watch_channel(w);
+    watch_exit(w);
+  }
+
+  // Waits until the worker's pidfd is readable: it has exited. A completion whose pidfd is
+  // not readable is not its exit (a readiness event of a descriptor closed earlier, whose
+  // reactor state this pidfd took over, can complete its wait): it waits again, since
+  // end_group() would otherwise wait for a process that lives on.
+  void watch_exit(const WorkerPtr& w) {
     w->pidfd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                         [this, w](const boost::system::error_code& ec) {
-                          if (ec) return;
+                          if (ec || !w->pidfd.is_open()) return;
+                          pollfd p{w->pidfd.native_handle(), POLLIN, 0};
+                          if (::poll(&p, 1, 0) == 0) {
+                            watch_exit(w);
+                            return;
+                          }
                           w->exited = true;
                           w->exited_at = clock::now();
                           ungather(w);  // its last answers are read now
@@ -593,6 +610,7 @@ class ProcessBackend {
     if (ec) return false;
     w->channel = fd;
     w->gathered = true;
+    w->quiet_turns = 0;
     ++w->watch;
     arm_gather();
     return true;
@@ -619,8 +637,14 @@ class ProcessBackend {
       gather_armed_ = false;
       if (ec || stopped_) return;
       const std::vector<WorkerPtr> workers = workers_;  // events may start replacements
-      for (const auto& w : workers)
-        if (w->gathered) drain(w);
+      for (const auto& w : workers) {
+        if (!w->gathered) continue;
+        const std::size_t before = w->answers;
+        drain(w);
+        // A slow task in front: back to a wake-up on its answer, not a read every turn.
+        w->quiet_turns = w->answers == before ? w->quiet_turns + 1 : 0;
+        if (w->quiet_turns >= quiet_turns_to_ungather) ungather(w);
+      }
       dispatch();
       for (const auto& w : workers_)
         if (w->gathered) arm_gather();
@@ -802,6 +826,7 @@ class ProcessBackend {
       }
       case MessageType::result:
       case MessageType::run_failed:
+        ++w->answers;
         w->sent.pop_front();
         w->started = clock::now();
         // The task behind it started before our request arrived: it runs to its answer.
@@ -1021,6 +1046,9 @@ class ProcessBackend {
         maybe_finish(w);  // its channel never closed: a grandchild holds it
         continue;
       }
+      // A gathered worker's answers wait in its channel: read them before judging it (a
+      // memory kill blames the task it runs, not one it answered).
+      if (w->gathered && !drain(w)) continue;
       if (w->kill != Kill::none || w->state == State::stopping || w->state == State::init_failed) {
         if (!w->sigkilled && clock::now() >= w->kill_deadline) {
           signal_worker(w, SIGKILL);
