@@ -4,8 +4,8 @@
 // coordinator it is one backend of N * process_count_per_node workers.
 //
 // Dynamic pull: an attempt goes to the node with the fewest attempts outstanding, first only
-// to nodes with an idle worker; once every node is busy, each may hold as many again queued
-// (so a node never waits a round trip for its next mini-batch). A node that falls idle while
+// to nodes with an idle worker; once every node is busy, each may hold a queue of at least 16
+// more (so a node never waits a round trip for its next mini-batch). A node that falls idle while
 // another holds queued attempts takes them over (withdrawn unstarted), so a slow node ends up
 // with fewer mini-batches and none waits behind a running one at the end. A retry goes wherever
 // there is room, often another node. A node whose init failed 3 * process_count_per_node
@@ -229,16 +229,15 @@ struct ClusterOf {
 
     void send(std::size_t node, std::string bytes) { job_.cluster->send(node, std::move(bytes)); }
 
-    // Attempts a node may hold once every node is busy: its workers' and a queue behind them.
-    // Node 0's queue is one per worker (it is a function call away); another node's is deeper,
-    // to cover the round trip (two transport threads, the network), at least
-    // `remote_queue_min`: on a machine's two ranks and mini-batches of a few ms, one per worker
-    // left a remote worker idle most of the time. At the end, a node that falls idle takes
-    // over what waits unstarted elsewhere (rebalance), so a deep queue does not hold up a job.
-    static constexpr std::size_t remote_queue_min = 8;
-    std::size_t limit(std::size_t node) const {
-      return per_node_ + (node == 0 ? per_node_ : std::max(per_node_, remote_queue_min));
-    }
+    // Attempts a node may hold once every node is busy: its workers' and a queue behind them,
+    // at least `remote_queue_min` deep: on a machine's two ranks and mini-batches of a few ms,
+    // one per worker left a remote worker idle most of the time, and a node's process backend
+    // sends short mini-batches ahead many at a time (node 0's too: with one per worker there,
+    // mpirun -np 2 ran the small-files job 15-25% slower). At the end, a node that falls idle
+    // takes over what waits unstarted elsewhere (rebalance), so a deep queue does not hold up
+    // a job.
+    static constexpr std::size_t remote_queue_min = 16;
+    std::size_t limit() const { return per_node_ + std::max(per_node_, remote_queue_min); }
 
     // Pick the open node with the fewest attempts outstanding, below its workers alone
     // (`busy` false: a node with an idle worker) or below its limit.
@@ -246,7 +245,7 @@ struct ClusterOf {
       std::size_t best = nodes_.size();
       for (std::size_t k = 0; k < nodes_.size(); ++k) {
         const Node& n = nodes_[k];
-        if (!n.open || n.outstanding() >= (busy ? limit(k) : per_node_)) continue;
+        if (!n.open || n.outstanding() >= (busy ? limit() : per_node_)) continue;
         if (best == nodes_.size() || n.outstanding() < nodes_[best].outstanding()) best = k;
       }
       return best;
