@@ -922,23 +922,35 @@ Ran run_scheduling(Program& p, std::size_t at, const std::string& word, const ch
                             "--progress", "none"});
 }
 
+// The fault-injection driver over numbered_inputs() with `word` at 250, mini-batches of one
+// file on 2 workers, with `more` arguments.
+Ran run_faulty_250(Program& p, const std::string& word, std::vector<std::string> more) {
+  numbered_inputs(p, 250, word);
+  more.insert(more.end(), {"--progress", "none"});
+  std::vector<std::string> args = process_args(std::move(more));
+  args[7] = "1";  // --mini-batch-size
+  return p.run(fault_injection, std::move(args));
+}
+
+// What fault_injection writes for numbered_inputs() when all but mini-batch 250 succeed.
+std::string ok_rows_but_250() {
+  std::string rows;
+  for (std::size_t i = 0; i < 300; ++i)
+    if (i != 250) rows += fmt::format("f{:03}.txt ok 3\n", i);
+  return rows;
+}
+
 }  // namespace
 
 TEST_CASE("with many short mini-batches sent ahead, a crash costs only the one that crashed",
           "[process]") {
   Program p;
-  numbered_inputs(p, 250, "segv");
-  const Ran r = p.run(fault_injection, {"--input", "in", "--output", "out", "--backend", "process",
-                                        "--mini-batch-size", "1", "--process-count-per-node", "2",
-                                        "--run-max-try", "2", "--progress", "none"});
+  const Ran r = run_faulty_250(p, "segv", {"--run-max-try", "2"});
   CHECK(r.status == 0);
   CHECK(matches(r.out,
                 "items 299/300 succeeded, 1 failed, 0 not processed; mini-batches 299/300 "
                 "succeeded, 1 failed; attempts 301, retries 1"));
-  std::string expected;
-  for (std::size_t i = 0; i < 300; ++i)
-    if (i != 250) expected += fmt::format("f{:03}.txt ok 3\n", i);
-  CHECK(p.output() == expected);
+  CHECK(p.output() == ok_rows_but_250());
   const std::string failed = p.failed();
   CHECK(std::count(failed.begin(), failed.end(), '\n') == 2);
   CHECK(matches(failed, "\nf250.txt,250,2,\"?all 2 attempts failed; last: worker process [0-9]+ " +
@@ -996,20 +1008,13 @@ TEST_CASE("a memory kill of a worker holding many short mini-batches blames the 
   // Answers of a gathered worker wait in its channel between reads: they are read before the
   // memory check, so the kill names mini-batch 250 and the ones it answered keep their rows.
   Program p;
-  numbered_inputs(p, 250, "oom");
   const std::string limit = sanitized ? "600MB" : "200MB";
-  const Ran r = p.run(fault_injection,
-                      {"--input", "in", "--output", "out", "--backend", "process",
-                       "--mini-batch-size", "1", "--process-count-per-node", "2", "--run-max-try",
-                       "1", "--worker-memory-limit", limit, "--progress", "none"});
+  const Ran r = run_faulty_250(p, "oom", {"--run-max-try", "1", "--worker-memory-limit", limit});
   CHECK(r.status == 0);
   CHECK(matches(r.out,
                 "items 299/300 succeeded, 1 failed, 0 not processed; mini-batches 299/300 "
                 "succeeded, 1 failed; attempts 300, retries 0"));
-  std::string expected;
-  for (std::size_t i = 0; i < 300; ++i)
-    if (i != 250) expected += fmt::format("f{:03}.txt ok 3\n", i);
-  CHECK(p.output() == expected);
+  CHECK(p.output() == ok_rows_but_250());
   const std::string failed = p.failed();
   CHECK(std::count(failed.begin(), failed.end(), '\n') == 2);
   CHECK(matches(failed,

@@ -233,9 +233,9 @@ struct ClusterOf {
     // at least `remote_queue_min` deep: on a machine's two ranks and mini-batches of a few ms,
     // one per worker left a remote worker idle most of the time, and a node's process backend
     // sends short mini-batches ahead many at a time (node 0's too: with one per worker there,
-    // mpirun -np 2 ran the small-files job 15-25% slower). At the end, a node that falls idle
-    // takes over what waits unstarted elsewhere (rebalance), so a deep queue does not hold up
-    // a job.
+    // mpirun -np 2 ran the small-files job about 10% slower, docs/benchmarks.md). At the end,
+    // a node that falls idle takes over what waits unstarted elsewhere (rebalance), so a deep
+    // queue does not hold up a job.
     static constexpr std::size_t remote_queue_min = 16;
     std::size_t limit() const { return per_node_ + std::max(per_node_, remote_queue_min); }
 

@@ -301,7 +301,6 @@ class ProcessBackend {
     // timer's turn; `channel` is its descriptor meanwhile.
     bool gathered = false;
     int channel = -1;
-    std::uint64_t watch = 0;      // which watch of its channel is current
     std::size_t answers = 0;      // answers read (results and run failures)
     std::size_t quiet_turns = 0;  // gather turns in a row that read no answer
     FrameBuffer in;
@@ -333,8 +332,8 @@ class ProcessBackend {
   static constexpr std::chrono::nanoseconds prefetch_work{std::chrono::milliseconds(4)};
   static constexpr std::size_t max_prefetch = 32;
   // Workers with more than this many tasks queued are gathered (see gather()), and read every
-  // gather_period: a gathered worker holds a few milliseconds of work (0.25, 0.5 and 1 ms ran
-  // the small-files job within 3% of each other).
+  // gather_period: a gathered worker holds a few milliseconds of work (docs/benchmarks.md: the
+  // period made little difference between 0.25 and 1 ms).
   static constexpr std::size_t gather_prefetch = 4;
   static constexpr std::chrono::microseconds gather_period{500};
   static constexpr std::size_t quiet_turns_to_ungather = 8;
@@ -478,8 +477,7 @@ class ProcessBackend {
     for (auto& w : workers_) {
       signal_worker(w, SIGKILL);  // exited or not: its own child processes go too
       reap(w);
-      if (w->gathered) ::close(std::exchange(w->channel, -1));
-      w->gathered = false;
+      close_gathered(w);
       w->socket.close(ignored);
       w->pidfd.close(ignored);
     }
@@ -490,14 +488,13 @@ class ProcessBackend {
     return worker_log_dir_ / fmt::format("process-{}.metrics.csv", index);
   }
 
-  // Waits until the channel is readable, then drains it. A watch from before the worker was
-  // gathered (or put back) ends there.
+  // Waits until the channel is readable, then drains it. One watch is pending exactly while
+  // the worker is not gathered: gather() happens in this handler, ungather() starts a watch.
   void watch_channel(const WorkerPtr& w) {
     if (w->gathered || !w->socket.is_open()) return;
     w->socket.async_wait(boost::asio::socket_base::wait_read,
-                         [this, w, watch = w->watch](const boost::system::error_code& ec) {
-                           if (ec == boost::asio::error::operation_aborted || watch != w->watch)
-                             return;
+                         [this, w](const boost::system::error_code& ec) {
+                           if (ec == boost::asio::error::operation_aborted) return;
                            if (!drain(w)) return;
                            if (should_gather(w) && gather(w)) return;
                            watch_channel(w);
@@ -548,8 +545,8 @@ class ProcessBackend {
   // Hands queued attempts to idle workers. A worker that falls idle while the queue is empty
   // gets one withdrawn from behind another's running task. More tasks go to a busy worker
   // (up to prefetch(), level by level across the workers) only while no worker is idle and
-  // the queue holds more than the workers still in init will take. Then gathers the workers
-  // that hold enough, and writes.
+  // the queue holds more than the workers still in init will take. Then puts back the gathered
+  // workers that no longer hold enough, and writes.
   void dispatch() {
     if (no_more_work_ || stopped_) return;
     std::size_t idle = 0, withdrawing = 0, in_init = 0;
@@ -580,6 +577,13 @@ class ProcessBackend {
     }
   }
 
+  // The moving average prefetch() reads (a worker's run of a task, as it reports it).
+  void note_run_time(const AttemptTimes& t) {
+    if (t.wall_end_ns <= t.wall_start_ns) return;
+    const std::int64_t ns = t.wall_end_ns - t.wall_start_ns;
+    run_ns_average_ = run_ns_average_ <= 0 ? ns : (7 * run_ns_average_ + ns) / 8;
+  }
+
   // How many tasks wait behind a worker's running one at most: about prefetch_work of them.
   std::size_t prefetch() const {
     if (run_ns_average_ <= 0) return 1;
@@ -593,10 +597,11 @@ class ProcessBackend {
   // worker holds many short tasks, its channel is taken out of the io_context (no wake-up per
   // answer) and read every gather_period instead, when its queue is topped up in one write;
   // its answers wait in the channel meanwhile, and a crash loses none of them. Its exit
-  // (pidfd), a stop, or a queue that runs low puts it back.
+  // (pidfd), a stop, a hand-back, a queue that runs low or quiet_turns_to_ungather turns
+  // without an answer put it back.
   bool should_gather(const WorkerPtr& w) const {
-    return prefetch() >= gather_prefetch && takes_tasks(w) && w->sent.size() > gather_prefetch &&
-           w->withdrawing.empty() && !w->eof && !w->exited;
+    return !no_more_work_ && !stopped_ && prefetch() >= gather_prefetch && takes_tasks(w) &&
+           w->sent.size() > gather_prefetch && w->withdrawing.empty() && !w->eof && !w->exited;
   }
 
   // Only from the handler of the worker's own watch (when no watch is pending and no event for
@@ -611,7 +616,6 @@ class ProcessBackend {
     w->channel = fd;
     w->gathered = true;
     w->quiet_turns = 0;
-    ++w->watch;
     arm_gather();
     return true;
   }
@@ -622,7 +626,6 @@ class ProcessBackend {
     // At its end nothing more comes: it stays out (maybe_finish() closes it).
     if (!w->gathered || w->eof) return;
     w->gathered = false;
-    ++w->watch;
     boost::system::error_code ec;
     w->socket.assign(boost::asio::local::stream_protocol(), w->channel, ec);
     w->channel = -1;
@@ -649,6 +652,13 @@ class ProcessBackend {
       for (const auto& w : workers_)
         if (w->gathered) arm_gather();
     });
+  }
+
+  // A gathered worker's channel is ours to close (its socket holds nothing any more).
+  static void close_gathered(const WorkerPtr& w) {
+    if (!w->gathered) return;
+    ::close(std::exchange(w->channel, -1));
+    w->gathered = false;
   }
 
   int channel_fd(const WorkerPtr& w) const {
@@ -831,13 +841,7 @@ class ProcessBackend {
         w->started = clock::now();
         // The task behind it started before our request arrived: it runs to its answer.
         if (!w->sent.empty()) std::erase(w->withdrawing, w->sent.front().id);
-        {
-          const AttemptTimes& t = m.type == MessageType::result ? m.outcome.times : m.times;
-          if (t.wall_end_ns > t.wall_start_ns) {
-            const std::int64_t ns = t.wall_end_ns - t.wall_start_ns;
-            run_ns_average_ = run_ns_average_ <= 0 ? ns : (7 * run_ns_average_ + ns) / 8;
-          }
-        }
+        note_run_time(m.type == MessageType::result ? m.outcome.times : m.times);
         if (!stopped_) {
           if (m.type == MessageType::result)
             events_.result(m.id, std::move(m.outcome));
@@ -973,8 +977,7 @@ class ProcessBackend {
     reap(w);
     const std::string& how = w->how;
     const bool clean = w->clean;
-    if (w->gathered) ::close(std::exchange(w->channel, -1));
-    w->gathered = false;
+    close_gathered(w);
     // Closed on a later turn: a readiness event of its channel may still wait in the
     // io_context, and a descriptor closed now gives its reactor state to the next one opened
     // (the replacement below), whose operation that event would complete.
