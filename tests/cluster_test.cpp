@@ -1,13 +1,16 @@
 // Many nodes without MPI: the names of nodes' logs, what rank 0 tells the nodes at the end of
-// a job, and node_count checked against the launch. The jobs on several ranks themselves run
+// a job, node_count checked against the launch, and the moving average of run times that
+// sizes the nodes' queues. The jobs on several ranks themselves run
 // under mpirun in tests/mpi/mpi_test.sh.
 #include "parallel_run/detail/cluster_protocol.hpp"
 #include "parallel_run/detail/cluster.hpp"
+#include "parallel_run/detail/run_time_average.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <parallel_run/parallel_run.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -87,4 +90,38 @@ TEST_CASE("node_count other than the nodes launched is refused, naming the launc
   CHECK_FALSE(std::filesystem::exists(dir / "out" / "parallel_run_step.txt"));
   config.node_count = 1;  // one node, said explicitly
   CHECK(ParallelRun(config, scorer).run(FileDataset({(dir / "in").string()})).succeeded);
+}
+
+TEST_CASE("queues are sized by a moving average of the attempts' run times", "[cluster]") {
+  using std::chrono::milliseconds;
+  detail::RunTimeAverage average;
+  auto attempt = [](std::int64_t start_ns, std::int64_t end_ns) {
+    detail::AttemptTimes t;
+    t.wall_start_ns = start_ns;
+    t.wall_end_ns = end_ns;
+    return t;
+  };
+  // Nothing timed yet: the low end.
+  CHECK(average.count_in(milliseconds(8), 1, 64) == 1);
+  CHECK(average.count_in(milliseconds(8), 16, 64) == 16);
+  // A clock that went back, or an attempt of no length, is ignored.
+  average.add(attempt(5'000'000, 4'000'000));
+  average.add(attempt(5'000'000, 5'000'000));
+  CHECK(average.count_in(milliseconds(8), 1, 64) == 1);
+  // The first timed attempt is the average: 8 ms of 0.5 ms attempts is 16 of them.
+  average.add(attempt(0, 500'000));
+  CHECK(average.count_in(milliseconds(8), 1, 64) == 16);
+  // Clamped at both ends.
+  CHECK(average.count_in(milliseconds(8), 1, 10) == 10);
+  CHECK(average.count_in(milliseconds(8), 20, 64) == 20);
+  // Each later attempt weighs 1/8: (7 * 500 us + 4,500 us) / 8 = 1 ms.
+  average.add(attempt(10'000'000, 14'500'000));
+  CHECK(average.count_in(milliseconds(8), 1, 64) == 8);
+  // Short attempts deepen the queue up to its cap; long ones bring it back to the low end.
+  for (int i = 0; i < 64; ++i)
+    average.add(attempt(0, 20'000));
+  CHECK(average.count_in(milliseconds(8), 1, 64) == 64);
+  for (int i = 0; i < 64; ++i)
+    average.add(attempt(0, 50'000'000));
+  CHECK(average.count_in(milliseconds(8), 1, 64) == 1);
 }

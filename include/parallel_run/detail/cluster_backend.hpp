@@ -5,11 +5,11 @@
 //
 // Dynamic pull: an attempt goes to the node with the fewest attempts outstanding, first only
 // to nodes with an idle worker; once every node is busy, each may hold a queue of at least 16
-// more (so a node never waits a round trip for its next mini-batch). A node that falls idle while
-// another holds queued attempts takes them over (withdrawn unstarted), so a slow node ends up
-// with fewer mini-batches and none waits behind a running one at the end. A retry goes wherever
-// there is room, often another node. A node whose init failed 3 * process_count_per_node
-// times gets no more work; its queued attempts go elsewhere.
+// more, more for short mini-batches (so a node never waits a round trip for its next one). A node
+// that falls idle while another holds queued attempts takes them over (withdrawn unstarted), so a
+// slow node ends up with fewer mini-batches and none waits behind a running one at the end. A retry
+// goes wherever there is room, often another node. A node whose init failed 3 *
+// process_count_per_node times gets no more work; its queued attempts go elsewhere.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/config.hpp"
@@ -19,6 +19,7 @@
 #include "parallel_run/detail/cluster.hpp"
 #include "parallel_run/detail/cluster_protocol.hpp"
 #include "parallel_run/detail/resource_monitor.hpp"
+#include "parallel_run/detail/run_time_average.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/worker_protocol.hpp"
@@ -30,6 +31,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -178,6 +180,13 @@ struct ClusterOf {
       return std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.open; });
     }
     std::size_t detached_workers() const { return local_.detached_workers() + remote_detached_; }
+    /// Mini-batches the coordinator should keep queued or running: every open node's limit.
+    std::size_t wanted_in_flight() const {
+      std::size_t sum = 0;
+      for (std::size_t k = 0; k < nodes_.size(); ++k)
+        if (nodes_[k].open) sum += limit(k);
+      return sum;
+    }
 
    private:
     struct Node {
@@ -197,6 +206,7 @@ struct ClusterOf {
     BackendEvents local_events() {
       BackendEvents e;
       e.result = [this](std::uint64_t id, BatchOutcome o) {
+        run_time_.add(o.times);
         finished(id);
         events_.result(id, std::move(o));
       };
@@ -229,15 +239,25 @@ struct ClusterOf {
 
     void send(std::size_t node, std::string bytes) { job_.cluster->send(node, std::move(bytes)); }
 
-    // Attempts a node may hold once every node is busy: its workers' and a queue behind them,
-    // at least `remote_queue_min` deep: on a machine's two ranks and mini-batches of a few ms,
-    // one per worker left a remote worker idle most of the time, and a node's process backend
-    // sends short mini-batches ahead many at a time (node 0's too: with one per worker there,
-    // mpirun -np 2 ran the small-files job about 10% slower, docs/benchmarks.md). At the end,
-    // a node that falls idle takes over what waits unstarted elsewhere (rebalance), so a deep
-    // queue does not hold up a job.
-    static constexpr std::size_t remote_queue_min = 16;
-    std::size_t limit() const { return per_node_ + std::max(per_node_, remote_queue_min); }
+    // Attempts a node may hold once every node is busy: its workers' and a queue behind them.
+    // The queue is at least `node_queue_min` deep, and deeper when mini-batches are short: as
+    // many as run in `node_queue_work`, up to `max_node_queue_per_worker` a worker, so that a
+    // node does not wait for the round trip through rank 0 (on a machine's two ranks and
+    // mini-batches of 0.07 ms, a queue of 16 left each worker idle a third of the time,
+    // docs/benchmarks.md). Node 0's is what its own backend asks for. At the end, a node that
+    // falls idle takes over what waits unstarted elsewhere (rebalance), so a deep queue does
+    // not hold up a job.
+    static constexpr std::size_t node_queue_min = 16;
+    static constexpr std::chrono::nanoseconds node_queue_work{std::chrono::milliseconds(8)};
+    static constexpr std::size_t max_node_queue_per_worker = 64;
+    std::size_t limit(std::size_t node) const {
+      const std::size_t queue =
+          std::max({per_node_, node_queue_min,
+                    per_node_ * run_time_.count_in(node_queue_work, 1, max_node_queue_per_worker)});
+      if constexpr (requires(const Local<Task>& l) { l.wanted_in_flight(); })
+        if (node == 0) return std::max(local_.wanted_in_flight(), per_node_ + queue);
+      return per_node_ + queue;
+    }
 
     // Pick the open node with the fewest attempts outstanding, below its workers alone
     // (`busy` false: a node with an idle worker) or below its limit.
@@ -245,7 +265,7 @@ struct ClusterOf {
       std::size_t best = nodes_.size();
       for (std::size_t k = 0; k < nodes_.size(); ++k) {
         const Node& n = nodes_[k];
-        if (!n.open || n.outstanding() >= (busy ? limit() : per_node_)) continue;
+        if (!n.open || n.outstanding() >= (busy ? limit(k) : per_node_)) continue;
         if (best == nodes_.size() || n.outstanding() < nodes_[best].outstanding()) best = k;
       }
       return best;
@@ -409,6 +429,7 @@ struct ClusterOf {
           BatchOutcome o = decode_outcome(r);
           o.times.node = from;
           if (sent_.count(id) == 0) return;
+          run_time_.add(o.times);
           finished(id);
           events_.result(id, std::move(o));
           break;
@@ -472,6 +493,7 @@ struct ClusterOf {
     std::vector<std::string> names_;
     std::vector<Node> nodes_;
     std::size_t per_node_ = 1;
+    RunTimeAverage run_time_;  // every node's attempts: how deep the nodes' queues are
     std::deque<Attempt<Task>> pending_;
     std::unordered_map<std::uint64_t, Sent> sent_;
     std::thread receiver_;

@@ -19,6 +19,7 @@
 #include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/process_spawn.hpp"
+#include "parallel_run/detail/run_time_average.hpp"
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
@@ -577,21 +578,8 @@ class ProcessBackend {
     }
   }
 
-  // The moving average prefetch() reads (a worker's run of a task, as it reports it).
-  void note_run_time(const AttemptTimes& t) {
-    if (t.wall_end_ns <= t.wall_start_ns) return;
-    const std::int64_t ns = t.wall_end_ns - t.wall_start_ns;
-    run_ns_average_ = run_ns_average_ <= 0 ? ns : (7 * run_ns_average_ + ns) / 8;
-  }
-
   // How many tasks wait behind a worker's running one at most: about prefetch_work of them.
-  std::size_t prefetch() const {
-    if (run_ns_average_ <= 0) return 1;
-    return std::clamp<std::size_t>(
-        static_cast<std::size_t>(prefetch_work.count() /
-                                 std::max<std::int64_t>(run_ns_average_, 1)),
-        1, max_prefetch);
-  }
+  std::size_t prefetch() const { return run_time_.count_in(prefetch_work, 1, max_prefetch); }
 
   // A worker answers one task after another, each answer a wake-up of this thread. When a
   // worker holds many short tasks, its channel is taken out of the io_context (no wake-up per
@@ -841,7 +829,7 @@ class ProcessBackend {
         w->started = clock::now();
         // The task behind it started before our request arrived: it runs to its answer.
         if (!w->sent.empty()) std::erase(w->withdrawing, w->sent.front().id);
-        note_run_time(m.type == MessageType::result ? m.outcome.times : m.times);
+        run_time_.add(m.type == MessageType::result ? m.outcome.times : m.times);
         if (!stopped_) {
           if (m.type == MessageType::result)
             events_.result(m.id, std::move(m.outcome));
@@ -1170,8 +1158,7 @@ class ProcessBackend {
   boost::asio::steady_timer tick_;
   boost::asio::steady_timer gather_timer_;
   bool gather_armed_ = false;
-  // How long run() takes, as workers report it (a moving average): how deep to prefetch.
-  std::int64_t run_ns_average_ = 0;
+  RunTimeAverage run_time_;  // how deep to prefetch
   std::filesystem::path worker_log_dir_;
   std::filesystem::path worker_output_dir_;
   std::filesystem::path working_dir_;
