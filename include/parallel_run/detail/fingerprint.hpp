@@ -52,7 +52,8 @@ inline std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed = 0) 
 }
 
 /// xxHash64 of a file's bytes [offset, offset + length) (to its end by default), streamed
-/// 1 MiB at a time. Throws InputError when it cannot be read.
+/// 64 KiB at a time (a buffer that stays in cache: a 3.7 MB executable hashed in 0.9 ms, against
+/// 2.5 to 4.3 ms with 1 MiB, in a fresh process). Throws InputError when it cannot be read.
 inline std::uint64_t hash_file(const std::filesystem::path& path, std::uint64_t offset = 0,
                                std::uint64_t length = UINT64_MAX) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -62,7 +63,7 @@ inline std::uint64_t hash_file(const std::filesystem::path& path, std::uint64_t 
   std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> state(XXH64_createState(),
                                                                    &XXH64_freeState);
   XXH64_reset(state.get(), 0);
-  constexpr std::size_t chunk = 1 << 20;
+  constexpr std::size_t chunk = 64 << 10;
   auto buffer = std::make_unique_for_overwrite<char[]>(chunk);
   while (length > 0) {
     const ssize_t n =
