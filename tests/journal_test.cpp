@@ -373,3 +373,17 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   CHECK(detail::program_identity("").rfind("executable xxh64:", 0) == 0);
   CHECK(detail::program_identity("2.1") == "version 2.1");
 }
+
+TEST_CASE("an input's metadata identity is its key, path and range, chained by xxh64",
+          "[journal]") {
+  // The value kept records hold: a different one would make every kept mini-batch of an
+  // earlier run (with the same Config::scorer_version) look changed and run again.
+  using parallel_run::FingerprintMode;
+  using parallel_run::detail::hash_bytes;
+  parallel_run::detail::InputIdentity id(FingerprintMode::metadata);
+  id.add("data/a.csv", "/in/data/a.csv");
+  id.add("data/b.csv", "/in/data/b.csv", 1048576, 18446744073709551615ULL);
+  const std::uint64_t first = hash_bytes("data/a.csv\n/in/data/a.csv\n0 0\n", 0);
+  CHECK(id.value() ==
+        hash_bytes("data/b.csv\n/in/data/b.csv\n1048576 18446744073709551615\n", first));
+}

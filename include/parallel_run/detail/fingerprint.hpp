@@ -32,6 +32,7 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -323,11 +324,23 @@ class InputIdentity {
   /// with content, the xxh64 of its bytes (a slice's own bytes only).
   void add(std::string_view key, const std::filesystem::path& path, std::uint64_t offset = 0,
            std::uint64_t length = 0) {
-    std::string id;
     if (mode_ == FingerprintMode::metadata) {
-      // Names and ranges only: whether the file changed is ChangeCheck's question.
-      id = fmt::format("{}\n{}\n{} {}\n", key, path.string(), offset, length);
-    } else if (length > 0) {
+      // Names and ranges only: whether the file changed is ChangeCheck's question. The bytes
+      // "key\npath\noffset length\n", built in a reused buffer (once per input, on the
+      // journal's thread: no format string to parse, no allocation).
+      id_.assign(key);
+      id_ += '\n';
+      id_ += path.native();
+      id_ += '\n';
+      append_number(offset);
+      id_ += ' ';
+      append_number(length);
+      id_ += '\n';
+      hash_ = hash_bytes(id_, hash_);
+      return;
+    }
+    std::string id;
+    if (length > 0) {
       std::string what;
       try {
         what = fmt::format("xxh64:{:016x}", hash_file(path, offset, length));
@@ -343,8 +356,15 @@ class InputIdentity {
   std::uint64_t value() const noexcept { return hash_; }
 
  private:
+  void append_number(std::uint64_t n) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    id_.append(digits, end);
+  }
+
   FingerprintMode mode_;
   std::uint64_t hash_ = 0;
+  std::string id_;
 };
 
 }  // namespace detail
