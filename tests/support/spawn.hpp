@@ -7,9 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,20 +60,27 @@ inline pid_t spawn_in(const std::filesystem::path& dir, std::vector<std::string>
 }
 
 /// Waits for `pid` at most `limit`: its exit status (128 + signal when a signal ended it), or
-/// nothing when it had to be killed (it is reaped either way).
+/// nothing when it had to be killed (it is reaped either way). A failure of waitpid other
+/// than an interruption (no such child) throws, saying so, rather than pass for a timeout.
 inline std::optional<int> wait_for_exit(pid_t pid, std::chrono::seconds limit) {
   int status = 0;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   pid_t done = 0;
-  while ((done = ::waitpid(pid, &status, WNOHANG)) == 0 &&
-         std::chrono::steady_clock::now() < deadline)
+  for (;;) {
+    done = ::waitpid(pid, &status, WNOHANG);
+    if (done < 0 && errno == EINTR) continue;
+    if (done != 0 || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (done < 0)
+    throw std::runtime_error("waitpid(" + std::to_string(pid) +
+                             ") failed: " + std::strerror(errno));
   if (done == 0) {
     ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     return std::nullopt;
   }
-  if (done != pid) return std::nullopt;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -167,13 +168,13 @@ class ChangeCheck {
     if (folder_ctimes_.size() > 4096) folder_ctimes_.clear();  // bounded
     for (auto slash = p.rfind('/'); slash != std::string::npos && slash > 0;
          slash = p.rfind('/', slash - 1)) {
-      const std::string folder = p.substr(0, slash);
-      auto it = folder_ctimes_.find(folder);
+      const std::string_view folder(p.data(), slash);
+      auto it = folder_ctimes_.find(folder);  // no string built for a folder seen before
       if (it == folder_ctimes_.end()) {
+        std::string name(folder);
         struct ::stat st {};
-        const std::int64_t ctime =
-            ::lstat(folder.c_str(), &st) == 0 ? change_time_ns(st) : INT64_MAX;
-        it = folder_ctimes_.emplace(folder, ctime).first;
+        const std::int64_t ctime = ::lstat(name.c_str(), &st) == 0 ? change_time_ns(st) : INT64_MAX;
+        it = folder_ctimes_.emplace(std::move(name), ctime).first;
       }
       if (it->second > since_ns) return true;
       if (slash <= root_slash) break;
@@ -183,7 +184,14 @@ class ChangeCheck {
 
   std::string folder_;
   int folder_fd_ = -1;
-  std::unordered_map<std::string, std::int64_t> folder_ctimes_;  // INT64_MAX: missing
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  // INT64_MAX: missing. Looked up by string_view (once per input and folder).
+  std::unordered_map<std::string, std::int64_t, NameHash, std::equal_to<>> folder_ctimes_;
 };
 
 /// The named parts of a run's fingerprint, in a fixed order.
