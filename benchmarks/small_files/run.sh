@@ -215,23 +215,38 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 seconds_since() { awk -v ns="$(($(date +%s%N) - $1))" 'BEGIN { printf "%.4f", ns / 1e9 }'; }
 resume_times=()
 beside_times=()
+((${SMALL_FILES_RESUME_TRIALS:-9} >= 1)) || die "SMALL_FILES_RESUME_TRIALS must be at least 1"
 for ((k = 1; k <= ${SMALL_FILES_RESUME_TRIALS:-9}; ++k)); do
   rm -rf "$work/resumed"
   "$python" - "$work/resumed/.parallel_run_journal/data" "$(($(wc -c <"$expected") / 2))" \
-    "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --progress none <<'EOF'
+    "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --progress none <<'EOF' ||
+# Data reaches the journal's data file at each commit, before that group's records: once it
+# holds half the output, the kill waits for the next commit to begin (the data file grows
+# again), when the group that crossed half is on record.
 import os, signal, subprocess, sys, time
 data, half, command = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-while job.poll() is None:
-    try:
-        if os.stat(data).st_size >= half:
+try:
+    crossed = None
+    while job.poll() is None:
+        try:
+            size = os.stat(data).st_size
+        except FileNotFoundError:
+            size = 0
+        if crossed is None and size >= half:
+            crossed = size
+        elif crossed is not None and size > crossed:
             job.send_signal(signal.SIGKILL)
             break
-    except FileNotFoundError:
-        pass
-    time.sleep(0.001)
-job.wait()
+        time.sleep(0.001)
+finally:
+    if job.poll() is None:
+        job.kill()
+    job.wait()
+if job.returncode != -signal.SIGKILL:
+    sys.exit(f"the run to kill ended by itself (status {job.returncode}) before half its work")
 EOF
+    die "a resume trial could not kill its run at half"
   start=$(date +%s%N)
   "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --resume --progress none \
     >"$work/resumed.out" 2>&1 || die "the resumed run failed: $(cat "$work/resumed.out")"
@@ -239,6 +254,7 @@ EOF
   cmp -s "$expected" "$work/resumed/parallel_run_step.txt" ||
     die "the resumed run's output differs from the loop's"
   kept=$(grep -o '[0-9]* mini-batches kept' "$work/resumed.out" || echo "0 mini-batches kept")
+  rm -rf "$work/resume_beside"
   start=$(date +%s%N)
   "$bin/parallel_run_crc" --input "$data" --output "$work/resume_beside" --allow-reuse false \
     --progress none >/dev/null 2>&1 || die "the full run beside the resumed one failed"

@@ -72,9 +72,11 @@ inline std::optional<int> wait_for_exit(pid_t pid, std::chrono::seconds limit) {
     if (done != 0 || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  if (done < 0)
+  if (done < 0) {
+    const int error = errno;  // before anything else can change it
     throw std::runtime_error("waitpid(" + std::to_string(pid) +
-                             ") failed: " + std::strerror(errno));
+                             ") failed: " + std::strerror(error));
+  }
   if (done == 0) {
     ::kill(pid, SIGKILL);
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
