@@ -242,9 +242,10 @@ struct ClusterOf {
     // Attempts a node may hold once every node is busy: its workers' and a queue behind them.
     // The queue is at least `node_queue_min` deep, and deeper when mini-batches are short: as
     // many as run in `node_queue_work`, up to `max_node_queue_per_worker` a worker, so that a
-    // node does not wait for the round trip through rank 0 (on a machine's two ranks and
-    // mini-batches of 0.07 ms, a queue of 16 left each worker idle a third of the time,
-    // docs/benchmarks.md). Node 0's is what its own backend asks for. At the end, a node that
+    // node does not wait for the round trip through rank 0 (with a queue of 16 and the
+    // small-files job's short mini-batches, the workers of `mpirun -np 2` sat partly idle:
+    // docs/benchmarks.md, "2026-12-01, second session"). Node 0's is what its own backend
+    // asks for. At the end, a node that
     // falls idle takes over what waits unstarted elsewhere (rebalance), so a deep queue does
     // not hold up a job.
     static constexpr std::size_t node_queue_min = 16;

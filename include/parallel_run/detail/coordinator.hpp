@@ -520,7 +520,8 @@ class Coordinator {
   }
 
   // Mini-batches queued or running at most: window_, or more when the backend asks for more
-  // (the process backend sends short mini-batches ahead, up to 32 a worker).
+  // (the process backend sends short mini-batches ahead, up to 32 a worker; the cluster
+  // backend asks for every node's queue).
   std::size_t window() const {
     if constexpr (requires(const Backend& b) { b.wanted_in_flight(); })
       if (backend_ != nullptr) return std::max(window_, backend_->wanted_in_flight());

@@ -54,8 +54,9 @@ inline std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed = 0) 
 }
 
 /// xxHash64 of a file's bytes [offset, offset + length) (to its end by default), streamed
-/// 64 KiB at a time (a buffer that stays in cache: a 3.7 MB executable hashed in 0.9 ms, against
-/// 2.5 to 4.3 ms with 1 MiB, in a fresh process). Throws InputError when it cannot be read.
+/// 64 KiB at a time (a buffer that stays in cache: a larger one cost a fresh process its page
+/// faults, docs/benchmarks.md, "Listing with readdir"). Throws InputError when it cannot be
+/// read.
 inline std::uint64_t hash_file(const std::filesystem::path& path, std::uint64_t offset = 0,
                                std::uint64_t length = UINT64_MAX) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

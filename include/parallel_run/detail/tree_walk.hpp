@@ -250,9 +250,9 @@ class TreeWalk {
   }
 
   // Lists a folder with readdir(3) rather than std::filesystem::directory_iterator, which
-  // builds and parses a whole path for every entry: a folder of 20,000 files took 20 ms to
-  // list and sort that way against 12 ms this way (most of it the kernel's), in every run's
-  // start. A plain file or folder costs no stat (the listing's d_type says what it is).
+  // builds and parses a whole path for every entry, a cost every run pays at its start
+  // (docs/benchmarks.md, "Listing with readdir"). A plain file or folder costs no stat (the
+  // listing's d_type says what it is).
   void open_folder(const std::filesystem::path& dir, std::string rel,
                    std::vector<std::size_t> states, FolderId id) {
     Frame f{dir, std::move(rel), {}, 0, std::move(states), id, id == output_id_};
