@@ -112,6 +112,15 @@ Outputs reference(const TempDir& t, const fs::path& in, Config c) {
   return outputs_of(c.output_dir);
 }
 
+// A journal record of mini-batch `index` that succeeded on its first attempt, one item.
+detail::JournalEntry finished_entry(std::uint64_t index) {
+  detail::JournalEntry e;
+  e.index = index;
+  e.attempts = 1;
+  e.items_succeeded = 1;
+  return e;
+}
+
 }  // namespace
 
 TEST_CASE("a run interrupted by SIGINT and resumed writes the bytes of an uninterrupted run",
@@ -599,13 +608,7 @@ TEST_CASE("a session that died counts one death for each mini-batch that was run
   const detail::JournalFiles files{detail::JobFiles(c).journal_dir()};
   detail::Fingerprint fingerprint;
   fingerprint.add("program", "version 1");
-  auto finished = [](std::uint64_t index) {
-    detail::JournalEntry e;
-    e.index = index;
-    e.attempts = 1;
-    e.items_succeeded = 1;
-    return e;
-  };
+  const auto finished = finished_entry;
   {
     detail::JournalWriter w = detail::JournalWriter::create(files, fingerprint);
     // Session 1 dies while workers 0 and 1 run mini-batches 5 and 6; mini-batch 4 had failed
@@ -639,6 +642,86 @@ TEST_CASE("a session that died counts one death for each mini-batch that was run
   CHECK_FALSE(journal.has_kept(5));
   CHECK_THAT(journal.notes().back(), Catch::Contains("2 of its mini-batches are kept") &&
                                          Catch::Contains("2 were running when a process"));
+}
+
+TEST_CASE("a dead session's running slots count its deaths and stay on record for later ones",
+          "[journal][resume]") {
+  TempDir t;
+  Config c = journal_config(t / "out");
+  c.resume = ResumeMode::resume;
+  const detail::JournalFiles files{detail::JobFiles(c).journal_dir()};
+  detail::Fingerprint fingerprint;
+  fingerprint.add("program", "version 1");
+  {
+    // Session 1: workers 0, 1 and 2 start mini-batches 5, 6 and 8; 6 finishes; the process
+    // dies. Worker 70 has no slot (16 a node): its start is a record instead.
+    detail::JournalWriter w = detail::JournalWriter::create(files, fingerprint);
+    w.session(1);
+    auto slots = detail::RunningSlots::create(files.running(), 1, 1, 16);
+    CHECK(slots.mark(5, 1, 0));
+    CHECK(slots.mark(6, 2, 1));
+    CHECK(slots.mark(8, 1, 2));
+    CHECK_FALSE(slots.mark(9, 1, 70));
+    CHECK_FALSE(slots.mark(9, 1, std::uint64_t{1} << 32));  // node 1 of a one-node job
+    w.add(finished_entry(6), "r6\n", "");
+    w.commit();
+  }
+  const auto session1 = detail::RunningSlots::read(files.running(), 1);
+  REQUIRE(session1.size() == 3);
+  CHECK(session1[2].index == 8);
+  CHECK(session1[2].worker == 2);
+  CHECK(detail::RunningSlots::read(files.running(), 2).empty());  // another session's file
+  {
+    detail::RunJournal journal(c, fingerprint);
+    CHECK(journal.deaths(5) == 1);
+    CHECK(journal.deaths(6) == 0);  // finished after it started
+    CHECK(journal.deaths(8) == 1);
+    // Session 2 writes session 1's starts to the journal, then dies while 5 runs alone.
+    journal.start();
+    journal.quiet();
+    journal.started(5, 1, 0);
+  }
+  std::vector<std::uint64_t> started;
+  detail::JournalVisitor visit;
+  visit.started = [&](std::uint64_t index, std::int64_t, std::uint64_t) {
+    started.push_back(index);
+  };
+  CHECK(detail::read_journal(files, visit).sessions == 2);
+  CHECK(started == std::vector<std::uint64_t>{5, 8, UINT64_MAX});  // and the quiet mark
+  const detail::RunJournal third(c, fingerprint);
+  CHECK(third.deaths(5) == 2);  // at both deaths: a poison mini-batch with run_max_try 2
+  CHECK(third.deaths(8) == 1);  // not running at the second
+  CHECK(third.deaths(6) == 0);
+}
+
+TEST_CASE("a running slot caught between its stores or in a torn file is not read",
+          "[journal][resume]") {
+  TempDir t;
+  const fs::path path = t / "running";
+  {
+    auto slots = detail::RunningSlots::create(path, 3, 2, 4);
+    CHECK(slots.mark(1, 1, 0));
+    CHECK(slots.mark(2, 1, 1));
+    CHECK(slots.mark(3, 1, (std::uint64_t{1} << 32) | 3));  // node 1, worker 3
+  }
+  REQUIRE(detail::RunningSlots::read(path, 3).size() == 3);
+  std::string bytes = read_file(path);
+  REQUIRE(bytes.size() == 64 + 8 * 32);
+  bytes[64 + 32 + 8] ^= 1;  // worker 1's attempt, its check word not written after it
+  write_file(path, bytes);
+  const auto read = detail::RunningSlots::read(path, 3);
+  REQUIRE(read.size() == 2);
+  CHECK(read[0].index == 1);
+  CHECK(read[1].index == 3);
+  CHECK(read[1].worker == ((std::uint64_t{1} << 32) | 3));
+  write_file(path, bytes.substr(0, 100));  // cut short: nothing
+  CHECK(detail::RunningSlots::read(path, 3).empty());
+  {
+    auto slots = detail::RunningSlots::create(path, 4, 1, 2);
+    CHECK(slots.mark(7, 2, 1));
+    slots.clear();
+  }
+  CHECK(detail::RunningSlots::read(path, 4).empty());  // cleared: nothing runs
 }
 
 TEST_CASE("every other part of the fingerprint refuses a resume when it changes",

@@ -3,12 +3,15 @@
 // <output>/.parallel_run_journal/:
 //   data     each finished mini-batch's bytes: its rows, then its lines of failed_items.csv;
 //   journal  records: a header (the run's fingerprint); per process that works on the run
-//            (the first, then each --resume) a session record, one started record per
-//            attempt on a worker that shares the job's process (thread backend), one record
-//            per finished mini-batch (where its bytes are in data, their checksum, its
-//            outcome and the hash of its inputs), and an end record (how that process's run
-//            ended). A session without an end record died: the last mini-batch each worker
-//            had started, unless it finished, was running when it did.
+//            (the first, then each --resume) a session record, one record per finished
+//            mini-batch (where its bytes are in data, their checksum, its outcome and the
+//            hash of its inputs), and an end record (how that process's run ended). A
+//            session without an end record died: the last mini-batch each worker that
+//            shares the job's process (thread backend) had started, unless it finished, was
+//            running when it did. Those starts are kept in a third file, running (see
+//            running_slots.hpp), and the next session writes the dead one's to the journal
+//            as started records, before its own session record (a worker without a slot
+//            writes its started records itself).
 // Each record is framed [u32 payload length][u64 xxh64 of the payload][payload], so a torn or
 // truncated tail (a crash in the middle of a write) is found and ignored, never fatal: the
 // reader stops at the first record that does not check.
@@ -85,6 +88,8 @@ struct JournalFiles {
   std::filesystem::path dir;
   std::filesystem::path journal() const { return dir / "journal"; }
   std::filesystem::path data() const { return dir / "data"; }
+  /// What each worker of the job's process runs (see running_slots.hpp).
+  std::filesystem::path running() const { return dir / "running"; }
 };
 
 namespace journal_wire {
@@ -238,7 +243,9 @@ class JournalWriter {
   void poll() {
     if (pending_count_ == 0) return;
     const auto now = std::chrono::steady_clock::now();
-    if ((pending_count_ >= group_size_ && now - last_commit_ >= commit_gap_) ||
+    // No gap before the first commit (last_commit_ is then the clock's epoch, which is the
+    // machine's boot: a gap measured from it would depend on the uptime).
+    if ((pending_count_ >= group_size_ && (commits_ == 0 || now - last_commit_ >= commit_gap_)) ||
         now - oldest_pending_ >= group_time_)
       commit();
   }

@@ -11,6 +11,7 @@
 #include "parallel_run/detail/fingerprint.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/journal.hpp"
+#include "parallel_run/detail/running_slots.hpp"
 #include "parallel_run/detail/task.hpp"
 
 #include <fmt/format.h>
@@ -93,12 +94,15 @@ class RunJournal {
         fingerprint_mode_(cfg.fingerprint),
         fingerprint_(std::move(fingerprint)),
         output_file_(JobFiles(cfg).output_file()),
-        failed_items_file_(JobFiles(cfg).failed_items()) {
+        failed_items_file_(JobFiles(cfg).failed_items()),
+        slot_nodes_(static_cast<std::size_t>(std::max(1, cfg.node_count))),
+        slots_per_node_(static_cast<std::size_t>(std::max(16, 4 * cfg.process_count_per_node))) {
     if (mode_ == ResumeMode::restart) return;
     std::vector<JournalEntry> entries;
     // This session's workers: the last mini-batch each one started, until it finishes.
     std::unordered_map<std::uint64_t, std::uint64_t> running;
     bool session_open = false, session_ended = false;
+    std::size_t session_entries = 0;  // where the last session's records begin in `entries`
     auto close_session = [&] {
       if (session_open && !session_ended) {
         // One death per session: a mini-batch whose failed attempt was retried on another
@@ -119,6 +123,7 @@ class RunJournal {
     };
     visit.session = [&](std::int64_t, std::int64_t) {
       close_session();
+      session_entries = entries.size();
       session_open = true;
       session_ended = false;
     };
@@ -133,6 +138,18 @@ class RunJournal {
       running.clear();
     };
     scan_ = read_journal(files_, visit);
+    if (session_open && !session_ended) {
+      // The last session died: its workers' last starts are in the running file, unless
+      // they finished (their records are in `entries` after the session's start).
+      for (const auto& s : RunningSlots::read(files_.running(), scan_.sessions)) {
+        const bool finished =
+            std::any_of(entries.begin() + static_cast<std::ptrdiff_t>(session_entries),
+                        entries.end(), [&](const JournalEntry& e) { return e.index == s.index; });
+        if (finished) continue;
+        running[s.worker] = s.index;
+        dead_starts_.push_back(s);
+      }
+    }
     close_session();
     if (!scan_.found) {
       if (mode_ != ResumeMode::fresh)
@@ -263,7 +280,18 @@ class RunJournal {
           JournalWriter::resume(files_, scan_.valid_journal_bytes, scan_.valid_data_bytes));
     else
       writer_.emplace(JournalWriter::create(files_, fingerprint_));
+    // The dead session's last starts go on record before this session's (they count as
+    // deaths in every later session too); then this session's slots replace its own.
+    if (resuming_)
+      for (const auto& s : dead_starts_)
+        writer_->started(s.index, s.attempt, s.worker);
     writer_->session(now);
+    try {
+      slots_.emplace(RunningSlots::create(files_.running(), resuming_ ? scan_.sessions + 1 : 1,
+                                          slot_nodes_, slots_per_node_));
+    } catch (const OutputError&) {
+      // No mapping to be had: each start is a record of the journal instead.
+    }
     committer_ = std::thread([this] { commit_loop(); });
   }
 
@@ -296,10 +324,12 @@ class RunJournal {
     return it == deaths_.end() ? 0 : it->second;
   }
 
-  /// An attempt starts on a worker that shares the job's process: written at once, on the
-  /// worker's thread, before run() (a crash inside it then names it). Thread-safe.
+  /// An attempt starts on a worker that shares the job's process: marked in its slot at once,
+  /// on the worker's thread, before run() (a crash inside it then names it); a worker without
+  /// a slot writes a started record. Thread-safe.
   void started(std::uint64_t index, std::int64_t attempt, std::uint64_t worker) {
     if (writer_ && error_count_.load(std::memory_order_relaxed) == 0) {
+      if (slots_ && slots_->mark(index, attempt, worker)) return;
       try {
         writer_->started(index, attempt, worker);
       } catch (const OutputError&) {
@@ -312,6 +342,7 @@ class RunJournal {
   /// mini-batch that finished earlier, its record not committed yet, is not taken for one
   /// running at a death that comes later.
   void quiet() {
+    if (slots_) slots_->clear();
     if (writer_) writer_->started(quiet_mark, 0, quiet_mark);
   }
 
@@ -459,6 +490,9 @@ class RunJournal {
   bool reusable_ = false;
   bool resuming_ = false;
   std::optional<JournalWriter> writer_;
+  std::size_t slot_nodes_, slots_per_node_;
+  std::vector<RunningSlots::Start> dead_starts_;  // the last session's, if it died
+  std::optional<RunningSlots> slots_;
   std::thread committer_;
   std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;
