@@ -354,8 +354,14 @@ class RunJournal {
     std::lock_guard lock(mutex_);
     queue_.push_back(
         Finished{e, std::string(rows), std::string(failed_lines), std::move(hash_later)});
-    // Woken in groups, not per mini-batch (a wake-up costs a context switch).
-    if (queue_.size() >= wake_after) wake_.notify_one();
+    queued_bytes_ += rows.size() + failed_lines.size();
+    // Woken in groups, not per mini-batch, and once per group: a wake-up costs two context
+    // switches, and with 32 records a group they were most of the journal's cost in the
+    // small-files run (docs/benchmarks.md, "2026-12-01, third session").
+    if (!wake_sent_ && (queue_.size() >= wake_after || queued_bytes_ >= wake_after_bytes)) {
+      wake_sent_ = true;
+      wake_.notify_one();
+    }
   }
 
   /// Why the journal can no longer be written, once (then empty): the run goes on without it.
@@ -391,7 +397,8 @@ class RunJournal {
     std::string rows, failed_lines;
     std::function<std::uint64_t()> hash_later;
   };
-  static constexpr std::size_t wake_after = 32;
+  static constexpr std::size_t wake_after = 128;
+  static constexpr std::size_t wake_after_bytes = 1u << 20;  // memory: rows wait in the queue
   static constexpr std::uint64_t quiet_mark = UINT64_MAX;
 
   void commit_loop() {
@@ -400,9 +407,10 @@ class RunJournal {
       bool stopping = false;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait_for(lock, std::chrono::milliseconds(250),
-                       [&] { return stop_ || queue_.size() >= wake_after; });
+        wake_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stop_ || wake_sent_; });
         batch.swap(queue_);
+        queued_bytes_ = 0;
+        wake_sent_ = false;
         stopping = stop_;
       }
       try {
@@ -412,7 +420,10 @@ class RunJournal {
         }
         writer_->poll();  // a group of records, or 1 s after the oldest
         if (stopping) {
-          if (commit_at_stop_) writer_->commit();
+          if (commit_at_stop_) {
+            writer_->commit();
+            writer_->sync_records();
+          }
           return;
         }
       } catch (const std::exception& e) {
@@ -497,6 +508,8 @@ class RunJournal {
   std::mutex mutex_;  // guards what follows
   std::condition_variable wake_;
   std::vector<Finished> queue_;
+  std::size_t queued_bytes_ = 0;  // rows and failed lines in queue_
+  bool wake_sent_ = false;        // the committer was told the group is full
   bool stop_ = false;
   bool commit_at_stop_ = true;
   std::string error_;
