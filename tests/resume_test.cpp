@@ -360,6 +360,33 @@ TEST_CASE("a resume over a journal cut at any byte writes the bytes of an uninte
   }
 }
 
+TEST_CASE("a reuse compares every group of mini-batches on both of its threads",
+          "[journal][reuse]") {
+  // 700 mini-batches: groups of 256, 256 and 188, each compared on two threads (the even
+  // positions on one, the odd ones on the other).
+  TempDir t;
+  make_numbered_files(t / "in", 700);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.mini_batch_size = 1;
+  REQUIRE(run_job(c, t / "in").succeeded);
+  behaviour.reset();
+  JobResult r = run_job(c, t / "in");
+  CHECK(r.reused);
+  CHECK(r.mini_batches_total == 700);
+  CHECK(behaviour.runs() == 0);
+  for (const char* name : {"f601.txt", "f000.txt", "f255.txt", "f256.txt", "f699.txt"}) {
+    DYNAMIC_SECTION("a change to " << name << " is found") {
+      write_file(t / "in" / name, "changed");
+      r = run_job(c, t / "in");
+      CHECK_FALSE(r.reused);
+      CHECK(behaviour.runs() == 700);
+      CHECK_THAT(read_file(t / "out" / "parallel_run_step.txt"),
+                 Catch::Contains(std::string(name) + " changed\n"));
+    }
+  }
+}
+
 TEST_CASE("an identical finished run is reused and a changed input or argument runs again",
           "[journal][reuse]") {
   TempDir t;

@@ -23,6 +23,7 @@
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/task.hpp"
+#include "parallel_run/detail/two_threads.hpp"
 #include "parallel_run/detail/temp_names.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
@@ -625,32 +626,12 @@ class Coordinator {
     std::vector<Held> cut = std::move(cut_kept_);
     cut_kept_.clear();
     std::vector<char> same(cut.size(), 0);
-    auto check = [&](std::size_t first, std::size_t step, ChangeCheck& inputs) {
+    on_two_threads(cut.size(), 16, [&](std::size_t first, std::size_t step) {
+      ChangeCheck own;  // the second thread's: kept_inputs_ is this thread's
+      ChangeCheck& inputs = first == 0 ? kept_inputs_ : own;
       for (std::size_t i = first; i < cut.size(); i += step)
         same[i] = journal_->inputs_unchanged(*cut[i].batch, cut[i].input_hash, inputs) ? 1 : 0;
-    };
-    std::optional<std::thread> other;
-    std::exception_ptr other_failed;
-    if (cut.size() >= 16 && std::thread::hardware_concurrency() > 1) try {
-        other.emplace([&] {
-          try {
-            ChangeCheck inputs;
-            check(1, 2, inputs);
-          } catch (...) {
-            other_failed = std::current_exception();
-          }
-        });
-      } catch (const std::system_error&) {
-        // No thread to be had: one does it all.
-      }
-    try {
-      check(0, other ? 2 : 1, kept_inputs_);
-    } catch (...) {
-      if (other) other->join();
-      throw;
-    }
-    if (other) other->join();
-    if (other_failed) std::rethrow_exception(other_failed);
+    });
     for (std::size_t i = 0; i < cut.size(); ++i) {
       Held& h = cut[i];
       if (same[i]) {

@@ -13,6 +13,7 @@
 #include "parallel_run/detail/journal.hpp"
 #include "parallel_run/detail/running_slots.hpp"
 #include "parallel_run/detail/task.hpp"
+#include "parallel_run/detail/two_threads.hpp"
 
 #include <fmt/format.h>
 
@@ -29,6 +30,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <optional>
 #include <set>
 #include <string>
@@ -238,15 +240,33 @@ class RunJournal {
         !fs::exists(failed_items_file_, ec))
       return std::nullopt;
     std::size_t matched = 0;
-    ChangeCheck check;
+    ChangeCheck checks[2];  // one a thread
+    // Compared in groups (memory: a group's mini-batches), the inputs' ctimes on two threads:
+    // a stat per input is most of a reuse hit's time.
+    using Task = std::remove_cvref_t<decltype(*partitioner.next())>;
+    std::vector<std::pair<Task, const JournalEntry*>> group;
+    auto group_matches = [&] {
+      std::atomic<bool> same{true};
+      on_two_threads(group.size(), 16, [&](std::size_t first, std::size_t step) {
+        for (std::size_t i = first; i < group.size() && same.load(std::memory_order_relaxed);
+             i += step) {
+          const auto& [task, e] = group[i];
+          if (!same_inputs(*e, task, task_input_hash(task, fingerprint_mode_), checks[first]))
+            same.store(false, std::memory_order_relaxed);
+        }
+      });
+      matched += group.size();
+      group.clear();
+      return same.load();
+    };
     try {
       while (auto task = partitioner.next()) {
         const JournalEntry* e = find(task->mini_batch_index());
-        if (e == nullptr ||
-            !same_inputs(*e, *task, task_input_hash(*task, fingerprint_mode_), check))
-          return std::nullopt;
-        ++matched;
+        if (e == nullptr) return std::nullopt;
+        group.emplace_back(std::move(*task), e);
+        if (group.size() == reuse_group && !group_matches()) return std::nullopt;
       }
+      if (!group_matches()) return std::nullopt;
     } catch (const std::exception&) {
       return std::nullopt;  // an input that cannot be read now: run, and say so there
     }
@@ -397,6 +417,7 @@ class RunJournal {
     std::string rows, failed_lines;
     std::function<std::uint64_t()> hash_later;
   };
+  static constexpr std::size_t reuse_group = 256;  // mini-batches compared at a time
   static constexpr std::size_t wake_after = 128;
   static constexpr std::size_t wake_after_bytes = 1u << 20;  // memory: rows wait in the queue
   static constexpr std::uint64_t quiet_mark = UINT64_MAX;
