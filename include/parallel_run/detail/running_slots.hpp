@@ -1,7 +1,8 @@
 // What each worker that shares the job's process is running, kept where a death of the
 // process cannot take it: <output>/.parallel_run_journal/running, a small file mapped into
 // memory with one slot per worker. A worker marks its slot before run() with three stores
-// (no system call: a write(2) per attempt cost the small-files run about 6% of its CPU); the
+// (no system call: the write(2) per attempt it replaces was a measurable part of the
+// small-files run's CPU, docs/benchmarks.md, "2026-12-01, third session"); the
 // kernel keeps the page when the process is killed or crashes (not through a power cut,
 // after which no mini-batch is blamed). The next session reads the slots of the session
 // that died and writes them to the journal as started records (see run_journal.hpp), so the

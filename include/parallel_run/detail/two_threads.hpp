@@ -1,6 +1,6 @@
 // Work split over the calling thread and one more, for the checks of many inputs' ctimes that
-// a resume or a reuse makes before it runs anything (a stat per input: about 2 us each, most
-// of what a kept mini-batch costs), when the cores would otherwise wait.
+// a resume or a reuse makes before it runs anything (a stat per input, most of what a kept
+// mini-batch costs), when the cores would otherwise wait.
 #pragma once
 #include "parallel_run/version.hpp"
 
