@@ -36,6 +36,7 @@ TEST_CASE("a node returns rank 0's result, or throws its error", "[cluster]") {
   r.items_failed = 3;
   r.items_not_processed = 6;
   r.mini_batches_resumed = 7;
+  r.mini_batches_inputs_changed = 2;
   r.output_file = "/out/parallel_run_step.txt";
   std::string bytes;
   detail::WireWriter w(bytes);
@@ -51,6 +52,7 @@ TEST_CASE("a node returns rank 0's result, or throws its error", "[cluster]") {
   CHECK(back.items_failed == 3);
   CHECK(back.items_not_processed == 6);
   CHECK(back.mini_batches_resumed == 7);
+  CHECK(back.mini_batches_inputs_changed == 2);
   CHECK(back.output_file == "/out/parallel_run_step.txt");
 
   auto round_trip = [](std::exception_ptr e) {

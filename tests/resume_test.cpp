@@ -531,13 +531,70 @@ TEST_CASE("a resume checks kept mini-batches in groups: changed or unreadable on
   const JobResult r = run_job(c, t / "in");
   CHECK(r.succeeded);
   CHECK(r.mini_batches_resumed == 197);
+  CHECK(r.mini_batches_inputs_changed == 2);  // the damaged bytes are said on their own
+  CHECK_THAT(r.summary(),
+             Catch::Contains("; 197 mini-batches kept from the earlier run; 2 mini-batches of "
+                             "the earlier run ran again (their inputs changed);"));
   CHECK(behaviour.runs() == 3);
   std::string expected = before.rows;
   expected.replace(expected.find("f005.txt 5\n"), 11, "f005.txt five\n");
   expected.replace(expected.find("f150.txt 150\n"), 13, "f150.txt 150!\n");
   CHECK(read_file(t / "out" / "parallel_run_step.txt") == expected);
+  const std::string master = read_file(t / "out" / "logs" / "master.txt");
+  CHECK_THAT(master, Catch::Contains("does not match its checksum: mini-batch 77 runs again"));
+  // The first changed one is named; the others are counted.
+  CHECK_THAT(master, Catch::Contains("mini-batch 5 (f005.txt) was finished by the earlier run, "
+                                     "but its inputs changed since (or are named another way): "
+                                     "it runs again"));
+  CHECK(master.find("mini-batch 150 (f150.txt) was finished") == std::string::npos);
+}
+
+TEST_CASE("a resume keeps what the earlier run finished whichever way its inputs are spelled",
+          "[journal][resume]") {
+  // The run reads t/in by its absolute path; its resume names the same files relative to the
+  // working folder, with a "." inside, or through a link made before the run: all are kept.
+  // Copies of the files in another folder (same names, sizes, times) are other inputs.
+  TempDir t;
+  make_numbered_files(t / "in", 12);
+  write_file(t / "ref.txt", "reference");
+  fs::create_directory_symlink(t / "in", t / "link");
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.side_inputs["ref"] = t / "ref.txt";
+  REQUIRE(run_job(c, t / "in").succeeded);
+  const Outputs before = outputs_of(t / "out");
+  REQUIRE(before.rows.find("f011.txt 11\n") != std::string::npos);
+  c.resume = ResumeMode::resume;
+  const fs::path relative = fs::relative(t / "in", fs::current_path());
+  REQUIRE(relative.is_relative());
+  for (const fs::path& spelling : {relative, t / "in" / ".", t / "link"}) {
+    CAPTURE(spelling);
+    Config again = c;
+    again.side_inputs["ref"] = fs::relative(t / "ref.txt", fs::current_path());
+    behaviour.reset();
+    const JobResult r = run_job(again, spelling);
+    CHECK(r.succeeded);
+    CHECK(r.mini_batches_resumed == 4);
+    CHECK(r.mini_batches_inputs_changed == 0);
+    CHECK(behaviour.runs() == 0);
+    CHECK(outputs_of(t / "out").rows == before.rows);
+  }
+  fs::copy(t / "in", t / "copy", fs::copy_options::recursive);
+  for (int i = 0; i < 12; ++i) {
+    const std::string name = fmt::format("f{:03}.txt", i);
+    fs::last_write_time(t / "copy" / name, fs::last_write_time(t / "in" / name));
+  }
+  behaviour.reset();
+  const JobResult r = run_job(c, t / "copy");
+  CHECK(r.succeeded);
+  CHECK(r.mini_batches_resumed == 0);
+  CHECK(r.mini_batches_inputs_changed == 4);
+  CHECK(behaviour.runs() == 4);
+  CHECK(outputs_of(t / "out").rows == before.rows);
   CHECK_THAT(read_file(t / "out" / "logs" / "master.txt"),
-             Catch::Contains("does not match its checksum: mini-batch 77 runs again"));
+             Catch::Contains("mini-batch 0 (first: f000.txt; last: f002.txt) was finished by "
+                             "the earlier run, but its inputs changed since (or are named "
+                             "another way): it runs again"));
 }
 
 TEST_CASE("a suspect among kept mini-batches runs alone and the resume ends", "[journal][resume]") {
@@ -719,6 +776,37 @@ TEST_CASE("a dead session's running slots count its deaths and stay on record fo
   CHECK(third.deaths(5) == 2);  // at both deaths: a poison mini-batch with run_max_try 2
   CHECK(third.deaths(8) == 1);  // not running at the second
   CHECK(third.deaths(6) == 0);
+}
+
+TEST_CASE("a worker past the running slots writes its start to the journal and its death counts",
+          "[journal][resume]") {
+  // A job's session through RunJournal: worker 0 has a slot, worker 70 does not (16 a node
+  // with two workers), so its start goes to the journal file at once. The session dies (no
+  // end record); the next one counts a death for both mini-batches.
+  TempDir t;
+  Config c = journal_config(t / "out");
+  const detail::JournalFiles files{detail::JobFiles(c).journal_dir()};
+  detail::Fingerprint fingerprint;
+  fingerprint.add("program", "version 1");
+  {
+    detail::RunJournal journal(c, fingerprint);
+    journal.start();
+    journal.started(3, 1, 0);
+    journal.started(9, 2, 70);
+  }  // destroyed without end(): the process died
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> starts;  // (mini-batch, worker)
+  detail::JournalVisitor visit;
+  visit.started = [&](std::uint64_t index, std::int64_t, std::uint64_t worker) {
+    starts.emplace_back(index, worker);
+  };
+  REQUIRE(detail::read_journal(files, visit).sessions == 1);
+  CHECK(starts == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{9, 70}});
+  REQUIRE(detail::RunningSlots::read(files.running(), 1).size() == 1);
+  c.resume = ResumeMode::resume;
+  const detail::RunJournal next(c, fingerprint);
+  CHECK(next.deaths(3) == 1);  // from its slot
+  CHECK(next.deaths(9) == 1);  // from its record
+  CHECK(next.deaths(4) == 0);
 }
 
 TEST_CASE("a running slot caught between its stores or in a torn file is not read",

@@ -69,6 +69,9 @@ struct JobResult {
   /// Mini-batches kept from an earlier run of the output folder (--resume, --retry-failed):
   /// their rows and failed items came from the journal; they are counted above as well.
   std::size_t mini_batches_resumed = 0;
+  /// Mini-batches the earlier run finished that ran again because their inputs changed since
+  /// (or were named another way: another input folder, a file renamed).
+  std::size_t mini_batches_inputs_changed = 0;
   /// The job did not run: the finished run in the output folder had the same program,
   /// settings and inputs (Config::allow_reuse), and this is its result; the output and the
   /// logs are that run's, untouched. `reused_run` says when it ended.
@@ -99,6 +102,9 @@ struct JobResult {
     if (limit != 0) s += fmt::format("; limit: the first {} items", limit);
     if (mini_batches_resumed != 0)
       s += fmt::format("; {} mini-batches kept from the earlier run", mini_batches_resumed);
+    if (mini_batches_inputs_changed != 0)
+      s += fmt::format("; {} mini-batches of the earlier run ran again (their inputs changed)",
+                       mini_batches_inputs_changed);
     if (inputs_skipped != 0) s += fmt::format("; {} input entries not read", inputs_skipped);
     if (duplicate_keys != 0) s += fmt::format("; {} duplicate keys", duplicate_keys);
     if (output_error)

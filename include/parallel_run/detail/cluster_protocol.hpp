@@ -65,10 +65,11 @@ inline void encode_job_end(WireWriter& w, const JobResult* result, std::exceptio
     w.put(r.output_error);
     w.put(r.configuration_error);
     w.put(r.interrupted_by);
-    for (std::size_t v : {r.items_total, r.items_succeeded, r.items_failed, r.items_not_processed,
-                          r.mini_batches_total, r.mini_batches_succeeded, r.mini_batches_failed,
-                          r.mini_batches_not_processed, r.attempts, r.retries, r.timeouts,
-                          r.init_failures, r.warnings, r.inputs_skipped, r.mini_batches_resumed})
+    for (std::size_t v :
+         {r.items_total, r.items_succeeded, r.items_failed, r.items_not_processed,
+          r.mini_batches_total, r.mini_batches_succeeded, r.mini_batches_failed,
+          r.mini_batches_not_processed, r.attempts, r.retries, r.timeouts, r.init_failures,
+          r.warnings, r.inputs_skipped, r.mini_batches_resumed, r.mini_batches_inputs_changed})
       w.put<std::uint64_t>(v);
     w.put(r.reused);
     w.put(r.wall_seconds);
@@ -124,7 +125,8 @@ inline JobResult decode_job_end(WireReader& r) {
            {&j.items_total, &j.items_succeeded, &j.items_failed, &j.items_not_processed,
             &j.mini_batches_total, &j.mini_batches_succeeded, &j.mini_batches_failed,
             &j.mini_batches_not_processed, &j.attempts, &j.retries, &j.timeouts, &j.init_failures,
-            &j.warnings, &j.inputs_skipped, &j.mini_batches_resumed})
+            &j.warnings, &j.inputs_skipped, &j.mini_batches_resumed,
+            &j.mini_batches_inputs_changed})
         *v = static_cast<std::size_t>(r.get<std::uint64_t>());
       j.reused = r.get<bool>();
       j.wall_seconds = r.get<double>();

@@ -586,7 +586,8 @@ class Coordinator {
       if (journal_ && journal_->resuming() && journal_->has_kept(batch->mini_batch_index())) {
         // Hashed here only to compare with a kept record; the others on the journal's thread
         // (journal_finished), as in a fresh run. Checked in groups (settle_kept()).
-        const std::uint64_t input_hash = task_input_hash(*batch, journal_->fingerprint_mode());
+        const std::uint64_t input_hash =
+            task_input_hash(*batch, journal_->fingerprint_mode(), kept_folders_);
         cut_kept_.push_back(Held{std::move(batch), std::move(info), input_hash});
         if (cut_kept_.size() >= kept_group && !settle_kept()) {
           if (in_flight_.empty()) fill();  // the suspect held among them runs alone now
@@ -634,6 +635,12 @@ class Coordinator {
     });
     for (std::size_t i = 0; i < cut.size(); ++i) {
       Held& h = cut[i];
+      if (!same[i] && result_.mini_batches_inputs_changed++ == 0)
+        log_->warning(
+            "mini-batch {} ({}) was finished by the earlier run, but its inputs changed since "
+            "(or are named another way): it runs again, as will any other such one (counted "
+            "in the job's summary)",
+            h.info->index, ProcessedLog::mini_batch_detail(*h.info));
       if (same[i]) {
         try {
           if (auto k = journal_->kept_bytes(h.batch->mini_batch_index())) {
@@ -741,10 +748,10 @@ class Coordinator {
     e.items_succeeded = succeeded;
     e.items_failed = failed;
     e.input_hash = input_hash;
-    std::function<std::uint64_t()> hash_later;
+    std::function<std::uint64_t(CanonicalFolders&)> hash_later;
     if (input_hash == 0)
-      hash_later = [batch, mode = journal_->fingerprint_mode()] {
-        return task_input_hash(*batch, mode);
+      hash_later = [batch, mode = journal_->fingerprint_mode()](CanonicalFolders& folders) {
+        return task_input_hash(*batch, mode, folders);
       };
     journal_->finished(e, rows, failed_lines, std::move(hash_later));
   }
@@ -1213,6 +1220,7 @@ class Coordinator {
   std::optional<Held> held_;          // a suspect waiting to run alone
   std::vector<Held> cut_kept_;        // cut, finished by the earlier run: see settle_kept()
   ChangeCheck kept_inputs_;           // checks their inputs on this thread
+  CanonicalFolders kept_folders_;     // names their inputs on this thread
   std::optional<std::size_t> alone_;  // the suspect running alone
   std::size_t init_failures_ = 0;
   bool exhausted_ = false;

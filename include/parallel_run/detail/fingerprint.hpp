@@ -32,6 +32,7 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <cstdlib>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -301,8 +302,12 @@ inline Fingerprint run_fingerprint(const Config& c, const TableOptions* table,
     args += '[' + a + ']';
   }
   f.add("arguments", args);
-  for (const auto& [name, path] : c.side_inputs)
-    f.add("side_input." + name, path.string() + " " + file_identity(path, mode));
+  for (const auto& [name, path] : c.side_inputs) {
+    // Canonical, as inputs are (CanonicalFolders): another spelling of it is the same run.
+    std::error_code ec;
+    const auto canonical = std::filesystem::weakly_canonical(path, ec);
+    f.add("side_input." + name, (ec ? path : canonical).string() + " " + file_identity(path, mode));
+  }
   if (table) {
     f.add("table.format", table->format ? std::string(to_string(*table->format)) : "by extension");
     f.add("table.delimiter", table->delimiter == 0 ? "default" : std::string(1, table->delimiter));
@@ -325,11 +330,52 @@ inline Fingerprint run_fingerprint(const Config& c, const TableOptions* table,
 /// Hashes the identities of a mini-batch's inputs, one (key, path) at a time: a resumed run
 /// reuses a finished mini-batch only when the hash of the inputs it cuts now is the same
 /// (and, with metadata, ChangeCheck finds none of them changed since the session that ran it).
+/// Inputs' folders spelled one way: absolute, with symbolic links, "." and ".." resolved, so
+/// that "data/a.csv", "./data/a.csv" and "/work/data/a.csv" name one input whichever way a
+/// run was given it (from another working folder, or through a link to the folder). Each
+/// folder is resolved once (realpath) while its files come in a row; a folder that cannot be
+/// resolved keeps its spelling (its files are missing, as ChangeCheck finds). One per thread
+/// and job: a resolution is not looked at again while the job runs.
+class CanonicalFolders {
+ public:
+  /// `path` with its folder spelled canonically.
+  std::string_view of(const std::string& path) {
+    const auto slash = path.rfind('/');
+    const std::string_view folder = slash == std::string::npos
+                                        ? std::string_view(".")
+                                        : std::string_view(path.data(), slash == 0 ? 1 : slash);
+    const std::string_view name = slash == std::string::npos
+                                      ? std::string_view(path)
+                                      : std::string_view(path).substr(slash + 1);
+    if (!resolved_ || folder != spelling_) {
+      spelling_.assign(folder);
+      resolved_ = true;
+      canonical_.clear();
+      if (char* real = ::realpath(spelling_.c_str(), nullptr)) {
+        canonical_ = real;
+        std::free(real);
+      }
+    }
+    if (canonical_.empty()) return path;
+    out_.assign(canonical_);
+    if (out_.back() != '/') out_ += '/';
+    out_ += name;
+    return out_;
+  }
+
+ private:
+  bool resolved_ = false;
+  std::string spelling_, canonical_, out_;
+};
+
 class InputIdentity {
  public:
-  explicit InputIdentity(FingerprintMode mode) : mode_(mode) {}
+  /// `folders`: the calling thread's, to name each input by its canonical path (without
+  /// them, by the path as given).
+  explicit InputIdentity(FingerprintMode mode, CanonicalFolders* folders = nullptr)
+      : mode_(mode), folders_(folders) {}
   /// One input: its key, and the slice of it the mini-batch covers (a table slice's byte
-  /// range; 0, 0 for a whole file). With metadata, its name and range (no system call);
+  /// range; 0, 0 for a whole file). With metadata, its name and range (no system call per file);
   /// with content, the xxh64 of its bytes (a slice's own bytes only).
   void add(std::string_view key, const std::filesystem::path& path, std::uint64_t offset = 0,
            std::uint64_t length = 0) {
@@ -339,7 +385,7 @@ class InputIdentity {
       // journal's thread: no format string to parse, no allocation).
       id_.assign(key);
       id_ += '\n';
-      id_ += path.native();
+      id_ += folders_ != nullptr ? folders_->of(path.native()) : std::string_view(path.native());
       id_ += '\n';
       append_number(offset);
       id_ += ' ';
@@ -372,6 +418,7 @@ class InputIdentity {
   }
 
   FingerprintMode mode_;
+  CanonicalFolders* folders_;
   std::uint64_t hash_ = 0;
   std::string id_;
 };

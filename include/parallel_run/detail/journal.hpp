@@ -195,6 +195,7 @@ class JournalWriter {
         journal_fd_(std::exchange(o.journal_fd_, -1)),
         data_fd_(std::exchange(o.data_fd_, -1)),
         data_end_(o.data_end_),
+        data_synced_(o.data_synced_),
         data_pending_(std::move(o.data_pending_)),
         pending_(std::move(o.pending_)),
         pending_count_(o.pending_count_),
@@ -303,7 +304,10 @@ class JournalWriter {
   void commit() {
     if (pending_.empty()) return;
     flush_data();
-    sync(data_fd_, files_.data());
+    if (data_synced_ != data_end_) {  // not for records without data (the end)
+      sync(data_fd_, files_.data());
+      data_synced_ = data_end_;
+    }
     write_all(journal_fd_, pending_, files_.journal());
     pending_.clear();
     pending_count_ = 0;
@@ -333,6 +337,7 @@ class JournalWriter {
     journal_fd_ = open_at(files_.journal(), journal_bytes, O_APPEND);
     data_fd_ = open_at(files_.data(), data_bytes);
     data_end_ = data_bytes;
+    data_synced_ = data_bytes;  // the earlier session synced it before the records after it
   }
 
   // The clock that stamps files' ctime, read through the journal file (setting its times to now
@@ -402,7 +407,8 @@ class JournalWriter {
   JournalFiles files_;
   int journal_fd_ = -1, data_fd_ = -1;
   std::uint64_t data_end_ = 0;
-  std::string data_pending_;  // data not written yet (written before any commit)
+  std::uint64_t data_synced_ = 0;  // data_end_ at the data's last fdatasync
+  std::string data_pending_;       // data not written yet (written before any commit)
   std::string pending_;
   std::size_t pending_count_ = 0;
   std::chrono::steady_clock::time_point oldest_pending_{};

@@ -44,8 +44,8 @@ namespace detail {
 /// The hash of what a mini-batch reads: each file's key and identity, a table slice's file and
 /// byte range, a key-grouped slice's source files and place in the grouping.
 template <class Task>
-std::uint64_t task_input_hash(const Task& task, FingerprintMode mode) {
-  InputIdentity id(mode);
+std::uint64_t task_input_hash(const Task& task, FingerprintMode mode, CanonicalFolders& folders) {
+  InputIdentity id(mode, &folders);
   if constexpr (requires { task.sources(); }) {
     if (!task.from_spill()) {
       const auto& source = *task.sources().at(0);
@@ -241,6 +241,7 @@ class RunJournal {
       return std::nullopt;
     std::size_t matched = 0;
     ChangeCheck checks[2];  // one a thread
+    CanonicalFolders folders[2];
     // Compared in groups (memory: a group's mini-batches), the inputs' ctimes on two threads:
     // a stat per input is most of a reuse hit's time.
     using Task = std::remove_cvref_t<decltype(*partitioner.next())>;
@@ -251,7 +252,8 @@ class RunJournal {
         for (std::size_t i = first; i < group.size() && same.load(std::memory_order_relaxed);
              i += step) {
           const auto& [task, e] = group[i];
-          if (!same_inputs(*e, task, task_input_hash(task, fingerprint_mode_), checks[first]))
+          if (!same_inputs(*e, task, task_input_hash(task, fingerprint_mode_, folders[first]),
+                           checks[first]))
             same.store(false, std::memory_order_relaxed);
         }
       });
@@ -367,9 +369,10 @@ class RunJournal {
   }
 
   /// A mini-batch finished: its bytes and record go to the committer, which fills in the
-  /// entry's input hash with `hash_later()` when given (off the job's thread: a stat per file).
+  /// entry's input hash with `hash_later(folders)` when given (off the job's thread; `folders`:
+  /// the committer's).
   void finished(const JournalEntry& e, std::string_view rows, std::string_view failed_lines,
-                std::function<std::uint64_t()> hash_later = {}) {
+                std::function<std::uint64_t(CanonicalFolders&)> hash_later = {}) {
     if (!writer_) return;
     std::lock_guard lock(mutex_);
     queue_.push_back(
@@ -415,7 +418,7 @@ class RunJournal {
   struct Finished {
     JournalEntry entry;
     std::string rows, failed_lines;
-    std::function<std::uint64_t()> hash_later;
+    std::function<std::uint64_t(CanonicalFolders&)> hash_later;
   };
   static constexpr std::size_t reuse_group = 256;  // mini-batches compared at a time
   static constexpr std::size_t wake_after = 128;
@@ -436,7 +439,7 @@ class RunJournal {
       }
       try {
         for (auto& f : batch) {
-          if (f.hash_later) f.entry.input_hash = f.hash_later();
+          if (f.hash_later) f.entry.input_hash = f.hash_later(committer_folders_);
           writer_->add(f.entry, f.rows, f.failed_lines);
         }
         writer_->poll();  // a group of records, or 1 s after the oldest
@@ -526,7 +529,8 @@ class RunJournal {
   std::vector<RunningSlots::Start> dead_starts_;  // the last session's, if it died
   std::optional<RunningSlots> slots_;
   std::thread committer_;
-  std::mutex mutex_;  // guards what follows
+  CanonicalFolders committer_folders_;  // the committer's
+  std::mutex mutex_;                    // guards what follows
   std::condition_variable wake_;
   std::vector<Finished> queue_;
   std::size_t queued_bytes_ = 0;  // rows and failed lines in queue_
