@@ -387,3 +387,32 @@ TEST_CASE("an input's metadata identity is its key, path and range, chained by x
   CHECK(id.value() ==
         hash_bytes("data/b.csv\n/in/data/b.csv\n1048576 18446744073709551615\n", first));
 }
+
+TEST_CASE("an input is named by its real path whichever way its folder is spelled", "[journal]") {
+  TempDir dir;
+  test_support::write_file(dir.path() / "in" / "sub" / "a.txt", "a");
+  test_support::write_file(dir.path() / "in" / "b.txt", "b");
+  fs::create_directory_symlink(dir.path() / "in", dir.path() / "link");
+  const fs::path real = fs::canonical(dir.path() / "in");
+  detail::CanonicalFolders folders;
+  auto identity = [&](const fs::path& path, detail::CanonicalFolders* f) {
+    detail::InputIdentity id(FingerprintMode::metadata, f);
+    id.add("sub/a.txt", path);
+    return id.value();
+  };
+  const auto expected = identity(real / "sub" / "a.txt", nullptr);  // the real path as given
+  const fs::path relative = fs::relative(dir.path() / "in", fs::current_path());
+  // Folders interleaved: each is resolved once and remembered.
+  for (const fs::path& p : {relative / "sub" / "a.txt", dir.path() / "in" / "." / "sub" / "a.txt",
+                            dir.path() / "link" / "sub" / "a.txt",
+                            real / "sub" / ".." / "sub" / "a.txt", relative / "sub" / "a.txt"}) {
+    CAPTURE(p);
+    CHECK(identity(p, &folders) == expected);
+    CHECK(folders.of((p.parent_path().parent_path() / "b.txt").string()) ==
+          (real / "b.txt").string());
+  }
+  CHECK(identity(relative / "sub" / "a.txt", nullptr) != expected);  // without: as given
+  // A folder that cannot be resolved keeps its spelling; a bare name is in the working folder.
+  CHECK(folders.of("missing/x.txt") == "missing/x.txt");
+  CHECK(folders.of("x.txt") == (fs::current_path() / "x.txt").string());
+}

@@ -100,6 +100,15 @@ inline std::string file_identity(const std::filesystem::path& path, FingerprintM
   return fmt::format("{} {}", static_cast<long long>(st.st_size), ns);
 }
 
+/// A string hash that also takes string_views: maps keyed by names are looked up without
+/// building a string.
+struct NameHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
 /// A status-change time (ctime) in nanoseconds since the epoch, as its file system stamped it.
 inline std::int64_t ctime_ns(const struct ::stat& st) {
   return static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000LL + st.st_ctim.tv_nsec;
@@ -186,12 +195,6 @@ class ChangeCheck {
 
   std::string folder_;
   int folder_fd_ = -1;
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
   // INT64_MAX: missing. Looked up by string_view (once per input and folder).
   std::unordered_map<std::string, std::int64_t, NameHash, std::equal_to<>> folder_ctimes_;
 };
@@ -333,9 +336,9 @@ inline Fingerprint run_fingerprint(const Config& c, const TableOptions* table,
 /// Inputs' folders spelled one way: absolute, with symbolic links, "." and ".." resolved, so
 /// that "data/a.csv", "./data/a.csv" and "/work/data/a.csv" name one input whichever way a
 /// run was given it (from another working folder, or through a link to the folder). Each
-/// folder is resolved once (realpath) while its files come in a row; a folder that cannot be
-/// resolved keeps its spelling (its files are missing, as ChangeCheck finds). One per thread
-/// and job: a resolution is not looked at again while the job runs.
+/// folder is resolved once (realpath; up to 4096 folders are remembered); a folder that
+/// cannot be resolved keeps its spelling (its files are missing, as ChangeCheck finds). One per
+/// thread and job: a resolution is not looked at again while the job runs.
 class CanonicalFolders {
  public:
   /// `path` with its folder spelled canonically.
@@ -347,25 +350,31 @@ class CanonicalFolders {
     const std::string_view name = slash == std::string::npos
                                       ? std::string_view(path)
                                       : std::string_view(path).substr(slash + 1);
-    if (!resolved_ || folder != spelling_) {
-      spelling_.assign(folder);
-      resolved_ = true;
-      canonical_.clear();
-      if (char* real = ::realpath(spelling_.c_str(), nullptr)) {
-        canonical_ = real;
-        std::free(real);
+    if (last_ == nullptr || folder != last_->first) {
+      auto it = canonical_.find(folder);  // no string built for a folder seen before
+      if (it == canonical_.end()) {
+        if (canonical_.size() >= 4096) canonical_.clear();  // bounded
+        std::string spelling(folder), real;
+        if (char* r = ::realpath(spelling.c_str(), nullptr)) {
+          real = r;
+          std::free(r);
+        }
+        it = canonical_.emplace(std::move(spelling), std::move(real)).first;
       }
+      last_ = &*it;
     }
-    if (canonical_.empty()) return path;
-    out_.assign(canonical_);
+    if (last_->second.empty()) return path;
+    out_.assign(last_->second);
     if (out_.back() != '/') out_ += '/';
     out_ += name;
     return out_;
   }
 
  private:
-  bool resolved_ = false;
-  std::string spelling_, canonical_, out_;
+  // Spelling -> canonical path (empty: not resolved). Elements stay put: last_ points at one.
+  std::unordered_map<std::string, std::string, NameHash, std::equal_to<>> canonical_;
+  const std::pair<const std::string, std::string>* last_ = nullptr;
+  std::string out_;
 };
 
 class InputIdentity {
