@@ -159,7 +159,7 @@ TEST_CASE("a run interrupted by SIGINT and resumed writes the bytes of an uninte
              Catch::Contains(std::to_string(finished) + " mini-batches kept from the earlier run"));
   CHECK_THAT(read_file(t / "out" / "logs" / "master.txt"),
              Catch::Contains("resuming the run in '" + (t / "out").string() +
-                             "': " + std::to_string(finished) + " of its mini-batches are kept"));
+                             "': " + std::to_string(finished) + " of its mini-batches finished"));
 }
 
 TEST_CASE("a resume keeps failed mini-batches failed and retry_failed runs them again",
@@ -552,8 +552,9 @@ TEST_CASE("a resume checks kept mini-batches in groups: changed or unreadable on
 TEST_CASE("a resume keeps what the earlier run finished whichever way its inputs are spelled",
           "[journal][resume]") {
   // The run reads t/in by its absolute path; its resume names the same files relative to the
-  // working folder, with a "." inside, or through a link made before the run: all are kept.
-  // Copies of the files in another folder (same names, sizes, times) are other inputs.
+  // working folder, with a "." inside, or through a link made before or after the run: all
+  // are kept. Copies of the files in another folder (same names, sizes, times) are other
+  // inputs, also when a link that named t/in points at them.
   TempDir t;
   make_numbered_files(t / "in", 12);
   write_file(t / "ref.txt", "reference");
@@ -567,7 +568,8 @@ TEST_CASE("a resume keeps what the earlier run finished whichever way its inputs
   c.resume = ResumeMode::resume;
   const fs::path relative = fs::relative(t / "in", fs::current_path());
   REQUIRE(relative.is_relative());
-  for (const fs::path& spelling : {relative, t / "in" / ".", t / "link"}) {
+  fs::create_directory_symlink(t / "in", t / "late");  // a link made after the run
+  for (const fs::path& spelling : {relative, t / "in" / ".", t / "link", t / "late"}) {
     CAPTURE(spelling);
     Config again = c;
     again.side_inputs["ref"] = fs::relative(t / "ref.txt", fs::current_path());
@@ -584,17 +586,28 @@ TEST_CASE("a resume keeps what the earlier run finished whichever way its inputs
     const std::string name = fmt::format("f{:03}.txt", i);
     fs::last_write_time(t / "copy" / name, fs::last_write_time(t / "in" / name));
   }
+  // The link the run could have read pointed at the copy instead: its real paths changed.
+  fs::remove(t / "link");
+  fs::create_directory_symlink(t / "copy", t / "link");
   behaviour.reset();
-  const JobResult r = run_job(c, t / "copy");
+  const JobResult r = run_job(c, t / "link");
   CHECK(r.succeeded);
   CHECK(r.mini_batches_resumed == 0);
   CHECK(r.mini_batches_inputs_changed == 4);
+  CHECK_THAT(r.summary(), Catch::Contains("; 4 mini-batches of the earlier run ran again (their "
+                                          "inputs changed)"));
   CHECK(behaviour.runs() == 4);
   CHECK(outputs_of(t / "out").rows == before.rows);
   CHECK_THAT(read_file(t / "out" / "logs" / "master.txt"),
              Catch::Contains("mini-batch 0 (first: f000.txt; last: f002.txt) was finished by "
                              "the earlier run, but its inputs changed since (or are named "
                              "another way): it runs again"));
+  // The copy by its own name is what that session read: all kept.
+  behaviour.reset();
+  const JobResult copy = run_job(c, t / "copy");
+  CHECK(copy.mini_batches_resumed == 4);
+  CHECK(copy.mini_batches_inputs_changed == 0);
+  CHECK(behaviour.runs() == 0);
 }
 
 TEST_CASE("a suspect among kept mini-batches runs alone and the resume ends", "[journal][resume]") {
@@ -676,7 +689,11 @@ TEST_CASE("a folder renamed over another and a link pointed elsewhere are seen a
   SECTION("the file a link points to rewritten: only its mini-batch runs again") {
     write_file(t / "targets" / "first.txt", "FIRST");
     behaviour.reset();
-    CHECK(run_job(c, t / "in").mini_batches_resumed == 3);
+    const JobResult r = run_job(c, t / "in");
+    CHECK(r.mini_batches_resumed == 3);
+    CHECK_THAT(r.summary(), Catch::Contains("; 3 mini-batches kept from the earlier run; 1 "
+                                            "mini-batch of the earlier run ran again (its "
+                                            "inputs changed);"));
     CHECK(behaviour.runs() == 1);
     CHECK(read_file(t / "out" / "parallel_run_step.txt") ==
           "c.txt 3\nlink.txt FIRST\nsub/a.txt 1\nsub/b.txt 2\n");
@@ -724,7 +741,7 @@ TEST_CASE("a session that died counts one death for each mini-batch that was run
   CHECK(journal.has_kept(4));
   CHECK(journal.has_kept(6));
   CHECK_FALSE(journal.has_kept(5));
-  CHECK_THAT(journal.notes().back(), Catch::Contains("2 of its mini-batches are kept") &&
+  CHECK_THAT(journal.notes().back(), Catch::Contains("2 of its mini-batches finished") &&
                                          Catch::Contains("2 were running when a process"));
 }
 

@@ -102,7 +102,9 @@ struct JobResult {
     if (limit != 0) s += fmt::format("; limit: the first {} items", limit);
     if (mini_batches_resumed != 0)
       s += fmt::format("; {} mini-batches kept from the earlier run", mini_batches_resumed);
-    if (mini_batches_inputs_changed != 0)
+    if (mini_batches_inputs_changed == 1)
+      s += "; 1 mini-batch of the earlier run ran again (its inputs changed)";
+    else if (mini_batches_inputs_changed != 0)
       s += fmt::format("; {} mini-batches of the earlier run ran again (their inputs changed)",
                        mini_batches_inputs_changed);
     if (inputs_skipped != 0) s += fmt::format("; {} input entries not read", inputs_skipped);

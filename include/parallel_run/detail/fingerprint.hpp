@@ -170,8 +170,9 @@ class ChangeCheck {
   }
 
   // The folders of `p` from its own up to where `key` begins (its input's root; its own alone
-  // when `p` does not end with `key`), each as itself: a link to a folder pointed elsewhere is
-  // a change of the link.
+  // when `p` does not end with `key`), each as what it names: a link to a folder is followed
+  // (one pointed elsewhere changes the inputs' real paths, which the mini-batches' hashes
+  // hold: CanonicalFolders), so a link made after the run names the same inputs.
   bool folders_changed(const std::string& p, std::string_view key, std::int64_t since_ns) {
     const bool rooted = key.size() < p.size() && std::string_view(p).ends_with(key) &&
                         p[p.size() - key.size() - 1] == '/';
@@ -184,7 +185,7 @@ class ChangeCheck {
       if (it == folder_ctimes_.end()) {
         std::string name(folder);
         struct ::stat st {};
-        const std::int64_t ctime = ::lstat(name.c_str(), &st) == 0 ? change_time_ns(st) : INT64_MAX;
+        const std::int64_t ctime = ::stat(name.c_str(), &st) == 0 ? change_time_ns(st) : INT64_MAX;
         it = folder_ctimes_.emplace(std::move(name), ctime).first;
       }
       if (it->second > since_ns) return true;

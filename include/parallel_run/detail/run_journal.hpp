@@ -204,7 +204,8 @@ class RunJournal {
                     [](const JournalEntry& e) { return e.outcome == JournalOutcome::failed; });
     resuming_ = true;
     notes_.push_back(fmt::format(
-        "{} the run in '{}': {} of its mini-batches are kept{}{}",
+        "{} the run in '{}': {} of its mini-batches finished (each is kept unless its inputs "
+        "changed){}{}",
         mode_ == ResumeMode::resume ? "resuming" : "retrying the failed mini-batches of", folder,
         kept_.size(),
         scan_.ignored_bytes > 0
