@@ -154,6 +154,19 @@ TEST_CASE("usage and configuration errors exit 2 with a one-line reason", "[comm
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size must be an integer in "
         "[1, 2147483647], got 0\n");
+  // Neither a count nor a size: what each kind of input takes; a size for a job of files: that
+  // it counts files.
+  r = invoke({"--input", in, "--output", out, "--mini-batch-size", "abc"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size must be a number of "
+        "files for file inputs (an integer in [1, 2147483647]) or a size for tables, like 1024, "
+        "1024KB, 10MB or 1GB (^\\d+([kKmMgG][bB])?$), got 'abc'\n");
+  r = invoke({"--input", in, "--output", out, "--mini-batch-size", "10MB"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size counts files for "
+        "file inputs and must be an integer in [1, 2147483647], got '10MB'\n");
   r = invoke({"--input", in, "--output", out, "--run-max-try", "many"}, key_scorer());
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.usage] "));

@@ -250,8 +250,9 @@ TEST_CASE("an input fault found part way stops a table job with what it named", 
   CHECK_THROWS_WITH(
       ParallelRun(job_config(t, "1 MB"), doubling_scorer())
           .run(TabularDataset({(t / "in").string()})),
-      "[parallel_run.config.mini_batch_size] mini_batch_size must be a size like 1024, "
-      "1024KB, 10MB or 1GB (^\\d+([kKmMgG][bB])?$), got '1 MB'");
+      "[parallel_run.config.mini_batch_size] mini_batch_size must be a number of files for "
+      "file inputs (an integer in [1, 2147483647]) or a size for tables, like 1024, 1024KB, "
+      "10MB or 1GB (^\\d+([kKmMgG][bB])?$), got '1 MB'");
 }
 
 namespace {

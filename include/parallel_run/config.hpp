@@ -132,14 +132,24 @@ class MiniBatchSize {
                         fmt::format("mini_batch_size must be at least 1 byte, got '{}'", text_));
     return b;
   }
-  /// Valid for one kind of input or the other.
+  /// Valid for one kind of input or the other (the kind is not known yet: text that fits
+  /// neither is told what each kind takes).
   void check() const {
     if (is_default()) return;
     if (count_) {
       files();
       return;
     }
-    bytes();
+    if (!text_.empty() && text_.find_first_not_of("0123456789kKmMgGbB") == std::string::npos &&
+        text_.find_first_of("0123456789") == 0) {
+      bytes();  // a size (or one too large: that message says so)
+      return;
+    }
+    throw ConfigError("mini_batch_size",
+                      fmt::format("mini_batch_size must be a number of files for file inputs "
+                                  "(an integer in [1, 2147483647]) or a size for tables, like "
+                                  "1024, 1024KB, 10MB or 1GB (^\\d+([kKmMgG][bB])?$), got '{}'",
+                                  text_));
   }
 
   friend bool operator==(const MiniBatchSize& a, std::int64_t b) {
