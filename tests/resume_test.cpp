@@ -406,6 +406,10 @@ TEST_CASE("an identical finished run is reused and a changed input or argument r
   CHECK(r.items_succeeded == 12);
   CHECK(r.mini_batches_total == 4);
   CHECK_THAT(r.reused_run, Catch::Contains("the run that ended"));
+  CHECK(r.summary() ==
+        "succeeded: items 12/12 succeeded, 0 failed, 0 not processed; mini-batches 4/4 "
+        "succeeded, 0 failed; nothing ran: the earlier run's result, reused; output: " +
+            output.string());
   CHECK(behaviour.runs() == 0);
   CHECK(fs::last_write_time(output) == written);
 

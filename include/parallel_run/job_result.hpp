@@ -95,10 +95,14 @@ struct JobResult {
   std::string summary() const {
     std::string s = fmt::format(
         "{}: items {}/{} succeeded, {} failed, {} not processed; mini-batches {}/{} succeeded, "
-        "{} failed; attempts {}, retries {}, timeouts {}; {:.3f} s",
+        "{} failed; ",
         succeeded ? "succeeded" : "failed", items_succeeded, items_total, items_failed,
-        items_not_processed, mini_batches_succeeded, mini_batches_total, mini_batches_failed,
-        attempts, retries, timeouts, wall_seconds);
+        items_not_processed, mini_batches_succeeded, mini_batches_total, mini_batches_failed);
+    if (reused)  // attempts and time are the earlier run's, in reused_run
+      s += "nothing ran: the earlier run's result, reused";
+    else
+      s += fmt::format("attempts {}, retries {}, timeouts {}; {:.3f} s", attempts, retries,
+                       timeouts, wall_seconds);
     if (limit != 0) s += fmt::format("; limit: the first {} items", limit);
     if (mini_batches_resumed != 0)
       s += fmt::format("; {} mini-batches kept from the earlier run", mini_batches_resumed);
