@@ -128,6 +128,23 @@ TEST_CASE("every flag sets its setting, in both spellings", "[command_line]") {
   }
 }
 
+TEST_CASE("--allow-reuse takes true or false, 1 or 0, yes or no, in any case", "[command_line]") {
+  for (const char* yes : {"true", "TRUE", "1", "yes", "Yes"})
+    CHECK(parse({"--input", "a", "--output", "o", "--allow-reuse", yes}).config.allow_reuse);
+  for (const char* no : {"false", "False", "0", "no", "NO"})
+    CHECK_FALSE(parse({"--input", "a", "--output", "o", "--allow-reuse", no}).config.allow_reuse);
+  CHECK(parse({"--input", "a", "--output", "o"}).config.allow_reuse);  // the default
+  try {
+    parse({"--input", "a", "--output", "o", "--allow-reuse", "maybe"});
+    FAIL("--allow-reuse maybe was accepted");
+  } catch (const ConfigError& e) {
+    CHECK(e.setting() == "allow_reuse");
+    CHECK(std::string(e.what()) ==
+          "[parallel_run.config.allow_reuse] allow_reuse must be true or false (also 1 or 0, "
+          "yes or no); got 'maybe'");
+  }
+}
+
 TEST_CASE("the command line overrides values set in code, and only those it gives",
           "[command_line]") {
   Config defaults;

@@ -374,6 +374,34 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   CHECK(detail::program_identity("2.1") == "version 2.1");
 }
 
+TEST_CASE("the executable's hash is kept beside its identity and used while that holds",
+          "[journal]") {
+  TempDir dir;
+  const fs::path cache = dir.path() / "program";
+  const std::uint64_t real = detail::hash_file("/proc/self/exe");
+  CHECK(detail::executable_hash() == real);
+  CHECK(detail::executable_hash(dir.path() / "absent" / "program") == real);
+  CHECK_FALSE(fs::exists(dir.path() / "absent"));  // no folder is made for it
+  CHECK(detail::executable_hash(cache) == real);   // computed, then kept
+  const std::string kept = test_support::read_file(cache);
+  CHECK(kept.starts_with("executable "));
+  CHECK(kept.ends_with(fmt::format("xxh64:{:016x}\n", real)));
+  // While the file's identity holds, the kept hash is the answer (here a planted one shows it).
+  const std::string planted = kept.substr(0, kept.size() - 17) + "0123456789abcdef\n";
+  test_support::write_file(cache, planted);
+  CHECK(detail::executable_hash(cache) == 0x0123456789abcdefULL);
+  // Another identity (a rebuilt program), a torn or a foreign file: hashed again, kept again.
+  for (const std::string& other :
+       {std::string("executable 1 2 3 4.000000000 5.000000000 xxh64:0123456789abcdef\n"),
+        planted.substr(0, planted.size() - 5), std::string("garbage")}) {
+    test_support::write_file(cache, other);
+    CHECK(detail::executable_hash(cache) == real);
+    CHECK(test_support::read_file(cache) == kept);
+  }
+  // The program's identity in the fingerprint is the same either way.
+  CHECK(detail::program_identity("", "S", cache) == detail::program_identity("", "S"));
+}
+
 TEST_CASE("an input's metadata identity is its key, path and range, chained by xxh64",
           "[journal]") {
   // The value kept records hold: a different one would make every kept mini-batch of an

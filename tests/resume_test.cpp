@@ -296,15 +296,21 @@ TEST_CASE("a new run over a run whose process died is refused and says how to re
   // The end record torn off: the journal of a process that died before its end.
   const fs::path journal = detail::JobFiles(c).journal_dir() / "journal";
   fs::resize_file(journal, fs::file_size(journal) - 1);
-  try {
-    run_job(c, t / "in");
-    FAIL("a fresh run over a dead one was not refused");
-  } catch (const ConfigError& e) {
-    CHECK(e.setting() == "resume");
-    CHECK_THAT(e.what(), Catch::Contains("holds a run whose process died before its end"));
-    CHECK_THAT(e.what(), Catch::Contains("3 of its mini-batches finished"));
-    CHECK_THAT(e.what(), Catch::Contains("run again with --resume to continue it"));
-    CHECK_THAT(e.what(), Catch::Contains("--restart to start over"));
+  // Without reuse, the earlier run's records are read only once it is found dead: the same
+  // refusal, with the same count.
+  for (const bool allow_reuse : {true, false}) {
+    Config fresh = c;
+    fresh.allow_reuse = allow_reuse;
+    try {
+      run_job(fresh, t / "in");
+      FAIL("a fresh run over a dead one was not refused");
+    } catch (const ConfigError& e) {
+      CHECK(e.setting() == "resume");
+      CHECK_THAT(e.what(), Catch::Contains("holds a run whose process died before its end"));
+      CHECK_THAT(e.what(), Catch::Contains("3 of its mini-batches finished"));
+      CHECK_THAT(e.what(), Catch::Contains("run again with --resume to continue it"));
+      CHECK_THAT(e.what(), Catch::Contains("--restart to start over"));
+    }
   }
   CHECK(outputs_of(t / "out").rows == before.rows);  // nothing touched
 

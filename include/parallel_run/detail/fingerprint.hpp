@@ -18,6 +18,7 @@
 #include "parallel_run/version.hpp"
 #include "parallel_run/config.hpp"
 #include "parallel_run/tabular_dataset.hpp"
+#include "parallel_run/detail/atomic_file.hpp"
 
 #include <fmt/format.h>
 // Header-only use of xxHash (Debian's libxxhash-dev): nothing to link.
@@ -273,13 +274,57 @@ struct Fingerprint {
   }
 };
 
+/// The running executable's xxh64. Hashing a 4 MB program costs a fresh process about 2 ms
+/// at its start (docs/benchmarks.md, 2026-12-02), so with `cache` (a file in the journal's
+/// folder) the hash is kept beside the file's identity: device, inode, size, and modification
+/// and change times in ns. It is reused while that identity holds: a rebuilt, replaced or
+/// touched program has another change time (ctime, which no call of a user's sets). The cache
+/// is written (complete or absent) only into a folder that exists; a torn or foreign one is
+/// ignored.
+inline std::uint64_t executable_hash(const std::filesystem::path& cache = {}) {
+  const char* const self = "/proc/self/exe";
+  struct ::stat st {};
+  if (cache.empty() || ::stat(self, &st) != 0) return hash_file(self);
+  const std::string key = fmt::format(
+      "executable {} {} {} {}.{:09} {}.{:09} xxh64:", static_cast<unsigned long long>(st.st_dev),
+      static_cast<unsigned long long>(st.st_ino), static_cast<long long>(st.st_size),
+      static_cast<long long>(st.st_mtim.tv_sec), static_cast<long>(st.st_mtim.tv_nsec),
+      static_cast<long long>(st.st_ctim.tv_sec), static_cast<long>(st.st_ctim.tv_nsec));
+  if (const int fd = ::open(cache.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    char text[256];
+    const ssize_t n = ::read(fd, text, sizeof text);
+    ::close(fd);
+    // "<key><16 hex digits>\n", nothing else.
+    const std::string_view got(text, n > 0 ? static_cast<std::size_t>(n) : 0);
+    if (got.size() == key.size() + 17 && got.starts_with(key) && got.back() == '\n') {
+      std::uint64_t h = 0;
+      const char* first = got.data() + key.size();
+      const auto [end, ec] = std::from_chars(first, first + 16, h, 16);
+      if (ec == std::errc() && end == first + 16) return h;
+    }
+  }
+  const std::uint64_t h = hash_file(self);
+  std::error_code ec;
+  if (std::filesystem::is_directory(cache.parent_path(), ec)) {
+    try {
+      AtomicFile out(cache);
+      out.write(fmt::format("{}{:016x}\n", key, h));
+      out.commit(false);  // a cache: lost to a power cut, it is computed again
+    } catch (const OutputError&) {
+      // A folder that cannot be written: the job says so when it writes there.
+    }
+  }
+  return h;
+}
+
 /// The program's identity: Config::scorer_version when the user sets one (a rebuild that
 /// does not change results keeps it), else the hash of the running executable's bytes and
-/// the scorer's type (one program may run several scorers).
+/// the scorer's type (one program may run several scorers). `cache`: see executable_hash().
 inline std::string program_identity(const std::string& scorer_version,
-                                    std::string_view scorer_type = {}) {
+                                    std::string_view scorer_type = {},
+                                    const std::filesystem::path& cache = {}) {
   if (!scorer_version.empty()) return "version " + scorer_version;
-  std::string id = fmt::format("executable xxh64:{:016x}", hash_file("/proc/self/exe"));
+  std::string id = fmt::format("executable xxh64:{:016x}", executable_hash(cache));
   if (!scorer_type.empty()) id += fmt::format(" scorer {}", scorer_type);
   return id;
 }

@@ -91,6 +91,8 @@ struct JournalFiles {
   std::filesystem::path data() const { return dir / "data"; }
   /// What each worker of the job's process runs (see running_slots.hpp).
   std::filesystem::path running() const { return dir / "running"; }
+  /// The program's hash and the identity of the file it was read from (executable_hash()).
+  std::filesystem::path program() const { return dir / "program"; }
 };
 
 namespace journal_wire {

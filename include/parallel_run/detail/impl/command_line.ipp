@@ -236,8 +236,10 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
     else if (v == "false" || v == "0" || v == "no")
       c.allow_reuse = false;
     else
-      throw ConfigError("allow_reuse",
-                        fmt::format("allow_reuse must be true or false; got '{}'", allow_reuse));
+      throw ConfigError(
+          "allow_reuse",
+          fmt::format("allow_reuse must be true or false (also 1 or 0, yes or no); got '{}'",
+                      allow_reuse));
   }
   if (o_fingerprint->count()) c.fingerprint = parse_fingerprint_mode(fingerprint);
   if (o_format->count()) cl.table.format = parse_table_format(table_format);

@@ -78,7 +78,8 @@ inline std::shared_ptr<RunJournal> open_journal(const Config& config, const Tabl
     std::filesystem::remove_all(JobFiles(config).journal_dir(), ec);
     return nullptr;
   }
-  const std::string program = program_identity(config.scorer_version, scorer_type);
+  const std::string program = program_identity(
+      config.scorer_version, scorer_type, JournalFiles{JobFiles(config).journal_dir()}.program());
   return std::make_shared<RunJournal>(config,
                                       run_fingerprint(config, table, program, config.fingerprint));
 }
