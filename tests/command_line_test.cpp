@@ -128,7 +128,8 @@ TEST_CASE("every flag sets its setting, in both spellings", "[command_line]") {
   }
 }
 
-TEST_CASE("--allow-reuse takes true or false, 1 or 0, yes or no, in any case", "[command_line]") {
+TEST_CASE("the allow_reuse flag takes true or false or 1 or 0 or yes or no in any case",
+          "[command_line]") {
   for (const char* yes : {"true", "TRUE", "1", "yes", "Yes"})
     CHECK(parse({"--input", "a", "--output", "o", "--allow-reuse", yes}).config.allow_reuse);
   for (const char* no : {"false", "False", "0", "no", "NO"})

@@ -748,11 +748,11 @@ class Coordinator {
     e.items_succeeded = succeeded;
     e.items_failed = failed;
     e.input_hash = input_hash;
-    std::function<std::uint64_t(CanonicalFolders&)> hash_later;
+    RunJournal::HashLater hash_later{};
     if (input_hash == 0)
-      hash_later = [batch, mode = journal_->fingerprint_mode()](CanonicalFolders& folders) {
-        return task_input_hash(*batch, mode, folders);
-      };
+      hash_later = {batch, [](const void* task, FingerprintMode mode, CanonicalFolders& folders) {
+                      return task_input_hash(*static_cast<const Batch*>(task), mode, folders);
+                    }};
     journal_->finished(e, rows, failed_lines, std::move(hash_later));
   }
 

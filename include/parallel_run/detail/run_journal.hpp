@@ -382,20 +382,30 @@ class RunJournal {
     if (writer_) writer_->started(quiet_mark, 0, quiet_mark);
   }
 
+  /// A mini-batch whose input hash the committer computes (off the job's thread): `hash(task,
+  /// mode, folders)` with `folders` the committer's. A plain function and the task, not a
+  /// std::function: one allocation less per mini-batch.
+  struct HashLater {
+    std::shared_ptr<const void> task;
+    std::uint64_t (*hash)(const void* task, FingerprintMode, CanonicalFolders&);  // null: none
+  };
+
   /// A mini-batch finished: its bytes and record go to the committer, which fills in the
-  /// entry's input hash with `hash_later(folders)` when given (off the job's thread; `folders`:
-  /// the committer's).
+  /// entry's input hash with `hash_later` when given.
   void finished(const JournalEntry& e, std::string_view rows, std::string_view failed_lines,
-                std::function<std::uint64_t(CanonicalFolders&)> hash_later = {}) {
+                HashLater hash_later = HashLater()) {
     if (!writer_) return;
     std::lock_guard lock(mutex_);
-    queue_.push_back(
-        Finished{e, std::string(rows), std::string(failed_lines), std::move(hash_later)});
-    queued_bytes_ += rows.size() + failed_lines.size();
+    // The bytes of all queued mini-batches in one buffer that the committer hands back
+    // emptied: no allocation per mini-batch (each one's rows, allocated here and freed on the
+    // committer's thread, cost the small-files run more in malloc than the journal's writes).
+    queue_bytes_.append(rows);
+    queue_bytes_.append(failed_lines);
+    queue_.push_back(Finished{e, rows.size(), failed_lines.size(), std::move(hash_later)});
     // Woken in groups, not per mini-batch, and once per group: a wake-up costs two context
     // switches, and with 32 records a group they were most of the journal's cost in the
     // small-files run (docs/benchmarks.md, "2026-12-01, third session").
-    if (!wake_sent_ && (queue_.size() >= wake_after || queued_bytes_ >= wake_after_bytes)) {
+    if (!wake_sent_ && (queue_.size() >= wake_after || queue_bytes_.size() >= wake_after_bytes)) {
       wake_sent_ = true;
       wake_.notify_one();
     }
@@ -431,8 +441,8 @@ class RunJournal {
  private:
   struct Finished {
     JournalEntry entry;
-    std::string rows, failed_lines;
-    std::function<std::uint64_t(CanonicalFolders&)> hash_later;
+    std::size_t rows_length, failed_length;  // its bytes, in turn, in queue_bytes_
+    HashLater hash_later;
   };
   static constexpr std::size_t reuse_group = 256;  // mini-batches compared at a time
   static constexpr std::size_t wake_after = 128;
@@ -440,21 +450,32 @@ class RunJournal {
   static constexpr std::uint64_t quiet_mark = UINT64_MAX;
 
   void commit_loop() {
+    // Swapped with the queue, then emptied: the two sides reuse each other's capacity.
+    std::vector<Finished> batch;
+    std::string bytes;
     for (;;) {
-      std::vector<Finished> batch;
+      batch.clear();
+      bytes.clear();
+      if (bytes.capacity() > 2 * wake_after_bytes) bytes = std::string();  // one huge batch
       bool stopping = false;
       {
         std::unique_lock lock(mutex_);
         wake_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stop_ || wake_sent_; });
         batch.swap(queue_);
-        queued_bytes_ = 0;
+        bytes.swap(queue_bytes_);
         wake_sent_ = false;
         stopping = stop_;
       }
       try {
+        std::size_t at = 0;
+        const std::string_view all(bytes);
         for (auto& f : batch) {
-          if (f.hash_later) f.entry.input_hash = f.hash_later(committer_folders_);
-          writer_->add(f.entry, f.rows, f.failed_lines);
+          if (f.hash_later.hash)
+            f.entry.input_hash =
+                f.hash_later.hash(f.hash_later.task.get(), fingerprint_mode_, committer_folders_);
+          writer_->add(f.entry, all.substr(at, f.rows_length),
+                       all.substr(at + f.rows_length, f.failed_length));
+          at += f.rows_length + f.failed_length;
         }
         writer_->poll();  // a group of records, or 1 s after the oldest
         if (stopping) {
@@ -547,8 +568,8 @@ class RunJournal {
   std::mutex mutex_;                    // guards what follows
   std::condition_variable wake_;
   std::vector<Finished> queue_;
-  std::size_t queued_bytes_ = 0;  // rows and failed lines in queue_
-  bool wake_sent_ = false;        // the committer was told the group is full
+  std::string queue_bytes_;  // the rows and failed lines of queue_, in its order
+  bool wake_sent_ = false;   // the committer was told the group is full
   bool stop_ = false;
   bool commit_at_stop_ = true;
   std::string error_;
