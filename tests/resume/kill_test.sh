@@ -48,7 +48,8 @@ if [ "$mode" = kill ]; then
     fail "the reference run should list 28 failed items (7 mini-batches of 4)"
   # How long a whole run takes, to kill within it. A run that ends before its kill (the machine
   # was busier when the span was measured) is checked like the others but does not count: the
-  # span shrinks to that run's length and trials go on until TRIALS runs were killed.
+  # span shrinks to 3/4 of that run's length and runs go on until TRIALS were killed (at most
+  # 4 * TRIALS runs).
   start=$(date +%s%N)
   "$bin" "${args[@]}" --output "$work/timing" >/dev/null 2>&1 || true
   span_ms=$((($(date +%s%N) - start) / 1000000))

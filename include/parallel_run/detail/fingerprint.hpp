@@ -275,12 +275,12 @@ struct Fingerprint {
 };
 
 /// The running executable's xxh64. Hashing a 4 MB program costs a fresh process about 2 ms
-/// at its start (docs/benchmarks.md, 2026-12-02), so with `cache` (a file in the journal's
-/// folder) the hash is kept beside the file's identity: device, inode, size, and modification
-/// and change times in ns. It is reused while that identity holds: a rebuilt, replaced or
-/// touched program has another change time (ctime, which no call of a user's sets). The cache
-/// is written (complete or absent) only into a folder that exists; a torn or foreign one is
-/// ignored.
+/// at its start (docs/benchmarks.md, "2026-12-01, fourth session"), so with `cache` (a file
+/// in the journal's folder) the hash is kept beside the file's identity: device, inode, size,
+/// and modification and change times in ns. It is reused while that identity holds: a
+/// rebuilt, replaced or touched program has another change time (ctime, which no call of a
+/// user's sets). The cache is written (complete or absent) only into a folder that exists; a
+/// torn or foreign one is ignored.
 inline std::uint64_t executable_hash(const std::filesystem::path& cache = {}) {
   const char* const self = "/proc/self/exe";
   struct ::stat st {};

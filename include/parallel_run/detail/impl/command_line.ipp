@@ -179,8 +179,8 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   std::string allow_reuse, fingerprint;
   auto* o_reuse =
       app.add_option("--allow-reuse,--allow_reuse", allow_reuse,
-                     "true: a run identical to the finished one in the output folder (program, "
-                     "settings, inputs) is not run again; false: always run")
+                     "true (or 1, yes): a run identical to the finished one in the output folder "
+                     "(program, settings, inputs) is not run again; false (or 0, no): always run")
           ->default_str(c.allow_reuse ? "true" : "false");
   auto* o_fingerprint =
       app.add_option("--fingerprint", fingerprint,
