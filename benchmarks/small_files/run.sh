@@ -5,7 +5,9 @@
 # of one worker), the hand-written C++ loop (the floor), Python multiprocessing,
 # xargs and GNU parallel; checks that the row writers wrote identical output; the journal's
 # cost (journal_overhead), a run killed at half and resumed (resume_ratio) and a reuse hit
-# (reuse_s); prints a table and, as its last line, a RESULT line.
+# (reuse_s); the same runs over one file, for the floors under resume_ratio and
+# mpi_vs_process (resume_floor, mpi_floor: what the ratio would be if the part the target is
+# about cost nothing); prints a table and, as its last line, a RESULT line.
 #
 #   benchmarks/small_files/run.sh
 #
@@ -80,6 +82,9 @@ for i in range(count):
     with open(os.path.join(data, f"f{i:0{width}d}.bin"), "wb") as f:
         f.write(rng.randbytes(size))
 EOF
+one=$work/one
+mkdir "$one"
+cp "$data/$(ls "$data" | head -1)" "$one/"
 
 # --- the contenders ----------------------------------------------------------------------
 q() { printf '%q ' "$@"; }  # one command line, quoted for hyperfine or bash -c
@@ -112,6 +117,19 @@ if [[ $have_mpi == 1 ]]; then
   add_tool parallel_run_mpi "$runs" 3 0 \
     "$(q "$mpirun" --allow-run-as-root --oversubscribe -np 2 "$bin/parallel_run_crc_mpi" --input "$data" \
       --output "$work/parallel_run_mpi" --process-count-per-node 1 --backend process --allow-reuse false)"
+fi
+# What a run costs whatever its size (start, listing, workers, record, end): the same runs over
+# one file. A resume pays it in full, and MPI adds its own (mpirun, MPI_Init_thread,
+# MPI_Finalize): the floors printed below come from these.
+add_tool parallel_run_one_file "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$one" \
+  --output "$work/parallel_run_one_file" --allow-reuse false)"
+add_tool parallel_run_process_one_file "$runs" 3 0 "$(q "$bin/parallel_run_crc" --input "$one" \
+  --output "$work/parallel_run_process_one_file" --backend process --allow-reuse false)"
+if [[ $have_mpi == 1 ]]; then
+  add_tool parallel_run_mpi_one_file "$runs" 3 0 \
+    "$(q "$mpirun" --allow-run-as-root --oversubscribe -np 2 "$bin/parallel_run_crc_mpi" --input "$one" \
+      --output "$work/parallel_run_mpi_one_file" --process-count-per-node 1 --backend process \
+      --allow-reuse false)"
 fi
 add_tool loop "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop.txt" 2)"
 add_tool "loop_1_thread" "$runs" 3 0 "$(q "$bin/loop_crc" "$data" "$work/loop_1.txt" 1)"
@@ -184,8 +202,11 @@ EOF
 }
 rounds=${SMALL_FILES_ROUNDS:-6}
 per_round=$(((runs + rounds - 1) / rounds))
-fast=(parallel_run parallel_run_no_journal parallel_run_bare parallel_run_process "${mpi_tools[@]}" loop
-  loop_1_thread multiprocessing)
+mpi_one_file=()
+[[ $have_mpi == 1 ]] && mpi_one_file=(parallel_run_mpi_one_file)
+fast=(parallel_run parallel_run_no_journal parallel_run_bare parallel_run_process "${mpi_tools[@]}"
+  parallel_run_one_file parallel_run_process_one_file "${mpi_one_file[@]}" loop loop_1_thread
+  multiprocessing)
 for ((r = 1; r <= rounds; ++r)); do
   say "round $r of $rounds: $per_round runs of each fast tool"
   for t in "${fast[@]}"; do
@@ -302,11 +323,24 @@ process_vs_thread=$(ratio "$process_s" "$pr_s")
 record_overhead=$(ratio "$pr_s" "${median_of[parallel_run_bare]}")
 journal_overhead=$(ratio "$pr_s" "${median_of[parallel_run_no_journal]}")
 resume_ratio=$(ratio "$resume_s" "$beside_s")
+# The floors: what the ratio would be if the part the target is about cost nothing.
+# resume_floor: a resume that checked and copied its kept half for free still pays a run's
+# fixed part (one_file_s) and runs the other half of the rest.
+one_file_s=${median_of[parallel_run_one_file]}
+resume_floor=$(awk -v f="$one_file_s" -v t="$beside_s" 'BEGIN { printf "%.2f", (f + (t - f) / 2) / t }')
 mpi_s=na
 mpi_vs_process=na
+mpi_one_file_s=na
+mpi_floor=na
 if [[ $have_mpi == 1 ]]; then
   mpi_s=${median_of[parallel_run_mpi]}
   mpi_vs_process=$(ratio "$mpi_s" "$process_s")
+  # mpi_floor: the process backend's run plus only what MPI adds to any run (the one-file run
+  # on two ranks over the one-file run on one node), as if the job itself were as fast on two
+  # ranks as on one node's two workers.
+  mpi_one_file_s=${median_of[parallel_run_mpi_one_file]}
+  mpi_floor=$(awk -v p="$process_s" -v m="$mpi_one_file_s" -v o="${median_of[parallel_run_process_one_file]}" \
+    'BEGIN { printf "%.2f", (p + m - o) / p }')
 fi
 
 echo
@@ -331,12 +365,14 @@ if le "$journal_overhead" 1.05; then met=met; else met="NOT met"; fi
 echo "target the journal <= 1.05x the run without it: $journal_overhead x: $met"
 if le "$resume_ratio" 0.6; then met=met; else met="NOT met"; fi
 echo "target a run killed at half, resumed: <= 0.6x a full run: $resume_ratio x ($resume_s s against $beside_s s): $met"
+echo "  floor: a run's fixed part is $one_file_s s (one file), so a resume whose kept half cost nothing would take $resume_floor x"
 if le "$reuse_s" 0.1; then met=met; else met="NOT met"; fi
 echo "target a reuse hit over the $files files < 0.1 s: $reuse_s s: $met"
 if [[ $have_mpi == 1 ]]; then
   if le "$mpi_vs_process" 1.5; then met=met; else met="NOT met"; fi
   echo "target mpirun -np 2, 1 process worker each <= 1.5x --backend process on 2 workers: $mpi_vs_process x: $met"
+  echo "  floor: one file takes $mpi_one_file_s s on two ranks, ${median_of[parallel_run_process_one_file]} s on one node, so even a job as fast on two ranks as on one node would take $mpi_floor x"
 else
   echo "target mpirun -np 2 <= 1.5x --backend process: not measured (no mpirun or no MPI build)"
 fi
-echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread record_overhead=$record_overhead journal_overhead=$journal_overhead resume_ratio=$resume_ratio reuse_s=$reuse_s mpi_s=$mpi_s mpi_vs_process=$mpi_vs_process"
+echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread record_overhead=$record_overhead journal_overhead=$journal_overhead resume_ratio=$resume_ratio reuse_s=$reuse_s mpi_s=$mpi_s mpi_vs_process=$mpi_vs_process one_file_s=$one_file_s resume_floor=$resume_floor mpi_one_file_s=$mpi_one_file_s mpi_floor=$mpi_floor"
