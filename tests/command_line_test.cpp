@@ -212,6 +212,29 @@ TEST_CASE("usage and configuration errors exit 2 with a one-line reason", "[comm
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.logging_level] logging_level must be one of WARNING, "
         "INFO, DEBUG; got 'loud'\n");
+  // Table flags for a scorer of files: refused, not ignored; the first one given is named.
+  r = invoke({"--input", in, "--output", out, "--partition-keys", "a", "--format", "csv"},
+             key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.table_format] --format is an option of table jobs, "
+        "and this program's scorer takes files (a FileBatch): it would be ignored; leave it out\n");
+  r = invoke({"--input", in, "--output", out, "--no-header"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.config.header] --no-header is "
+                                      "an option of table jobs"));
+  r = invoke({"--input", in, "--output", out, "--allow-different-headers"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.config.allow_different_headers] "
+                                      "--allow-different-headers is an option of table jobs"));
+  r = invoke({"--input", in, "--output", out, "--input-delimiter", ";"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.config.input_delimiter] "
+                                      "--input-delimiter is an option of table jobs"));
+  r = invoke({"--input", in, "--output", out, "--partition-keys", "a"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.config.partition_keys] "
+                                      "--partition-keys is an option of table jobs"));
   CHECK_FALSE(std::filesystem::exists(t / "out"));  // nothing written for a usage error
 }
 
@@ -279,6 +302,19 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
         std::string::npos);
   CHECK(read_file(t / "out/parallel_run_step.txt") == job_rows);
   CHECK(again.err.find("to rerun") == std::string::npos);
+
+  // Failed items the thresholds tolerate: a warning on stderr, and the same in master.txt.
+  r = invoke({"--input", in, "--output", (t / "tolerated").string(), "--mini-batch-size", "5",
+              "--run-max-try", "1", "--logging-level", "WARNING"},
+             failing);
+  CHECK(r.status == 0);
+  const std::string warning =
+      "the job succeeded with 5 of 12 items failed (tolerated by "
+      "error_threshold -1); they are listed in " +
+      (t / "tolerated/logs/failed_items.csv").string();
+  CHECK_THAT(r.err, Catch::StartsWith("parallel_run: warning: " + warning + "\n"));
+  CHECK_THAT(read_file(t / "tolerated/logs/master.txt"),
+             Catch::Contains(" WARNING " + warning + "\n"));
 }
 
 TEST_CASE("an init that rejects its configuration stops the job at once with exit 2",

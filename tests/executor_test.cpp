@@ -588,6 +588,41 @@ TEST_CASE("an input found faulty as the listing reaches it is a failed item, the
                Catch::EndsWith((t / "empty").string() + ",,0,input folder '" +
                                (t / "empty").string() + "' holds no files\n"));
   }
+  SECTION("empty inputs one after the other each count, whatever their order") {
+    // An empty input used to hide the one right after it (its own failure was counted as
+    // the next input's).
+    std::filesystem::create_directories(t / "empty2");
+    std::filesystem::create_directories(t / "empty3");
+    const std::string empty = (t / "empty").string(), empty2 = (t / "empty2").string(),
+                      empty3 = (t / "empty3").string(), glob = (t / "in/*.png").string();
+    const auto failed_line = [](const std::string& folder) {
+      return folder + ",,0,input folder '" + folder + "' holds no files\n";
+    };
+    const std::string glob_line = glob + ",,0,no file matches the glob '" + glob + "'\n";
+    const std::string header = "key,mini_batch,attempts,reason\n";
+    struct Order {
+      std::vector<std::string> inputs;
+      std::string failed;
+    };
+    const std::vector<Order> orders = {
+        {{empty, empty2, (t / "in").string()}, failed_line(empty) + failed_line(empty2)},
+        {{empty, empty2, empty3, (t / "in").string()},
+         failed_line(empty) + failed_line(empty2) + failed_line(empty3)},
+        {{(t / "in").string(), empty, glob}, failed_line(empty) + glob_line},
+        {{glob, empty, (t / "in").string()}, glob_line + failed_line(empty)},
+        {{(t / "in").string(), empty, empty2}, failed_line(empty) + failed_line(empty2)},
+    };
+    for (const Order& o : orders) {
+      std::filesystem::remove_all(t / "out");
+      JobResult r = run(c, FileDataset(o.inputs), scorer);
+      const auto empties = static_cast<std::size_t>(o.inputs.size() - 1);
+      CHECK(r.succeeded);
+      CHECK(r.items_succeeded == 100);
+      CHECK(r.items_failed == empties);
+      CHECK(r.items_total == 100 + empties);
+      CHECK(read_file(t / "out/logs/failed_items.csv") == header + o.failed);
+    }
+  }
   SECTION("a missing root is found before any scorer code runs") {
     CHECK_THROWS_WITH(run(c, FileDataset({(t / "in").string(), (t / "gone").string()}), scorer),
                       "[parallel_run.input] input '" + (t / "gone").string() +
@@ -613,9 +648,10 @@ TEST_CASE("with stop_on_signals, SIGINT stops the job gracefully and keeps the r
   JobResult r = job.run();
   CHECK_FALSE(r.succeeded);
   CHECK(r.interrupted_by == SIGINT);
-  CHECK(r.failure_reason ==
-        "interrupted by SIGINT: running mini-batches finish, no new one starts (send it again to "
-        "abort at once)");
+  CHECK(r.failure_reason == "interrupted by SIGINT");
+  CHECK_THAT(read_file(log), Catch::Contains(" ERROR stopping the job: interrupted by SIGINT: "
+                                             "running mini-batches finish, no new one starts "
+                                             "(send it again to abort at once)\n"));
   CHECK(r.items_failed == 0);
   // Every mini-batch a worker started finished (3 and the ones before it at least); the
   // others are listed as not processed.

@@ -400,11 +400,14 @@ TEST_CASE("each run starts its log folder afresh and always writes master.txt", 
   CHECK_FALSE(fs::exists(t / "out/logs/metrics.csv"));
   CHECK_FALSE(fs::exists(t / "out/logs/user/somehost/worker-9.txt"));
   const std::string master = read_file(t / "out/logs/master.txt");
-  CHECK_THAT(master, !Catch::Contains("old"));
+  CHECK_THAT(master, !Catch::Contains("old\n"));  // the earlier file's line
   CHECK_THAT(master, Catch::Contains("INFO job 'parallel-run': mini-batches of up to 3 files, 2 "
                                      "thread workers, output " +
                                      (t / "out").string() + ", limit: the first 3 items\n"));
   CHECK_THAT(master, Catch::Contains("INFO succeeded: items 3/3 succeeded"));
+  CHECK_THAT(master,
+             Catch::Contains("INFO settings: run_max_try 3, run_invocation_timeout 60 s, "));
+  CHECK_THAT(master, Catch::Contains(", resume fresh, journal on, logging_level "));
   CHECK_THAT(r.summary(), Catch::Contains("; limit: the first 3 items"));
   CHECK_THAT(read_file(t / "out/logs/job_result.txt"),
              Catch::Contains("; limit: the first 3 items"));

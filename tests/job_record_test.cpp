@@ -889,7 +889,9 @@ TEST_CASE("only_mini_batch past the last mini-batch is a configuration error", "
   JobResult r = run(c, inputs(t), scorer);
   CHECK_FALSE(r.succeeded);
   CHECK(r.configuration_error);
-  CHECK(r.failure_reason == "only_mini_batch 9: the inputs hold only 4 mini-batches");
+  CHECK(r.failure_reason ==
+        "[parallel_run.config.only_mini_batch] only_mini_batch 9: the inputs hold only 4 "
+        "mini-batches");
   CHECK(calls->load() == 0);
   CHECK(r.items_total == 0);
   CHECK(r.mini_batches_total == 0);

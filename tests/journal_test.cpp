@@ -290,11 +290,11 @@ TEST_CASE(
   CHECK(changed([](Config& d) { d.key_column = true; }) == Diffs{"key_column: false -> true"});
   CHECK(changed([](Config& d) {
           d.arguments = {"--x", "1"};
-        }) == Diffs{"arguments:  -> [--x] [1]"});
+        }) == Diffs{"arguments: (none) -> [--x] [1]"});
   CHECK(changed([](Config& d) { d.limit = 5; }) == Diffs{"limit: 0 -> 5"});
   CHECK(changed([](Config& d) {
           d.output_header = {"a", "b"};
-        }) == Diffs{"output_header:  -> a,b"});
+        }) == Diffs{"output_header: (none) -> a,b"});
   CHECK(changed([](Config&) {}, nullptr, "version 2") == Diffs{"program: version 1 -> version 2"});
   CHECK(changed([](Config& d) { d.side_inputs.clear(); }).size() == 1);
   TableOptions table;

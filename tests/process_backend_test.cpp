@@ -270,6 +270,21 @@ TEST_CASE("frames are cut from a stream however it arrives", "[process]") {
   CHECK(detail::WorkerEnv::parse(env->encode())->name == "a;b");
 }
 
+TEST_CASE("a crash quotes the scorer's last lines, not the worker's own bookkeeping", "[process]") {
+  test_support::TempDir t;
+  test_support::write_file(t / "log.txt",
+                           "scoring a.png\n"
+                           "parallel_run: worker: task 3 handed back unstarted (it runs "
+                           "elsewhere)\n"
+                           "about to crash on b.png\r\n");
+  CHECK(detail::tail_of_file(t / "log.txt") == "scoring a.png | about to crash on b.png");
+  test_support::write_file(t / "only.txt",
+                           "parallel_run: worker: task 3 handed back unstarted (it runs "
+                           "elsewhere)\n");
+  CHECK(detail::tail_of_file(t / "only.txt") == "(no output)");
+  CHECK(detail::tail_of_file(t / "missing.txt") == "(no output)");
+}
+
 TEST_CASE("a worker that dies fails only the attempt it was running", "[process]") {
   const auto [word, how] = GENERATE(table<std::string, std::string>({
       {"segv", "was killed by signal 11 \\(SIGSEGV\\)"},

@@ -112,6 +112,33 @@ TEST_CASE("the progress display counts the job's events", "[progress]") {
                           0) == 0);
 }
 
+TEST_CASE("after a stop the progress line counts what was not processed apart from failures",
+          "[progress]") {
+  ProgressDisplay d(ProgressMode::none, LoggingLevel::warning, nullptr);
+  d.job_started(JobInfo{});
+  for (std::size_t i = 0; i < 4; ++i)
+    d.mini_batch_created(MiniBatchInfo{});
+  MiniBatchFinal ok;
+  ok.succeeded = 10;
+  d.mini_batch_final(ok);
+  MiniBatchFinal skipped;  // as the coordinator lists one the job never ran
+  skipped.status = MiniBatchStatus::not_processed;
+  skipped.failed = 10;
+  for (int i = 0; i < 3; ++i)
+    d.mini_batch_final(skipped);
+  ProgressCounts c = d.counts();
+  CHECK(c.done == 1);
+  CHECK(c.failed == 0);
+  CHECK(c.items_failed == 0);
+  CHECK(c.not_processed == 3);
+  CHECK(c.items_not_processed == 30);
+  c.listing_done = true;
+  c.elapsed = 2;
+  CHECK(c.text() ==
+        "1/4 mini-batches (25.0%), 10 items done, 30 items not processed (3 mini-batches: the "
+        "job stopped), 5.0 items/s, 0 running, elapsed 2s");
+}
+
 TEST_CASE("progress auto is plain lines when stderr is not a terminal", "[progress]") {
   // CTest gives the tests a pipe or a file for stderr, never a terminal.
   CHECK(detail::resolve_progress_mode(ProgressMode::automatic) == ProgressMode::lines);

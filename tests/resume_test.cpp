@@ -38,12 +38,14 @@ namespace {
 struct Behaviour {
   std::mutex mutex;
   std::set<std::size_t> fail;           // mini-batches whose run() throws
+  std::set<std::size_t> drop_last;      // ... whose run() returns no row for its last file
   std::size_t interrupt_at = SIZE_MAX;  // raise SIGINT from run() of this mini-batch
   fs::path master;  // ... and the later ones wait until this log says the job is stopping
   std::vector<std::size_t> ran;  // mini-batches run, in order
   void reset() {
     std::lock_guard lock(mutex);
     fail.clear();
+    drop_last.clear();
     interrupt_at = SIZE_MAX;
     ran.clear();
   }
@@ -57,12 +59,13 @@ Behaviour behaviour;
 struct JournaledScorer {
   std::vector<std::string> run(const FileBatch& batch, Context&) {
     const std::size_t index = batch.mini_batch_index();
-    bool fail = false, interrupt = false, wait = false;
+    bool fail = false, interrupt = false, wait = false, drop_last = false;
     fs::path master;
     {
       std::lock_guard lock(behaviour.mutex);
       behaviour.ran.push_back(index);
       fail = behaviour.fail.count(index) != 0;
+      drop_last = behaviour.drop_last.count(index) != 0;
       interrupt = behaviour.interrupt_at == index;
       wait = index >= behaviour.interrupt_at;
       master = behaviour.master;
@@ -77,6 +80,7 @@ struct JournaledScorer {
     std::vector<std::string> rows;
     for (const auto& f : batch)
       rows.push_back(f.key + " " + read_file(f.path));
+    if (drop_last) rows.pop_back();  // fewer rows than files: the last file fails
     return rows;
   }
 };
@@ -110,6 +114,31 @@ Outputs reference(const TempDir& t, const fs::path& in, Config c) {
   c.allow_reuse = false;
   run_job(c, in);
   return outputs_of(c.output_dir);
+}
+
+// `files` numbered files in t/in, the journal's settings for t/out and the output of an
+// uninterrupted run of them; `behaviour` reset for the run under test.
+struct Prepared {
+  Config config;
+  Outputs expected;
+};
+Prepared prepare(const TempDir& t, int files) {
+  make_numbered_files(t / "in", files);
+  behaviour.reset();
+  Prepared p{journal_config(t / "out"), {}};
+  p.expected = reference(t, t / "in", p.config);
+  behaviour.reset();
+  return p;
+}
+
+// A retry_failed run of `c` over `in` with `behaviour` reset: its result and the mini-batches
+// that ran.
+std::pair<JobResult, std::multiset<std::size_t>> retry_failed(Config c, const fs::path& in) {
+  behaviour.reset();
+  c.resume = ResumeMode::retry_failed;
+  JobResult r = run_job(c, in);
+  std::lock_guard lock(behaviour.mutex);
+  return {r, std::multiset<std::size_t>(behaviour.ran.begin(), behaviour.ran.end())};
 }
 
 // A journal record of mini-batch `index` that succeeded on its first attempt, one item.
@@ -191,22 +220,39 @@ TEST_CASE("a resume keeps failed mini-batches failed and retry_failed runs them 
     CHECK(got.failed == failed_run.failed);
   }
   SECTION("retry_failed: only the failed ones run, the output is that of a run without failures") {
-    behaviour.reset();
-    Config again = c;
-    again.resume = ResumeMode::retry_failed;
-    const JobResult r = run_job(again, t / "in");
+    const auto [r, ran] = retry_failed(c, t / "in");
     CHECK(r.succeeded);
     CHECK(r.mini_batches_resumed == 5);
     CHECK(r.items_failed == 0);
-    {
-      std::lock_guard lock(behaviour.mutex);
-      CHECK(std::multiset<std::size_t>(behaviour.ran.begin(), behaviour.ran.end()) ==
-            std::multiset<std::size_t>{2, 5});
-    }
+    CHECK(ran == std::multiset<std::size_t>{2, 5});
     const Outputs got = outputs_of(t / "out");
     CHECK(got.rows == expected.rows);
     CHECK(got.failed == expected.failed);
   }
+}
+
+TEST_CASE("retry_failed also runs again the mini-batches that succeeded with failed items",
+          "[journal][resume]") {
+  TempDir t;
+  const auto [c, expected] = prepare(t, 20);
+  behaviour.drop_last = {1, 4};  // mini-batches that succeed with their last item failed
+  behaviour.fail = {6};          // and one that fails whole
+  const JobResult first = run_job(c, t / "in");
+  CHECK(first.mini_batches_succeeded == 6);
+  CHECK(first.mini_batches_failed == 1);
+  CHECK(first.items_failed == 4);  // f005, f014 and mini-batch 6's f018, f019
+  CHECK(outputs_of(t / "out").failed.find("f005.txt,1,1,") != std::string::npos);
+
+  const auto [r, ran] = retry_failed(c, t / "in");
+  CHECK(r.succeeded);
+  CHECK(r.mini_batches_resumed == 4);
+  CHECK(r.mini_batches_succeeded == 7);
+  CHECK(r.items_succeeded == 20);
+  CHECK(r.items_failed == 0);
+  CHECK(ran == std::multiset<std::size_t>{1, 4, 6});
+  const Outputs got = outputs_of(t / "out");
+  CHECK(got.rows == expected.rows);
+  CHECK(got.failed == expected.failed);
 }
 
 TEST_CASE("a resume is refused when a setting that changes results changed and the part is named",
@@ -879,7 +925,7 @@ TEST_CASE("every other part of the fingerprint refuses a resume when it changes"
   };
   Config d = c;
   d.output_header = {"key", "value"};
-  refused(d, "output_header:  -> key,value");
+  refused(d, "output_header: (none) -> key,value");
   d = c;
   d.follow_symlinks = true;
   refused(d, "follow_symlinks: false -> true");
@@ -916,7 +962,7 @@ TEST_CASE("a table job resumes and refuses changed table options with the option
   TableOptions keys;
   keys.partition_keys = {"id"};
   CHECK_THROWS_WITH(ParallelRun(d, scorer).run(TabularDataset({(t / "in").string()}, keys)),
-                    Catch::Contains("table.partition_keys:  -> id"));
+                    Catch::Contains("table.partition_keys: (none) -> id"));
   TableOptions tabs;
   tabs.delimiter = ';';
   CHECK_THROWS_WITH(ParallelRun(d, scorer).run(TabularDataset({(t / "in").string()}, tabs)),

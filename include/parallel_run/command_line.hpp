@@ -34,6 +34,12 @@ struct CommandLine {
   /// How table inputs are read (--format, --no-header, --input-delimiter, ...); used when the
   /// scorer takes a TableBatch.
   TableOptions table;
+  /// The table flags given (the setting's name and the flag as spelt in --help), in order:
+  /// a scorer of files refuses them rather than ignore them.
+  struct Flag {
+    std::string setting, flag;
+  };
+  std::vector<Flag> table_flags;
   /// --help or --version was answered; nothing to run.
   bool answered = false;
 };
@@ -73,10 +79,16 @@ int main(int argc, const char* const* argv, Scorer scorer, Config defaults,
         for (const auto& o : observers)
           job.add_observer(o);
         // A scorer of table batches (and not of file batches) reads its inputs as tables.
-        if constexpr (ScorerFor<Scorer, TableBatch> && !ScorerFor<Scorer, FileBatch>)
+        if constexpr (ScorerFor<Scorer, TableBatch> && !ScorerFor<Scorer, FileBatch>) {
           return job.run(TabularDataset(cl.inputs, cl.table));
-        else
+        } else {
+          if (!cl.table_flags.empty())
+            throw ConfigError(cl.table_flags.front().setting,
+                              cl.table_flags.front().flag +
+                                  " is an option of table jobs, and this program's scorer takes "
+                                  "files (a FileBatch): it would be ignored; leave it out");
           return job.run(FileDataset(cl.inputs));
+        }
       });
 }
 

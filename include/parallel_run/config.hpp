@@ -36,7 +36,7 @@ enum class ProgressMode { automatic, bar, lines, none };
 ///   fresh         a new run; an earlier run that ended is replaced, one whose process died
 ///                 (killed, crashed) is kept: the job refuses to start and says how to go on;
 ///   resume        continue the earlier run: its finished mini-batches are not run again;
-///   retry_failed  as resume, and its failed mini-batches run again too;
+///   retry_failed  as resume, and every mini-batch holding a failed item runs again too;
 ///   restart       a new run, whatever the earlier one left.
 enum class ResumeMode { fresh, resume, retry_failed, restart };
 /// How the journal knows an input again: metadata (unchanged when its ctime, stamped by any

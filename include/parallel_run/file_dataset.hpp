@@ -227,6 +227,9 @@ inline bool FileDataset::Cursor::open_next_input(bool check_only) {
   const Input& in = inputs_[input_];
   std::error_code ec;
   produced_by_input_ = 0;
+  // From here, what this input skips or fails is its own (an empty input before it has
+  // already counted its own failure).
+  accounted_before_input_ = reporter_->accounted;
   switch (in.kind) {
     case InputKind::folder:
       if (!fs::is_directory(in.text, ec))
@@ -359,7 +362,6 @@ inline std::optional<FileEntry> FileDataset::Cursor::next() {
     open_ = false;
     walk_.reset();
     ++input_;
-    accounted_before_input_ = reporter_->accounted;
     if (produced_nothing) {
       switch (in.kind) {
         case InputKind::folder:

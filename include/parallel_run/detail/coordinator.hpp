@@ -95,11 +95,26 @@ class Coordinator {
     if (cfg.limit > 0) limit_text = fmt::format(", limit: the first {} items", cfg.limit);
     std::string nodes_text;
     if (nodes() > 1) nodes_text = fmt::format(" per node on {} nodes", nodes());
+    log.record("INFO",
+               fmt::format("job '{}': mini-batches of up to {}, {} {} worker{}{}, output {}{}",
+                           cfg.name, partitioner_.describe_size(), cfg.process_count_per_node,
+                           to_string(cfg.backend), cfg.process_count_per_node == 1 ? "" : "s",
+                           nodes_text, cfg.output_dir.string(), limit_text));
+    // The rest of what decides how the job treats failures, and how it was started: the log
+    // alone says what the job was asked to do (report.html has every setting).
     log.record(
         "INFO",
-        fmt::format("job '{}': mini-batches of up to {}, {} {} workers{}, output {}{}", cfg.name,
-                    partitioner_.describe_size(), cfg.process_count_per_node,
-                    to_string(cfg.backend), nodes_text, cfg.output_dir.string(), limit_text));
+        fmt::format("settings: run_max_try {}, run_invocation_timeout {} s, init_timeout "
+                    "{} s, error_threshold {}, mini_batch_error_threshold {}, "
+                    "allowed_failed_percent {}, worker_memory_limit {}, output_action {}, "
+                    "resume {}, journal {}, logging_level {}",
+                    cfg.run_max_try, cfg.run_invocation_timeout, cfg.init_timeout,
+                    cfg.error_threshold, cfg.mini_batch_error_threshold, cfg.allowed_failed_percent,
+                    cfg.worker_memory_limit == 0 ? std::string("none")
+                                                 : fmt::format("{} bytes", cfg.worker_memory_limit),
+                    to_string(cfg.output_action), to_string(cfg.resume), cfg.journal ? "on" : "off",
+                    to_string(cfg.logging_level)));
+    if (!cfg.command_line.empty()) log.record("INFO", "command: " + cfg.command_line);
     result_.limit = static_cast<std::size_t>(cfg.limit);
     result_.log_dir = log_dir;
     result_.failed_items_file = files_.failed_items();
@@ -282,10 +297,10 @@ class Coordinator {
     StopSignals signals(io, cfg.stop_on_signals, [this](int signal) {
       if (stopping_) return;  // already stopping for another reason: keep that one
       result_.interrupted_by = signal;
-      stop_job(
-          fmt::format("interrupted by {}: running mini-batches finish, no new one starts "
-                      "(send it again to abort at once)",
-                      signal == SIGINT ? "SIGINT" : "SIGTERM"));
+      // What happens now is for the log while it happens; the job's reason (in the summary,
+      // job_result.txt and each not-processed item's line) is the signal alone.
+      stop_job(fmt::format("interrupted by {}", signal == SIGINT ? "SIGINT" : "SIGTERM"),
+               ": running mini-batches finish, no new one starts (send it again to abort at once)");
       fill();
     });
 
@@ -387,8 +402,11 @@ class Coordinator {
     if (cfg_only_ >= 0 && created_ == skipped_ && result_.succeeded) {
       result_.succeeded = false;
       result_.configuration_error = true;
-      result_.failure_reason = fmt::format(
-          "only_mini_batch {}: the inputs hold only {} mini-batches", cfg_only_, created_);
+      result_.failure_reason =
+          ConfigError("only_mini_batch",
+                      fmt::format("only_mini_batch {}: the inputs hold only {} mini-batches",
+                                  cfg_only_, created_))
+              .what();
     }
     if (result_.succeeded && result_.items_total > 0 && result_.items_succeeded == 0) {
       // Every item timed out, crashed or threw: that is no success, whatever the thresholds.
@@ -411,6 +429,13 @@ class Coordinator {
       result_.job_error_file = files_.job_error();
     result_.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // main() says so on stderr in its own words; the log says it too, without an echo.
+    if (result_.succeeded && result_.items_failed > 0)
+      log.record("WARNING",
+                 fmt::format("the job succeeded with {} of {} items failed (tolerated by "
+                             "error_threshold {}); they are listed in {}",
+                             result_.items_failed, result_.items_total, config_->error_threshold,
+                             result_.failed_items_file.string()));
     log.record("INFO", result_.summary());
   }
 
@@ -1031,11 +1056,12 @@ class Coordinator {
   }
 
   // No new mini-batch starts; running ones finish; queued ones are not processed.
-  void stop_job(std::string reason) {
+  // `now` (for the log only) says what happens next.
+  void stop_job(std::string reason, std::string_view now = {}) {
     if (stopping_) return;
     stopping_ = true;
     result_.failure_reason = std::move(reason);
-    log_->error("stopping the job: {}", result_.failure_reason);
+    log_->error("stopping the job: {}{}", result_.failure_reason, now);
     backend_->no_more_work();
     drop_queued();
     if (held_) {

@@ -254,6 +254,11 @@ struct Fingerprint {
   /// The parts whose values differ between `earlier` and this, with both values, one per
   /// line ("mini_batch_size: 10 -> 20"); empty when they are the same run.
   std::vector<std::string> differences(const Fingerprint& earlier) const {
+    // An empty value (no arguments, no output header) is named, not left blank.
+    auto shown = [](const std::string& v) -> const std::string& {
+      static const std::string none = "(none)";
+      return v.empty() ? none : v;
+    };
     std::vector<std::string> out;
     auto find = [](const Fingerprint& f, const std::string& name) -> const std::string* {
       for (const auto& [n, v] : f.parts)
@@ -265,7 +270,7 @@ struct Fingerprint {
       if (before == nullptr)
         out.push_back(fmt::format("{}: (not set) -> {}", name, value));
       else if (*before != value)
-        out.push_back(fmt::format("{}: {} -> {}", name, *before, value));
+        out.push_back(fmt::format("{}: {} -> {}", name, shown(*before), shown(value)));
     }
     for (const auto& [name, value] : earlier.parts)
       if (find(*this, name) == nullptr)

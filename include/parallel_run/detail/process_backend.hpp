@@ -58,7 +58,8 @@ PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
 /// The last lines a worker wrote to its log file (at most `max_lines` of the last `max_bytes`),
-/// joined by " | ": what a crash's reason quotes.
+/// joined by " | ": what a crash's reason quotes. The worker's own bookkeeping lines (a
+/// task handed back) are left out: they are not the scorer's output.
 inline std::string tail_of_file(const std::filesystem::path& file, std::size_t max_bytes = 1024,
                                 std::size_t max_lines = 5) {
   std::ifstream in(file, std::ios::binary);
@@ -81,7 +82,8 @@ inline std::string tail_of_file(const std::filesystem::path& file, std::size_t m
     if (end == std::string::npos) end = text.size();
     std::string line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(std::move(line));
+    if (!line.empty() && !line.starts_with("parallel_run: worker: "))
+      lines.push_back(std::move(line));
     start = end + 1;
   }
   if (lines.empty()) return "(no output)";
@@ -1113,7 +1115,7 @@ class ProcessBackend {
       const double grace = std::min(2.0, config_->run_invocation_timeout);
       const std::string reason = fmt::format(
           "timed out after {:.3f} s (run_invocation_timeout {} s): worker process {} was "
-          "killed (SIGTERM, then SIGKILL after {} s) and is replaced; {}",
+          "killed (SIGTERM, then SIGKILL if it still runs {} s later) and is replaced; {}",
           std::chrono::duration<double>(now - w->started).count(), config_->run_invocation_timeout,
           w->pid, grace, last_output(w));
       kill_worker(w, Kill::run_timeout, SIGTERM, grace);

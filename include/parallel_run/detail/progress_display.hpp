@@ -60,6 +60,8 @@ inline std::string human_duration(double seconds) {
 struct ProgressCounts {
   std::size_t created = 0, done = 0, failed = 0, running = 0;
   std::size_t items_succeeded = 0, items_failed = 0;
+  // Listed once the job stopped (a threshold, a signal): neither done nor failed.
+  std::size_t not_processed = 0, items_not_processed = 0;
   std::uint64_t bytes_created = 0, bytes_done = 0;
   bool listing_done = false;
   double elapsed = 0;
@@ -87,11 +89,15 @@ struct ProgressCounts {
     t += fmt::format(", {} items done", items_succeeded + items_failed);
     if (items_failed > 0 || failed > 0)
       t += fmt::format(" ({} items failed, {} mini-batches failed)", items_failed, failed);
+    if (not_processed > 0)
+      t += fmt::format(", {} items not processed ({} mini-batches: the job stopped)",
+                       items_not_processed, not_processed);
     if (elapsed > 0)
       t += fmt::format(", {:.1f} items/s",
                        static_cast<double>(items_succeeded + items_failed) / elapsed);
     t += fmt::format(", {} running, elapsed {}", running, human_duration(elapsed));
-    if (f > 0 && f < 1) t += fmt::format(", ETA {}", human_duration(elapsed * (1 - f) / f));
+    if (f > 0 && f < 1 && not_processed == 0)
+      t += fmt::format(", ETA {}", human_duration(elapsed * (1 - f) / f));
     return t;
   }
 };
@@ -99,9 +105,10 @@ struct ProgressCounts {
 class ProgressDisplay final : public JobObserver {
  public:
   /// `record` writes a line to master.txt (lines mode). Seconds between plain lines:
-  /// `line_every`.
+  /// `line_every`, a multiple of the coordinator's progress events (every 2 s), so that the
+  /// lines come as often as it says.
   ProgressDisplay(ProgressMode mode, LoggingLevel level, std::function<void(std::string)> record,
-                  double line_every = 5.0)
+                  double line_every = 6.0)
       : mode_(resolve_progress_mode(mode)),
         echo_lines_(level != LoggingLevel::warning),
         record_(std::move(record)),
@@ -127,6 +134,11 @@ class ProgressDisplay final : public JobObserver {
     if (c_.running > 0) --c_.running;
   }
   void mini_batch_final(const MiniBatchFinal& f) override {
+    if (f.status == MiniBatchStatus::not_processed) {
+      ++c_.not_processed;
+      c_.items_not_processed += f.failed + f.succeeded;
+      return;
+    }
     ++c_.done;
     c_.bytes_done += f.mini_batch.bytes;
     if (f.status != MiniBatchStatus::succeeded) ++c_.failed;
@@ -139,8 +151,8 @@ class ProgressDisplay final : public JobObserver {
     c_.running = p.attempts_running;
     if (mode_ == ProgressMode::bar) {
       draw();
-    } else if (mode_ == ProgressMode::lines && since(last_line_) >= line_every_ &&
-               since(start_) >= line_every_) {
+    } else if (mode_ == ProgressMode::lines && since(last_line_) >= line_every_ - 0.5 &&
+               since(start_) >= line_every_ - 0.5) {  // an event may come a little early
       last_line_ = std::chrono::steady_clock::now();
       const std::string line = "progress: " + update().text();
       if (record_) record_(line);

@@ -212,15 +212,18 @@ class RunJournal {
                                     "run with --restart to start over",
                                     folder, changed.size() == 1 ? "a setting" : "settings",
                                     fmt::join(changed, "; ")));
+    // A mini-batch that succeeded with some items failed runs again too: what is retried is
+    // every failed item, and an item runs only with its mini-batch.
     if (mode_ == ResumeMode::retry_failed)
-      std::erase_if(kept_,
-                    [](const JournalEntry& e) { return e.outcome == JournalOutcome::failed; });
+      std::erase_if(kept_, [](const JournalEntry& e) {
+        return e.outcome == JournalOutcome::failed || e.items_failed > 0;
+      });
     resuming_ = true;
     notes_.push_back(fmt::format(
         "{} the run in '{}': {} of its mini-batches finished (each is kept unless its inputs "
         "changed){}{}",
-        mode_ == ResumeMode::resume ? "resuming" : "retrying the failed mini-batches of", folder,
-        kept_.size(),
+        mode_ == ResumeMode::resume ? "resuming" : "retrying the mini-batches with failed items of",
+        folder, kept_.size(),
         scan_.ignored_bytes > 0
             ? fmt::format(" ({} bytes at the journal's end were torn and are ignored)",
                           scan_.ignored_bytes)

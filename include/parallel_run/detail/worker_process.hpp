@@ -299,7 +299,7 @@ class TaskInbox {
   // Under mutex_.
   static void hand_back(std::uint64_t id) {
     WorkerChannel::send(MessageType::withdrawn, [&](WireWriter& w) { w.put(id); });
-    std::printf("parallel_run: worker: attempt %llu handed back unstarted\n",
+    std::printf("parallel_run: worker: task %llu handed back unstarted (it runs elsewhere)\n",
                 static_cast<unsigned long long>(id));
   }
 

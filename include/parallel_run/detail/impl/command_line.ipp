@@ -144,13 +144,14 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
       app.add_option("--input-delimiter,--input_delimiter", input_delimiter,
                      "Tables: the field delimiter of the input (default ',' for CSV, tab for "
                      "TSV; 'tab' or '\\t' for a tab)");
-  app.add_flag("--allow-different-headers,--allow_different_headers",
-               cl.table.allow_different_headers,
-               "Tables: read files whose headers differ from the first file's");
-  app.add_option("--partition-keys,--partition_keys", cl.table.partition_keys,
-                 "Tables: columns whose equal values go to the same mini-batches")
-      ->delimiter(',')
-      ->type_name("NAME,...");
+  auto* o_different_headers = app.add_flag(
+      "--allow-different-headers,--allow_different_headers", cl.table.allow_different_headers,
+      "Tables: read files whose headers differ from the first file's");
+  auto* o_partition_keys =
+      app.add_option("--partition-keys,--partition_keys", cl.table.partition_keys,
+                     "Tables: columns whose equal values go to the same mini-batches")
+          ->delimiter(',')
+          ->type_name("NAME,...");
   auto* o_log_dir =
       app.add_option("--log-dir,--log_dir", log_dir, "Log folder (default <output>/logs)");
   app.add_flag("--key-column,--key_column", c.key_column,
@@ -169,8 +170,8 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
                "Continue the run left in the output folder (killed, crashed, interrupted, "
                "stopped): its finished mini-batches are not run again");
   app.add_flag("--retry-failed,--retry_failed", retry_failed,
-               "Run the failed and not processed mini-batches of the run in the output folder "
-               "again, the others kept");
+               "Run again the mini-batches of the run in the output folder that hold failed or "
+               "not processed items (failed whole or in part), the others kept");
   bool no_journal = false;
   app.add_flag("--no-journal,--no_journal", no_journal,
                "Keep no journal: the run can be neither resumed nor reused");
@@ -244,6 +245,14 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   if (o_fingerprint->count()) c.fingerprint = parse_fingerprint_mode(fingerprint);
   if (o_format->count()) cl.table.format = parse_table_format(table_format);
   if (no_header) cl.table.header = false;
+  // Table flags mean nothing to a scorer of files: main() refuses them there.
+  if (o_format->count()) cl.table_flags.push_back({"table_format", "--format"});
+  if (no_header) cl.table_flags.push_back({"header", "--no-header"});
+  if (o_input_delimiter->count())
+    cl.table_flags.push_back({"input_delimiter", "--input-delimiter"});
+  if (o_different_headers->count())
+    cl.table_flags.push_back({"allow_different_headers", "--allow-different-headers"});
+  if (o_partition_keys->count()) cl.table_flags.push_back({"partition_keys", "--partition-keys"});
   if (o_input_delimiter->count()) {
     if (input_delimiter == "tab" || input_delimiter == "\\t")
       cl.table.delimiter = '\t';
