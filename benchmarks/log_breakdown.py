@@ -39,8 +39,9 @@ def main():
     ends = [s + datetime.timedelta(seconds=float(r["Elapsed Seconds"])) for s, r in zip(starts, rows)]
     first, last = min(starts), max(ends)
     span = (last - first).total_seconds()
-    run_s = sum(float(r["Run Method Seconds"]) for r in rows)
-    cpu_s = sum(float(r["Process Seconds"]) for r in rows)
+    # Empty for an attempt that timed out or crashed (its worker could not say).
+    run_s = sum(float(r["Run Method Seconds"] or 0) for r in rows)
+    cpu_s = sum(float(r["Process Seconds"] or 0) for r in rows)
     elapsed_s = sum(float(r["Elapsed Seconds"]) for r in rows)
     busy = run_s / (span * args.workers) if span > 0 else 0
     print(

@@ -296,6 +296,10 @@ TEST_CASE("trace.json has one complete event per attempt and names the lanes", "
   CHECK(str(failed["args"]["reason"]) == "std::runtime_error: <b>bad</b>");
   CHECK(num(complete[4]["ts"]) == 2000000);
   CHECK(str(complete[4]["args"]["reason"]) == "late \"1 s\"\n");
+  // A timed-out attempt's worker could not say how long run() ran: null, not 0.
+  CHECK(complete[4]["args"]["run_seconds"].is_null());
+  CHECK(complete[4]["args"]["cpu_seconds"].is_null());
+  CHECK(complete[0]["args"]["run_seconds"].is_double());
   CHECK(complete[0]["args"]["reason"].error() == simdjson::NO_SUCH_FIELD);
   // One process and two worker lanes, by name.
   REQUIRE(meta.size() == 3);

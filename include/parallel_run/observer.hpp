@@ -104,6 +104,11 @@ struct AttemptInfo {
 
   double elapsed_seconds() const { return std::chrono::duration<double>(end - start).count(); }
   double cpu_seconds() const { return cpu_end - cpu_start; }
+  /// Whether run_seconds and cpu_seconds were measured: not when the attempt timed out or its
+  /// worker died, since the worker could not say (they are 0 then).
+  bool times_measured() const {
+    return status != AttemptStatus::timed_out && status != AttemptStatus::crashed;
+  }
 };
 
 /// What became of a mini-batch in the end.

@@ -53,9 +53,14 @@ class ProcessedLog final : public JobObserver {
     auto out = std::back_inserter(row);
     fmt::format_to(out, "{},{},", a.mini_batch.index, a.attempt);
     append_csv_field(row, process_name(a));
-    fmt::format_to(out, ",{},{},{},{},{:.3f},{:.3f},{:.3f},{},", timestamp(a.start), a.items,
-                   a.succeeded, a.failed, a.elapsed_seconds(), a.cpu_seconds(), a.run_seconds,
-                   to_string(a.status));
+    fmt::format_to(out, ",{},{},{},{},{:.3f},", timestamp(a.start), a.items, a.succeeded, a.failed,
+                   a.elapsed_seconds());
+    // Unknown times are left empty: a 0.000 would read as measured.
+    if (a.times_measured())
+      fmt::format_to(out, "{:.3f},{:.3f},", a.cpu_seconds(), a.run_seconds);
+    else
+      row += ",,";
+    fmt::format_to(out, "{},", to_string(a.status));
     append_csv_field(row, error_category(a.status, a.reason));
     row.push_back(',');
     append_csv_field(row, a.reason);

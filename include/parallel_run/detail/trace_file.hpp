@@ -99,10 +99,15 @@ class TraceFile final : public JobObserver {
                    std::max<std::int64_t>(0, micros_since(a.start, a.end)), a.pid, a.worker);
     fmt::format_to(std::back_inserter(e),
                    "\"args\":{{\"mini_batch\":{},\"attempt\":{},\"status\":\"{}\",\"last\":{},"
-                   "\"items\":{},\"succeeded\":{},\"failed\":{},\"run_seconds\":{:.6f},"
-                   "\"cpu_seconds\":{:.6f},\"first_key\":",
+                   "\"items\":{},\"succeeded\":{},\"failed\":{},",
                    a.mini_batch.index, a.attempt, to_string(a.status), a.last ? "true" : "false",
-                   a.items, a.succeeded, a.failed, a.run_seconds, a.cpu_seconds());
+                   a.items, a.succeeded, a.failed);
+    if (a.times_measured())  // else unknown: null, not a 0 that reads as measured
+      fmt::format_to(std::back_inserter(e), "\"run_seconds\":{:.6f},\"cpu_seconds\":{:.6f},",
+                     a.run_seconds, a.cpu_seconds());
+    else
+      e += "\"run_seconds\":null,\"cpu_seconds\":null,";
+    e += "\"first_key\":";
     append_json_string(e, a.mini_batch.first_key);
     e += ",\"last_key\":";
     append_json_string(e, a.mini_batch.last_key);
