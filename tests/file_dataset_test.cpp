@@ -127,6 +127,53 @@ TEST_CASE("explicit paths, several inputs in order, and missing inputs", "[file_
                     "[parallel_run.input] no input given (add a folder, glob, list file or path)");
 }
 
+TEST_CASE("the listing knows the files left once no folder is left to open", "[file_dataset]") {
+  TempDir t;
+  test_support::make_numbered_files(t / "flat", 25);
+  parallel_run::detail::FilePartitioner flat(FileDataset({(t / "flat").string()}), 10);
+  CHECK_FALSE(flat.expected_mini_batches());  // nothing opened yet
+  REQUIRE(flat.next());
+  CHECK(flat.expected_mini_batches() == 3);  // 1 cut, 15 files left
+  REQUIRE(flat.next());
+  REQUIRE(flat.next());
+  CHECK(flat.expected_mini_batches() == 3);
+  CHECK_FALSE(flat.next());
+  CHECK(flat.expected_mini_batches() == 3);
+
+  // A folder below: unknown until the walk has gone into it.
+  write_file(t / "tree/a.txt", "");
+  write_file(t / "tree/b.txt", "");
+  write_file(t / "tree/sub/c.txt", "");
+  write_file(t / "tree/sub/d.txt", "");
+  write_file(t / "tree/z.txt", "");
+  auto cursor = FileDataset({(t / "tree").string()}).cursor();
+  CHECK_FALSE(cursor.known_left());
+  REQUIRE(cursor.next()->key == "a.txt");
+  CHECK_FALSE(cursor.known_left());  // sub/ is still to be read
+  REQUIRE(cursor.next()->key == "b.txt");
+  REQUIRE(cursor.next()->key == "sub/c.txt");
+  CHECK(cursor.known_left() == 2);  // sub/d.txt and z.txt
+  REQUIRE(cursor.next()->key == "sub/d.txt");
+  CHECK(cursor.known_left() == 1);
+  REQUIRE(cursor.next()->key == "z.txt");
+  CHECK(cursor.known_left() == 0);
+  CHECK_FALSE(cursor.next());
+
+  // Several inputs: known only from the last one; a glob counts its matches only.
+  write_file(t / "g/x.csv", "");
+  write_file(t / "g/y.txt", "");
+  write_file(t / "g/z.csv", "");
+  auto two = FileDataset({(t / "tree/a.txt").string(), (t / "g/*.csv").string()}).cursor();
+  REQUIRE(two.next());
+  CHECK_FALSE(two.known_left());
+  REQUIRE(two.next()->key == "x.csv");
+  CHECK(two.known_left() == 1);
+  // A limit caps the total.
+  parallel_run::detail::FilePartitioner limited(FileDataset({(t / "flat").string()}), 10, 12);
+  REQUIRE(limited.next());
+  CHECK(limited.expected_mini_batches() == 2);
+}
+
 TEST_CASE("the partitioner cuts mini-batches of mini_batch_size files in order", "[file_dataset]") {
   TempDir t;
   test_support::make_numbered_files(t / "in", 25);
@@ -177,7 +224,9 @@ TEST_CASE("with a report, what is not read is reported once, even by a second cu
     events.push_back("failed " + key);
   };
   report->on_duplicate = [&](const std::string& key, const std::string&, const std::string&,
-                             bool first) { events.push_back("duplicate " + key + (first ? "" : " again")); };
+                             bool first) {
+    events.push_back("duplicate " + key + (first ? "" : " again"));
+  };
   FileDataset d({(t / "a").string(), (t / "b").string(), (t / "empty").string(),
                  "@" + (t / "list.txt").string()});
   d.set_listing({{}, false, report});

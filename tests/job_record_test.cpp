@@ -719,6 +719,37 @@ TEST_CASE("overview.txt says the job is running while it runs and how it ended",
   CHECK(text.find("first failed items") == std::string::npos);
 }
 
+TEST_CASE("overview.txt knows the total once the folder is read, before it is all cut",
+          "[record][overview][progress]") {
+  TempDir t;
+  make_numbered_files(t / "in", 300);
+  Config c = record_config(t / "out", 1);
+  Gate gate;
+  // Every mini-batch after the first waits: the coordinator cuts only a window ahead.
+  auto scorer = make_scorer([&gate](const FileBatch& b) {
+    if (b.mini_batch_index() >= 1 && !gate.wait()) throw std::runtime_error("gate never opened");
+    return keys_of(b);
+  });
+  auto job = std::async(std::launch::async, [&] { return run(c, inputs(t), scorer); });
+  const fs::path overview = t / "out/logs/overview.txt";
+  std::string running;
+  const bool seen = eventually(
+      [&] {
+        if (!fs::exists(overview)) return false;
+        running = read_file(overview);
+        return running.find("state: running\n") != std::string::npos;
+      },
+      20s);
+  gate.open();
+  JobResult r = job.get();
+  REQUIRE(seen);
+  REQUIRE(r.succeeded);
+  CHECK(r.mini_batches_total == 300);
+  CHECK_THAT(running, Catch::Contains(" created so far, of at most 300 (the files are listed), "));
+  CHECK_THAT(running, Catch::Contains("; time left: about "));
+  CHECK_THAT(read_file(overview), Catch::Contains("\nmini-batches: 300 created (all), "));
+}
+
 TEST_CASE("job_error.txt is absent after a clean job", "[record][job_error]") {
   TempDir t;
   make_numbered_files(t / "in", 6);

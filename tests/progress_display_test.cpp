@@ -43,6 +43,19 @@ TEST_CASE("the progress line of files counts mini-batches and estimates the time
         "5.0 items/s, 2 running, elapsed 20s, ETA 1m00s");
 }
 
+TEST_CASE("the progress line of files uses the total the listing knows ahead", "[progress]") {
+  ProgressCounts c;
+  c.created = 12;
+  c.done = 10;
+  c.expected = 40;  // a folder read whole, cut only a window ahead
+  c.items_succeeded = 100;
+  c.elapsed = 20;
+  CHECK(c.fraction() == Approx(0.25));
+  CHECK(c.text() ==
+        "10/40 mini-batches (25.0%), 100 items done, 5.0 items/s, 0 running, elapsed 20s, "
+        "ETA 1m00s");
+}
+
 TEST_CASE("the progress line of tables counts bytes", "[progress]") {
   ProgressCounts c;
   c.created = 4;

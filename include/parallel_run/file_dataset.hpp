@@ -102,6 +102,23 @@ class FileDataset {
           inputs_.size() > 1 || (!inputs_.empty() && inputs_.front().kind == InputKind::list_file);
     }
     std::optional<FileEntry> next();
+    /// The files next() has still to return, once the listing knows (the last input is open,
+    /// and a folder or glob has no folder left to look into); at most that many, since job
+    /// files among them are skipped. Nothing while unknown.
+    std::optional<std::size_t> known_left() const {
+      if (input_ >= inputs_.size()) return 0;
+      if (input_ + 1 < inputs_.size() || !open_) return std::nullopt;
+      switch (inputs_[input_].kind) {
+        case InputKind::folder:
+        case InputKind::glob:
+          return walk_ ? walk_->files_left() : std::nullopt;
+        case InputKind::file:
+          return single_done_ ? 0 : 1;
+        case InputKind::list_file:
+          break;
+      }
+      return std::nullopt;
+    }
     /// Folders never to enter, besides the job's own (see Listing).
     void skip_folders(std::vector<std::filesystem::path> folders) { skip_ = std::move(folders); }
     /// Keys are checked for duplicates among at most this many files (16 bytes each).

@@ -155,6 +155,9 @@ struct JobProgress {
   std::size_t attempts_running = 0;
   /// Every mini-batch has been cut: mini_batches_created is the total.
   bool listing_done = false;
+  /// Before that, the total once the listing knows it ahead (a folder of files read whole),
+  /// at most; 0 while unknown.
+  std::size_t mini_batches_expected = 0;
   double elapsed_seconds = 0;
 
   std::size_t mini_batches_done() const {

@@ -832,6 +832,9 @@ class Coordinator {
     p.items_not_processed = result_.items_not_processed;
     p.attempts_running = running_;
     p.listing_done = exhausted_ || (stopping_ && finishing_);
+    if constexpr (requires { partitioner_.expected_mini_batches(); })
+      if (!p.listing_done && cfg_only_ < 0)
+        p.mini_batches_expected = partitioner_.expected_mini_batches().value_or(0);
     p.elapsed_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
     observers_.notify([&](JobObserver& o) { o.progress(p); });

@@ -29,6 +29,15 @@ class FilePartitioner {
   }
 
   std::string describe_size() const { return fmt::format("{} files", size_); }
+  /// The mini-batches there will be in all, once the listing knows how many files are left
+  /// (a folder read whole, nothing below it to open: the progress line's total before the
+  /// last one is cut); at most that many. Nothing while unknown.
+  std::optional<std::size_t> expected_mini_batches() const {
+    if (pending_error_) return std::nullopt;
+    const std::optional<std::size_t> files = cursor_.known_left();
+    if (!files) return std::nullopt;
+    return next_index_ + (std::min(*files, left_) + size_ - 1) / size_;
+  }
 
   /// The next mini-batch, or nothing at the end of the input. An input error met part way
   /// through a mini-batch is thrown by the next call, after the files listed before it.

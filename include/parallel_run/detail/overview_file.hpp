@@ -96,7 +96,11 @@ class OverviewFile final : public JobObserver {
     std::string text = fmt::format(
         "mini-batches: {} created{}, {} started, {} processed ({} succeeded, {} failed), {} not "
         "processed, {} running\n",
-        p.mini_batches_created, p.listing_done ? " (all)" : " so far (listing goes on)",
+        p.mini_batches_created,
+        p.listing_done ? std::string(" (all)")
+        : p.mini_batches_expected > 0
+            ? fmt::format(" so far, of at most {} (the files are listed)", p.mini_batches_expected)
+            : std::string(" so far (listing goes on)"),
         p.mini_batches_started, p.mini_batches_succeeded + p.mini_batches_failed,
         p.mini_batches_succeeded, p.mini_batches_failed, p.mini_batches_not_processed,
         p.attempts_running);
@@ -109,10 +113,10 @@ class OverviewFile final : public JobObserver {
       text +=
           fmt::format("; rate: {:.2f} mini-batches/s, {:.1f} items/s", rate,
                       static_cast<double>(p.items_succeeded + p.items_failed) / p.elapsed_seconds);
-      if (p.listing_done && done < p.mini_batches_created)
-        text +=
-            fmt::format("; time left: about {}",
-                        duration_text(static_cast<double>(p.mini_batches_created - done) / rate));
+      const std::size_t total = p.listing_done ? p.mini_batches_created : p.mini_batches_expected;
+      if (total > done)
+        text += fmt::format("; time left: about {}",
+                            duration_text(static_cast<double>(total - done) / rate));
     }
     text += "\n";
     return text;

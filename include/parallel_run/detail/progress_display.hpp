@@ -64,14 +64,19 @@ struct ProgressCounts {
   std::size_t not_processed = 0, items_not_processed = 0;
   std::uint64_t bytes_created = 0, bytes_done = 0;
   bool listing_done = false;
+  std::size_t expected = 0;  // while listing: the total, when known ahead (JobProgress)
   double elapsed = 0;
+
+  /// Mini-batches in all: created once the listing is done, else the expected total (0:
+  /// unknown).
+  std::size_t total() const { return listing_done ? created : std::max(expected, created); }
 
   /// Done as a fraction of all the work, or a negative number while the total is unknown.
   double fraction() const {
-    if (!listing_done) return -1;
+    if (!listing_done && (expected == 0 || bytes_created > 0)) return -1;
     if (bytes_created > 0)
       return static_cast<double>(bytes_done) / static_cast<double>(bytes_created);
-    return created == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(created);
+    return total() == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total());
   }
 
   /// The progress line's text (without "parallel_run: progress: ").
@@ -81,7 +86,7 @@ struct ProgressCounts {
     if (f < 0)
       t = fmt::format("{} of {} mini-batches so far (listing the input)", done, created);
     else
-      t = fmt::format("{}/{} mini-batches ({:.1f}%)", done, created, 100 * f);
+      t = fmt::format("{}/{} mini-batches ({:.1f}%)", done, total(), 100 * f);
     if (bytes_created > 0)
       t += f < 0 ? fmt::format(", {} of {} so far", human_bytes(bytes_done),
                                human_bytes(bytes_created))
@@ -148,6 +153,7 @@ class ProgressDisplay final : public JobObserver {
   }
   void progress(const JobProgress& p) override {
     c_.listing_done = p.listing_done;
+    c_.expected = p.mini_batches_expected;
     c_.running = p.attempts_running;
     if (mode_ == ProgressMode::bar) {
       draw();

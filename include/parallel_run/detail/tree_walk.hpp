@@ -81,7 +81,8 @@ class TreeWalk {
       const Child& child = f.children[f.next++];
       if (child.kind == Kind::file) {
         // The hot path (every file): no allocation unless it matches.
-        if (!file_matches(f.states, child.name)) continue;
+        if (!child.matched) continue;
+        --f.files_left;
         if (f.is_output) {
           if (std::string why = options_.job_files.output_entry_reason(child.name); !why.empty()) {
             skipped(f.dir / child.name, why, true);
@@ -96,6 +97,7 @@ class TreeWalk {
           skipped(f.dir / child.name, unread_reason(child), false);
         continue;
       }
+      --f.folders_left;
       std::vector<std::size_t> states = advance(f.states, child.name);
       if (states.empty()) continue;
       // open_folder grows the stack, which would invalidate `f` and `child`.
@@ -138,6 +140,17 @@ class TreeWalk {
     return std::nullopt;
   }
 
+  /// The matching files not yet returned, once no folder is left to open (so that the
+  /// count is final; job files among them are still skipped); else nothing.
+  std::optional<std::size_t> files_left() const {
+    std::size_t files = 0;
+    for (const Frame& f : stack_) {
+      if (f.folders_left > 0) return std::nullopt;
+      files += f.files_left;
+    }
+    return files;
+  }
+
  private:
   enum class Kind : unsigned char { file, folder, linked_folder, other };
   struct Child {
@@ -146,6 +159,7 @@ class TreeWalk {
     // An `other` entry: its type (a link's: its target's; not_found when dangling).
     std::filesystem::file_type type = std::filesystem::file_type::none;
     bool link = false;
+    bool matched = false;  // a file that ends a match (set as its folder is opened)
   };
   struct Frame {
     std::filesystem::path dir;
@@ -155,6 +169,8 @@ class TreeWalk {
     std::vector<std::size_t> states;
     FolderId id;
     bool is_output = false;  // the output folder itself (a root): its job files are skipped
+    // Children after `next`: matching files, and folders (or links to folders) to look into.
+    std::size_t files_left = 0, folders_left = 0;
   };
 
   void skipped(const std::filesystem::path& path, const std::string& reason, bool job_file) {
@@ -298,6 +314,14 @@ class TreeWalk {
     }
     std::sort(f.children.begin(), f.children.end(),
               [](const Child& a, const Child& b) { return a.name < b.name; });
+    for (Child& c : f.children) {
+      if (c.kind == Kind::file) {
+        c.matched = file_matches(f.states, c.name);
+        f.files_left += c.matched ? 1 : 0;
+      } else if (c.kind != Kind::other) {
+        ++f.folders_left;
+      }
+    }
     stack_.push_back(std::move(f));
   }
 
