@@ -684,6 +684,20 @@ TEST_CASE("an observer that throws is dropped with a warning and the job goes on
   CHECK(warning_lines == 1);
 }
 
+// overview.txt once it says the job is running (a progress event rewrites it every 2 s), or
+// nothing after 20 s.
+std::optional<std::string> running_overview(const fs::path& overview) {
+  std::string text;
+  const bool seen = eventually(
+      [&] {
+        if (!fs::exists(overview)) return false;
+        text = read_file(overview);
+        return text.find("state: running\n") != std::string::npos;
+      },
+      20s);
+  return seen ? std::optional<std::string>(text) : std::nullopt;
+}
+
 TEST_CASE("overview.txt says the job is running while it runs and how it ended",
           "[record][overview]") {
   TempDir t;
@@ -696,12 +710,7 @@ TEST_CASE("overview.txt says the job is running while it runs and how it ended",
   });
   auto job = std::async(std::launch::async, [&] { return run(c, inputs(t), scorer); });
   const fs::path overview = t / "out/logs/overview.txt";
-  const bool seen_running = eventually(
-      [&] {
-        return fs::exists(overview) &&
-               read_file(overview).find("state: running\n") != std::string::npos;
-      },
-      20s);
+  const bool seen_running = running_overview(overview).has_value();
   gate.open();
   JobResult r = job.get();
   REQUIRE(seen_running);
@@ -732,17 +741,11 @@ TEST_CASE("overview.txt knows the total once the folder is read, before it is al
   });
   auto job = std::async(std::launch::async, [&] { return run(c, inputs(t), scorer); });
   const fs::path overview = t / "out/logs/overview.txt";
-  std::string running;
-  const bool seen = eventually(
-      [&] {
-        if (!fs::exists(overview)) return false;
-        running = read_file(overview);
-        return running.find("state: running\n") != std::string::npos;
-      },
-      20s);
+  const std::optional<std::string> seen = running_overview(overview);
   gate.open();
   JobResult r = job.get();
   REQUIRE(seen);
+  const std::string& running = *seen;
   REQUIRE(r.succeeded);
   CHECK(r.mini_batches_total == 300);
   CHECK_THAT(running, Catch::Contains(" created so far, of at most 300 (the files are listed), "));
