@@ -212,7 +212,8 @@ TEST_CASE("usage and configuration errors exit 2 with a one-line reason", "[comm
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.logging_level] logging_level must be one of WARNING, "
         "INFO, DEBUG; got 'loud'\n");
-  // Table flags for a scorer of files: refused, not ignored; the first one given is named.
+  // Table flags for a scorer of files: refused, not ignored; the first one in --help's order
+  // is named.
   r = invoke({"--input", in, "--output", out, "--partition-keys", "a", "--format", "csv"},
              key_scorer());
   CHECK(r.status == 2);
@@ -267,6 +268,11 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Catch::Contains("parallel_run: job failed: error_threshold exceeded: 5 failed "
                                     "items > error_threshold 0\n"));
+  // master.txt: one worker is singular, and the command line follows the settings.
+  const std::string master = read_file(t / "out/logs/master.txt");
+  CHECK_THAT(master, Catch::Contains(" files, 1 thread worker, output "));
+  CHECK_THAT(master, Catch::Contains(" INFO command: prog --input " + in + " --output " + out +
+                                     " --mini-batch-size 5 "));
   // The first screen: the cause, the first failed items, the files to open, and the command
   // that reruns the first failed mini-batch alone.
   CHECK_THAT(r.err, Catch::Contains("\nparallel_run: failed: f005.txt (mini-batch 1): the only "

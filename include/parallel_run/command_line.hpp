@@ -34,8 +34,8 @@ struct CommandLine {
   /// How table inputs are read (--format, --no-header, --input-delimiter, ...); used when the
   /// scorer takes a TableBatch.
   TableOptions table;
-  /// The table flags given (the setting's name and the flag as spelt in --help), in order:
-  /// a scorer of files refuses them rather than ignore them.
+  /// The table flags given (the setting's name and the flag as spelt in --help), in the
+  /// order --help lists them: a scorer of files refuses them rather than ignore them.
   struct Flag {
     std::string setting, flag;
   };

@@ -18,7 +18,8 @@ overview.txt       Where the job stands, rewritten every few seconds and at its 
                    mini-batches created, started and processed, items, elapsed time, rate,
                    time left; then the result, and on failure the reason, the first failed
                    items and the command that reruns the first failed mini-batch alone.
-master.txt         The job's log: settings, warnings, errors, the summary.
+master.txt         The job's log: settings (two lines), the command line, warnings, errors,
+                   the summary.
 job_result.txt     The summary line, and the reason when the job failed.
 job_error.txt      Written when anything failed: failures grouped by category (timeout,
                    crash, user_error, item_failed, not_processed, parallel_run.<code>) with
@@ -31,9 +32,10 @@ processed_mini-batches.csv
                    number), Process (<host>/process-<n>/<pid>), Start Time (UTC), Total,
                    Succeeded, Failed (items), Elapsed Seconds (wall), Process Seconds (CPU
                    of the worker: its thread, or its process), Run Method Seconds (inside
-                   run()), Status (succeeded, failed, timed_out, crashed), Error Category,
+                   run(); these two are empty when the attempt timed out or crashed), Status (succeeded, failed, timed_out, crashed), Error Category,
                    Error Message, Mini-batch Detail (its first and last item keys).
-metrics.csv        Metrics the scorer logged with Context::log_metric, per worker.
+metrics.csv        Metrics the scorer logged with Context::log_metric, per worker (absent
+                   when it logged none).
 report.html        The run as one page to open in a browser (nothing is fetched): the
                    summary (the numbers of job_result.txt), a timeline with a lane per
                    worker and a bar per attempt, throughput and progress over time, CPU and

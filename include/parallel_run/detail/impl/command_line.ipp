@@ -243,17 +243,17 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
                       allow_reuse));
   }
   if (o_fingerprint->count()) c.fingerprint = parse_fingerprint_mode(fingerprint);
-  if (o_format->count()) cl.table.format = parse_table_format(table_format);
-  if (no_header) cl.table.header = false;
   // Table flags mean nothing to a scorer of files: main() refuses them there.
-  if (o_format->count()) cl.table_flags.push_back({"table_format", "--format"});
-  if (no_header) cl.table_flags.push_back({"header", "--no-header"});
-  if (o_input_delimiter->count())
-    cl.table_flags.push_back({"input_delimiter", "--input-delimiter"});
-  if (o_different_headers->count())
-    cl.table_flags.push_back({"allow_different_headers", "--allow-different-headers"});
-  if (o_partition_keys->count()) cl.table_flags.push_back({"partition_keys", "--partition-keys"});
+  if (o_format->count()) {
+    cl.table.format = parse_table_format(table_format);
+    cl.table_flags.push_back({"table_format", "--format"});
+  }
+  if (no_header) {
+    cl.table.header = false;
+    cl.table_flags.push_back({"header", "--no-header"});
+  }
   if (o_input_delimiter->count()) {
+    cl.table_flags.push_back({"input_delimiter", "--input-delimiter"});
     if (input_delimiter == "tab" || input_delimiter == "\\t")
       cl.table.delimiter = '\t';
     else if (input_delimiter.size() == 1 && input_delimiter != "\n" && input_delimiter != "\r")
@@ -264,6 +264,9 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
                                     "break, or 'tab'; got '{}'",
                                     input_delimiter));
   }
+  if (o_different_headers->count())
+    cl.table_flags.push_back({"allow_different_headers", "--allow-different-headers"});
+  if (o_partition_keys->count()) cl.table_flags.push_back({"partition_keys", "--partition-keys"});
   if (o_memory->count())
     c.worker_memory_limit = detail::parse_byte_size("worker_memory_limit", memory_limit);
   if (o_side->count()) {
