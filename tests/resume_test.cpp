@@ -605,6 +605,84 @@ TEST_CASE("a resume checks kept mini-batches in groups: changed or unreadable on
   CHECK(master.find("mini-batch 150 (f150.txt) was finished") == std::string::npos);
 }
 
+TEST_CASE("a resume starts the mini-batches left to run before it settles the kept ones",
+          "[journal][resume]") {
+  // 300 mini-batches of one file, 250 finished by an interrupted run. The resume cuts the
+  // kept ones, starts the others and settles the kept ones while they run: the first kept
+  // one is final only once a worker has begun a mini-batch left to run (the observer waits
+  // for that, at most 20 s: a resume that settled them all first would wait in vain). The
+  // output is that of an uninterrupted run.
+  TempDir t;
+  make_numbered_files(t / "in", 300);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.mini_batch_size = 1;
+  const Outputs expected = reference(t, t / "in", c);
+  behaviour.reset();
+  behaviour.interrupt_at = 250;
+  behaviour.master = t / "out" / "logs" / "master.txt";
+  Config first = c;
+  first.stop_on_signals = true;
+  const JobResult stopped = run_job(first, t / "in");
+  REQUIRE(stopped.interrupted_by == SIGINT);
+  const std::size_t finished = stopped.mini_batches_succeeded;
+  REQUIRE(finished > 128);  // more than a group of kept ones (settled 128 at a time)
+  REQUIRE(finished < 300);
+
+  struct FirstKept : JobObserver {
+    std::size_t kept = 0;
+    std::size_t runs_at_first_kept = 0;
+    void mini_batch_final(const MiniBatchFinal& m) override {
+      if (!m.from_journal || kept++ > 0) return;
+      for (int i = 0; i < 2000 && behaviour.runs() == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      runs_at_first_kept = behaviour.runs();
+    }
+  };
+  auto observer = std::make_shared<FirstKept>();
+  behaviour.reset();
+  Config again = c;
+  again.resume = ResumeMode::resume;
+  const JobResult resumed = ParallelRun<JournaledScorer>(again).add_observer(observer).run(
+      FileDataset({(t / "in").string()}));
+  CHECK(resumed.succeeded);
+  CHECK(resumed.mini_batches_resumed == finished);
+  CHECK(observer->kept == finished);
+  CHECK(observer->runs_at_first_kept > 0);
+  CHECK(behaviour.runs() == 300 - finished);
+  const Outputs got = outputs_of(t / "out");
+  CHECK(got.rows == expected.rows);
+  CHECK(got.failed == expected.failed);
+}
+
+TEST_CASE("a resume of more kept mini-batches than it cuts ahead settles them all in order",
+          "[journal][resume]") {
+  // 2,100 mini-batches of one file: the kept ones are cut 2,048 at a time (the bound on what
+  // waits to be settled). f2090.txt changed (its mini-batch is one of the last: the names
+  // sort as text), so that mini-batch runs again, after the first 2,048 were settled with
+  // nothing running.
+  TempDir t;
+  make_numbered_files(t / "in", 2100);
+  behaviour.reset();
+  Config c = journal_config(t / "out");
+  c.mini_batch_size = 1;
+  REQUIRE(run_job(c, t / "in").succeeded);
+  std::string expected = read_file(t / "out" / "parallel_run_step.txt");
+  const std::string row = "f2090.txt 2090\n";
+  REQUIRE(expected.find(row) != std::string::npos);
+  expected.replace(expected.find(row), row.size(), "f2090.txt changed\n");
+  write_file(t / "in" / "f2090.txt", "changed");
+  c.resume = ResumeMode::resume;
+  behaviour.reset();
+  const JobResult r = run_job(c, t / "in");
+  CHECK(r.succeeded);
+  CHECK(r.mini_batches_resumed == 2099);
+  CHECK(r.mini_batches_inputs_changed == 1);
+  CHECK(r.mini_batches_total == 2100);
+  CHECK(behaviour.runs() == 1);
+  CHECK(read_file(t / "out" / "parallel_run_step.txt") == expected);
+}
+
 TEST_CASE("a resume keeps what the earlier run finished whichever way its inputs are spelled",
           "[journal][resume]") {
   // The run reads t/in by its absolute path; its resume names the same files relative to the

@@ -28,6 +28,7 @@
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
@@ -36,7 +37,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <cstdlib>
 #include <signal.h>
@@ -554,7 +557,16 @@ class Coordinator {
     return window_;
   }
 
+  // Starts what may start: a suspect alone, or mini-batches up to the window; settles the
+  // kept ones cut. Each pass that may start more goes again (a loop, not a recursion: a resume
+  // of many kept mini-batches settles them `kept_ahead` at a time).
   void fill() {
+    while (fill_once()) {
+    }
+  }
+
+  // One pass of fill(): true when another may start more.
+  bool fill_once() {
     // A suspect runs alone (so that a death while it runs names it for sure): it waits for
     // the others to end, and nothing starts beside it.
     if (held_ && !stopping_ && in_flight_.empty()) {
@@ -570,10 +582,12 @@ class Coordinator {
       alone_.reset();
       if (in_flight_.empty()) journal_->quiet();
     }
-    while (!stopping_ && !exhausted_ && in_flight_.size() < window() && !held_ && !alone_) {
+    while (!stopping_ && !exhausted_ && in_flight_.size() < window() && !held_ && !alone_ &&
+           cut_kept_.size() < kept_ahead) {
       // Results wait for a late mini-batch and cost the output's whole memory budget: cut
       // nothing new until it arrives. It cannot deadlock: the late one is in flight (retries
-      // and timeouts go on), and stopping the job lists what is queued as not processed.
+      // and timeouts go on) or a kept one that settle_soon() settles, and stopping the job
+      // lists what is queued as not processed.
       if (ordered_->full()) {
         if (!holding_back_) ++result_held_back_;
         holding_back_ = true;
@@ -610,47 +624,65 @@ class Coordinator {
       observers_.notify([&](JobObserver& o) { o.mini_batch_created(*info); });
       if (journal_ && journal_->resuming() && journal_->has_kept(batch->mini_batch_index())) {
         // Hashed here only to compare with a kept record; the others on the journal's thread
-        // (journal_finished), as in a fresh run. Checked in groups (settle_kept()).
+        // (journal_finished), as in a fresh run. Settled in groups (settle_kept()).
         const std::uint64_t input_hash =
             task_input_hash(*batch, journal_->fingerprint_mode(), kept_folders_);
         cut_kept_.push_back(Held{std::move(batch), std::move(info), input_hash});
-        if (cut_kept_.size() >= kept_group && !settle_kept()) {
-          if (in_flight_.empty()) fill();  // the suspect held among them runs alone now
-          return;
-        }
         continue;
       }
-      // The kept ones cut before it go first; a suspect held among them runs alone first.
-      if (!settle_kept()) {
-        cut_kept_.push_back(Held{std::move(batch), std::move(info), 0});
-        if (in_flight_.empty()) fill();
-        return;
-      }
-      if (!run_or_hold(std::move(batch), std::move(info), 0)) {
-        if (in_flight_.empty()) fill();
-        return;
-      }
+      // Not kept: it starts now, before the kept ones cut ahead of it are settled (its rows
+      // wait in the ordered output for theirs), so that the workers run while they are.
+      if (!run_or_hold(std::move(batch), std::move(info), 0)) return in_flight_.empty();
     }
-    if (!settle_kept() && in_flight_.empty()) {
-      fill();
-      return;
+    if (!cut_kept_.empty()) {
+      if (in_flight_.empty() || stopping_) {
+        // Nothing runs to overlap with: settle them all now, then cut on.
+        const bool full = cut_kept_.size() >= kept_ahead;
+        if (!settle_kept()) return in_flight_.empty();  // the suspect held among them
+        if (full && !stopping_) return true;
+      } else {
+        settle_soon();
+      }
     }
     if (finished()) io_->stop();
+    return false;
   }
 
-  // Mini-batches the earlier run finished, cut in a row, are checked together: their inputs'
-  // ctimes (a stat per file with metadata fingerprints) on two threads, which is most of what
-  // a kept mini-batch costs; then, in order and one at a time (memory: one mini-batch's
-  // bytes), each one's bytes are read from the journal, or, changed or unreadable, it runs.
-  // False when a suspect among them is held to run alone: those after it wait in cut_kept_
-  // (nothing starts beside it). While a suspect waits or runs alone, nothing is settled; once
-  // the job stops, what would run is listed as not processed.
+  // Mini-batches the earlier run finished are cut up to `kept_ahead` before any is settled,
+  // so that the ones to run after them start at once; then they are settled `kept_group` at
+  // a time between the workers' events (settle_soon()), or all at once when nothing runs.
+  // Memory: `kept_ahead` mini-batches' inputs.
+  static constexpr std::size_t kept_ahead = 2048;
   static constexpr std::size_t kept_group = 128;
-  bool settle_kept() {
+
+  // One group of kept mini-batches is settled after the events already queued (the workers'
+  // results, which keep them busy), then fill() goes on.
+  void settle_soon() {
+    // Held or alone, a suspect's end (an event) settles them.
+    if (settle_posted_ || ((held_ || alone_) && !stopping_)) return;
+    settle_posted_ = true;
+    boost::asio::post(*io_, [this] {
+      settle_posted_ = false;
+      settle_kept(kept_group);
+      fill();
+    });
+  }
+
+  // Mini-batches the earlier run finished, cut in a row, are settled in order, at most `limit`
+  // of them: first their inputs' ctimes are checked (a stat per file with metadata
+  // fingerprints) on two threads, which is most of what a kept mini-batch costs; then, one at
+  // a time (memory: one mini-batch's bytes), each one's bytes are read from the journal, or,
+  // changed or unreadable, it runs. False when a suspect among them is held to run alone:
+  // those after it wait in cut_kept_ (nothing starts beside it). While a suspect waits or runs
+  // alone, nothing is settled; once the job stops, what would run is listed as not processed.
+  bool settle_kept(std::size_t limit = SIZE_MAX) {
     if (cut_kept_.empty()) return true;
     if ((held_ || alone_) && !stopping_) return !held_;
-    std::vector<Held> cut = std::move(cut_kept_);
-    cut_kept_.clear();
+    const std::size_t n = std::min(limit, cut_kept_.size());
+    std::vector<Held> cut(
+        std::make_move_iterator(cut_kept_.begin()),
+        std::make_move_iterator(cut_kept_.begin() + static_cast<std::ptrdiff_t>(n)));
+    cut_kept_.erase(cut_kept_.begin(), cut_kept_.begin() + static_cast<std::ptrdiff_t>(n));
     std::vector<char> same(cut.size(), 0);
     on_two_threads(cut.size(), 16, [&](std::size_t first, std::size_t step) {
       ChangeCheck own;  // the second thread's: kept_inputs_ is this thread's
@@ -681,7 +713,8 @@ class Coordinator {
         continue;
       }
       if (!run_or_hold(std::move(h.batch), std::move(h.info), h.input_hash)) {
-        cut_kept_.assign(std::make_move_iterator(cut.begin() + static_cast<std::ptrdiff_t>(i) + 1),
+        cut_kept_.insert(cut_kept_.begin(),
+                         std::make_move_iterator(cut.begin() + static_cast<std::ptrdiff_t>(i) + 1),
                          std::make_move_iterator(cut.end()));
         return false;
       }
@@ -1247,7 +1280,8 @@ class Coordinator {
   std::shared_ptr<ErrorDigest> digest_;
   std::shared_ptr<RunJournal> journal_;
   std::optional<Held> held_;          // a suspect waiting to run alone
-  std::vector<Held> cut_kept_;        // cut, finished by the earlier run: see settle_kept()
+  std::deque<Held> cut_kept_;         // cut, finished by the earlier run: see settle_kept()
+  bool settle_posted_ = false;        // settle_soon() is queued
   ChangeCheck kept_inputs_;           // checks their inputs on this thread
   CanonicalFolders kept_folders_;     // names their inputs on this thread
   std::optional<std::size_t> alone_;  // the suspect running alone

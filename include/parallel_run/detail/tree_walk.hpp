@@ -79,31 +79,30 @@ class TreeWalk {
         continue;
       }
       const Child& child = f.children[f.next++];
+      const std::string_view name = f.name(child);
       if (child.kind == Kind::file) {
         // The hot path (every file): no allocation unless it matches.
         if (!child.matched) continue;
         --f.files_left;
         if (f.is_output) {
-          if (std::string why = options_.job_files.output_entry_reason(child.name); !why.empty()) {
-            skipped(f.dir / child.name, why, true);
+          if (std::string why = options_.job_files.output_entry_reason(name); !why.empty()) {
+            skipped(f.dir / name, why, true);
             continue;
           }
         }
-        std::string rel = f.rel.empty() ? child.name : f.rel + "/" + child.name;
-        return std::make_pair(f.dir / child.name, std::move(rel));
+        return std::make_pair(f.dir / name, relative(f.rel, name));
       }
       if (child.kind == Kind::other) {
-        if (file_matches(f.states, child.name))
-          skipped(f.dir / child.name, unread_reason(child), false);
+        if (file_matches(f.states, name)) skipped(f.dir / name, unread_reason(child), false);
         continue;
       }
       --f.folders_left;
-      std::vector<std::size_t> states = advance(f.states, child.name);
+      std::vector<std::size_t> states = advance(f.states, name);
       if (states.empty()) continue;
       // open_folder grows the stack, which would invalidate `f` and `child`.
-      std::filesystem::path full = f.dir / child.name;
+      std::filesystem::path full = f.dir / name;
       if (f.is_output) {  // the temporary folder, the journal, runs of one mini-batch
-        if (std::string why = options_.job_files.output_entry_reason(child.name); !why.empty()) {
+        if (std::string why = options_.job_files.output_entry_reason(name); !why.empty()) {
           skipped(full, why, true);
           continue;
         }
@@ -134,7 +133,7 @@ class TreeWalk {
                 false);
         continue;
       }
-      std::string rel = f.rel.empty() ? child.name : f.rel + "/" + child.name;
+      std::string rel = relative(f.rel, name);
       open_folder(full, std::move(rel), std::move(states), id);
     }
     return std::nullopt;
@@ -153,8 +152,12 @@ class TreeWalk {
 
  private:
   enum class Kind : unsigned char { file, folder, linked_folder, other };
+  // An entry of a listed folder. Its name is in the folder's `names` (one buffer: a folder of
+  // 20,000 files listed and sorted as strings of their own cost a reuse hit a tenth of its
+  // time, in allocations and in moving them as they were sorted).
   struct Child {
-    std::string name;
+    std::size_t name_at = 0;  // in Frame::names, followed by a NUL (for fnmatch)
+    std::size_t name_size = 0;
     Kind kind;
     // An `other` entry: its type (a link's: its target's; not_found when dangling).
     std::filesystem::file_type type = std::filesystem::file_type::none;
@@ -165,13 +168,24 @@ class TreeWalk {
     std::filesystem::path dir;
     std::string rel;
     std::vector<Child> children;
+    std::string names;  // the children's names, each followed by a NUL
     std::size_t next = 0;
     std::vector<std::size_t> states;
     FolderId id;
     bool is_output = false;  // the output folder itself (a root): its job files are skipped
     // Children after `next`: matching files, and folders (or links to folders) to look into.
     std::size_t files_left = 0, folders_left = 0;
+
+    std::string_view name(const Child& c) const { return {names.data() + c.name_at, c.name_size}; }
   };
+
+  static std::string relative(const std::string& folder, std::string_view name) {
+    std::string rel;
+    rel.reserve(folder.size() + 1 + name.size());
+    if (!folder.empty()) (rel += folder) += '/';
+    rel += name;
+    return rel;
+  }
 
   void skipped(const std::filesystem::path& path, const std::string& reason, bool job_file) {
     if (options_.on_skipped) options_.on_skipped(path, reason, job_file);
@@ -187,14 +201,15 @@ class TreeWalk {
     }
   }
 
-  bool matches(const std::string& pattern, const std::string& name) const {
+  // `name`: a folder's entry, followed by a NUL in Frame::names.
+  bool matches(const std::string& pattern, std::string_view name) const {
     if (!options_.match_hidden && name.front() == '.' && pattern.front() != '.') return false;
     if (pattern == "*") return true;  // a folder input: every name, no fnmatch call
-    return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
+    return fnmatch(pattern.c_str(), name.data(), 0) == 0;
   }
 
   // A file ends a match when its name matches the last component ("**" spans folders only).
-  bool file_matches(const std::vector<std::size_t>& states, const std::string& name) const {
+  bool file_matches(const std::vector<std::size_t>& states, std::string_view name) const {
     for (std::size_t s : states)
       if (s + 1 == components_.size() && components_[s] != "**" && matches(components_[s], name))
         return true;
@@ -203,7 +218,7 @@ class TreeWalk {
 
   // The states after descending into folder `name`.
   std::vector<std::size_t> advance(const std::vector<std::size_t>& states,
-                                   const std::string& name) const {
+                                   std::string_view name) const {
     std::vector<std::size_t> out;
     auto add = [&](std::size_t s) {
       if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
@@ -271,7 +286,7 @@ class TreeWalk {
   // listing's d_type says what it is).
   void open_folder(const std::filesystem::path& dir, std::string rel,
                    std::vector<std::size_t> states, FolderId id) {
-    Frame f{dir, std::move(rel), {}, 0, std::move(states), id, id == output_id_};
+    Frame f{dir, std::move(rel), {}, {}, 0, std::move(states), id, id == output_id_};
     auto cannot_list = [&](int error) {
       return InputError(
           fmt::format("cannot list folder '{}': {}", dir.string(), std::strerror(error)));
@@ -279,6 +294,12 @@ class TreeWalk {
     std::unique_ptr<DIR, int (*)(DIR*)> folder(::opendir(dir.c_str()), &::closedir);
     if (!folder) throw cannot_list(errno);
     const int fd = ::dirfd(folder.get());
+    auto add = [&](std::string_view name, Kind kind,
+                   std::filesystem::file_type type = std::filesystem::file_type::none,
+                   bool link = false) {
+      f.children.push_back(Child{f.names.size(), name.size(), kind, type, link});
+      (f.names += name) += '\0';
+    };
     for (;;) {
       errno = 0;
       const ::dirent* e = ::readdir(folder.get());
@@ -293,30 +314,28 @@ class TreeWalk {
       if (e->d_type == DT_UNKNOWN)  // a file system that does not say: ask
         type = ::fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st.st_mode : 0;
       if (S_ISREG(type)) {
-        f.children.push_back({std::string(name), Kind::file});
+        add(name, Kind::file);
       } else if (S_ISDIR(type)) {
-        f.children.push_back({std::string(name), Kind::folder});
+        add(name, Kind::folder);
       } else if (S_ISLNK(type)) {
         if (::fstatat(fd, e->d_name, &st, 0) != 0)
-          f.children.push_back(
-              {std::string(name), Kind::other, std::filesystem::file_type::not_found, true});
+          add(name, Kind::other, std::filesystem::file_type::not_found, true);
         else if (S_ISREG(st.st_mode))
-          f.children.push_back({std::string(name), Kind::file});
+          add(name, Kind::file);
         else if (S_ISDIR(st.st_mode))
-          f.children.push_back({std::string(name), Kind::linked_folder});
+          add(name, Kind::linked_folder);
         else
-          f.children.push_back({std::string(name), Kind::other, file_type_of(st.st_mode), true});
+          add(name, Kind::other, file_type_of(st.st_mode), true);
       } else {
-        f.children.push_back(
-            {std::string(name), Kind::other,
-             type == 0 ? std::filesystem::file_type::not_found : file_type_of(type)});
+        add(name, Kind::other,
+            type == 0 ? std::filesystem::file_type::not_found : file_type_of(type));
       }
     }
     std::sort(f.children.begin(), f.children.end(),
-              [](const Child& a, const Child& b) { return a.name < b.name; });
+              [&f](const Child& a, const Child& b) { return f.name(a) < f.name(b); });
     for (Child& c : f.children) {
       if (c.kind == Kind::file) {
-        c.matched = file_matches(f.states, c.name);
+        c.matched = file_matches(f.states, f.name(c));
         f.files_left += c.matched ? 1 : 0;
       } else if (c.kind != Kind::other) {
         ++f.folders_left;
