@@ -549,6 +549,52 @@ TEST_CASE("a user observer hears every event once and in order", "[record][obser
   CHECK(last_attempts == 4);  // one per mini-batch
 }
 
+TEST_CASE("a worker's record has each end on disk by the next start or once it waits",
+          "[record][worker_record]") {
+  // One worker, two mini-batches. run() of mini-batch 1 reads the record: the end of 0 is
+  // there (written with the start of 1). Then, with nothing left to run, the worker waits:
+  // an observer of the last mini-batch's end holds the job (it cannot end meanwhile) until
+  // the end of 1 is on disk too, at most 10 s.
+  TempDir t;
+  make_numbered_files(t / "in", 6);
+  Config c = record_config(t / "out", 3, 1);
+  const fs::path record = t / "out" / "logs" / "worker" / detail::host_name() / "process-0.txt";
+  std::string seen_by_run_1;
+  auto scorer = make_scorer([&](const FileBatch& b, Context&) {
+    if (b.mini_batch_index() == 1) seen_by_run_1 = read_file(record);
+    return keys_of(b);
+  });
+  struct EndOnDisk : JobObserver {
+    fs::path record;
+    std::string seen;
+    void mini_batch_final(const MiniBatchFinal& m) override {
+      if (m.mini_batch.index != 1) return;
+      for (int i = 0; i < 1000; ++i) {
+        seen = read_file(record);
+        if (seen.find("mini-batch 1 attempt 1 succeeded") != std::string::npos) break;
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+  };
+  auto observer = std::make_shared<EndOnDisk>();
+  observer->record = record;
+  ParallelRun job(c, scorer);
+  job.add_observer(observer);
+  REQUIRE(job.run(inputs(t)).succeeded);
+  CHECK(seen_by_run_1.find("mini-batch 0 attempt 1 succeeded") != std::string::npos);
+  CHECK(seen_by_run_1.find("mini-batch 1 attempt 1 started") != std::string::npos);
+  CHECK(seen_by_run_1.find("mini-batch 1 attempt 1 succeeded") == std::string::npos);
+  CHECK(observer->seen.find("mini-batch 1 attempt 1 succeeded") != std::string::npos);
+  // Every line once, in order.
+  const std::string all = read_file(record);
+  const auto s0 = all.find("mini-batch 0 attempt 1 started");
+  const auto e0 = all.find("mini-batch 0 attempt 1 succeeded");
+  const auto s1 = all.find("mini-batch 1 attempt 1 started");
+  const auto e1 = all.find("mini-batch 1 attempt 1 succeeded");
+  CHECK((s0 < e0 && e0 < s1 && s1 < e1 && e1 != std::string::npos));
+  CHECK(std::count(all.begin(), all.end(), '\n') == 4);
+}
+
 TEST_CASE("a user observer hears the not processed mini-batches of a stopped job",
           "[record][observer]") {
   TempDir t;

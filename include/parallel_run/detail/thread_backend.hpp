@@ -353,10 +353,17 @@ class ThreadBackend {
     LineFile record_file(
         JobFiles(config).worker_dir(node_name()) / fmt::format("process-{}.txt", w.index), "w");
     WorkerRecord record([&record_file](std::string_view line) { record_file.write(line); });
+    const ::pid_t pid = ::getpid();
     for (;;) {
       Attempt<Batch> a;
       {
         std::unique_lock lock(s.mutex);
+        if (s.queue.empty() && record.has_pending()) {
+          // About to wait: the last end line goes to disk first (not under the lock).
+          lock.unlock();
+          record.flush();
+          lock.lock();
+        }
         s.cv.wait(lock, [&] { return s.closed || !s.queue.empty(); });
         if (s.queue.empty()) break;
         a = std::move(s.queue.front());
@@ -367,7 +374,7 @@ class ThreadBackend {
         w.current.store(a.id, std::memory_order_release);
       }
       ctx.set_attempt(a.batch->mini_batch_index(), a.number, w.stop.get_token());
-      const AttemptTimes started = attempt_starts(w.index, CLOCK_THREAD_CPUTIME_ID);
+      const AttemptTimes started = attempt_starts(w.index, pid, CLOCK_THREAD_CPUTIME_ID);
       if (s.before_run) s.before_run(a.batch->mini_batch_index(), a.number, w.index);
       s.deliver(
           sp, [id = a.id, started](BackendEvents& e) { e.attempt_started(id, started); }, false);

@@ -242,6 +242,12 @@ class TaskInbox {
   /// A task is started once taken here, or at its arrival while this waits: so a `withdrawn`
   /// for the task behind another is always sent before that other's answer, and the
   /// coordinator never sees a task come back that it already counts as running.
+  /// Whether a task is here to be taken at once (next() would not wait for one).
+  bool task_waiting() {
+    std::lock_guard lock(mutex_);
+    return taken_.has_value() || !tasks_.empty();
+  }
+
   std::optional<Task> next(const std::string* answer) {
     std::unique_lock lock(mutex_);
     if (answer) WorkerChannel::send(*answer);
@@ -381,12 +387,20 @@ template <class Task>
     LineFile record_file(record_path, "w");
     WorkerRecord record([&record_file](std::string_view line) { record_file.write(line); });
     std::string out;
-    while (std::optional<TaskInbox::Task> task_frame = inbox.next(out.empty() ? nullptr : &out)) {
+    const ::pid_t pid = ::getpid();
+    // About to wait for a task: the last end line goes to disk first.
+    auto flush_if_idle = [&] {
+      if (record.has_pending() && !inbox.task_waiting()) record.flush();
+    };
+    for (;;) {
+      flush_if_idle();
+      std::optional<TaskInbox::Task> task_frame = inbox.next(out.empty() ? nullptr : &out);
+      if (!task_frame) break;
       WireReader r(task_frame->payload);
       const auto id = r.get<std::uint64_t>();
       out.clear();
       release_if_large(out);  // a huge answer is not kept for the worker's life
-      AttemptTimes times = attempt_starts(env.worker, CLOCK_PROCESS_CPUTIME_ID);
+      AttemptTimes times = attempt_starts(env.worker, pid, CLOCK_PROCESS_CPUTIME_ID);
       std::string reason;
       try {
         const auto number = r.get<std::int64_t>();
