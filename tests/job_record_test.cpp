@@ -406,6 +406,34 @@ TEST_CASE("processed_mini-batches.csv has one row per attempt with retries and i
   CHECK(failed == r.items_failed);
 }
 
+TEST_CASE("processed_mini-batches.csv rows reach the file while the job runs and at its end",
+          "[record][processed]") {
+  // One worker, three mini-batches. Rows are written in groups: run() of mini-batch 1 waits
+  // (at most 10 s) for the row of mini-batch 0 while no other attempt ends, which the next
+  // progress event (every 2 s) writes; mini-batch 2's row is written by the job's end.
+  TempDir t;
+  make_numbered_files(t / "in", 9);
+  Config c = record_config(t / "out", 3, 1);
+  const fs::path file = t / "out/logs/processed_mini-batches.csv";
+  bool row_0_seen = false;
+  std::string before_row_0;
+  auto scorer = make_scorer([&](const FileBatch& b, Context&) {
+    if (b.mini_batch_index() == 1) {
+      before_row_0 = read_file(file);
+      for (int i = 0; i < 1000 && !row_0_seen; ++i) {
+        row_0_seen = read_file(file).find("\n0,1,") != std::string::npos;
+        if (!row_0_seen) std::this_thread::sleep_for(10ms);
+      }
+    }
+    return keys_of(b);
+  });
+  REQUIRE(run(c, inputs(t), scorer).succeeded);
+  CHECK(before_row_0 == std::string(detail::ProcessedLog::header));  // not yet: a group waits
+  CHECK(row_0_seen);
+  const auto rows = processed_rows(file);
+  REQUIRE(rows.size() == 3);
+}
+
 TEST_CASE("processed_mini-batches.csv - Process Seconds tell a spinning run() from a sleeping one",
           "[record][processed]") {
   TempDir t;

@@ -656,7 +656,7 @@ class Coordinator {
   // 1.6 ms to run): slices of 128 on two threads left the workers idle a fifth of a resume.
   // Memory: `kept_ahead` mini-batches' inputs.
   static constexpr std::size_t kept_ahead = 2048;
-  static constexpr std::size_t kept_slice = 16;
+  static constexpr std::size_t kept_slice = 4;
 
   // A slice of kept mini-batches is settled after the events already queued (the workers'
   // results, which keep them busy), then fill() goes on.

@@ -34,6 +34,8 @@ processed_mini-batches.csv
                    of the worker: its thread, or its process), Run Method Seconds (inside
                    run(); these two are empty when the attempt timed out or crashed), Status (succeeded, failed, timed_out, crashed), Error Category,
                    Error Message, Mini-batch Detail (its first and last item keys).
+                   Rows are written in groups, within a quarter second of the attempt's
+                   end (2 s when few attempts end), so a killed job may lack its last ones.
 metrics.csv        Metrics the scorer logged with Context::log_metric, per worker (absent
                    when it logged none).
 report.html        The run as one page to open in a browser (nothing is fetched): the
