@@ -651,9 +651,10 @@ class Coordinator {
   // Mini-batches the earlier run finished are cut up to `kept_ahead` before any is settled,
   // so that the ones to run after them start at once; then they are settled `kept_slice` at
   // a time between the workers' events (settle_soon()), on this thread alone, or all at once
-  // on two threads when nothing runs. A slice is short beside the work queued for the
-  // workers (16 small-files mini-batches take about 0.5 ms to settle, the 32 queued about
-  // 1.6 ms to run): slices of 128 on two threads left the workers idle a fifth of a resume.
+  // on two threads when nothing runs. A slice is short beside the work left queued when the
+  // workers ask for more (4 small-files mini-batches take about 0.15 ms to settle; the 8
+  // queued then, about 0.4 ms to run): slices of 128 on two threads left the workers idle a
+  // fifth of a resume, and this thread is what hands them work.
   // Memory: `kept_ahead` mini-batches' inputs.
   static constexpr std::size_t kept_ahead = 2048;
   static constexpr std::size_t kept_slice = 4;
