@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <range/v3/range/concepts.hpp>
 
+#include <algorithm>
 #include <ranges>
 
 #include "parallel_run/detail/file_partitioner.hpp"
@@ -47,6 +48,34 @@ TEST_CASE("a folder is walked recursively in sorted order with relative keys", "
     CHECK(entries[i].index == i);
   CHECK(entries[4].path == t / "in" / "sub" / "c.txt");
   CHECK(d.count() == 6);
+}
+
+TEST_CASE("a folder's names sort byte by byte, past their first 8 bytes and beyond ASCII",
+          "[file_dataset]") {
+  // The walk compares names by their first 8 bytes as a number first, then whole: the order
+  // must be std::string's (unsigned bytes, a prefix before its extensions) in every case.
+  TempDir t;
+  const std::vector<std::string> names{
+      "a",
+      "ab",
+      "abcdefgh",
+      "abcdefgh.",
+      "abcdefgh0",
+      "abcdefghi",
+      "abcdefgi",
+      "b",
+      "image_0001",
+      "image_0002",
+      "image_0010",
+      "\xc3\xa9t\xc3\xa9",
+      "\xc3\xa9t\xc3\xa9s",
+      "\xff",
+  };
+  REQUIRE(std::is_sorted(names.begin(), names.end()));
+  for (auto it = names.rbegin(); it != names.rend(); ++it)  // created in reverse
+    write_file(t / "in" / *it, *it);
+  FileDataset d({(t / "in").string()});
+  CHECK(keys(d) == names);
 }
 
 TEST_CASE("globs match per component, ** spans folders, keys are relative to the fixed prefix",

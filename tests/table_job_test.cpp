@@ -234,6 +234,7 @@ TEST_CASE("an input fault found part way stops a table job with what it named", 
   TempDir t;
   write_file(t / "in/a.csv", "id,value\n1,1\n");
   write_file(t / "in/b.csv", "id,other\n2,2\n");
+  write_file(t / "in/c.csv", "id,value\n3,3\n");
   const JobResult r = ParallelRun(job_config(t, "1MB"), doubling_scorer())
                           .run(TabularDataset({(t / "in").string()}));
   CHECK(!r.succeeded);
@@ -247,6 +248,13 @@ TEST_CASE("an input fault found part way stops a table job with what it named", 
             "' (id, other) differs from the header of '" + (t / "in/a.csv").string() +
             "' (id, value); set allow_different_headers (--allow-different-headers) to read "
             "files with different headers");
+  // The file at fault is listed, by name, as is the file never reached: none vanishes.
+  const std::string failed = read_file(t / "out/logs/failed_items.csv");
+  CHECK_THAT(failed, Catch::Contains("\nb.csv,1,0,"));
+  CHECK_THAT(failed, Catch::Contains("\nc.csv,2,0,"));
+  CHECK(static_cast<std::size_t>(std::count(failed.begin(), failed.end(), '\n')) ==
+        3 + r.items_not_processed);
+  CHECK(r.mini_batches_total == 3);
   CHECK_THROWS_WITH(
       ParallelRun(job_config(t, "1 MB"), doubling_scorer())
           .run(TabularDataset({(t / "in").string()})),
