@@ -286,7 +286,9 @@ TEST_CASE(
         Diffs{"mini_batch_size: default -> 20"});
   CHECK(changed([](Config& d) { d.output_action = OutputAction::summary_only; }) ==
         Diffs{"output_action: append_row -> summary_only"});
-  CHECK(changed([](Config& d) { d.delimiter = ","; }) == Diffs{"delimiter:   -> ,"});
+  // A space or tab delimiter is quoted, so that it shows.
+  CHECK(changed([](Config& d) { d.delimiter = ","; }) == Diffs{"delimiter: ' ' -> ,"});
+  CHECK(changed([](Config& d) { d.delimiter = "\t"; }) == Diffs{"delimiter: ' ' -> '\\t'"});
   CHECK(changed([](Config& d) { d.key_column = true; }) == Diffs{"key_column: false -> true"});
   CHECK(changed([](Config& d) {
           d.arguments = {"--x", "1"};

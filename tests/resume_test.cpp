@@ -290,7 +290,7 @@ TEST_CASE("a resume is refused when a setting that changes results changed and t
   refused(d, "key_column: false -> true");
   d = again;
   d.delimiter = ",";
-  refused(d, "delimiter:   -> ,");
+  refused(d, "delimiter: ' ' -> ,");
   d = again;
   d.output_action = OutputAction::summary_only;
   refused(d, "output_action: append_row -> summary_only");

@@ -254,10 +254,14 @@ struct Fingerprint {
   /// The parts whose values differ between `earlier` and this, with both values, one per
   /// line ("mini_batch_size: 10 -> 20"); empty when they are the same run.
   std::vector<std::string> differences(const Fingerprint& earlier) const {
-    // An empty value (no arguments, no output header) is named, not left blank.
-    auto shown = [](const std::string& v) -> const std::string& {
-      static const std::string none = "(none)";
-      return v.empty() ? none : v;
+    // An empty value (no arguments, no output header) is named, not left blank; one with a
+    // space or a tab at an end (a space delimiter) is quoted, so that it shows.
+    auto shown = [](const std::string& v) -> std::string {
+      if (v.empty()) return "(none)";
+      const auto blank = [](char c) { return c == ' ' || c == '\t'; };
+      if (blank(v.front()) || blank(v.back()))
+        return fmt::format("'{}'", v == "\t" ? std::string("\\t") : v);
+      return v;
     };
     std::vector<std::string> out;
     auto find = [](const Fingerprint& f, const std::string& name) -> const std::string* {
