@@ -951,6 +951,10 @@ TEST_CASE("readme.txt names every file of the log folder", "[record][readme]") {
     CHECK((readme[after] == ' ' || readme[after] == '\n'));
   }
   CHECK(files == 10);
+  // The folders' files too: the README's table of the log folder names these.
+  for (const char* entry : {"\nworker/<host>/process-<n>.txt\n", "\nuser/<host>/worker-<n>.txt\n",
+                            "\nuser/stdout/<host>/process-<n>.txt\n"})
+    CHECK_THAT(readme, Catch::Contains(entry));
 }
 
 TEST_CASE("only_mini_batch runs that one mini-batch into its own folder", "[record][only]") {

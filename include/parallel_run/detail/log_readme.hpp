@@ -50,7 +50,10 @@ worker/<host>/process-<n>.txt
                    One per worker (thread or process): a line as each attempt starts
                    (before run() is called: a crash still names its mini-batch and items)
                    and as it ends, with host, pid, items, succeeded, start1/end1 (wall
-                   clock), start2/end2 (the worker's CPU seconds).
+                   clock), start2/end2 (the worker's CPU seconds). An end line is written
+                   with the next start line, or when the worker waits for work.
+user/<host>/worker-<n>.txt
+                   What the scorer of worker n logged with ctx.log().
 user/stdout/<host>/process-<n>.txt
                    Process backend: everything worker process n printed, stdout and stderr
                    in one file, in the order printed (a crash's reason quotes its last

@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -159,10 +158,6 @@ class TreeWalk {
   struct Child {
     std::size_t name_at = 0;  // in Frame::names, followed by a NUL (for fnmatch)
     std::size_t name_size = 0;
-    // The name's first 8 bytes as a big-endian number (zeros past its end): two names whose
-    // prefixes differ compare as these do, without a memcmp (most sorts of a big folder of
-    // numbered files end there).
-    std::uint64_t prefix = 0;
     Kind kind;
     // An `other` entry: its type (a link's: its target's; not_found when dangling).
     std::filesystem::file_type type = std::filesystem::file_type::none;
@@ -183,13 +178,6 @@ class TreeWalk {
 
     std::string_view name(const Child& c) const { return {names.data() + c.name_at, c.name_size}; }
   };
-
-  static std::uint64_t name_prefix(std::string_view name) {
-    std::uint64_t p = 0;
-    for (std::size_t i = 0; i < 8; ++i)
-      p = (p << 8) | (i < name.size() ? static_cast<unsigned char>(name[i]) : 0u);
-    return p;
-  }
 
   static std::string relative(const std::string& folder, std::string_view name) {
     std::string rel;
@@ -309,7 +297,7 @@ class TreeWalk {
     auto add = [&](std::string_view name, Kind kind,
                    std::filesystem::file_type type = std::filesystem::file_type::none,
                    bool link = false) {
-      f.children.push_back(Child{f.names.size(), name.size(), name_prefix(name), kind, type, link});
+      f.children.push_back(Child{f.names.size(), name.size(), kind, type, link});
       (f.names += name) += '\0';
     };
     for (;;) {
@@ -343,10 +331,8 @@ class TreeWalk {
             type == 0 ? std::filesystem::file_type::not_found : file_type_of(type));
       }
     }
-    std::sort(f.children.begin(), f.children.end(), [&f](const Child& a, const Child& b) {
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      return f.name(a) < f.name(b);
-    });
+    std::sort(f.children.begin(), f.children.end(),
+              [&f](const Child& a, const Child& b) { return f.name(a) < f.name(b); });
     for (Child& c : f.children) {
       if (c.kind == Kind::file) {
         c.matched = file_matches(f.states, f.name(c));
