@@ -239,34 +239,9 @@ beside_times=()
 ((${SMALL_FILES_RESUME_TRIALS:-9} >= 1)) || die "SMALL_FILES_RESUME_TRIALS must be at least 1"
 for ((k = 1; k <= ${SMALL_FILES_RESUME_TRIALS:-9}; ++k)); do
   rm -rf "$work/resumed"
-  "$python" - "$work/resumed/.parallel_run_journal/data" "$(($(wc -c <"$expected") / 2))" \
-    "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --progress none <<'EOF' ||
-# Data reaches the journal's data file at each commit, before that group's records: once it
-# holds half the output, the kill waits for the next commit to begin (the data file grows
-# again), when the group that crossed half is on record.
-import os, signal, subprocess, sys, time
-data, half, command = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-try:
-    crossed = None
-    while job.poll() is None:
-        try:
-            size = os.stat(data).st_size
-        except FileNotFoundError:
-            size = 0
-        if crossed is None and size >= half:
-            crossed = size
-        elif crossed is not None and size > crossed:
-            job.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.001)
-finally:
-    if job.poll() is None:
-        job.kill()
-    job.wait()
-if job.returncode != -signal.SIGKILL:
-    sys.exit(f"the run to kill ended by itself (status {job.returncode}) before half its work")
-EOF
+  "$python" "$here/kill_at_half.py" "$work/resumed/.parallel_run_journal/data" \
+    "$(($(wc -c <"$expected") / 2))" \
+    "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --progress none ||
     die "a resume trial could not kill its run at half"
   start=$(date +%s%N)
   "$bin/parallel_run_crc" --input "$data" --output "$work/resumed" --resume --progress none \

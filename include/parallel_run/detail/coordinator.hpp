@@ -652,9 +652,11 @@ class Coordinator {
   // so that the ones to run after them start at once; then they are settled `kept_slice` at
   // a time between the workers' events (settle_soon()), on this thread alone, or all at once
   // on two threads when nothing runs. A slice is short beside the work left queued when the
-  // workers ask for more (4 small-files mini-batches take about 0.15 ms to settle; the 8
-  // queued then, about 0.4 ms to run): slices of 128 on two threads left the workers idle a
-  // fifth of a resume, and this thread is what hands them work.
+  // workers ask for more: slices of 128 on two threads left the workers idle a fifth of a
+  // small-files resume, since this thread is what hands them work (its trace: gaps of 1.4 ms
+  // every 2.9 ms on each worker; docs/benchmarks.md). By that run's costs (about 30 us of
+  // this thread per kept mini-batch, 0.1 ms of a worker per run one), a slice of 4 takes
+  // about 0.13 ms, a third of the 0.4 ms the 8 still queued take to run on 2 workers.
   // Memory: `kept_ahead` mini-batches' inputs.
   static constexpr std::size_t kept_ahead = 2048;
   static constexpr std::size_t kept_slice = 4;

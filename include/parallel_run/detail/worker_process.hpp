@@ -237,17 +237,17 @@ class TaskInbox {
     tasks_.clear();
   }
 
-  /// Sends the answer to the task before (none for the first) and takes the next task, in
-  /// one step under the inbox's lock; nothing once the coordinator said stop or went away.
-  /// A task is started once taken here, or at its arrival while this waits: so a `withdrawn`
-  /// for the task behind another is always sent before that other's answer, and the
-  /// coordinator never sees a task come back that it already counts as running.
   /// Whether a task is here to be taken at once (next() would not wait for one).
   bool task_waiting() {
     std::lock_guard lock(mutex_);
     return taken_.has_value() || !tasks_.empty();
   }
 
+  /// Sends the answer to the task before (none for the first) and takes the next task, in
+  /// one step under the inbox's lock; nothing once the coordinator said stop or went away.
+  /// A task is started once taken here, or at its arrival while this waits: so a `withdrawn`
+  /// for the task behind another is always sent before that other's answer, and the
+  /// coordinator never sees a task come back that it already counts as running.
   std::optional<Task> next(const std::string* answer) {
     std::unique_lock lock(mutex_);
     if (answer) WorkerChannel::send(*answer);
