@@ -185,7 +185,35 @@ TEST_CASE("usage and configuration errors exit 2 with a one-line reason", "[comm
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size counts files for "
         "file inputs and must be an integer in [1, 2147483647], got '10MB'\n");
+  // A value that is not a number: the setting and its range, as for one out of range.
   r = invoke({"--input", in, "--output", out, "--run-max-try", "many"}, key_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.run_max_try] run_max_try must be an integer in "
+        "[1, 2147483647], got 'many'\n");
+  r = invoke({"--input", in, "--output", out, "--run-invocation-timeout", "abc"}, key_scorer());
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.run_invocation_timeout] run_invocation_timeout must "
+        "be a number of seconds in (0, 31536000], got 'abc'\n");
+  r = invoke({"--input", in, "--output", out, "--limit", "1.5"}, key_scorer());
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.limit] limit must be an integer in "
+        "[0, 9223372036854775807], got '1.5'\n");
+  r = invoke({"--input", in, "--output", out, "--error-threshold", "99999999999999999999"},
+             key_scorer());
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.error_threshold] error_threshold must be an integer "
+        "in [-1, 2147483647], got '99999999999999999999'\n");
+  r = invoke({"--input", in, "--output", out, "--resource-monitor-interval", "5s"}, key_scorer());
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.resource_monitor_interval] resource_monitor_interval "
+        "must be 0 (off) or a number of seconds in [0.01, 31536000], got '5s'\n");
+  // One that parses but is out of range: validate() says it, in the same words.
+  r = invoke({"--input", in, "--output", out, "--allowed-failed-percent", "101"}, key_scorer());
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.allowed_failed_percent] allowed_failed_percent must "
+        "be a number in [0, 100], got 101\n");
+  r = invoke({"--input", in, "--output", out, "--run-max-try"}, key_scorer());
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.usage] "));
   CHECK_THAT(r.err, Catch::Contains("--run-max-try"));

@@ -381,6 +381,59 @@ TEST_CASE("a new run over a run whose process died is refused and says how to re
   }
 }
 
+TEST_CASE(
+    "a new run over a run that died before any mini-batch finished is refused, naming "
+    "what ran",
+    "[journal][resume]") {
+  TempDir t;
+  const Config c = journal_config(t / "out");
+  const fs::path journal_file = detail::JobFiles(c).journal_dir() / "journal";
+  detail::Fingerprint fingerprint;
+  fingerprint.add("program", "version 1");
+  JobResult ended;
+  ended.failure_reason = "the output could not be written";
+  {
+    detail::RunJournal journal(c, fingerprint);
+    journal.start();
+    journal.started(1, 1, 0);
+    journal.started(0, 1, 1);
+    SECTION("it died") {}
+    SECTION("it ended, its end record lost (a full disk): a new run replaces it") {
+      const auto before_end = fs::file_size(journal_file);
+      journal.end(ended, false);
+      REQUIRE(fs::file_size(journal_file) > before_end);
+      fs::resize_file(journal_file, before_end);  // as if the end record could not be written
+      for (const bool allow_reuse : {true, false}) {
+        Config fresh = c;
+        fresh.allow_reuse = allow_reuse;
+        const detail::RunJournal next(fresh, fingerprint);
+        CHECK_FALSE(next.resuming());
+      }
+      return;
+    }
+  }  // destroyed without end(): the process died with mini-batches 0 and 1 running
+  for (const bool allow_reuse : {true, false}) {
+    Config fresh = c;
+    fresh.allow_reuse = allow_reuse;
+    try {
+      const detail::RunJournal next(fresh, fingerprint);
+      FAIL("a fresh run over a run that died in its first mini-batches was not refused");
+    } catch (const ConfigError& e) {
+      CHECK(e.setting() == "resume");
+      CHECK_THAT(e.what(),
+                 Catch::Contains("holds a run whose process died before its end (killed or "
+                                 "crashed; 0 of its mini-batches finished; mini-batches 0, 1 "
+                                 "were running when it died): run again with --resume to "
+                                 "continue it, or run with --restart to start over"));
+    }
+  }
+  Config resume = c;
+  resume.resume = ResumeMode::resume;
+  const detail::RunJournal next(resume, fingerprint);
+  CHECK(next.deaths(0) == 1);
+  CHECK(next.deaths(1) == 1);
+}
+
 TEST_CASE("a resume over a journal cut at any byte writes the bytes of an uninterrupted run",
           "[journal][resume]") {
   TempDir t;

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -481,27 +482,91 @@ inline void check_worker_env_entry(std::string_view entry) {
   expand_worker_env_value(entry, 0, 0, 0);
 }
 
-inline void check_int_range(const char* setting, std::int64_t value, std::int64_t lo,
-                            std::int64_t hi) {
-  if (value < lo || value > hi)
-    throw ConfigError(
-        setting, fmt::format("{} must be an integer in [{}, {}], got {}", setting, lo, hi, value));
+/// What a numeric setting accepts: checked by validate() and worded the same in every error
+/// about it, also when the command line's value is not a number at all.
+struct NumberRule {
+  std::string_view setting;
+  bool integer = true;       // else any number
+  double lo = 0, hi = 0;     // [lo, hi], or (lo, hi] when lo_open
+  bool lo_open = false;      // lo itself is refused
+  bool zero_is_off = false;  // 0 is accepted too, as "off"
+  bool seconds = false;      // said in errors: "a number of seconds"
+
+  bool accepts(double v) const {
+    return (zero_is_off && v == 0.0) || ((lo_open ? v > lo : v >= lo) && v <= hi);
+  }
+  /// "an integer in [1, 2147483647]", "0 (off) or a number of seconds in [0.01, 31536000]".
+  std::string text() const {
+    auto bound = [&](double b) {
+      if (!integer) return fmt::format("{}", b);
+      return b >= 9223372036854775807.0 ? std::string("9223372036854775807")  // 2^63 - 1
+                                        : fmt::format("{}", static_cast<std::int64_t>(b));
+    };
+    return fmt::format("{}{}{} in {}{}, {}]", zero_is_off ? "0 (off) or " : "",
+                       integer ? "an integer" : "a number", seconds ? " of seconds" : "",
+                       lo_open ? "(" : "[", bound(lo), bound(hi));
+  }
+};
+
+inline constexpr double int64_top = 9223372036854775807.0;  // INT64_MAX, rounded to 2^63
+inline constexpr NumberRule number_rules[] = {
+    {.setting = "error_threshold", .lo = -1, .hi = INT_MAX},
+    {.setting = "mini_batch_error_threshold", .lo = -1, .hi = INT_MAX},
+    {.setting = "allowed_failed_percent", .integer = false, .lo = 0, .hi = 100},
+    {.setting = "node_count", .lo = 0, .hi = 65536},
+    {.setting = "process_count_per_node", .lo = 1, .hi = 1024},
+    {.setting = "run_invocation_timeout",
+     .integer = false,
+     .lo = 0,
+     .hi = 31536000,
+     .lo_open = true,
+     .seconds = true},
+    {.setting = "run_max_try", .lo = 1, .hi = INT_MAX},
+    {.setting = "only_mini_batch", .lo = -1, .hi = int64_top},
+    {.setting = "init_timeout",
+     .integer = false,
+     .lo = 0,
+     .hi = 31536000,
+     .lo_open = true,
+     .seconds = true},
+    {.setting = "worker_memory_limit", .lo = 0, .hi = double(std::int64_t{1} << 50)},
+    {.setting = "max_buffered_output_bytes", .lo = 0, .hi = int64_top},
+    {.setting = "limit", .lo = 0, .hi = int64_top},
+    {.setting = "resource_monitor_interval",
+     .integer = false,
+     .lo = 0.01,
+     .hi = 31536000,
+     .zero_is_off = true,
+     .seconds = true},
+};
+
+inline const NumberRule& number_rule(std::string_view setting) {
+  for (const auto& r : number_rules)
+    if (r.setting == setting) return r;
+  throw std::logic_error(fmt::format("no number rule for setting '{}'", setting));
+}
+
+/// Throws ConfigError(setting) unless its rule accepts `value`.
+template <class T>
+void check_number(std::string_view setting, T value) {
+  const NumberRule& rule = number_rule(setting);
+  // Every bound but INT64_MAX is exact as a double, and that one rounds up to 2^63.
+  if (!rule.accepts(static_cast<double>(value)))
+    throw ConfigError(std::string(setting),
+                      fmt::format("{} must be {}, got {}", setting, rule.text(), value));
 }
 }  // namespace detail
 
 inline void Config::validate() const {
-  using detail::check_int_range;
+  using detail::check_number;
   if (!detail::valid_job_name(name))
     throw ConfigError("name", fmt::format("name must be 3 to 32 characters matching "
                                           "^[a-z]([-a-z0-9]*[a-z0-9])?$, got '{}'",
                                           name));
   mini_batch_size.check();
-  check_int_range("error_threshold", error_threshold, -1, INT_MAX);
-  check_int_range("mini_batch_error_threshold", mini_batch_error_threshold, -1, INT_MAX);
-  if (!(allowed_failed_percent >= 0.0 && allowed_failed_percent <= 100.0))
-    throw ConfigError("allowed_failed_percent",
-                      fmt::format("allowed_failed_percent must be a number in [0, 100], got {}",
-                                  allowed_failed_percent));
+  check_number("error_threshold", error_threshold);
+  check_number("mini_batch_error_threshold", mini_batch_error_threshold);
+  check_number("allowed_failed_percent", allowed_failed_percent);
   if (append_row_file_name.empty() || append_row_file_name == "." || append_row_file_name == ".." ||
       append_row_file_name.find_first_of("~\"#%&*:<>?/\\{|}") != std::string::npos)
     throw ConfigError("append_row_file_name",
@@ -509,21 +574,13 @@ inline void Config::validate() const {
                                   "~\"#%&*:<>?/\\{{|}}, got '{}'",
                                   append_row_file_name));
   // Checked against the ranks the job was launched on when it starts (detail/cluster.hpp).
-  check_int_range("node_count", node_count, 0, 65536);
-  check_int_range("process_count_per_node", process_count_per_node, 1, 1024);
-  if (!(run_invocation_timeout > 0.0 && run_invocation_timeout <= 31536000.0))
-    throw ConfigError("run_invocation_timeout",
-                      fmt::format("run_invocation_timeout must be a number of seconds in "
-                                  "(0, 31536000], got {}",
-                                  run_invocation_timeout));
-  check_int_range("run_max_try", run_max_try, 1, INT_MAX);
-  check_int_range("only_mini_batch", only_mini_batch, -1, INT64_MAX);
-  if (!(init_timeout > 0.0 && init_timeout <= 31536000.0))
-    throw ConfigError("init_timeout",
-                      fmt::format("init_timeout must be a number of seconds in (0, 31536000], "
-                                  "got {}",
-                                  init_timeout));
-  check_int_range("worker_memory_limit", worker_memory_limit, 0, std::int64_t{1} << 50);
+  check_number("node_count", node_count);
+  check_number("process_count_per_node", process_count_per_node);
+  check_number("run_invocation_timeout", run_invocation_timeout);
+  check_number("run_max_try", run_max_try);
+  check_number("only_mini_batch", only_mini_batch);
+  check_number("init_timeout", init_timeout);
+  check_number("worker_memory_limit", worker_memory_limit);
   if (worker_memory_limit > 0 && backend != Backend::process)
     throw ConfigError("worker_memory_limit",
                       "worker_memory_limit needs the process backend (--backend process): "
@@ -567,14 +624,9 @@ inline void Config::validate() const {
     throw ConfigError(
         "delimiter",
         fmt::format("delimiter must be non-empty and hold no line break, got '{}'", delimiter));
-  check_int_range("max_buffered_output_bytes", max_buffered_output_bytes, 0, INT64_MAX);
-  check_int_range("limit", limit, 0, INT64_MAX);
-  if (!(resource_monitor_interval == 0.0 ||
-        (resource_monitor_interval >= 0.01 && resource_monitor_interval <= 31536000.0)))
-    throw ConfigError("resource_monitor_interval",
-                      fmt::format("resource_monitor_interval must be 0 (off) or a number of "
-                                  "seconds in [0.01, 31536000], got {}",
-                                  resource_monitor_interval));
+  check_number("max_buffered_output_bytes", max_buffered_output_bytes);
+  check_number("limit", limit);
+  check_number("resource_monitor_interval", resource_monitor_interval);
   if (output_action == OutputAction::append_row) {
     // Found now, not after hours of work when the final rename fails.
     namespace fs = std::filesystem;

@@ -8,6 +8,9 @@
 #   kill_test.sh BINARY reuse thread WORK
 #       the same run again is reused; a rebuilt program is not, unless --scorer-version says
 #       it is the same scorer.
+#   kill_test.sh BINARY first_crash thread WORK
+#       a segfault before any mini-batch finished: a fresh run is refused and names the
+#       mini-batch that was running; two resumes fail it as poison.
 #   kill_test.sh BINARY poison thread WORK
 #       a file that segfaults takes the whole process down on the thread backend; each resume
 #       runs the mini-batch that was running alone; after run_max_try deaths it is failed
@@ -144,6 +147,39 @@ if [ "$mode" = poison ]; then
     fail "only the poison mini-batch's items fail: $(cat "$work/out/logs/failed_items.csv")"
   [ "$(wc -l <"$work/out/parallel_run_step.txt")" = 10 ] || fail "10 rows expected"
   echo "poison: 3 deaths, then mini-batch 2 failed without running; 10 rows written"
+  exit 0
+fi
+if [ "$mode" = first_crash ]; then
+  # The process dies before any mini-batch finished: a plain rerun is refused all the same and
+  # names what was running (before, it started over and met the crash again); --resume then
+  # goes on to fail the poison mini-batch.
+  for ((i = 0; i < 6; ++i)); do echo "ok $i" >"$work/in/f$i.txt"; done
+  echo segv >"$work/in/f0.txt"
+  args=(--input "$work/in" --output "$work/out" --mini-batch-size 2 --run-max-try 2 "${common[@]}")
+  set +e
+  "$bin" "${args[@]}" >"$work/stdout" 2>"$work/stderr"
+  status=$?
+  ((status == 139 || status == 134)) ||
+    fail "the process should die of the segfault, exit $status: $(cat "$work/stderr")"
+  "$bin" "${args[@]}" >"$work/refused" 2>&1
+  status=$?
+  set -e
+  ((status == 2)) || fail "a fresh run over a crashed one: exit $status, not 2: $(cat "$work/refused")"
+  grep -qE "holds a run whose process died before its end \(killed or crashed; [0-9] of its mini-batches finished; mini-batch(es)? ([0-9], )?0(, [0-9])? (was|were) running when it died\): run again with --resume to continue it, or run with --restart to start over" \
+    "$work/refused" || fail "the refusal does not name the running mini-batch: $(cat "$work/refused")"
+  set +e
+  "$bin" "${args[@]}" --resume >"$work/stdout" 2>"$work/stderr"
+  status=$?
+  set -e
+  ((status == 139 || status == 134)) ||
+    fail "the first resume should die of the segfault, exit $status: $(cat "$work/stderr")"
+  "$bin" "${args[@]}" --resume >"$work/stdout" 2>"$work/stderr" ||
+    fail "the second resume should end the job: $(cat "$work/stderr")"
+  [ "$(tail -n +2 "$work/out/logs/failed_items.csv" | cut -d, -f1 | tr '\n' ' ')" = "f0.txt f1.txt " ] ||
+    fail "only the poison mini-batch's items fail: $(cat "$work/out/logs/failed_items.csv")"
+  [ "$(cut -d' ' -f1,2 "$work/out/parallel_run_step.txt" | tr '\n' ' ')" = "f2.txt ok f3.txt ok f4.txt ok f5.txt ok " ] ||
+    fail "4 rows expected: $(cat "$work/out/parallel_run_step.txt")"
+  echo "a crash before any mini-batch finished: a fresh run refused, naming it; poison at the second resume"
   exit 0
 fi
 if [ "$mode" = reuse ]; then

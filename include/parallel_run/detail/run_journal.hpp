@@ -187,13 +187,17 @@ class RunJournal {
     const std::string folder = files_.dir.parent_path().string();
     const bool died = !scan_.end;
     if (mode_ == ResumeMode::fresh) {
-      if (died && !kept_.empty())
+      // A run that died having finished nothing is kept too when it died with mini-batches
+      // running: a crash in the first mini-batch must be named (and may be poison), not
+      // met again by a run that starts over. A run that ended but could not write its end
+      // record (a full disk) emptied its running slots, so it is not taken for a death.
+      if (died && (!kept_.empty() || !deaths_.empty()))
         throw ConfigError(
             "resume",
             fmt::format("the output folder '{}' holds a run whose process died before its end "
-                        "(killed or crashed; {} of its mini-batches finished): {}, or run with "
-                        "--restart to start over",
-                        folder, kept_.size(),
+                        "(killed or crashed; {} of its mini-batches finished{}): {}, or run "
+                        "with --restart to start over",
+                        folder, kept_.size(), running_at_death(),
                         changed.empty() ? "run again with --resume to continue it"
                                         : fmt::format("it cannot be resumed with these settings "
                                                       "({})",
@@ -425,6 +429,10 @@ class RunJournal {
   /// The run ended: what waits is committed, then the end record.
   void end(const JobResult& r, bool complete) {
     if (!writer_) return;
+    // Nothing runs any more. Emptied first, in place (no disk space needed): when the end
+    // record cannot be written (a full disk), the next run must not blame a death on the
+    // mini-batches that were running.
+    if (slots_) slots_->clear();
     stop_committer(false);  // what waits is committed with the end record: one commit
     if (!error_.empty()) {
       if (!error_reported_) throw OutputError(error_);
@@ -517,6 +525,22 @@ class RunJournal {
                    ChangeCheck& check) const {
     return e.input_hash == input_hash && (fingerprint_mode_ == FingerprintMode::content ||
                                           !task_inputs_changed(task, e.session_clock_ns, check));
+  }
+
+  // "; mini-batches 3, 7 were running when it died", or "" when none was.
+  std::string running_at_death() const {
+    if (deaths_.empty()) return {};
+    std::vector<std::uint64_t> running;
+    for (const auto& [index, count] : deaths_)
+      running.push_back(index);
+    std::sort(running.begin(), running.end());
+    constexpr std::size_t named = 5;
+    const std::size_t shown = std::min(running.size(), named);
+    return fmt::format(
+        "; {} {}{} {} running when it died", running.size() == 1 ? "mini-batch" : "mini-batches",
+        fmt::join(running.begin(), running.begin() + shown, ", "),
+        running.size() > named ? fmt::format(" and {} more", running.size() - named) : "",
+        running.size() == 1 ? "was" : "were");
   }
 
   const JournalEntry* find(std::uint64_t index) const {

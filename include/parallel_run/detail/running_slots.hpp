@@ -53,8 +53,9 @@ class RunningSlots {
     s.session_ = session;
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) fail(path, "open");
-    if (::ftruncate(fd, static_cast<off_t>(s.size_)) != 0) {
-      const int e = errno;
+    // Its blocks allocated now, not sparse: a store to a page of a hole on a disk that has
+    // filled up since would end the process with SIGBUS.
+    if (const int e = ::posix_fallocate(fd, 0, static_cast<off_t>(s.size_)); e != 0) {
       ::close(fd);
       fail(path, "size", e);
     }

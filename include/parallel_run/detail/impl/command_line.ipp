@@ -14,18 +14,36 @@
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <type_traits>
 #include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 
 namespace detail {
+// Numbers are read as text and converted here, so that a value that is not a number gets
+// the error of one out of range, naming the setting and its range (CLI11's own conversion
+// says "Could not convert").
+template <class T>
+void parse_number_flag(std::string_view setting, const std::string& text, T& target) {
+  T value{};
+  const char* last = text.data() + text.size();
+  const auto [end, error] = std::from_chars(text.data(), last, value);
+  if (text.empty() || error != std::errc() || end != last)
+    throw ConfigError(std::string(setting), fmt::format("{} must be {}, got '{}'", setting,
+                                                        number_rule(setting).text(), text));
+  target = value;
+}
+
 inline std::string program_name(const char* argv0) {
   std::string s = argv0 ? argv0 : "parallel_run";
   auto slash = s.find_last_of('/');
@@ -62,6 +80,21 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   std::string output_dir, log_dir, output_action, logging_level, backend, mini_batch_size,
       memory_limit, progress;
   std::vector<std::string> side_inputs;
+  std::deque<std::string> number_texts;  // stable addresses for CLI11
+  std::vector<std::function<void()>> number_conversions;
+  auto number = [&](const std::string& names, auto& target, std::string_view setting,
+                    const std::string& help) {
+    std::string& text = number_texts.emplace_back();
+    CLI::Option* o =
+        app.add_option(names, text, help)
+            ->type_name(std::is_integral_v<std::remove_reference_t<decltype(target)>> ? "INT"
+                                                                                      : "FLOAT")
+            ->default_str(fmt::format("{}", target));
+    number_conversions.push_back([o, &text, &target, setting] {
+      if (o->count()) detail::parse_number_flag(setting, text, target);
+    });
+    return o;
+  };
   app.add_option("-i,--input", cl.inputs,
                  "Input: a folder (recursive), a glob ('**' spans folders), @list-file, or a file; "
                  "repeatable")
@@ -77,32 +110,25 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
           ->type_name("SIZE")
           ->default_str(c.mini_batch_size.is_default() ? std::string("10 files or 1MB")
                                                        : c.mini_batch_size.text());
-  app.add_option("--error-threshold,--error_threshold", c.error_threshold,
-                 "Failed items tolerated; -1 tolerates all")
-      ->capture_default_str();
-  app.add_option("--mini-batch-error-threshold,--mini_batch_error_threshold",
-                 c.mini_batch_error_threshold, "Failed mini-batches tolerated; -1 tolerates all")
-      ->capture_default_str();
-  app.add_option("--allowed-failed-percent,--allowed_failed_percent", c.allowed_failed_percent,
-                 "Failed mini-batches tolerated, as a percentage")
-      ->capture_default_str();
+  number("--error-threshold,--error_threshold", c.error_threshold, "error_threshold",
+         "Failed items tolerated; -1 tolerates all");
+  number("--mini-batch-error-threshold,--mini_batch_error_threshold", c.mini_batch_error_threshold,
+         "mini_batch_error_threshold", "Failed mini-batches tolerated; -1 tolerates all");
+  number("--allowed-failed-percent,--allowed_failed_percent", c.allowed_failed_percent,
+         "allowed_failed_percent", "Failed mini-batches tolerated, as a percentage");
   auto* o_action =
       app.add_option("--output-action,--output_action", output_action, "append_row or summary_only")
           ->default_str(std::string(to_string(c.output_action)));
   app.add_option("--append-row-file-name,--append_row_file_name", c.append_row_file_name,
                  "File append_row writes in the output folder")
       ->capture_default_str();
-  app.add_option("--node-count,--node_count", c.node_count,
-                 "Nodes: the MPI ranks the program was launched on (0: as many as there are)")
-      ->capture_default_str();
-  app.add_option("--process-count-per-node,--process_count_per_node", c.process_count_per_node,
-                 "Workers (default: the number of cores)")
-      ->capture_default_str();
-  app.add_option("--run-invocation-timeout,--run_invocation_timeout", c.run_invocation_timeout,
-                 "Seconds one run() may take")
-      ->capture_default_str();
-  app.add_option("--run-max-try,--run_max_try", c.run_max_try, "Attempts per mini-batch")
-      ->capture_default_str();
+  number("--node-count,--node_count", c.node_count, "node_count",
+         "Nodes: the MPI ranks the program was launched on (0: as many as there are)");
+  number("--process-count-per-node,--process_count_per_node", c.process_count_per_node,
+         "process_count_per_node", "Workers (default: the number of cores)");
+  number("--run-invocation-timeout,--run_invocation_timeout", c.run_invocation_timeout,
+         "run_invocation_timeout", "Seconds one run() may take");
+  number("--run-max-try,--run_max_try", c.run_max_try, "run_max_try", "Attempts per mini-batch");
   auto* o_level =
       app.add_option("--logging-level,--logging_level", logging_level, "WARNING, INFO or DEBUG")
           ->default_str(std::string(to_string(c.logging_level)));
@@ -118,10 +144,9 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
       app.add_option("--backend", backend,
                      "Where workers run: thread, or process (crash isolation, hard timeouts)")
           ->default_str(std::string(to_string(c.backend)));
-  app.add_option("--init-timeout,--init_timeout", c.init_timeout,
-                 "Seconds one init() may take (past it: an init failure; a process is killed, "
-                 "a thread abandoned)")
-      ->capture_default_str();
+  number("--init-timeout,--init_timeout", c.init_timeout, "init_timeout",
+         "Seconds one init() may take (past it: an init failure; a process is killed, "
+         "a thread abandoned)");
   auto* o_memory = app.add_option("--worker-memory-limit,--worker_memory_limit", memory_limit,
                                   "Kill a worker process above this resident memory (2GB, "
                                   "512MB; process backend)");
@@ -156,15 +181,14 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
       app.add_option("--log-dir,--log_dir", log_dir, "Log folder (default <output>/logs)");
   app.add_flag("--key-column,--key_column", c.key_column,
                "Write each row's item key as its first column");
-  app.add_option("--limit", c.limit, "Score only the first N inputs, a quick trial run (0: all)")
-      ->capture_default_str();
+  number("--limit", c.limit, "limit", "Score only the first N inputs, a quick trial run (0: all)");
   app.add_flag("--follow-symlinks,--follow_symlinks", c.follow_symlinks,
                "Enter symbolic links to folders in input folders and globs (loops are "
                "detected); otherwise they are listed in logs/skipped_inputs.csv");
   app.add_option("--delimiter", c.delimiter, "Separates the key and the fields (default a space)");
-  app.add_option("--only-mini-batch,--only_mini_batch", c.only_mini_batch,
-                 "Run mini-batch N alone to debug it: in this process, one thread, DEBUG "
-                 "logging, one attempt, no timeout; output in <output>/only-mini-batch-N");
+  number("--only-mini-batch,--only_mini_batch", c.only_mini_batch, "only_mini_batch",
+         "Run mini-batch N alone to debug it: in this process, one thread, DEBUG "
+         "logging, one attempt, no timeout; output in <output>/only-mini-batch-N");
   bool resume = false, retry_failed = false, restart = false;
   app.add_flag("--resume", resume,
                "Continue the run left in the output folder (killed, crashed, interrupted, "
@@ -192,11 +216,10 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   app.add_option("--scorer-version,--scorer_version", c.scorer_version,
                  "The scorer's version: runs of the same version are the same program for "
                  "--resume and reuse (default: the executable's bytes)");
-  app.add_option("--resource-monitor-interval,--resource_monitor_interval",
-                 c.resource_monitor_interval,
-                 "Seconds between samples of CPU, memory, disk and network use in "
-                 "logs/performance (0: off)")
-      ->capture_default_str();
+  number("--resource-monitor-interval,--resource_monitor_interval", c.resource_monitor_interval,
+         "resource_monitor_interval",
+         "Seconds between samples of CPU, memory, disk and network use in "
+         "logs/performance (0: off)");
 
   try {
     std::vector<std::string> reversed(own.rbegin(), own.rend());
@@ -217,6 +240,8 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
     throw UsageError(fmt::format("{} (see --help)", e.what()));
   }
 
+  for (const auto& convert : number_conversions)
+    convert();
   if (o_output->count()) c.output_dir = output_dir;
   if (o_log_dir->count()) c.log_dir = log_dir;
   if (o_action->count()) c.output_action = parse_output_action(output_action);
