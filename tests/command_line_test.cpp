@@ -351,6 +351,51 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
              Catch::Contains(" WARNING " + warning + "\n"));
 }
 
+TEST_CASE("inputs that name no file are on the first screen with the failed items",
+          "[command_line]") {
+  TempDir t;
+  make_numbered_files(t / "in", 2);
+  std::filesystem::create_directories(t / "empty");
+  test_support::write_file(t / "list.txt", "in/f000.txt\nin/gone.txt\n");
+  const std::string out = (t / "out").string();
+  const auto r =
+      invoke({"--input", "@" + (t / "list.txt").string(), "--input", (t / "empty").string(),
+              "--output", out, "--logging-level", "WARNING", "--progress", "none"},
+             key_scorer());
+  CHECK(r.status == 0);  // tolerated: error_threshold -1
+  CHECK_THAT(r.err,
+             Catch::Contains("\nparallel_run: failed: list file '" + (t / "list.txt").string() +
+                             "' line 2: 'in/gone.txt' is not a file (it does not exist)\n"
+                             "parallel_run: failed: input folder '" +
+                             (t / "empty").string() +
+                             "' holds no files\n"
+                             "parallel_run: failed items: " +
+                             out + "/logs/failed_items.csv; by category: " + out +
+                             "/logs/job_error.txt; log: " + out + "/logs/master.txt\n"));
+  CHECK(r.err.find("to rerun") == std::string::npos);  // no mini-batch failed
+}
+
+TEST_CASE("a job stopped with nothing failed points at its log only", "[command_line]") {
+  // A SIGTERM that came once every item had succeeded: no failed items to point at.
+  JobResult r;
+  r.succeeded = false;
+  r.interrupted_by = 15;
+  r.items_total = r.items_succeeded = 4;
+  r.failed_items_file = "/o/logs/failed_items.csv";
+  r.job_error_file = "/o/logs/job_error.txt";
+  r.log_dir = "/o/logs";
+  std::ostringstream err;
+  parallel_run::detail::print_first_failures(err, r, Config{});
+  CHECK(err.str() == "parallel_run: log: /o/logs/master.txt\n");
+  r.items_not_processed = 1;
+  r.items_total = 5;
+  err.str("");
+  parallel_run::detail::print_first_failures(err, r, Config{});
+  CHECK(err.str() ==
+        "parallel_run: failed items: /o/logs/failed_items.csv; log: "
+        "/o/logs/master.txt\n");  // no job_error.txt on disk here
+}
+
 TEST_CASE("an init that rejects its configuration stops the job at once with exit 2",
           "[command_line]") {
   TempDir t;

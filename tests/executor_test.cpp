@@ -708,6 +708,13 @@ TEST_CASE("threads whose run() ignores its stop token are bounded", "[executor][
   CHECK(r.timeouts == 2);
   CHECK(r.detached_workers == 2);
   CHECK(r.items_succeeded + r.items_failed + r.items_not_processed == 40);
+  // The log names the second timeout before the stop it causes.
+  const std::string log = read_file(job.dir / "out/logs/master.txt");
+  const auto second = log.find("WARNING mini-batch 1 attempt 1/1 timed out");
+  const auto stop = log.find("stopping the job: 2 timed-out run() calls");
+  REQUIRE(second != std::string::npos);
+  REQUIRE(stop != std::string::npos);
+  CHECK(second < stop);
   // The two threads leave once their run() returns (no replacement started after them).
   CHECK(eventually([&] { return job.script->shutdowns == 2; }));
 }

@@ -246,6 +246,23 @@ TEST_CASE("a list line that names no file and an empty folder are failed items",
   CHECK_THAT(failed, Catch::Contains((t / "empty").string() + ",,0,input folder '" +
                                      (t / "empty").string() + "' holds no files\n"));
   CHECK(count_lines(failed) == 3);
+  // The first screen and job_error.txt name them too, as listed.
+  const std::string missing_reason = "list file '" + (t / "list.txt").string() +
+                                     "' line 2: 'in/missing.txt' is not a file (it does not "
+                                     "exist)",
+                    empty_reason = "input folder '" + (t / "empty").string() + "' holds no files";
+  REQUIRE(r.first_input_failures.size() == 2);
+  CHECK(r.first_input_failures[0].input == "in/missing.txt");
+  CHECK(r.first_input_failures[0].reason == missing_reason);
+  CHECK(r.first_input_failures[1].input == (t / "empty").string());
+  CHECK(r.first_input_failures[1].reason == empty_reason);
+  CHECK(r.first_failures.empty());
+  CHECK_THAT(
+      read_file(t / "out/logs/job_error.txt"),
+      Catch::Contains("\ninput_failed: 2\n  " + missing_reason + "\n  " + empty_reason + "\n"));
+  CHECK_THAT(read_file(t / "out/logs/overview.txt"),
+             Catch::Contains("first failed items:\n  " + missing_reason + "\n  " + empty_reason +
+                             "\nall failed items: "));
 
   SECTION("they count toward error_threshold") {
     c.error_threshold = 1;

@@ -18,6 +18,13 @@ struct FailedItemRecord {
   std::string reason;
 };
 
+/// An input that named no file to read (a missing list entry, an empty folder): a failed item
+/// of no mini-batch. `reason` names the input.
+struct FailedInputRecord {
+  std::string input;
+  std::string reason;
+};
+
 struct JobResult {
   /// True when every mini-batch was processed, no threshold was exceeded, at least one item
   /// succeeded (or the input held no item at all) and the output was written.
@@ -81,6 +88,8 @@ struct JobResult {
   /// The first items that failed (at most 5, by mini-batch; a mini-batch that failed as a
   /// whole is named by its first item); the whole list is in failed_items_file.
   std::vector<FailedItemRecord> first_failures;
+  /// The first inputs that named no file (at most 5, as listed), each a failed item too.
+  std::vector<FailedInputRecord> first_input_failures;
 
   double wall_seconds = 0;
   /// The append_row file; empty for summary_only.

@@ -230,6 +230,7 @@ class Coordinator {
         line.push_back('\n');
         failed.write(line);
         log_->warning("{}", reason);
+        if (digest_) digest_->input_failed(key, reason);
       };
       inputs_->on_duplicate = [&](const std::string& key, const std::string& earlier,
                                   const std::string& later, bool first_of_key) {
@@ -427,7 +428,10 @@ class Coordinator {
                     result_.output_file.string());
     }
     result_.warnings = log.warnings();
-    if (digest_) result_.first_failures = digest_->first_failures();
+    if (digest_) {
+      result_.first_failures = digest_->first_failures();
+      result_.first_input_failures = digest_->first_input_failures();
+    }
     if (result_.items_failed + result_.items_not_processed > 0 || !result_.succeeded)
       result_.job_error_file = files_.job_error();
     result_.wall_seconds =
@@ -970,7 +974,12 @@ class Coordinator {
     if (f.attempt) --running_;
     ++result_.attempts;
     if (timed_out) ++result_.timeouts;
+    const Batch& batch = *f.batch;
+    const Config& cfg = *config_;
+    log_->warning("mini-batch {} attempt {}/{} {}: {}", batch.mini_batch_index(), f.number,
+                  cfg.run_max_try, timed_out ? "timed out" : "failed", reason);
     // Each ignored stop token leaves a thread (and its scorer's memory) behind: bound them.
+    // (After the warning: the log names the timeout before the stop it causes.)
     const auto cap = static_cast<std::size_t>(config_->process_count_per_node) * nodes();
     if (timed_out && !stopping_ && backend_->stuck_workers() > cap)
       stop_job(
@@ -978,10 +987,6 @@ class Coordinator {
                       "their threads (the limit is process_count_per_node = {}); a thread "
                       "cannot be killed",
                       backend_->stuck_workers(), cap));
-    const Batch& batch = *f.batch;
-    const Config& cfg = *config_;
-    log_->warning("mini-batch {} attempt {}/{} {}: {}", batch.mini_batch_index(), f.number,
-                  cfg.run_max_try, timed_out ? "timed out" : "failed", reason);
     AttemptInfo a = attempt_info(f, times);
     a.failed = a.items;
     a.status = timed_out                          ? AttemptStatus::timed_out

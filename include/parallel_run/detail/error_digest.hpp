@@ -44,6 +44,13 @@ class ErrorDigest final : public JobObserver {
                     ProcessedLog::mini_batch_detail(a.mini_batch), process_name(a), a.reason));
   }
 
+  /// An input named no file to read: a failed item of no mini-batch (not an event of the
+  /// observers: the coordinator tells the digest itself).
+  void input_failed(const std::string& input, const std::string& reason) {
+    add("input_failed", reason);
+    if (first_inputs_.size() < first_failures_kept) first_inputs_.push_back({input, reason});
+  }
+
   void mini_batch_final(const MiniBatchFinal& m) override {
     if (m.status == MiniBatchStatus::succeeded) return;
     if (m.status == MiniBatchStatus::not_processed) {
@@ -80,6 +87,10 @@ class ErrorDigest final : public JobObserver {
   /// The first items that failed (on their own, or with their whole mini-batch), by
   /// mini-batch.
   const std::vector<FailedItemRecord>& first_failures() const noexcept { return first_; }
+  /// The first inputs that named no file, as listed.
+  const std::vector<FailedInputRecord>& first_input_failures() const noexcept {
+    return first_inputs_;
+  }
 
   /// Calls f(category, count, examples) for each category of failure so far, by name.
   template <class F>
@@ -114,6 +125,7 @@ class ErrorDigest final : public JobObserver {
   std::filesystem::path file_;
   std::map<std::string, Category> categories_;
   std::vector<FailedItemRecord> first_;
+  std::vector<FailedInputRecord> first_inputs_;
 };
 
 }  // namespace detail

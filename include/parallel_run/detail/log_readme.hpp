@@ -22,8 +22,8 @@ master.txt         The job's log: settings (two lines), the command line, warnin
                    the summary.
 job_result.txt     The summary line, and the reason when the job failed.
 job_error.txt      Written when anything failed: failures grouped by category (timeout,
-                   crash, user_error, item_failed, not_processed, parallel_run.<code>) with
-                   counts and the first examples.
+                   crash, user_error, item_failed, not_processed, input_failed,
+                   parallel_run.<code>) with counts and the first examples.
 failed_items.csv   Every item that did not succeed: key, mini_batch, attempts, reason.
 skipped_inputs.csv Input entries that were not read (symbolic links to folders, FIFOs,
                    devices, dangling links, the job's own files), with the reason.

@@ -74,18 +74,23 @@ class OverviewFile final : public JobObserver {
     text = fmt::format("state: {}\n{}\nresult: {}\n", r.succeeded ? "succeeded" : "failed", text,
                        r.summary());
     if (!r.succeeded) text += fmt::format("reason: {}\n", r.failure_reason);
-    if (!r.first_failures.empty()) {
+    if (!r.first_failures.empty() || !r.first_input_failures.empty()) {
       text += "first failed items:\n";
+      for (const auto& f : r.first_input_failures)
+        text += fmt::format("  {}\n", f.reason);
       for (const auto& f : r.first_failures)
         text += fmt::format("  {} (mini-batch {}): {}\n", f.key, f.mini_batch, f.reason);
       text += fmt::format("all failed items: {}\n", r.failed_items_file.string());
       if (!r.job_error_file.empty())
         text += fmt::format("failures by category: {}\n", r.job_error_file.string());
-      const std::string rerun = rerun_command(command_line_, r.first_failures.front().mini_batch);
+      const std::string rerun =
+          r.first_failures.empty()
+              ? std::string()
+              : rerun_command(command_line_, r.first_failures.front().mini_batch);
       if (!rerun.empty())
         text += fmt::format("to rerun the first failed mini-batch alone: {}\n", rerun);
     }
-    if (!r.succeeded || !r.first_failures.empty())
+    if (!r.succeeded || !r.first_failures.empty() || !r.first_input_failures.empty())
       text += fmt::format("start with: {} (the job's log), then the files above\n",
                           (r.log_dir / "master.txt").string());
     write(text);

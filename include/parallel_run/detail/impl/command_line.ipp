@@ -322,13 +322,21 @@ PARALLEL_RUN_DECL std::string shell_command(int argc, const char* const* argv) {
 PARALLEL_RUN_DECL void print_first_failures(std::ostream& err, const JobResult& r,
                                             const Config& config) {
   auto text = [](std::string_view t) { return escape_control(t); };
+  for (const auto& f : r.first_input_failures)
+    err << fmt::format("parallel_run: failed: {}\n", text(f.reason));
   for (const auto& f : r.first_failures)
     err << fmt::format("parallel_run: failed: {} (mini-batch {}): {}\n", text(f.key), f.mini_batch,
                        text(f.reason));
-  err << "parallel_run: failed items: " << text(r.failed_items_file.string());
-  if (!r.job_error_file.empty() && std::filesystem::exists(r.job_error_file))
-    err << "; by category: " << text(r.job_error_file.string());
-  err << "; log: " << text((r.log_dir / "master.txt").string()) << "\n";
+  // A job stopped (a signal, a full disk) with nothing failed has only its log to point at.
+  if (r.items_failed + r.items_not_processed > 0) {
+    err << "parallel_run: failed items: " << text(r.failed_items_file.string());
+    if (!r.job_error_file.empty() && std::filesystem::exists(r.job_error_file))
+      err << "; by category: " << text(r.job_error_file.string());
+    err << "; ";
+  } else {
+    err << "parallel_run: ";
+  }
+  err << "log: " << text((r.log_dir / "master.txt").string()) << "\n";
   if (!r.first_failures.empty() && config.only_mini_batch < 0) {
     const std::string rerun =
         rerun_command(config.command_line, r.first_failures.front().mini_batch);
