@@ -184,6 +184,42 @@ TEST_CASE("table inputs: the output folder among the inputs is not read as a tab
   }
 }
 
+TEST_CASE("a scorer that returns the batch's own rows filters them: each keeps its key",
+          "[outcome][filter]") {
+  TempDir t;
+  // 30 rows over mini-batches of about 64 bytes; a malformed record (line 9) fails alone.
+  std::string csv = "id,note\n", expected;
+  for (int i = 0; i < 30; ++i) {
+    if (i == 7) csv += "\"unterminated,x\",y,z\n";
+    const bool keep = i % 4 == 1;
+    csv += fmt::format("{},{}\n", i, keep ? "keep" : "drop");
+    const int line = i + 2 + (i >= 7 ? 1 : 0);
+    if (keep) expected += fmt::format("a.csv:{},{},keep\n", line, i);
+  }
+  write_file(t / "in/a.csv", csv);
+  auto filter = make_scorer([](const TableBatch& b) {
+    std::vector<Row> kept;
+    for (const Row& row : b)
+      if (row["note"] == "keep") kept.push_back(row);
+    return kept;
+  });
+  {
+    Config c = quiet_config(t / "out");
+    c.key_column = true;
+    c.delimiter = ",";
+    c.mini_batch_size = "64";
+    c.journal = false;
+    JobResult r = ParallelRun(c, filter).run(TabularDataset({(t / "in").string()}));
+    CHECK(r.items_total == 31);
+    CHECK(r.items_succeeded == 30);  // the rows filtered out succeeded too
+    CHECK(r.items_failed == 1);      // the malformed record
+    CHECK(r.mini_batches_total > 3);
+    CHECK(read_file(t / "out/parallel_run_step.txt") == expected);
+    CHECK(count_lines(read_file(t / "out/logs/failed_items.csv")) == 2);
+    CHECK_THAT(read_file(t / "out/logs/failed_items.csv"), Catch::Contains("\na.csv:9,"));
+  }
+}
+
 TEST_CASE("what the listing does not read is counted, listed and warned about",
           "[outcome][skipped]") {
   TempDir t;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -86,31 +87,67 @@ BatchOutcome collect_elements(const Batch& batch, R&& result, const RowFormat& f
   return out;
 }
 
+/// Where each item of a batch is, by its index in the dataset.
+template <class Batch>
+class ItemPositions {
+ public:
+  explicit ItemPositions(const Batch& batch)
+      : items_(batch.size()), first_(items_ ? item_index_of(batch[0]) : 0) {
+    // Items are usually consecutive in the dataset; when they are not (rows around a
+    // malformed record, rows grouped by partition key) a map finds each item's position.
+    for (std::size_t i = 0; i < items_ && consecutive_; ++i)
+      consecutive_ = item_index_of(batch[i]) == first_ + i;
+    if (!consecutive_)
+      for (std::size_t i = 0; i < items_; ++i)
+        position_of_.emplace(item_index_of(batch[i]), i);
+  }
+
+  /// The position of the item with dataset index `index`, or the batch's size when it is
+  /// not in the batch.
+  std::size_t find(std::size_t index) const {
+    if (consecutive_) return index >= first_ && index - first_ < items_ ? index - first_ : items_;
+    const auto it = position_of_.find(index);
+    return it == position_of_.end() ? items_ : it->second;
+  }
+
+ private:
+  std::size_t items_, first_;
+  bool consecutive_ = true;
+  std::unordered_map<std::size_t, std::size_t> position_of_;
+};
+
+/// Collects the batch's own rows, returned by a filter: each stands for itself wherever it
+/// comes (its key is its own); the rows not returned were filtered out, and succeeded too.
+template <class Batch, class R>
+BatchOutcome collect_own_rows(const Batch& batch, R&& result, const RowFormat& format) {
+  BatchOutcome out;
+  const ItemPositions<Batch> positions(batch);
+  for (auto&& row : result) {
+    const std::size_t pos = positions.find(item_index_of(row));
+    if (pos >= batch.size()) {
+      out.warnings.push_back(
+          fmt::format("mini-batch {}: a returned row of another mini-batch ('{}', index {}) "
+                      "was ignored",
+                      batch.mini_batch_index(), item_key_of(row), item_index_of(row)));
+      continue;
+    }
+    if (format.write_rows) append_row(out.rows, batch, pos, row, format);
+  }
+  out.succeeded = batch.size();
+  return out;
+}
+
 /// Collects ItemResult<T>s: each outcome is matched to its item by index; items without an
 /// outcome fail; rows come out in item order.
 template <class Batch, class R>
 BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowFormat& format) {
   BatchOutcome out;
   const std::size_t items = batch.size();
-  const std::size_t first = items ? item_index_of(batch[0]) : 0;
   std::vector<std::optional<std::string>> lines(items);
   std::vector<std::optional<std::string>> errors(items);
-  // Items are usually consecutive in the dataset; when they are not (rows around a malformed
-  // record, rows grouped by partition key) a map finds each item's position.
-  bool consecutive = true;
-  for (std::size_t i = 0; i < items && consecutive; ++i)
-    consecutive = item_index_of(batch[i]) == first + i;
-  std::unordered_map<std::size_t, std::size_t> position_of;
-  if (!consecutive)
-    for (std::size_t i = 0; i < items; ++i)
-      position_of.emplace(item_index_of(batch[i]), i);
+  const ItemPositions<Batch> positions(batch);
   for (auto&& r : result) {
-    std::size_t pos = items;
-    if (consecutive) {
-      if (r.index() >= first && r.index() - first < items) pos = r.index() - first;
-    } else if (auto it = position_of.find(r.index()); it != position_of.end()) {
-      pos = it->second;
-    }
+    const std::size_t pos = positions.find(r.index());
     if (pos >= items) {
       out.warnings.push_back(
           fmt::format("mini-batch {}: result for item '{}' (index {}) that is "
@@ -152,6 +189,8 @@ BatchOutcome collect(const Batch& batch, R&& result, const RowFormat& format) {
   BatchOutcome out;
   if constexpr (is_item_result_v<V>)
     out = collect_item_results(batch, std::forward<R>(result), format);
+  else if constexpr (std::is_same_v<std::remove_cvref_t<V>, ranges::range_value_t<Batch>>)
+    out = collect_own_rows(batch, std::forward<R>(result), format);  // a filter
   else
     out = collect_elements(batch, std::forward<R>(result), format);
   if constexpr (requires { batch.malformed(); })
