@@ -120,6 +120,7 @@ struct Program {
 
 const std::string fault_injection = PARALLEL_RUN_FAULT_INJECTION;
 const std::string diverging = PARALLEL_RUN_DIVERGING_DRIVER;
+const std::string sequence = PARALLEL_RUN_SEQUENCE_DRIVER;
 const std::string table_driver = PARALLEL_RUN_TABLE_DRIVER;
 
 std::vector<std::string> process_args(std::vector<std::string> more) {
@@ -511,9 +512,8 @@ TEST_CASE("a worker that does not reach the same run() is an init failure", "[pr
     const Ran r = p.run(diverging, args, {"DIVERGE=name"});
     CHECK(r.status == 2);
     CHECK(matches(r.err,
-                  "job failed: init failed: the worker process reached process-backend "
-                  "run\\(\\) number 1 named 'other-job'; .* code before run\\(\\) runs "
-                  "again in each worker"));
+                  "job failed: init failed: the worker process reached run\\(\\) number 1 "
+                  "named 'other-job'; .* code before run\\(\\) runs again in each worker"));
   }
   SECTION("it reaches a thread-backend run()") {
     const Ran r = p.run(diverging, args, {"DIVERGE=thread"});
@@ -524,8 +524,8 @@ TEST_CASE("a worker that does not reach the same run() is an init failure", "[pr
     const Ran r = p.wait(p.start(diverging, args, {"DIVERGE=linger"}), 30s);
     CHECK(r.status == 2);
     CHECK(matches(r.err,
-                  "job failed: init failed: the worker process reached process-backend "
-                  "run\\(\\) number 1 named 'other-job'"));
+                  "job failed: init failed: the worker process reached run\\(\\) number 1 "
+                  "named 'other-job'"));
   }
   SECTION("it computes other settings: the coordinator's are used") {
     const Ran r = p.run(diverging, args, {"DIVERGE=settings"});
@@ -533,6 +533,32 @@ TEST_CASE("a worker that does not reach the same run() is an init failure", "[pr
     CHECK(p.output() ==
           "f00.txt coordinator\nf01.txt coordinator\nf02.txt coordinator\nf03.txt "
           "coordinator\nf04.txt coordinator\nf05.txt coordinator\n");
+  }
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("jobs one after another in one program: each worker replays the earlier run() calls",
+          "[process]") {
+  // A thread-backend job, then two process-backend ones; the program goes on to the third
+  // only if the second's result is what it expects, in the workers too.
+  Program p;
+  p.inputs({"ok", "fail", "ok", "ok"});
+  const Ran r = p.run(sequence, {"in", "out"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const std::string pid = r.out.substr(4, r.out.find('\n') - 4);
+  for (const char* job : {"first", "second", "third"})
+    CHECK(matches(r.out, std::string("\nsucceeded: items 3/4 succeeded, 1 failed, 0 not "
+                                     "processed; .* output: out/") +
+                             job + "/parallel_run_step.txt\n"));
+  for (const char* job : {"first", "second", "third"}) {
+    const std::string rows = read_file(p.dir / "out" / job / "parallel_run_step.txt");
+    INFO(job << ": " << rows);
+    CHECK(std::count(rows.begin(), rows.end(), '\n') == 3);
+    for (const char* key : {"f00.txt ", "f02.txt ", "f03.txt "})
+      CHECK_THAT(rows, Catch::Contains(std::string(key) + job + " "));
+    // The first ran in the program's own process; the others in worker processes.
+    CHECK((rows.find(" " + pid + "\n") != std::string::npos) == (std::string(job) == "first"));
   }
   CHECK(p.tagged().empty());
 }

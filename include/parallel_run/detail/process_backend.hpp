@@ -147,9 +147,13 @@ class ProcessBackend {
   ProcessBackend(const ProcessBackend&) = delete;
   ProcessBackend& operator=(const ProcessBackend&) = delete;
 
-  /// The ordinal of this job among the process-backend run() calls of this process (see
-  /// worker_process.hpp), as run() counted it: set before start().
-  void set_job(std::size_t job) noexcept { job_ = job; }
+  /// The ordinal of this job among the run() calls of this process (RunLog, see
+  /// worker_process.hpp): set before start(). The runs before it go to each worker, which
+  /// replays them.
+  void set_job(std::size_t job) {
+    job_ = job;
+    earlier_runs_ = RunLog::instance().before(job);
+  }
 
   /// Starts process_count_per_node workers and the watchdog.
   void start() {
@@ -431,6 +435,11 @@ class ProcessBackend {
       wr.put(working_dir_.native());
       wr.put(metrics_file(w->index).native());
       wr.put((worker_log_dir_ / fmt::format("process-{}.txt", w->index)).native());
+      wr.put<std::uint64_t>(earlier_runs_.size());
+      for (const auto& run : earlier_runs_) {
+        wr.put(run.name);
+        wr.put(run.end);
+      }
     });
     flush(w);
     watch_channel(w);
@@ -1168,6 +1177,7 @@ class ProcessBackend {
   std::deque<Attempt<Batch>> queue_;
   std::size_t next_worker_index_ = 0;
   std::size_t job_ = 0;
+  std::vector<RunLog::Run> earlier_runs_;
   // Init failures reported (the coordinator stops the job at 3 * process_count_per_node).
   std::size_t init_failures_ = 0;
   std::array<char, 65536> read_buffer_;

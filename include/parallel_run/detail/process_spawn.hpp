@@ -25,6 +25,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,12 +39,42 @@ inline constexpr const char* worker_env_name = "PARALLEL_RUN_WORKER";
 /// The worker's end of the channel.
 inline constexpr int worker_channel_fd = 3;
 
-/// Process-backend run() calls so far in this process: a worker serves the one whose ordinal
-/// its coordinator gave it.
-inline std::atomic<std::size_t>& process_job_counter() {
-  static std::atomic<std::size_t> count{0};
-  return count;
-}
+/// The run() calls of this process that reached their job, either backend, in order: a
+/// worker process serves the one whose ordinal its coordinator gave it, and replays the
+/// earlier ones (worker_process.hpp).
+class RunLog {
+ public:
+  struct Run {
+    std::string name;
+    std::string end;  // what it returned or threw (encode_job_end); empty while it runs
+  };
+
+  static RunLog& instance() {
+    static RunLog log;
+    return log;
+  }
+  /// A run() begins: its ordinal, from 1.
+  std::size_t begin(const std::string& name) {
+    const std::lock_guard lock(mutex_);
+    runs_.push_back({name, {}});
+    return runs_.size();
+  }
+  /// Run `ordinal` ended with `end`.
+  void end(std::size_t ordinal, std::string end) {
+    const std::lock_guard lock(mutex_);
+    runs_.at(ordinal - 1).end = std::move(end);
+  }
+  /// The runs before `ordinal`.
+  std::vector<Run> before(std::size_t ordinal) const {
+    const std::lock_guard lock(mutex_);
+    return {runs_.begin(),
+            runs_.begin() + static_cast<std::ptrdiff_t>(std::min(ordinal - 1, runs_.size()))};
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Run> runs_;  // a few per process: kept whole
+};
 
 /// This process's argv, as the kernel has it.
 inline std::vector<std::string> own_command_line() {

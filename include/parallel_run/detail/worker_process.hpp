@@ -12,6 +12,7 @@
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/cluster_protocol.hpp"
 #include "parallel_run/detail/process_spawn.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
@@ -339,23 +340,57 @@ inline std::atomic<bool>& worker_misused() {
   throw UsageError(message);
 }
 
-/// Serves one job as a worker process, then ends the process. `job` is the ordinal of this
-/// run() among the process-backend run() calls of this process.
+/// What the coordinator sends a worker process first: the job's settings, where to write,
+/// and what each earlier run() of the coordinator's process returned or threw.
+struct WorkerJob {
+  Config config;
+  std::filesystem::path working_dir, metrics_file, record_path;
+  std::vector<RunLog::Run> earlier_runs;
+};
+
+/// This worker's channel to its coordinator (one for the process).
+inline WorkerChannel& worker_channel() {
+  static WorkerChannel channel;
+  return channel;
+}
+
+/// The job frame, asked for at the first run() this worker process reaches.
+inline const WorkerJob& worker_job() {
+  static const WorkerJob job = [] {
+    // Complete lines reach the log file even when the worker crashes.
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    WorkerChannel& channel = worker_channel();
+    channel.send(MessageType::hello, [](WireWriter& w) { w.put<std::int64_t>(::getpid()); });
+    std::optional<Frame> frame = channel.receive();
+    if (!frame || frame->type != MessageType::job) WorkerChannel::end_process(1);
+    WireReader r(frame->payload);
+    WorkerJob j;
+    j.config = decode_config(r);
+    j.working_dir = r.get_string();
+    j.metrics_file = r.get_string();
+    j.record_path = r.get_string();
+    const auto runs = r.get<std::uint64_t>();
+    for (std::uint64_t i = 0; i < runs; ++i) {
+      RunLog::Run run;
+      run.name = r.get_string();
+      run.end = r.get_string();
+      j.earlier_runs.push_back(std::move(run));
+    }
+    return j;
+  }();
+  return job;
+}
+
+/// Serves one job as a worker process, then ends the process.
 template <class Task>
 [[noreturn]] void serve_as_worker(const WorkerEnv& env,
                                   const ScorerFactory<materialized_t<Task>>& factory) {
-  // Complete lines reach the log file even when the worker crashes.
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  WorkerChannel channel;
-  channel.send(MessageType::hello, [](WireWriter& w) { w.put<std::int64_t>(::getpid()); });
-
-  std::optional<Frame> frame = channel.receive();
-  if (!frame || frame->type != MessageType::job) WorkerChannel::end_process(1);
-  WireReader job(frame->payload);
-  const Config config = decode_config(job);
-  const std::filesystem::path working_dir = job.get_string();
-  const std::filesystem::path metrics_file = job.get_string();
-  const std::filesystem::path record_path = job.get_string();
+  const WorkerJob& job = worker_job();
+  WorkerChannel& channel = worker_channel();
+  const Config& config = job.config;
+  const std::filesystem::path& working_dir = job.working_dir;
+  const std::filesystem::path& metrics_file = job.metrics_file;
+  const std::filesystem::path& record_path = job.record_path;
   std::error_code ec;
   std::filesystem::current_path(working_dir, ec);  // code before run() may have moved
 
@@ -442,23 +477,37 @@ template <class Task>
   WorkerChannel::end_process(0);
 }
 
-/// Called by every run_job: in a worker process, serves the job this worker was started for
-/// (and never returns) or throws UsageError for any other run(); elsewhere returns at once.
-/// `process_job`: the ordinal of this run() among the process-backend ones (none for a
-/// thread-backend run()).
+/// Called by every run_job with its ordinal among this process's run() calls (RunLog): in a
+/// worker process, returns (or throws) what the coordinator's run() of that ordinal did when
+/// it comes before the worker's job, so that the code between run() calls goes the same way
+/// in both processes; serves the job this worker was started for (and never returns); or
+/// throws UsageError for a run() that is neither. Elsewhere returns nothing at once.
 template <class Task>
-void worker_run_job(std::optional<std::size_t> process_job, const std::string& name,
-                    const ScorerFactory<materialized_t<Task>>& factory) {
+std::optional<JobResult> worker_run_job(std::size_t run, bool process_backend,
+                                        const std::string& name,
+                                        const ScorerFactory<materialized_t<Task>>& factory) {
   const std::optional<WorkerEnv>& env = worker_env();
-  if (!env) return;
-  if (!process_job)
+  if (!env) return std::nullopt;
+  if (run < env->job) {
+    const auto& earlier = worker_job().earlier_runs;
+    if (run > earlier.size() || earlier[run - 1].name != name)
+      worker_misuse(*env, fmt::format("the worker process reached run() number {} named '{}', "
+                                      "which the coordinator's process did not run",
+                                      run, name));
+    if (earlier[run - 1].end.empty())
+      worker_misuse(*env, fmt::format("run() number {} named '{}' had not ended when this job "
+                                      "started (run() calls on several threads at once)",
+                                      run, name));
+    WireReader r(earlier[run - 1].end);
+    return decode_job_end(r);
+  }
+  if (!process_backend)
     worker_misuse(*env, fmt::format("the worker process reached a thread-backend run() (job "
                                     "'{}')",
                                     name));
-  if (*process_job != env->job || name != env->name)
-    worker_misuse(*env, fmt::format("the worker process reached process-backend run() number {} "
-                                    "named '{}'",
-                                    *process_job, name));
+  if (run != env->job || name != env->name)
+    worker_misuse(*env,
+                  fmt::format("the worker process reached run() number {} named '{}'", run, name));
   serve_as_worker<Task>(*env, factory);
 }
 

@@ -84,6 +84,17 @@ inline std::shared_ptr<RunJournal> open_journal(const Config& config, const Tabl
                                       run_fingerprint(config, table, program, config.fingerprint));
 }
 
+// run_partitioned_job, once the run() is numbered (`job`: its ordinal, for the process
+// backend).
+template <class MakePartitioner>
+JobResult run_numbered_job(
+    std::shared_ptr<const Config> config, MakePartitioner make_partitioner,
+    ScorerFactory<materialized_t<
+        typename std::invoke_result_t<MakePartitioner, std::shared_ptr<InputReport>>::batch_type>>
+        factory,
+    const ObserverPtrs& observers, const TableOptions* table, std::string_view scorer_type,
+    std::optional<std::size_t> job);
+
 // `make_partitioner(report)` cuts the job's mini-batches, telling `report` what the listing
 // does not read; called twice when the journal checks whether an earlier run can be reused
 // (that check has a report of its own: the job's tells of the run).
@@ -164,6 +175,17 @@ inline void check_node_count(const Config& config, const ClusterTransport* clust
                                 config.node_count, cluster->launcher(), ranks));
 }
 
+// run_partitioned_job, once the run() is numbered (`job`: its ordinal, for the process
+// backend).
+template <class MakePartitioner>
+JobResult run_numbered_job(
+    std::shared_ptr<const Config> config, MakePartitioner make_partitioner,
+    ScorerFactory<materialized_t<
+        typename std::invoke_result_t<MakePartitioner, std::shared_ptr<InputReport>>::batch_type>>
+        factory,
+    const ObserverPtrs& observers, const TableOptions* table, std::string_view scorer_type,
+    std::optional<std::size_t> job);
+
 // `make_partitioner(report)` cuts the job's mini-batches, telling `report` what the listing
 // does not read; called twice when the journal checks whether an earlier run can be reused
 // (that check has a report of its own: the job's tells of the run).
@@ -176,15 +198,44 @@ JobResult run_partitioned_job(
     const ObserverPtrs& observers, const TableOptions* table, std::string_view scorer_type) {
   using Partitioner = std::invoke_result_t<MakePartitioner, std::shared_ptr<InputReport>>;
   using Task = typename Partitioner::batch_type;
-  std::optional<std::size_t> job;
-  if (config->backend == Backend::process) {
-    // In a worker process (the program started again) this serves the job and never
-    // returns; see detail/worker_process.hpp.
-    job = ++process_job_counter();
-    worker_run_job<Task>(*job, config->name, factory);
-  } else {
-    worker_run_job<Task>(std::nullopt, config->name, factory);
+  const std::size_t run = RunLog::instance().begin(config->name);
+  const bool process_backend = config->backend == Backend::process;
+  // In a worker process (the program started again) this replays an earlier run() or serves
+  // the job and never returns; see detail/worker_process.hpp.
+  if (auto replayed = worker_run_job<Task>(run, process_backend, config->name, factory))
+    return std::move(*replayed);
+  const std::optional<std::size_t> job =
+      process_backend ? std::optional<std::size_t>(run) : std::nullopt;
+  // What this run() returns or throws is logged for the worker processes of later ones.
+  auto log_end = [run](const JobResult* result, std::exception_ptr error) {
+    std::string end;
+    WireWriter w(end);
+    encode_job_end(w, result, error);
+    RunLog::instance().end(run, std::move(end));
+  };
+  try {
+    JobResult result = run_numbered_job(std::move(config), make_partitioner, std::move(factory),
+                                        observers, table, scorer_type, job);
+    log_end(&result, nullptr);
+    return result;
+  } catch (...) {
+    log_end(nullptr, std::current_exception());
+    throw;
   }
+}
+
+// run_partitioned_job, once the run() is numbered (`job`: its ordinal, for the process
+// backend).
+template <class MakePartitioner>
+JobResult run_numbered_job(
+    std::shared_ptr<const Config> config, MakePartitioner make_partitioner,
+    ScorerFactory<materialized_t<
+        typename std::invoke_result_t<MakePartitioner, std::shared_ptr<InputReport>>::batch_type>>
+        factory,
+    const ObserverPtrs& observers, const TableOptions* table, std::string_view scorer_type,
+    std::optional<std::size_t> job) {
+  using Partitioner = std::invoke_result_t<MakePartitioner, std::shared_ptr<InputReport>>;
+  using Task = typename Partitioner::batch_type;
   // Many nodes: only now, so that a worker process never joins the cluster.
   ClusterTransport* cluster = job_cluster();
   check_node_count(*config, cluster);
