@@ -6,12 +6,15 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "support/temp_dir.hpp"
@@ -97,6 +100,46 @@ TEST_CASE("a job in which no item succeeded fails", "[outcome][verdict]") {
                                       "items failed"));
 }
 
+TEST_CASE("echo_to_stderr off: the job writes nothing on the host's stderr", "[outcome][stderr]") {
+  TempDir t;
+  make_numbered_files(t / "in", 4);
+  auto failing = make_scorer([](const FileBatch& b) -> std::vector<std::string> {
+    if (b.mini_batch_index() == 1) throw std::runtime_error("cannot score");
+    return std::vector<std::string>(b.size(), "ok");
+  });
+  // What the job writes on fd 2 while `job` runs.
+  auto stderr_of = [&](const std::function<void()>& job) {
+    std::fflush(stderr);
+    const int saved = ::dup(2);
+    const int fd = ::open((t / "stderr.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 2);
+    ::close(fd);
+    job();
+    std::fflush(stderr);
+    ::dup2(saved, 2);
+    ::close(saved);
+    return read_file(t / "stderr.txt");
+  };
+  for (const bool echo : {true, false}) {
+    Config c = quiet_config(t / "out");
+    c.mini_batch_size = 2;
+    c.run_max_try = 1;
+    c.progress = ProgressMode::none;
+    c.echo_to_stderr = echo;
+    JobResult r;
+    const std::string err =
+        stderr_of([&] { r = run(c, FileDataset({(t / "in").string()}), failing); });
+    CHECK(r.items_failed == 2);
+    CHECK_THAT(read_file(t / "out/logs/master.txt"),
+               Catch::Contains("WARNING mini-batch 1 attempt 1/1 failed: cannot score"));
+    if (echo)
+      CHECK_THAT(err, Catch::Contains("parallel_run: warning: mini-batch 1 attempt 1/1 failed: "
+                                      "cannot score\n"));
+    else
+      CHECK(err.empty());
+  }
+}
+
 TEST_CASE("a job that tolerated failures says so on stderr", "[outcome][verdict]") {
   TempDir t;
   make_numbered_files(t / "in", 5);
@@ -163,6 +206,33 @@ TEST_CASE("the output folder given as the input: the job's own files are never r
   CHECK_THAT(skipped, Catch::Contains("d/logs/master.txt,in the job's log folder\n"));
   // The glob's and the list's copies of the output file, the list's log file, the path.
   CHECK(r.inputs_skipped == 4);
+}
+
+TEST_CASE("another job's output folder among the inputs: its journal is not read",
+          "[outcome][own_files]") {
+  TempDir t;
+  make_numbered_files(t / "d", 3);
+  Config first = quiet_config(t / "d");
+  REQUIRE(run(first, FileDataset({(t / "d").string()}), key_scorer()).succeeded);
+  REQUIRE(fs::exists(t / "d/.parallel_run_journal/journal"));
+  // A second job reads the first one's output folder from outside it (its output folder
+  // elsewhere): the first job's output and logs are files like any other, its journal not.
+  Config second = quiet_config(t / "out");
+  JobResult r = run(second, FileDataset({(t / "d").string()}), key_scorer());
+  REQUIRE(r.succeeded);
+  const std::string rows = read_file(t / "out/parallel_run_step.txt");
+  CHECK(rows.find(".parallel_run_journal") == std::string::npos);
+  CHECK_THAT(rows, Catch::Contains("parallel_run_step.txt\n"));
+  CHECK_THAT(read_file(t / "out/logs/skipped_inputs.csv"),
+             Catch::Contains((t / "d/.parallel_run_journal").string() +
+                             ",the journal of another parallel_run job (its output folder is "
+                             "among the inputs)\n"));
+  // And from inside it: the folder of the second job inside the first's.
+  Config nested = quiet_config(t / "d/sub");
+  r = run(nested, FileDataset({(t / "d").string()}), key_scorer());
+  REQUIRE(r.succeeded);
+  CHECK(read_file(t / "d/sub/parallel_run_step.txt").find(".parallel_run_journal") ==
+        std::string::npos);
 }
 
 TEST_CASE("table inputs: the output folder among the inputs is not read as a table",

@@ -231,6 +231,10 @@ struct Config {
   Backend backend = Backend::thread;
   /// Progress on stderr: a live line (bar) on a terminal, plain lines (lines) otherwise.
   ProgressMode progress = ProgressMode::automatic;
+  /// The job's warnings and errors on stderr too ("parallel_run: warning: ..."), besides
+  /// logs/master.txt. Off for a host program that keeps its stderr to itself (with progress
+  /// none, the job then writes nothing on stderr).
+  bool echo_to_stderr = true;
   /// Write each row's item key (path relative to its input root) as the first column.
   bool key_column = false;
   /// Separates the key column and the fields of tuple or aggregate results.

@@ -92,7 +92,7 @@ class Coordinator {
     prepare_folders(cfg, log_dir);
 
     // Written at every logging level: the job's start and end are always on record.
-    JobLog log(files_.master(), cfg.logging_level);
+    JobLog log(files_.master(), cfg.logging_level, cfg.echo_to_stderr);
     log_ = &log;
     std::string limit_text;
     if (cfg.limit > 0) limit_text = fmt::format(", limit: the first {} items", cfg.limit);

@@ -106,6 +106,15 @@ class TreeWalk {
           skipped(full, why, true);
           continue;
         }
+      } else if (name == ".parallel_run_journal" || name == ".parallel_run_tmp") {
+        // Another job's output folder among the inputs: its journal is never an input.
+        skipped(full,
+                name == ".parallel_run_journal"
+                    ? "the journal of another parallel_run job (its output folder is among the "
+                      "inputs)"
+                    : "the temporary folder of another parallel_run job",
+                false);
+        continue;
       }
       if (child.kind == Kind::linked_folder && !options_.follow_symlinks) {
         skipped(full, "a symbolic link to a folder, not followed (--follow-symlinks follows it)",
