@@ -396,7 +396,7 @@ TEST_CASE("resource monitor: --resource-monitor-interval sets it, in both spelli
   CHECK(parse({"--input", "a", "--output", "o", "--resource-monitor-interval", "30"}, defaults)
             .config.resource_monitor_interval == 30.0);
   CHECK_THROWS_AS(parse({"--input", "a", "--output", "o", "--resource-monitor-interval", "x"}),
-                  UsageError);
+                  ConfigError);
   // --help tells of it, with the default in effect.
   {
     const char* argv[] = {"prog", "--help"};

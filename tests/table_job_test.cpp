@@ -107,6 +107,59 @@ TEST_CASE("a malformed record keeps its own reason when its mini-batch fails as 
         "a.csv:5,0,2,all 2 attempts failed; last: model not loaded\n");
 }
 
+TEST_CASE("a small file with an unclosed quote is one mini-batch, its record a failed item",
+          "[table_job][unclosed]") {
+  TempDir t;
+  write_file(t / "in/a.csv", "id,text\n1,\"abc\n2,def\n3,ghi\n");
+  Config c = job_config(t, "1MB");
+  c.key_column = true;
+  auto scorer = make_scorer([](const TableBatch& batch) {
+    std::vector<std::string> texts;
+    for (const Row& row : batch)
+      texts.emplace_back(row["text"]);
+    return texts;
+  });
+  const JobResult r = ParallelRun(c, scorer).run(TabularDataset({(t / "in").string()}));
+  CHECK(r.succeeded);
+  CHECK(r.mini_batches_total == 1);
+  CHECK(r.mini_batches_succeeded == 1);
+  CHECK(r.items_total == 3);
+  CHECK(r.items_succeeded == 2);
+  CHECK(r.items_failed == 1);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == "a.csv:3 def\na.csv:4 ghi\n");
+  CHECK(read_file(t / "out/logs/failed_items.csv") ==
+        "key,mini_batch,attempts,reason\n"
+        "a.csv:2,0,1,a.csv:2: malformed record: a quoted field is not closed before the end of "
+        "the file (the record is taken to end with the line where its quote opens)\n");
+}
+
+TEST_CASE("a mini-batch left with no row does not call run()", "[table_job][malformed]") {
+  // Mini-batches of one record each: two of them hold only a malformed record.
+  TempDir t;
+  write_file(t / "in/a.csv", "id,text\n1,a\n2\n3,c\n\"4\"x,d\n");
+  Config c = job_config(t, "1");
+  c.process_count_per_node = 1;
+  auto calls = std::make_shared<std::vector<std::size_t>>();  // rows given to each run()
+  auto scorer = make_scorer([calls](const TableBatch& batch) {
+    calls->push_back(batch.size());
+    std::vector<std::string> texts;
+    for (const Row& row : batch)
+      texts.emplace_back(row["text"]);
+    return texts;
+  });
+  const JobResult r = ParallelRun(c, scorer).run(TabularDataset({(t / "in").string()}));
+  CHECK(*calls == std::vector<std::size_t>{1, 1});
+  CHECK(r.mini_batches_total == 4);
+  CHECK(r.mini_batches_succeeded == 4);
+  CHECK(r.items_total == 4);
+  CHECK(r.items_succeeded == 2);
+  CHECK(r.items_failed == 2);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == "a\nc\n");
+  const std::string failed = read_file(t / "out/logs/failed_items.csv");
+  CHECK(std::count(failed.begin(), failed.end(), '\n') == 3);
+  CHECK_THAT(failed, Catch::Contains("\na.csv:3,1,1,") && Catch::Contains("\na.csv:5,3,1,"));
+}
+
 TEST_CASE("a stopped table job lists what it did not read as ranges of lines, unread",
           "[table_job][stop]") {
   TempDir t;

@@ -155,8 +155,8 @@ struct JobProgress {
   std::size_t attempts_running = 0;
   /// Every mini-batch has been cut: mini_batches_created is the total.
   bool listing_done = false;
-  /// Before that, the total once the listing knows it ahead (a folder of files read whole),
-  /// at most; 0 while unknown.
+  /// Before that, the total once the listing knows it ahead: for files, at most (a folder of
+  /// files read whole); for tables, an estimate from the bytes left; 0 while unknown.
   std::size_t mini_batches_expected = 0;
   double elapsed_seconds = 0;
 

@@ -104,7 +104,7 @@ class OverviewFile final : public JobObserver {
         p.mini_batches_created,
         p.listing_done ? std::string(" (all)")
         : p.mini_batches_expected > 0
-            ? fmt::format(" so far, of at most {} (the files are listed)", p.mini_batches_expected)
+            ? fmt::format(" so far, of about {} (the files are listed)", p.mini_batches_expected)
             : std::string(" so far (listing goes on)"),
         p.mini_batches_started, p.mini_batches_succeeded + p.mini_batches_failed,
         p.mini_batches_succeeded, p.mini_batches_failed, p.mini_batches_not_processed,

@@ -2,7 +2,8 @@
 // as mini-batches end (at most 4 times a second) and every time the coordinator reports
 // progress; otherwise a plain line every few seconds on stderr (at INFO) and in master.txt.
 // Tables are measured by bytes, files by mini-batches; while the input is still being listed
-// the total is unknown, and the line says so instead of guessing.
+// the total is unknown, and the line says so instead of guessing, until the listing knows
+// what is left (JobProgress::mini_batches_expected, for tables too).
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/config.hpp"
@@ -72,9 +73,11 @@ struct ProgressCounts {
   std::size_t total() const { return listing_done ? created : std::max(expected, created); }
 
   /// Done as a fraction of all the work, or a negative number while the total is unknown.
+  /// A table's bytes are all known once every mini-batch is cut; before that, with the
+  /// expected total, its mini-batches count (each is about mini_batch_size bytes).
   double fraction() const {
-    if (!listing_done && (expected == 0 || bytes_created > 0)) return -1;
-    if (bytes_created > 0)
+    if (!listing_done && expected == 0) return -1;
+    if (listing_done && bytes_created > 0)
       return static_cast<double>(bytes_done) / static_cast<double>(bytes_created);
     return total() == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total());
   }
@@ -88,9 +91,10 @@ struct ProgressCounts {
     else
       t = fmt::format("{}/{} mini-batches ({:.1f}%)", done, total(), 100 * f);
     if (bytes_created > 0)
-      t += f < 0 ? fmt::format(", {} of {} so far", human_bytes(bytes_done),
-                               human_bytes(bytes_created))
-                 : fmt::format(", {} of {}", human_bytes(bytes_done), human_bytes(bytes_created));
+      t += !listing_done
+               ? fmt::format(", {} of {} so far", human_bytes(bytes_done),
+                             human_bytes(bytes_created))
+               : fmt::format(", {} of {}", human_bytes(bytes_done), human_bytes(bytes_created));
     t += fmt::format(", {} items done", items_succeeded + items_failed);
     if (items_failed > 0 || failed > 0)
       t += fmt::format(" ({} items failed, {} mini-batches failed)", items_failed, failed);

@@ -53,6 +53,10 @@ class ScorerModel final : public WorkerScorer<Batch> {
   explicit ScorerModel(Scorer scorer) : scorer_(std::move(scorer)) {}
   void init(Context& ctx) override { call_init(scorer_, ctx); }
   BatchOutcome run(const Batch& batch, Context& ctx, const RowFormat& format) override {
+    // A table mini-batch whose records are all malformed leaves run() no row: it is not
+    // called, and collect() makes each record a failed item as usual.
+    if constexpr (requires { batch.malformed(); })
+      if (batch.empty()) return collect(batch, std::vector<std::string>{}, format);
     return collect(batch, call_run(scorer_, batch, ctx), format);
   }
   void shutdown(Context& ctx) override { call_shutdown(scorer_, ctx); }

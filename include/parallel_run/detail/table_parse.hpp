@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,51 @@ namespace detail {
 inline constexpr std::string_view kUnclosedQuote =
     "a quoted field is not closed before the end of the file (the record is taken to end with "
     "the line where its quote opens)";
+
+/// Where a record whose quoted field never closes ends, fed its bytes from its start to the
+/// end of the file (or of a slice that holds its line) under the quoting rule: the quote that never
+/// closes is the last one that opens quotes, and the record ends with that quote's line (the first
+/// newline after it). The partitioner and the parser both use it, so that they end the record at
+/// one place.
+class UnclosedQuote {
+ public:
+  explicit UnclosedQuote(char delimiter) : delimiter_(delimiter) {}
+
+  void feed(const char* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const char c = p[i];
+      const QuoteState next = next_quote_state(state_, c, delimiter_);
+      if (state_ == QuoteState::field_start && next == QuoteState::quoted) {
+        open_line_ = true;
+        line_end_.reset();
+      }
+      state_ = next;
+      if (c == '\n') {
+        ++newlines_;
+        if (open_line_) {
+          line_end_ = fed_ + i;
+          through_ = newlines_;
+          open_line_ = false;
+        }
+      }
+    }
+    fed_ += n;
+  }
+
+  /// The offset (from the record's start) of the newline that ends the record, if any.
+  std::optional<std::uint64_t> line_end() const { return line_end_; }
+  /// The newlines from the record's start through it.
+  std::uint64_t newlines() const { return through_; }
+  /// Inside quotes after the bytes fed (the quote never closed).
+  bool in_quote() const { return state_ == QuoteState::quoted; }
+
+ private:
+  char delimiter_;
+  QuoteState state_ = QuoteState::field_start;
+  std::uint64_t fed_ = 0, newlines_ = 0, through_ = 0;
+  bool open_line_ = false;
+  std::optional<std::uint64_t> line_end_;
+};
 
 /// Builds one TableBatch from records parsed out of buffers the batch then owns.
 class TableBatchBuilder {
@@ -230,40 +276,53 @@ class TableBatchBuilder {
     };
 
     FieldIndex& ix = field_index();
-    FieldIndexState state;
-    for (std::size_t window = 0; window < n; window += FieldIndex::kWindow) {
-      const char* const w = data + window;
-      const std::size_t count = index_fields_any<Quoted>(
-          w, std::min(FieldIndex::kWindow, n - window), delimiter, state, ix);
-      for (std::size_t k = 0; k < count; ++k) {
-        const std::uint32_t at = ix.ends[k];
-        const std::size_t pos = window + at;
-        const char c = w[at];
-        if (c == delimiter) {
-          end_field(pos, false);
-          complex = false;
-          field_start = pos + 1;
-        } else if (c == '\n') {
-          // Newlines before this one, quoted ones included, give the next record's line.
-          const std::uint32_t block = at / kBlock;
-          const std::uint64_t before =
-              ix.lines_before[block] + popcount64(ix.newlines[block] & low_bits(at % kBlock));
-          end_record(pos, first_line + before + 1);
-        } else {
-          complex = true;  // a quote not at the start of its field
+    std::uint64_t base_line = first_line;  // the line at `begin`
+    for (std::size_t begin = 0;;) {
+      FieldIndexState state;
+      for (std::size_t window = begin; window < n; window += FieldIndex::kWindow) {
+        const char* const w = data + window;
+        const std::size_t count = index_fields_any<Quoted>(
+            w, std::min(FieldIndex::kWindow, n - window), delimiter, state, ix);
+        for (std::size_t k = 0; k < count; ++k) {
+          const std::uint32_t at = ix.ends[k];
+          const std::size_t pos = window + at;
+          const char c = w[at];
+          if (c == delimiter) {
+            end_field(pos, false);
+            complex = false;
+            field_start = pos + 1;
+          } else if (c == '\n') {
+            // Newlines before this one, quoted ones included, give the next record's line.
+            const std::uint32_t block = at / kBlock;
+            const std::uint64_t before =
+                ix.lines_before[block] + popcount64(ix.newlines[block] & low_bits(at % kBlock));
+            end_record(pos, base_line + before + 1);
+          } else {
+            complex = true;  // a quote not at the start of its field
+          }
         }
       }
-    }
-    if (record_start < n) {
-      if (Quoted && state.quotes.in_quote != 0) {
-        // The partitioner cuts such a record into a slice of its own; a file that changed
-        // under the job may still show one here.
-        malformed(source, line, index, kUnclosedQuote);
-        fields.resize(first_field);
-        ++records;
-      } else {
+      if (record_start >= n) break;
+      if (!Quoted || state.quotes.in_quote == 0) {
         end_record(n, line);
+        break;
       }
+      // A quote that never closes: the record ends with the line where it opens, as the
+      // partitioner cuts it, and reading goes on with the next line from a fresh state, so
+      // that both count the same records whatever the slice holds around it.
+      UnclosedQuote u(delimiter);
+      u.feed(data + record_start, n - record_start);
+      fields.resize(first_field);
+      malformed(source, line, index, kUnclosedQuote);
+      ++index;
+      ++records;
+      if (!u.line_end()) break;  // its line is the slice's last
+      begin = record_start + static_cast<std::size_t>(*u.line_end()) + 1;
+      line = base_line = line + u.newlines();
+      record_start = field_start = begin;
+      first_field = fields.size();
+      complex = false;
+      why.clear();
     }
     return records;
   }

@@ -21,8 +21,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -50,49 +52,6 @@ inline std::size_t count_fields(std::string_view record, char delimiter, bool qu
   }
   return fields;
 }
-
-/// Where a record whose quoted field never closes ends, fed its bytes from its start to the
-/// end of the file under the quoting rule: the quote that never closes is the last one that
-/// opens quotes, and the record ends with that quote's line (the first newline after it).
-class UnclosedQuote {
- public:
-  explicit UnclosedQuote(char delimiter) : delimiter_(delimiter) {}
-
-  void feed(const char* p, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const char c = p[i];
-      const QuoteState next = next_quote_state(state_, c, delimiter_);
-      if (state_ == QuoteState::field_start && next == QuoteState::quoted) {
-        open_line_ = true;
-        line_end_.reset();
-      }
-      state_ = next;
-      if (c == '\n') {
-        ++newlines_;
-        if (open_line_) {
-          line_end_ = fed_ + i;
-          through_ = newlines_;
-          open_line_ = false;
-        }
-      }
-    }
-    fed_ += n;
-  }
-
-  /// The offset (from the record's start) of the newline that ends the record, if any.
-  std::optional<std::uint64_t> line_end() const { return line_end_; }
-  /// The newlines from the record's start through it.
-  std::uint64_t newlines() const { return through_; }
-  /// Inside quotes after the bytes fed (the quote never closed).
-  bool in_quote() const { return state_ == QuoteState::quoted; }
-
- private:
-  char delimiter_;
-  QuoteState state_ = QuoteState::field_start;
-  std::uint64_t fed_ = 0, newlines_ = 0, through_ = 0;
-  bool open_line_ = false;
-  std::optional<std::uint64_t> line_end_;
-};
 
 /// UnclosedQuote over [start, eof) of `file`.
 inline UnclosedQuote find_unclosed_quote(const ReadOnlyFile& file, std::uint64_t start,
@@ -298,12 +257,35 @@ class TablePartitioner {
         options_(dataset.options()),
         size_(size),
         left_(limit == 0 ? UINT64_MAX : limit),
+        limited_(limit != 0),
         buffer_(std::make_unique<char[]>(kChunk)),
         headers_(dataset.options()) {
     cursor_.skip_folders(std::move(skip));
   }
 
   std::string describe_size() const { return fmt::format("{} bytes", size_); }
+
+  /// The mini-batches there will be in all, estimated from the bytes left once the listing
+  /// knows which files are left (the last input open, no folder left to enter): then the
+  /// files left (up to kLookAhead of them) are taken from the listing ahead of their turn
+  /// and their sizes read, so the progress line has a total long before the last file is
+  /// cut. Each file's data bytes left (a file not opened yet: its size less the last
+  /// header's) count as slices of the length the slices cut so far by the size have had.
+  /// Nothing while unknown, and with a record limit (its end is not in bytes).
+  std::optional<std::size_t> expected_mini_batches() {
+    if (limited_ || unread_only_ || !look_ahead()) return std::nullopt;
+    const double fill = full_slices_ == 0
+                            ? static_cast<double>(size_)
+                            : static_cast<double>(full_bytes_) / static_cast<double>(full_slices_);
+    auto slices = [&](std::uint64_t bytes) {
+      return static_cast<std::size_t>(std::ceil(static_cast<double>(bytes) / fill));
+    };
+    std::size_t n = next_index_;
+    if (file_ && file_->size > file_->slice_start) n += slices(file_->size - file_->slice_start);
+    for (const Ahead& a : ahead_)
+      n += slices(a.size > header_bytes_ ? a.size - header_bytes_ : 0);
+    return n;
+  }
 
   /// The job stopped: next() reads no more input. It gives the slices already cut, then the
   /// unread rest of the file being read (TableSlice::of_unread, from the line after the last
@@ -321,7 +303,7 @@ class TablePartitioner {
     while (ready_.empty()) {
       if (done_) return std::nullopt;
       if (!file_) {
-        std::optional<FileEntry> entry = cursor_.next();
+        std::optional<FileEntry> entry = next_entry();
         if (!entry) {
           done_ = true;
           return std::nullopt;
@@ -348,6 +330,48 @@ class TablePartitioner {
 
  private:
   static constexpr std::size_t kChunk = std::size_t{256} << 10;  // a multiple of kBlock
+  // Files taken from the listing ahead of their turn, at most (a few hundred bytes each).
+  static constexpr std::size_t kLookAhead = std::size_t{1} << 16;
+
+  struct Ahead {
+    FileEntry entry;
+    std::uint64_t size;  // 0 if it cannot be read: opening it will say why
+  };
+
+  // The next file to cut: one taken ahead, the error met after them, or the listing's next.
+  std::optional<FileEntry> next_entry() {
+    if (!ahead_.empty()) {
+      FileEntry e = std::move(ahead_.front().entry);
+      ahead_.pop_front();
+      return e;
+    }
+    if (ahead_error_) std::rethrow_exception(std::exchange(ahead_error_, nullptr));
+    if (listed_) return std::nullopt;
+    return cursor_.next();
+  }
+
+  // Takes the files left from the listing once it knows how many there are and they are
+  // at most kLookAhead; true when every file left is in ahead_. An error of the listing
+  // stops it there, to be thrown in its turn.
+  bool look_ahead() {
+    if (listed_) return true;
+    if (ahead_error_) return false;
+    const std::optional<std::size_t> left = cursor_.known_left();
+    if (!left || *left > kLookAhead) return false;
+    for (;;) {
+      std::optional<FileEntry> e;
+      try {
+        e = cursor_.next();
+      } catch (...) {
+        ahead_error_ = std::current_exception();
+        return false;
+      }
+      if (!e) return listed_ = true;
+      std::error_code ec;
+      const std::uint64_t size = std::filesystem::file_size(e->path, ec);
+      ahead_.push_back({std::move(*e), ec ? 0 : size});
+    }
+  }
 
   struct OpenFile {
     std::shared_ptr<const TableSource> source;
@@ -356,6 +380,7 @@ class TablePartitioner {
     std::uint64_t pos;           // the next byte to scan
     std::uint64_t lines;         // newlines before pos
     std::uint64_t records = 0;   // records of the file before pos
+    std::uint64_t size;          // of the file when opened (for the progress line)
     std::uint64_t record_start;  // where the record being scanned starts
     std::uint64_t record_line;   // the line it starts on
     std::uint64_t slice_start;   // the current slice
@@ -369,11 +394,12 @@ class TablePartitioner {
   void open(const FileEntry& entry) {
     TableStart start = open_table(entry, options_);
     headers_.check(*start.source);
+    header_bytes_ = start.data_offset;
     auto f = std::make_unique<OpenFile>(
         OpenFile{start.source, std::make_unique<ReadOnlyFile>(entry.path),
                  RecordScanner(start.source->format == TableFormat::csv, start.source->delimiter,
                                start.source->format == TableFormat::jsonl),
-                 start.data_offset, start.lines_before, 0, start.data_offset,
+                 start.data_offset, start.lines_before, 0, file_size(entry), start.data_offset,
                  start.lines_before + 1, start.data_offset, start.lines_before + 1});
     file_ = std::move(f);
   }
@@ -466,6 +492,8 @@ class TablePartitioner {
   // Ends the current slice after the record end at `end`.
   void cut(std::uint64_t end, std::uint64_t lines_through, std::uint64_t records_through) {
     OpenFile& f = *file_;
+    full_bytes_ += end + 1 - f.slice_start;  // a slice the size ended, for the estimate
+    ++full_slices_;
     emit(f.slice_start, end + 1 - f.slice_start, f.slice_line, lines_through,
          records_through - f.slice_records);
     if (!file_) return;  // the record limit was reached
@@ -477,7 +505,7 @@ class TablePartitioner {
 
   // `last_line`: the line of the slice's last byte.
   void emit(std::uint64_t offset, std::uint64_t length, std::uint64_t line, std::uint64_t last_line,
-            std::uint64_t records, bool unterminated = false) {
+            std::uint64_t records) {
     if (records == 0) return;  // blank lines only
     const std::uint64_t first_index = next_record_ + (file_->slice_records);
     if (records > left_) {
@@ -487,7 +515,7 @@ class TablePartitioner {
       records = left_;
     }
     ready_.push_back(TableSlice::of_file(next_index_++, file_->source, offset, length, line,
-                                         last_line, first_index, records, unterminated));
+                                         last_line, first_index, records));
     left_ -= records;
     if (left_ == 0) {
       done_ = true;
@@ -496,30 +524,53 @@ class TablePartitioner {
   }
 
   // The length of the first `records` records of [offset, offset + length) (for the limit),
-  // and the newlines in it.
+  // and the newlines in it. A quote that never closes ends its record with its line, as in
+  // finish_file(), and the count goes on from the next line.
   std::uint64_t length_of_records(std::uint64_t offset, std::uint64_t length, std::uint64_t records,
                                   std::uint64_t& newlines) {
-    RecordScanner scanner(file_->source->format == TableFormat::csv, file_->source->delimiter,
-                          file_->source->format == TableFormat::jsonl);
+    const TableSource& source = *file_->source;
     std::uint64_t seen = 0;
-    for (std::uint64_t at = 0; at < length; at += kChunk) {
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, length - at));
-      file_->file->read_exact(buffer_.get(), want, offset + at);
-      for (std::size_t b = 0; b < want; b += kBlock) {
-        const BlockBytes bytes(buffer_.get() + b, std::min(kBlock, want - b));
-        const RecordScanner::Masks m = scanner.scan(bytes.data());
-        std::uint64_t r = m.record;
-        const std::uint64_t n = popcount64(r);
-        if (seen + n >= records) {
-          for (std::uint64_t k = seen + 1; k < records; ++k)
-            r &= r - 1;
-          const auto bit = static_cast<unsigned>(std::countr_zero(r));
-          newlines += popcount64(m.newline & low_bits(bit + 1));
-          return at + b + bit + 1;
+    for (std::uint64_t from = 0;;) {
+      RecordScanner scanner(source.format == TableFormat::csv, source.delimiter,
+                            source.format == TableFormat::jsonl);
+      // Where the last record scanned starts, and the newlines before it.
+      std::uint64_t record_start = from, record_newlines = newlines;
+      for (std::uint64_t at = from; at < length; at += kChunk) {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, length - at));
+        file_->file->read_exact(buffer_.get(), want, offset + at);
+        for (std::size_t b = 0; b < want; b += kBlock) {
+          const BlockBytes bytes(buffer_.get() + b, std::min(kBlock, want - b));
+          const RecordScanner::Masks m = scanner.scan(bytes.data());
+          std::uint64_t r = m.record;
+          const std::uint64_t n = popcount64(r);
+          if (seen + n >= records) {
+            for (std::uint64_t k = seen + 1; k < records; ++k)
+              r &= r - 1;
+            const auto bit = static_cast<unsigned>(std::countr_zero(r));
+            newlines += popcount64(m.newline & low_bits(bit + 1));
+            return at + b + bit + 1;
+          }
+          if (m.end != 0) {
+            const auto bit = static_cast<unsigned>(63 - std::countl_zero(m.end));
+            record_start = at + b + bit + 1;
+            record_newlines = newlines + popcount64(m.newline & low_bits(bit + 1));
+          }
+          newlines += popcount64(m.newline);
+          seen += n;
         }
-        newlines += popcount64(m.newline);
-        seen += n;
       }
+      if (!scanner.in_quote()) break;
+      UnclosedQuote u(source.delimiter);
+      for (std::uint64_t pos = record_start; pos < length;) {
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, length - pos));
+        file_->file->read_exact(buffer_.get(), want, offset + pos);
+        u.feed(buffer_.get(), want);
+        pos += want;
+      }
+      if (!u.line_end()) break;  // it runs to the end of the range
+      newlines = record_newlines + u.newlines();
+      from = record_start + *u.line_end() + 1;
+      if (++seen == records) return from;
     }
     ++newlines;  // the last record has no line break: count its line
     return length;
@@ -543,43 +594,57 @@ class TablePartitioner {
     return f.last_byte == '\n' ? f.lines : f.lines + 1;
   }
 
+  // A record end at `end` found outside the block scan: a candidate, or the cuts that
+  // scan_block() would make there.
+  void record_end(std::uint64_t end, std::uint64_t lines_through, std::uint64_t records_through) {
+    OpenFile& f = *file_;
+    for (;;) {
+      if (end < f.slice_start + size_) {
+        f.has_candidate = true;
+        f.candidate = end;
+        f.candidate_lines = lines_through;
+        f.candidate_records = records_through;
+        return;
+      }
+      if (!f.has_candidate) return cut(end, lines_through, records_through);
+      cut(f.candidate, f.candidate_lines, f.candidate_records);
+      if (!file_) return;
+    }
+  }
+
   void finish_file() {
     OpenFile& f = *file_;
     const std::uint64_t eof = f.pos;
     if (f.scanner.in_quote()) {
-      // Its last record opens a quote that never closes: everything before it is cut as
-      // usual, the record (up to the end of the line where the quote opens) is reported as
-      // malformed without being read into memory, and scanning resumes on the next line.
-      emit(f.slice_start, f.record_start - f.slice_start, f.slice_line, f.record_line - 1,
-           f.records - f.slice_records);
-      if (!file_) return;
-      f.slice_records = f.records;
+      // Its last record opens a quote that never closes: the record ends with the line where
+      // that quote opens (the worker's parser ends it there too, and reports it as
+      // malformed), and scanning resumes on the next line with a fresh state. It stays in
+      // the slice being cut like any record: a small file holding one is one mini-batch.
       const UnclosedQuote u =
           find_unclosed_quote(*f.file, f.record_start, eof, f.source->delimiter);
-      const std::uint64_t end = u.line_end() ? f.record_start + *u.line_end() + 1 : eof;
-      emit(f.record_start, end - f.record_start, f.record_line,
-           u.line_end() ? f.record_line - 1 + u.newlines() : last_line_of_file(f), 1, true);
-      if (!file_) return;
-      ++f.records;
       if (u.line_end()) {
-        f.lines = f.record_line - 1 + u.newlines();
-        f.pos = f.slice_start = f.record_start = end;
-        f.slice_line = f.record_line = f.lines + 1;
-        f.slice_records = f.records;
-        f.has_candidate = false;
+        const std::uint64_t end = f.record_start + *u.line_end();  // its newline
+        const std::uint64_t lines = f.record_line - 1 + u.newlines();
+        record_end(end, lines, f.records + 1);
+        if (!file_) return;  // the record limit was reached
+        ++f.records;
+        f.lines = lines;
+        f.pos = f.record_start = end + 1;
+        f.record_line = lines + 1;
         f.scanner = RecordScanner(true, f.source->delimiter);
         return;  // the next scan_chunk() goes on from there
       }
+      ++f.records;  // its line is the file's last
     } else {
       const bool blank_tail =
           f.source->format == TableFormat::jsonl
               ? json_space_only(*f.file, f.record_start, eof)
               : eof == f.record_start || (eof == f.record_start + 1 && f.last_byte == '\r');
       if (!blank_tail) ++f.records;
-      emit(f.slice_start, eof - f.slice_start, f.slice_line, last_line_of_file(f),
-           f.records - f.slice_records);
-      if (!file_) return;
     }
+    emit(f.slice_start, eof - f.slice_start, f.slice_line, last_line_of_file(f),
+         f.records - f.slice_records);
+    if (!file_) return;
     next_record_ += f.records;
     file_.reset();
   }
@@ -603,7 +668,7 @@ class TablePartitioner {
       return TableSlice::of_unread(next_index_++, std::move(key), 0);
     }
     if (done_) return std::nullopt;
-    std::optional<FileEntry> entry = cursor_.next();  // an InputError leaves the cursor past it
+    std::optional<FileEntry> entry = next_entry();  // an InputError leaves the cursor past it
     if (!entry) {
       done_ = true;
       return std::nullopt;
@@ -611,10 +676,23 @@ class TablePartitioner {
     return TableSlice::of_unread(next_index_++, entry->key, 0);
   }
 
+  static std::uint64_t file_size(const FileEntry& entry) {
+    std::error_code ec;
+    const std::uint64_t n = std::filesystem::file_size(entry.path, ec);
+    return ec ? 0 : n;
+  }
+
   FileDataset::Cursor cursor_;
+  std::deque<Ahead> ahead_;         // look_ahead()
+  std::exception_ptr ahead_error_;  // met by look_ahead() after ahead_
+  bool listed_ = false;             // the listing is over: every file left is in ahead_
+  std::uint64_t full_bytes_ = 0;    // the slices that the size ended
+  std::uint64_t full_slices_ = 0;
+  std::uint64_t header_bytes_ = 0;  // the BOM and header of the last file opened
   TableOptions options_;
   std::uint64_t size_;
   std::uint64_t left_;
+  bool limited_;
   std::unique_ptr<char[]> buffer_;
   std::unique_ptr<OpenFile> file_;
   std::deque<TableSlice> ready_;

@@ -31,13 +31,11 @@ class TableSlice {
   /// Records [offset, offset + length) of one file: whole records, ending on a record
   /// boundary. `first_line` is the 1-based line at `offset`, `first_index` the dataset index
   /// of its first record, `records` how many records it holds (blank lines not counted).
-  /// `unterminated`: the range is one record whose quoted field runs to the end of the file;
-  /// it is reported as malformed without being read.
   /// `last_line`: the line of its last byte.
   static TableSlice of_file(std::size_t mini_batch_index, std::shared_ptr<const TableSource> source,
                             std::uint64_t offset, std::uint64_t length, std::uint64_t first_line,
                             std::uint64_t last_line, std::uint64_t first_index,
-                            std::uint64_t records, bool unterminated = false) {
+                            std::uint64_t records) {
     TableSlice s;
     s.kind_ = Kind::file;
     s.mini_batch_index_ = mini_batch_index;
@@ -48,7 +46,6 @@ class TableSlice {
     s.last_line_ = last_line;
     s.first_index_ = first_index;
     s.records_ = records;
-    s.unterminated_ = unterminated;
     return s;
   }
 
@@ -91,7 +88,6 @@ class TableSlice {
   std::uint64_t first_line() const noexcept { return first_line_; }
   std::uint64_t last_line() const noexcept { return last_line_; }
   std::uint64_t first_index() const noexcept { return first_index_; }
-  bool unterminated() const noexcept { return unterminated_; }
   bool from_spill() const noexcept { return kind_ == Kind::spill; }
   const std::filesystem::path& spill() const noexcept { return spill_; }
   const std::vector<std::shared_ptr<const TableSource>>& sources() const noexcept {
@@ -138,7 +134,6 @@ class TableSlice {
   std::string unread_key_;
   std::uint64_t first_index_ = 0;
   std::uint64_t records_ = 0;
-  bool unterminated_ = false;
 };
 
 inline TableBatch TableSlice::materialize() const {
@@ -150,10 +145,6 @@ inline TableBatch TableSlice::materialize() const {
     TableBatchBuilder builder(mini_batch_index_, static_cast<std::size_t>(length_), records);
     builder.keep(sources_[0]);
     builder.reserve_fields(records * std::max<std::size_t>(source.columns, 1));
-    if (unterminated_) {
-      builder.malformed(source, first_line_, first_index_, kUnclosedQuote);
-      return std::move(builder).finish();
-    }
     const auto n = static_cast<std::size_t>(length_);
     std::size_t size = 0;
     auto bytes = TableBatchStorage::take_bytes(n, size);
@@ -204,12 +195,6 @@ inline TableBatch TableSlice::materialize() const {
 template <class Fn>
 void TableSlice::for_each_item(Fn&& fn) const {
   if (kind_ == Kind::unread) return for_each_range_key([&](std::string key) { fn(key, ""); });
-  if (kind_ == Kind::file && unterminated_) {
-    const TableSource& source = *sources_.at(0);
-    fn(fmt::format("{}:{}", source.key, first_line_),
-       fmt::format("{}:{}: malformed record: {}", source.key, first_line_, kUnclosedQuote));
-    return;
-  }
   // Only a mini-batch that failed as a whole is listed: parsing it again is fine.
   const TableBatch batch = materialize();
   if (kind_ == Kind::spill) {
@@ -279,7 +264,6 @@ inline void TableSlice::encode(WireWriter& w) const {
   w.put(last_line_);
   w.put(first_index_);
   w.put(records_);
-  w.put<std::uint8_t>(unterminated_ ? 1 : 0);
   w.put<std::uint64_t>(sources_.size());
   for (const auto& s : sources_) {
     w.put(s->path.string());
@@ -308,7 +292,6 @@ inline TableSlice TableSlice::decode(WireReader& r) {
   s.last_line_ = r.get<std::uint64_t>();
   s.first_index_ = r.get<std::uint64_t>();
   s.records_ = r.get<std::uint64_t>();
-  s.unterminated_ = r.get<std::uint8_t>() != 0;
   const auto count = r.get<std::uint64_t>();
   for (std::uint64_t i = 0; i < count; ++i) {
     auto source = std::make_shared<TableSource>();
