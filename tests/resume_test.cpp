@@ -434,6 +434,41 @@ TEST_CASE(
   CHECK(next.deaths(1) == 1);
 }
 
+TEST_CASE("what a resume keeps of the earlier run's failures is reported as that run's",
+          "[journal][resume]") {
+  // Mini-batch 1 (f003-f005) fails whole and mini-batch 2 loses its last file (f008); the run
+  // dies before its end record; the resume keeps all three and reports their failures.
+  TempDir t;
+  make_numbered_files(t / "in", 9);
+  behaviour.reset();
+  behaviour.fail = {1};
+  behaviour.drop_last = {2};
+  const Config c = journal_config(t / "out");
+  REQUIRE(run_job(c, t / "in").items_failed == 4);
+  const fs::path journal = detail::JobFiles(c).journal_dir() / "journal";
+  fs::resize_file(journal, fs::file_size(journal) - 1);
+  Config d = c;
+  d.resume = ResumeMode::resume;
+  behaviour.reset();
+  const JobResult r = run_job(d, t / "in");
+  CHECK(behaviour.runs() == 0);
+  CHECK(r.mini_batches_resumed == 3);
+  CHECK(r.items_failed == 4);
+  REQUIRE(r.first_failures.size() == 4);
+  CHECK(r.first_failures[0].key == "f003.txt");
+  CHECK(r.first_failures[0].mini_batch == 1);
+  CHECK_THAT(r.first_failures[0].reason, Catch::Contains("scripted failure of mini-batch 1"));
+  CHECK(r.first_failures[3].key == "f008.txt");
+  CHECK(r.first_failures[3].reason == "run returned 2 results for 3 items");
+  const std::string digest = read_file(t / "out/logs/job_error.txt");
+  CHECK_THAT(digest, Catch::Contains("\nitem_failed: 1\n  item 'f008.txt' (mini-batch 2): run "
+                                     "returned 2 results for 3 items\n"));
+  CHECK_THAT(digest, Catch::Contains("\nfailed_in_earlier_run: 3\n  item 'f003.txt' (mini-batch "
+                                     "1): "));
+  CHECK_THAT(read_file(t / "out/logs/overview.txt"),
+             Catch::Contains("first failed items:\n  f003.txt (mini-batch 1): "));
+}
+
 TEST_CASE("a resume over a journal cut at any byte writes the bytes of an uninterrupted run",
           "[journal][resume]") {
   TempDir t;

@@ -140,6 +140,8 @@ struct MiniBatchFinal {
   /// Kept from an earlier run of the same output folder (--resume, --retry-failed): its rows
   /// and failed items come from the journal and it was not run again in this one.
   bool from_journal = false;
+  /// With from_journal: the items the earlier run recorded as failed, with their reasons.
+  std::vector<FailedItemInfo> failed_items;
 };
 
 /// Where the job stands, every few seconds while it runs.

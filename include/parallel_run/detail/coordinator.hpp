@@ -17,6 +17,7 @@
 #include "parallel_run/detail/job_log.hpp"
 #include "parallel_run/detail/log_record.hpp"
 #include "parallel_run/detail/processed_log.hpp"
+#include "parallel_run/detail/quote.hpp"
 #include "parallel_run/detail/run_journal.hpp"
 #include "parallel_run/detail/observer_list.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
@@ -773,8 +774,15 @@ class Coordinator {
     m.attempts = e.attempts;
     m.succeeded = e.items_succeeded;
     m.failed = e.items_failed;
-    if (!ok) m.reason = "failed in the earlier run";
     m.from_journal = true;
+    // failed_items.csv's lines of it, "key,mini_batch,attempts,reason": what it failed of,
+    // for the observers (job_error.txt, the first failed items) as a run of it would say.
+    for (auto& fields : csv_records(k.failed_lines))
+      if (fields.size() == 4)
+        m.failed_items.push_back({std::move(fields[0]), std::move(fields[3])});
+    if (!ok)
+      m.reason = m.failed_items.empty() ? std::string("failed in the earlier run")
+                                        : "in the earlier run: " + m.failed_items.front().reason;
     ordered_->submit(batch.mini_batch_index(), std::move(k.rows), std::move(k.failed_lines));
     observers_.notify([&](JobObserver& o) { o.mini_batch_final(m); });
   }

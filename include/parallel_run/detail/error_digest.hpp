@@ -52,6 +52,16 @@ class ErrorDigest final : public JobObserver {
   }
 
   void mini_batch_final(const MiniBatchFinal& m) override {
+    if (m.from_journal) {
+      // Kept from the earlier run: its failed items as that run recorded them.
+      for (const auto& item : m.failed_items) {
+        add(m.status == MiniBatchStatus::succeeded ? "item_failed" : "failed_in_earlier_run",
+            fmt::format("item '{}' (mini-batch {}): {}", item.key, m.mini_batch.index,
+                        item.reason));
+        keep_first({item.key, m.mini_batch.index, item.reason});
+      }
+      return;
+    }
     if (m.status == MiniBatchStatus::succeeded) return;
     if (m.status == MiniBatchStatus::not_processed) {
       add("not_processed", fmt::format("mini-batch {} ({}): {}", m.mini_batch.index,

@@ -23,7 +23,8 @@ master.txt         The job's log: settings (two lines), the command line, warnin
 job_result.txt     The summary line, and the reason when the job failed.
 job_error.txt      Written when anything failed: failures grouped by category (timeout,
                    crash, user_error, item_failed, not_processed, input_failed,
-                   parallel_run.<code>) with counts and the first examples.
+                   failed_in_earlier_run, parallel_run.<code>) with counts and the
+                   first examples.
 failed_items.csv   Every item that did not succeed: key, mini_batch, attempts, reason.
 skipped_inputs.csv Input entries that were not read (symbolic links to folders, FIFOs,
                    devices, dangling links, the job's own files), with the reason.

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
@@ -29,6 +30,36 @@ inline void append_table_text(std::string& out, std::string_view text, std::stri
 /// A CSV field: quoted when it holds a comma, a quote or a line break.
 inline void append_csv_field(std::string& out, std::string_view field) {
   append_table_text(out, field, ",");
+}
+
+/// The records of CSV text that append_csv_field wrote (fields quoted when they hold a comma,
+/// a quote or a line break), each as its fields; a last record without its line break counts.
+inline std::vector<std::vector<std::string>> csv_records(std::string_view text) {
+  std::vector<std::vector<std::string>> records;
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c != '"')
+        fields.back().push_back(c);
+      else if (i + 1 < text.size() && text[i + 1] == '"')
+        fields.back().push_back(text[++i]);
+      else
+        quoted = false;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else if (c == '\n') {
+      records.push_back(std::move(fields));
+      fields.assign(1, std::string());
+    } else if (c != '\r') {
+      fields.back().push_back(c);
+    }
+  }
+  if (fields.size() > 1 || !fields[0].empty()) records.push_back(std::move(fields));
+  return records;
 }
 
 /// A word for a POSIX shell: as it is when it holds only safe characters, else in single
