@@ -527,6 +527,28 @@ TEST_CASE("a reuse compares every group of mini-batches on both of its threads",
   }
 }
 
+TEST_CASE("a reused run's result names its first failed items as that run did",
+          "[journal][reuse]") {
+  TempDir t;
+  make_numbered_files(t / "in", 9);
+  behaviour.reset();
+  behaviour.drop_last = {0, 2};
+  Config c = journal_config(t / "out");
+  c.error_threshold = -1;
+  const JobResult first = run_job(c, t / "in");
+  REQUIRE(first.first_failures.size() == 2);
+  behaviour.reset();
+  const JobResult r = run_job(c, t / "in");
+  REQUIRE(r.reused);
+  REQUIRE(r.first_failures.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(r.first_failures[i].key == first.first_failures[i].key);
+    CHECK(r.first_failures[i].mini_batch == first.first_failures[i].mini_batch);
+    CHECK(r.first_failures[i].reason == first.first_failures[i].reason);
+  }
+  CHECK(r.first_failures[1].key == "f008.txt");
+}
+
 TEST_CASE("an identical finished run is reused and a changed input or argument runs again",
           "[journal][reuse]") {
   TempDir t;

@@ -11,6 +11,7 @@
 #include "parallel_run/detail/fingerprint.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/journal.hpp"
+#include "parallel_run/detail/quote.hpp"
 #include "parallel_run/detail/running_slots.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/two_threads.hpp"
@@ -310,6 +311,19 @@ class RunJournal {
     r.log_dir = failed_items_file_.parent_path();
     r.reused_run = fmt::format("the run that ended {} ({})",
                                format_time(scan_.end->ended_unix_seconds), scan_.end->summary);
+    // Its first failed items, as that run recorded them (read back for these few only).
+    constexpr std::size_t first_kept = 5;
+    try {
+      for (const auto& e : kept_) {
+        if (r.first_failures.size() >= first_kept) break;
+        if (e.items_failed == 0) continue;
+        for (auto& fields : csv_records(read_journal_data(files_, e).second))
+          if (fields.size() == 4 && r.first_failures.size() < first_kept)
+            r.first_failures.push_back({std::move(fields[0]), e.index, std::move(fields[3])});
+      }
+    } catch (const InputError&) {
+      // Data that does not check: the result stands without them (failed_items.csv has all).
+    }
     return r;
   }
 
