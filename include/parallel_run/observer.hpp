@@ -95,8 +95,11 @@ struct AttemptInfo {
   double run_seconds = 0;  // inside the scorer's run()
   std::size_t items = 0;   // items of the mini-batch, once read
   std::size_t succeeded = 0;
-  std::size_t failed = 0;  // items that failed on their own (ItemResult, malformed records)
-  std::vector<FailedItemInfo> failed_items;  // those items, in order
+  // Items failed: on their own (ItemResult, malformed records) when the attempt succeeded;
+  // all of them when it failed, timed out or crashed.
+  std::size_t failed = 0;
+  // The items that failed on their own, in order (empty for an attempt that failed whole).
+  std::vector<FailedItemInfo> failed_items;
   AttemptStatus status = AttemptStatus::running;
   std::string reason;  // why it failed or timed out
   /// No retry follows: this attempt decides the mini-batch.

@@ -47,7 +47,8 @@ inline TableFormat parse_table_format(std::string_view text) {
 /// How the table files are read.
 struct TableOptions {
   /// Empty: from each file's extension (.csv; .tsv, .tab; .jsonl, .ndjson). A file with
-  /// another extension is then an InputError naming it.
+  /// another extension then stops the job with a configuration error naming it
+  /// (JobResult::configuration_error; the file is listed in failed_items.csv).
   std::optional<TableFormat> format;
   /// 0: ',' for CSV, '\t' for TSV (ignored for JSON Lines).
   char delimiter = 0;
