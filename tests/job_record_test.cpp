@@ -712,6 +712,34 @@ TEST_CASE("an attempt that times out while the coordinator is busy is heard star
   CHECK(rows[5].elapsed > 0);
 }
 
+TEST_CASE("the first progress event comes half a second in, with the total", "[record][progress]") {
+  // 4 mini-batches of 0.4 s on one worker: 1.6 s, less than the 2 s between later events.
+  TempDir t;
+  make_numbered_files(t / "in", 4);
+  struct First final : JobObserver {
+    std::mutex mutex;
+    std::optional<JobProgress> first;
+    void progress(const JobProgress& p) override {
+      std::lock_guard lock(mutex);
+      if (!first) first = p;
+    }
+  };
+  auto first = std::make_shared<First>();
+  Config c = record_config(t / "out", 1, 1);
+  ParallelRun job(c, make_scorer([](const FileBatch& b) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+                    return keys_of(b);
+                  }));
+  job.add_observer(first);
+  REQUIRE(job.run(inputs(t)).succeeded);
+  REQUIRE(first->first);
+  // Before the last mini-batch ends (the live bar says "listing" until an event comes).
+  CHECK(first->first->elapsed_seconds < 1.5);
+  CHECK(first->first->mini_batches_succeeded < 4);
+  CHECK(first->first->listing_done);
+  CHECK(first->first->mini_batches_created == 4);
+}
+
 TEST_CASE("an observer that throws is dropped with a warning and the job goes on",
           "[record][observer]") {
   struct Throwing : JobObserver {

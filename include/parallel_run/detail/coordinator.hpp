@@ -309,17 +309,20 @@ class Coordinator {
       fill();
     });
 
-    // Every few seconds, observers hear where the job stands (overview.txt is rewritten).
+    // Every few seconds, observers hear where the job stands (overview.txt is rewritten); the
+    // first time after half a second, so that a live bar has its total (known once a folder
+    // is listed) before the user wonders why it says "listing".
     boost::asio::steady_timer progress_timer(io);
-    std::function<void()> arm_progress = [&] {
-      progress_timer.expires_after(std::chrono::seconds(2));
-      progress_timer.async_wait([&](const boost::system::error_code& ec) {
-        if (ec) return;
-        report_progress();
-        arm_progress();
-      });
-    };
-    arm_progress();
+    std::function<void(std::chrono::milliseconds)> arm_progress =
+        [&](std::chrono::milliseconds after) {
+          progress_timer.expires_after(after);
+          progress_timer.async_wait([&](const boost::system::error_code& ec) {
+            if (ec) return;
+            report_progress();
+            arm_progress(std::chrono::seconds(2));
+          });
+        };
+    arm_progress(std::chrono::milliseconds(500));
     // The journal commits on its own thread; a failure to write it is said once.
     boost::asio::steady_timer journal_timer(io);
     std::function<void()> arm_journal = [&] {

@@ -50,7 +50,7 @@ class RunLog {
   };
 
   static RunLog& instance() {
-    static RunLog log;
+    static RunLog& log = *new RunLog;  // never destroyed: exit() may come from any thread
     return log;
   }
   /// A run() begins: its ordinal, from 1.

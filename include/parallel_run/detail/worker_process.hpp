@@ -348,15 +348,17 @@ struct WorkerJob {
   std::vector<RunLog::Run> earlier_runs;
 };
 
-/// This worker's channel to its coordinator (one for the process).
+/// This worker's channel to its coordinator (one for the process). Never destroyed: a
+/// scorer that calls exit() runs static destructors while the task reader still reads it.
 inline WorkerChannel& worker_channel() {
-  static WorkerChannel channel;
+  static WorkerChannel& channel = *new WorkerChannel;
   return channel;
 }
 
 /// The job frame, asked for at the first run() this worker process reaches.
 inline const WorkerJob& worker_job() {
-  static const WorkerJob job = [] {
+  // Never destroyed either (see worker_channel()): the worker's threads use it to the end.
+  static const WorkerJob& job = *new WorkerJob([] {
     // Complete lines reach the log file even when the worker crashes.
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     WorkerChannel& channel = worker_channel();
@@ -377,7 +379,7 @@ inline const WorkerJob& worker_job() {
       j.earlier_runs.push_back(std::move(run));
     }
     return j;
-  }();
+  }());
   return job;
 }
 
