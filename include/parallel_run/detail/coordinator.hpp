@@ -17,7 +17,6 @@
 #include "parallel_run/detail/job_log.hpp"
 #include "parallel_run/detail/log_record.hpp"
 #include "parallel_run/detail/processed_log.hpp"
-#include "parallel_run/detail/quote.hpp"
 #include "parallel_run/detail/run_journal.hpp"
 #include "parallel_run/detail/observer_list.hpp"
 #include "parallel_run/detail/ordered_output.hpp"
@@ -778,11 +777,9 @@ class Coordinator {
     m.succeeded = e.items_succeeded;
     m.failed = e.items_failed;
     m.from_journal = true;
-    // failed_items.csv's lines of it, "key,mini_batch,attempts,reason": what it failed of,
-    // for the observers (job_error.txt, the first failed items) as a run of it would say.
-    for (auto& fields : csv_records(k.failed_lines))
-      if (fields.size() == 4)
-        m.failed_items.push_back({std::move(fields[0]), std::move(fields[3])});
+    // What it failed of, for the observers (job_error.txt, the first failed items) as a run
+    // of it would say.
+    m.failed_items = kept_failed_items(k.failed_lines);
     if (!ok)
       m.reason = m.failed_items.empty() ? std::string("failed in the earlier run")
                                         : "in the earlier run: " + m.failed_items.front().reason;

@@ -8,6 +8,7 @@
 #include "parallel_run/config.hpp"
 #include "parallel_run/errors.hpp"
 #include "parallel_run/job_result.hpp"
+#include "parallel_run/observer.hpp"
 #include "parallel_run/detail/fingerprint.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/journal.hpp"
@@ -41,6 +42,15 @@
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
+
+/// The items of a kept mini-batch's failed_items.csv lines ("key,mini_batch,attempts,reason"),
+/// each its key and reason: what its failures were, as the run that ran it said.
+inline std::vector<FailedItemInfo> kept_failed_items(std::string_view failed_lines) {
+  std::vector<FailedItemInfo> items;
+  for (auto& fields : csv_records(failed_lines))
+    if (fields.size() == 4) items.push_back({std::move(fields[0]), std::move(fields[3])});
+  return items;
+}
 
 /// The hash of what a mini-batch reads: each file's key and identity, a table slice's file and
 /// byte range, a key-grouped slice's source files and place in the grouping.
@@ -317,9 +327,9 @@ class RunJournal {
       for (const auto& e : kept_) {
         if (r.first_failures.size() >= first_kept) break;
         if (e.items_failed == 0) continue;
-        for (auto& fields : csv_records(read_journal_data(files_, e).second))
-          if (fields.size() == 4 && r.first_failures.size() < first_kept)
-            r.first_failures.push_back({std::move(fields[0]), e.index, std::move(fields[3])});
+        for (auto& item : kept_failed_items(read_journal_data(files_, e).second))
+          if (r.first_failures.size() < first_kept)
+            r.first_failures.push_back({std::move(item.key), e.index, std::move(item.reason)});
       }
     } catch (const InputError&) {
       // Data that does not check: the result stands without them (failed_items.csv has all).

@@ -84,17 +84,6 @@ inline std::shared_ptr<RunJournal> open_journal(const Config& config, const Tabl
                                       run_fingerprint(config, table, program, config.fingerprint));
 }
 
-// run_partitioned_job, once the run() is numbered (`job`: its ordinal, for the process
-// backend).
-template <class MakePartitioner>
-JobResult run_numbered_job(
-    std::shared_ptr<const Config> config, MakePartitioner make_partitioner,
-    ScorerFactory<materialized_t<
-        typename std::invoke_result_t<MakePartitioner, std::shared_ptr<InputReport>>::batch_type>>
-        factory,
-    const ObserverPtrs& observers, const TableOptions* table, std::string_view scorer_type,
-    std::optional<std::size_t> job);
-
 // `make_partitioner(report)` cuts the job's mini-batches, telling `report` what the listing
 // does not read; called twice when the journal checks whether an earlier run can be reused
 // (that check has a report of its own: the job's tells of the run).
