@@ -276,9 +276,10 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
       invoke({"--input", in, "--output", out, "--mini_batch_size", "5", "--", "tag"}, key_scorer());
   CHECK(r.status == 0);
   CHECK(r.err.empty());
-  CHECK_THAT(r.out, Catch::StartsWith("parallel_run: succeeded: items 12/12 succeeded, 0 failed, 0 "
-                                      "not processed; mini-batches 3/3 succeeded, 0 failed; "
-                                      "attempts 3, retries 0, timeouts 0; "));
+  CHECK_THAT(r.out, Catch::StartsWith(
+                        "parallel_run: succeeded: items 12/12 succeeded, 0 failed, 0 "
+                        "not processed; mini-batches 3/3 succeeded, 0 failed, 0 not processed; "
+                        "attempts 3, retries 0, timeouts 0; "));
   CHECK_THAT(r.out, Catch::EndsWith(" s; output: " + out + "/parallel_run_step.txt\n"));
   std::string expected;
   for (int i = 0; i < 12; ++i)
@@ -327,8 +328,9 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
   }
   const auto again = invoke(args, failing);
   CHECK(again.status == 1);
-  CHECK_THAT(again.err, Catch::Contains("items 0/5 succeeded, 5 failed, 0 not processed; "
-                                        "mini-batches 0/1 succeeded, 1 failed; attempts 1"));
+  CHECK_THAT(again.err,
+             Catch::Contains("items 0/5 succeeded, 5 failed, 0 not processed; "
+                             "mini-batches 0/1 succeeded, 1 failed, 0 not processed; attempts 1"));
   CHECK_THAT(read_file(t / "out/only-mini-batch-1/logs/failed_items.csv"),
              Catch::StartsWith("key,mini_batch,attempts,reason\nf005.txt,1,1,the only attempt "
                                "failed: cannot score\n"));

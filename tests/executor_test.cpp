@@ -494,6 +494,15 @@ TEST_CASE("summary_only writes no rows - the output appears only when complete",
     CHECK_FALSE(std::filesystem::exists(job.dir / "out/parallel_run_step.txt"));
     CHECK(job.failed() == header);
   }
+  SECTION("summary_only after an append_row run removes that run's output") {
+    REQUIRE(job.run().succeeded);
+    REQUIRE(read_file(job.dir / "out/parallel_run_step.txt") == numbered_keys(20));
+    job.config.output_action = OutputAction::summary_only;
+    JobResult r = job.run();
+    CHECK(r.succeeded);
+    CHECK(r.items_succeeded == 20);
+    CHECK_FALSE(std::filesystem::exists(job.dir / "out/parallel_run_step.txt"));
+  }
   SECTION("append_row under another name, absent until the job ends") {
     job.config.append_row_file_name = "scores.txt";
     auto seen_early = std::make_shared<std::atomic<bool>>(false);

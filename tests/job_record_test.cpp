@@ -1019,6 +1019,8 @@ TEST_CASE("only_mini_batch runs that one mini-batch into its own folder", "[reco
   CHECK(rows[0].mini_batch == 2);
   CHECK(rows[0].total == 3);
   CHECK(rows[0].detail == "first: f006.txt; last: f008.txt");
+  CHECK_THAT(read_file(own / "logs/master.txt"),
+             Catch::Contains(", journal off (a run of one mini-batch keeps none), "));
 }
 
 TEST_CASE("only_mini_batch past the last mini-batch is a configuration error", "[record][only]") {

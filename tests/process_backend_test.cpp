@@ -284,6 +284,18 @@ TEST_CASE("a crash quotes the scorer's last lines, not the worker's own bookkeep
                            "elsewhere)\n");
   CHECK(detail::tail_of_file(t / "only.txt") == "(no output)");
   CHECK(detail::tail_of_file(t / "missing.txt") == "(no output)");
+  // A hung worker hands back its queue: 40 lines of its own (2.5 KB) after the scorer's
+  // last one, which is still quoted (a README trial: "(no output)"); a long line is cut.
+  std::string many = "about to hang on big.csv:51\n";
+  for (int i = 0; i < 40; ++i)
+    many += fmt::format(
+        "parallel_run: worker: task {} handed back unstarted (it runs "
+        "elsewhere)\n",
+        i + 100);
+  test_support::write_file(t / "hung.txt", many);
+  CHECK(detail::tail_of_file(t / "hung.txt") == "about to hang on big.csv:51");
+  test_support::write_file(t / "long.txt", std::string(1000, 'x') + "\n");
+  CHECK(detail::tail_of_file(t / "long.txt") == std::string(300, 'x') + "...");
 }
 
 TEST_CASE("a worker that dies fails only the attempt it was running", "[process]") {
@@ -303,7 +315,7 @@ TEST_CASE("a worker that dies fails only the attempt it was running", "[process]
   CHECK(r.status == 0);
   CHECK(matches(r.out,
                 "succeeded: items 9/12 succeeded, 3 failed, 0 not processed; "
-                "mini-batches 3/4 succeeded, 1 failed; attempts 5, retries 1"));
+                "mini-batches 3/4 succeeded, 1 failed, 0 not processed; attempts 5, retries 1"));
   CHECK(p.output() == ok_rows(12, {3, 4, 5}));
   // Every item of mini-batch 1 is listed, with the signal or status and the last output.
   const std::string failed = p.failed();
@@ -609,7 +621,7 @@ TEST_CASE("attempts sent to a worker that dies while the job stops are not run, 
   CHECK(r.status == 130);
   CHECK(matches(r.err,
                 "items 0/12 succeeded, 3 failed, 9 not processed; mini-batches 0/4 "
-                "succeeded, 1 failed; attempts 1, retries 0, timeouts 1"));
+                "succeeded, 1 failed, 3 not processed; attempts 1, retries 0, timeouts 1"));
   const std::string failed = p.failed();
   CHECK(matches(failed, "\nf00.txt,0,1,\"?attempt 1 failed and the job is stopping: timed out"));
   CHECK(matches(failed,
@@ -990,7 +1002,7 @@ TEST_CASE("with many short mini-batches sent ahead, a crash costs only the one t
   CHECK(r.status == 0);
   CHECK(matches(r.out,
                 "items 299/300 succeeded, 1 failed, 0 not processed; mini-batches 299/300 "
-                "succeeded, 1 failed; attempts 301, retries 1"));
+                "succeeded, 1 failed, 0 not processed; attempts 301, retries 1"));
   CHECK(p.output() == ok_rows_but_250());
   const std::string failed = p.failed();
   CHECK(std::count(failed.begin(), failed.end(), '\n') == 2);
@@ -1054,7 +1066,7 @@ TEST_CASE("a memory kill of a worker holding many short mini-batches blames the 
   CHECK(r.status == 0);
   CHECK(matches(r.out,
                 "items 299/300 succeeded, 1 failed, 0 not processed; mini-batches 299/300 "
-                "succeeded, 1 failed; attempts 300, retries 0"));
+                "succeeded, 1 failed, 0 not processed; attempts 300, retries 0"));
   CHECK(p.output() == ok_rows_but_250());
   const std::string failed = p.failed();
   CHECK(std::count(failed.begin(), failed.end(), '\n') == 2);

@@ -39,7 +39,7 @@ TEST_CASE("the progress line of files counts mini-batches and estimates the time
   c.listing_done = true;
   CHECK(c.fraction() == Approx(0.25));
   CHECK(c.text() ==
-        "10/40 mini-batches (25.0%), 100 items done (5 items failed, 1 mini-batches failed), "
+        "10/40 mini-batches (25.0%), 100 items done (5 items failed, 1 mini-batch failed), "
         "5.0 items/s, 2 running, elapsed 20s, ETA 1m00s");
 }
 
@@ -121,7 +121,7 @@ TEST_CASE("the progress display counts the job's events", "[progress]") {
   CHECK(c.running == 1);
   REQUIRE(recorded.size() == 1);
   CHECK(recorded[0].rfind("progress: 2/3 mini-batches (66.7%), 200 B of 300 B, 8 items done (4 "
-                          "items failed, 1 mini-batches failed)",
+                          "items failed, 1 mini-batch failed)",
                           0) == 0);
 }
 

@@ -570,7 +570,8 @@ TEST_CASE("an identical finished run is reused and a changed input or argument r
   CHECK_THAT(r.reused_run, Catch::Contains("the run that ended"));
   CHECK(r.summary() ==
         "succeeded: items 12/12 succeeded, 0 failed, 0 not processed; mini-batches 4/4 "
-        "succeeded, 0 failed; nothing ran: the earlier run's result, reused; output: " +
+        "succeeded, 0 failed, 0 not processed; nothing ran: the earlier run's result, reused; "
+        "output: " +
             output.string());
   CHECK(behaviour.runs() == 0);
   CHECK(fs::last_write_time(output) == written);
@@ -1068,6 +1069,36 @@ TEST_CASE("a worker past the running slots writes its start to the journal and i
   CHECK(next.deaths(3) == 1);  // from its slot
   CHECK(next.deaths(9) == 1);  // from its record
   CHECK(next.deaths(4) == 0);
+}
+
+TEST_CASE("a mini-batch whose run() had returned is not named at a later death",
+          "[journal][resume]") {
+  // Worker 0 finishes mini-batch 0 (its record not committed yet) and then waits; worker 1
+  // crashes in mini-batch 2 (a README trial: mini-batch 0 was named, and ran alone, at every
+  // resume, and could have been failed as poison).
+  TempDir t;
+  Config c = journal_config(t / "out");
+  detail::Fingerprint fingerprint;
+  fingerprint.add("program", "version 1");
+  {
+    detail::RunJournal journal(c, fingerprint);
+    journal.start();
+    journal.started(0, 1, 0);
+    journal.started(1, 1, 1);
+    journal.ran(1);
+    journal.started(2, 1, 1);
+    journal.ran(0);
+  }  // destroyed without end(): the process died in mini-batch 2
+  const detail::JournalFiles files{detail::JobFiles(c).journal_dir()};
+  const auto slots = detail::RunningSlots::read(files.running(), 1);
+  REQUIRE(slots.size() == 1);
+  CHECK(slots[0].index == 2);
+  CHECK(slots[0].worker == 1);
+  c.resume = ResumeMode::resume;
+  const detail::RunJournal next(c, fingerprint);
+  CHECK(next.deaths(0) == 0);
+  CHECK(next.deaths(1) == 0);
+  CHECK(next.deaths(2) == 1);
 }
 
 TEST_CASE("a running slot caught between its stores or in a torn file is not read",

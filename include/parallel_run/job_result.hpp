@@ -85,6 +85,8 @@ struct JobResult {
   bool reused = false;
   std::string reused_run;
 
+  /// How many failed items (and inputs) a result names: first_failures, first_input_failures.
+  static constexpr std::size_t first_failures_kept = 5;
   /// The first items that failed (at most 5, by mini-batch; a mini-batch that failed as a
   /// whole is named by its first item); the whole list is in failed_items_file.
   std::vector<FailedItemRecord> first_failures;
@@ -104,9 +106,10 @@ struct JobResult {
   std::string summary() const {
     std::string s = fmt::format(
         "{}: items {}/{} succeeded, {} failed, {} not processed; mini-batches {}/{} succeeded, "
-        "{} failed; ",
+        "{} failed, {} not processed; ",
         succeeded ? "succeeded" : "failed", items_succeeded, items_total, items_failed,
-        items_not_processed, mini_batches_succeeded, mini_batches_total, mini_batches_failed);
+        items_not_processed, mini_batches_succeeded, mini_batches_total, mini_batches_failed,
+        mini_batches_not_processed);
     if (reused)  // attempts and time are the earlier run's, in reused_run
       s += "nothing ran: the earlier run's result, reused";
     else

@@ -118,13 +118,15 @@ def main():
     if dom.text.get("result-line") != summary:
         fail(f"result line {dom.text.get('result-line')!r} != job_result.txt {summary!r}")
     m = re.match(r"(\w+): items (\d+)/(\d+) succeeded, (\d+) failed, (\d+) not processed; "
-                 r"mini-batches (\d+)/(\d+) succeeded, (\d+) failed; attempts (\d+), "
+                 r"mini-batches (\d+)/(\d+) succeeded, (\d+) failed, (\d+) not processed; "
+                 r"attempts (\d+), "
                  r"retries (\d+), timeouts (\d+)", summary)
     if not m:
         fail(f"cannot read job_result.txt: {summary!r}")
     expected = dict(zip(["state", "items_succeeded", "items_total", "items_failed",
                          "items_not_processed", "mini_batches_succeeded", "mini_batches_total",
-                         "mini_batches_failed", "attempts", "retries", "timeouts"], m.groups()))
+                         "mini_batches_failed", "mini_batches_not_processed", "attempts",
+                         "retries", "timeouts"], m.groups()))
     expected["job-state"] = expected.pop("state")
     for key, value in expected.items():
         if dom.text.get(key) != value:

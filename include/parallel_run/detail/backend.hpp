@@ -57,6 +57,10 @@ struct BackendEvents {
   /// `calls_before_run`), so that a crash inside run() finds the attempt on record (the
   /// journal). Must be thread-safe; may be empty.
   std::function<void(std::size_t mini_batch, std::int64_t attempt, std::size_t worker)> before_run;
+  /// Its pair: `worker`'s run() returned (or threw), called on the worker's thread before the
+  /// result is delivered, so that a death that comes later does not name a mini-batch that
+  /// had finished. Must be thread-safe; may be empty.
+  std::function<void(std::size_t worker)> after_run;
 };
 
 /// What the coordinator needs of a backend for tasks of type Task.

@@ -234,6 +234,9 @@ struct ClusterOf {
       e.before_run = [this](std::size_t mini_batch, std::int64_t attempt, std::size_t worker) {
         if (events_.before_run) events_.before_run(mini_batch, attempt, worker);
       };
+      e.after_run = [this](std::size_t worker) {
+        if (events_.after_run) events_.after_run(worker);
+      };
       return e;
     }
 
@@ -293,6 +296,13 @@ struct ClusterOf {
              }));
         sent_.emplace(a.id, Sent{k, false, std::move(a)});
       }
+    }
+
+    // A node's thread worker is done with its attempt: the pair of the before_run its start
+    // message made (best effort too).
+    void ran_on_node(std::size_t node, std::uint64_t worker) {
+      if (events_.after_run && config_->backend == parallel_run::Backend::thread)
+        events_.after_run(cluster_worker(node, worker));
     }
 
     void mark_started(std::uint64_t id) {
@@ -430,6 +440,7 @@ struct ClusterOf {
           BatchOutcome o = decode_outcome(r);
           o.times.node = from;
           if (sent_.count(id) == 0) return;
+          ran_on_node(from, o.times.worker);
           run_time_.add(o.times);
           finished(id);
           events_.result(id, std::move(o));
@@ -442,6 +453,7 @@ struct ClusterOf {
           AttemptTimes t = decode_times(r);
           t.node = from;
           if (sent_.count(id) == 0) return;
+          ran_on_node(from, t.worker);
           finished(id);
           // The reason as one node gives it (failed_items.csv is a one-node run's); the node is
           // in processed_mini-batches.csv.

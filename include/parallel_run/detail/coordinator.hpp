@@ -115,7 +115,7 @@ class Coordinator {
                     cfg.error_threshold, cfg.mini_batch_error_threshold, cfg.allowed_failed_percent,
                     cfg.worker_memory_limit == 0 ? std::string("none")
                                                  : fmt::format("{} bytes", cfg.worker_memory_limit),
-                    to_string(cfg.output_action), to_string(cfg.resume), cfg.journal ? "on" : "off",
+                    to_string(cfg.output_action), to_string(cfg.resume), journal_text(cfg),
                     to_string(cfg.logging_level)));
     if (!cfg.command_line.empty()) log.record("INFO", "command: " + cfg.command_line);
     result_.limit = static_cast<std::size_t>(cfg.limit);
@@ -277,6 +277,7 @@ class Coordinator {
           if (stopping_) after_update();
         },
         [this](std::uint64_t id, AttemptTimes times) { on_attempt_started(id, times); },
+        {},
         {}};
     // A worker that shares this process writes its start to the journal itself, before
     // run(): a crash inside run() ends the process before this thread would hear of it. (A
@@ -286,6 +287,8 @@ class Coordinator {
                                                      std::size_t worker) {
         journal->started(index, attempt, worker);
       };
+    if (journal_)
+      events.after_run = [journal = journal_.get()](std::size_t worker) { journal->ran(worker); };
     // Mini-batches queued or running: enough that workers never wait for the coordinator
     // (it is woken when `low_water` or fewer are queued), few enough to bound memory.
     const auto workers = static_cast<std::size_t>(cfg.process_count_per_node) * nodes();
@@ -516,6 +519,9 @@ class Coordinator {
 
     remove_stale_temporaries(cfg.output_dir);
     remove_stale_temporaries(log_dir);
+    // An earlier append_row run's output must not pass for this one's, which writes none.
+    if (cfg.output_action == OutputAction::summary_only)
+      fs::remove(cfg.output_dir / cfg.append_row_file_name, ec);
     for (const std::string& name : JobFiles::per_run_log_entries())
       fs::remove_all(log_dir / name, ec);
   }
@@ -1300,6 +1306,13 @@ class Coordinator {
   std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
   std::shared_ptr<ErrorDigest> digest_;
   std::shared_ptr<RunJournal> journal_;
+
+  // What the settings line says of the journal: whether this run keeps one.
+  std::string_view journal_text(const Config& cfg) const {
+    if (journal_) return "on";
+    if (cfg.only_mini_batch >= 0) return "off (a run of one mini-batch keeps none)";
+    return "off";
+  }
   std::optional<Held> held_;          // a suspect waiting to run alone
   std::deque<Held> cut_kept_;         // cut, finished by the earlier run: see settle_kept()
   bool settle_posted_ = false;        // settle_soon() is queued

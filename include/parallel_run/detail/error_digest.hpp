@@ -26,7 +26,7 @@ namespace detail {
 class ErrorDigest final : public JobObserver {
  public:
   static constexpr std::size_t examples_per_category = 3;
-  static constexpr std::size_t first_failures_kept = 5;
+  static constexpr std::size_t first_failures_kept = JobResult::first_failures_kept;
 
   explicit ErrorDigest(std::filesystem::path file) : file_(std::move(file)) {}
 

@@ -57,11 +57,12 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
-/// The last lines a worker wrote to its log file (at most `max_lines` of the last `max_bytes`),
-/// joined by " | ": what a crash's reason quotes. The worker's own bookkeeping lines (a
-/// task handed back) are left out: they are not the scorer's output.
-inline std::string tail_of_file(const std::filesystem::path& file, std::size_t max_bytes = 1024,
-                                std::size_t max_lines = 5) {
+/// The last lines a worker wrote to its log file (at most `max_lines` of the last `max_bytes`,
+/// each cut at `max_line` bytes), joined by " | ": what a crash's reason quotes. The worker's
+/// own bookkeeping lines (a task handed back) are left out: they are not the scorer's output,
+/// and a scorer's last lines may lie behind many of them (hence 64 KB, read once per death).
+inline std::string tail_of_file(const std::filesystem::path& file, std::size_t max_bytes = 65536,
+                                std::size_t max_lines = 5, std::size_t max_line = 300) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return "(no output)";
   in.seekg(0, std::ios::end);
@@ -82,8 +83,10 @@ inline std::string tail_of_file(const std::filesystem::path& file, std::size_t m
     if (end == std::string::npos) end = text.size();
     std::string line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty() && !line.starts_with("parallel_run: worker: "))
+    if (!line.empty() && !line.starts_with("parallel_run: worker: ")) {
+      if (line.size() > max_line) line = line.substr(0, max_line) + "...";
       lines.push_back(std::move(line));
+    }
     start = end + 1;
   }
   if (lines.empty()) return "(no output)";

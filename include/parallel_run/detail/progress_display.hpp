@@ -57,6 +57,12 @@ inline std::string human_duration(double seconds) {
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
 }
 
+/// "1 item", "3 items", "1 mini-batch", "2 mini-batches": a count and its noun.
+inline std::string counted(std::size_t n, std::string_view noun) {
+  const bool es = noun.ends_with("ch") || noun.ends_with("s") || noun.ends_with("x");
+  return fmt::format("{} {}{}", n, noun, n == 1 ? "" : es ? "es" : "s");
+}
+
 /// Where a job stands, counted from its events.
 struct ProgressCounts {
   std::size_t created = 0, done = 0, failed = 0, running = 0;
@@ -97,10 +103,11 @@ struct ProgressCounts {
                : fmt::format(", {} of {}", human_bytes(bytes_done), human_bytes(bytes_created));
     t += fmt::format(", {} items done", items_succeeded + items_failed);
     if (items_failed > 0 || failed > 0)
-      t += fmt::format(" ({} items failed, {} mini-batches failed)", items_failed, failed);
+      t += fmt::format(" ({} failed, {} failed)", counted(items_failed, "item"),
+                       counted(failed, "mini-batch"));
     if (not_processed > 0)
-      t += fmt::format(", {} items not processed ({} mini-batches: the job stopped)",
-                       items_not_processed, not_processed);
+      t += fmt::format(", {} not processed ({}: the job stopped)",
+                       counted(items_not_processed, "item"), counted(not_processed, "mini-batch"));
     if (elapsed > 0)
       t += fmt::format(", {:.1f} items/s",
                        static_cast<double>(items_succeeded + items_failed) / elapsed);

@@ -322,7 +322,7 @@ class RunJournal {
     r.reused_run = fmt::format("the run that ended {} ({})",
                                format_time(scan_.end->ended_unix_seconds), scan_.end->summary);
     // Its first failed items, as that run recorded them (read back for these few only).
-    constexpr std::size_t first_kept = 5;
+    constexpr std::size_t first_kept = JobResult::first_failures_kept;
     try {
       for (const auto& e : kept_) {
         if (r.first_failures.size() >= first_kept) break;
@@ -403,6 +403,14 @@ class RunJournal {
         // The committer reports the journal's failure; the job goes on.
       }
     }
+  }
+
+  /// `worker`'s run() returned: its slot is emptied (one store), so that a death later in
+  /// the session does not name the mini-batch it had finished, whose record may not be
+  /// committed yet. (A worker without a slot wrote a started record: that one stands.)
+  /// Thread-safe for distinct workers.
+  void ran(std::uint64_t worker) {
+    if (slots_) slots_->unmark(worker);
   }
 
   /// Nothing runs now (before and after a suspect runs alone): written at once, so that a

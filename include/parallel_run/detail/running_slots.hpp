@@ -1,12 +1,12 @@
 // What each worker that shares the job's process is running, kept where a death of the
 // process cannot take it: <output>/.parallel_run_journal/running, a small file mapped into
-// memory with one slot per worker. A worker marks its slot before run() with three stores
-// (no system call: the write(2) per attempt it replaces was a measurable part of the
-// small-files run's CPU, docs/benchmarks.md, "2026-12-01, third session"); the
-// kernel keeps the page when the process is killed or crashes (not through a power cut,
-// after which no mini-batch is blamed). The next session reads the slots of the session
-// that died and writes them to the journal as started records (see run_journal.hpp), so the
-// deaths a mini-batch was present at add up across sessions.
+// memory with one slot per worker. A worker marks its slot before run() with a few stores
+// and empties it when run() returns (no system call: the write(2) per attempt it replaces was a
+// measurable part of the small-files run's CPU, docs/benchmarks.md, "2026-12-01, third session");
+// the kernel keeps the page when the process is killed or crashes (not through a power cut, after
+// which no mini-batch is blamed). The next session reads the slots of the session that died and
+// writes them to the journal as started records (see run_journal.hpp), so the deaths a mini-batch
+// was present at add up across sessions.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/errors.hpp"
@@ -124,6 +124,11 @@ class RunningSlots {
     store(slot[2], worker);
     store(slot[3], check(index + 1, static_cast<std::uint64_t>(attempt), worker, session_));
     return true;
+  }
+
+  /// `worker`'s attempt ended: its slot is emptied (the worker's own thread, as mark()).
+  void unmark(std::uint64_t worker) noexcept {
+    if (std::uint64_t* slot = slot_of(worker)) store(slot[0], 0);
   }
 
   /// Nothing runs now: every slot is emptied. Only while no worker can start an attempt.

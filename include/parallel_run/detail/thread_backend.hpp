@@ -219,6 +219,7 @@ class ThreadBackend {
           factory(std::move(f)),
           metrics(std::move(m)),
           before_run(e.before_run),
+          after_run(e.after_run),
           io(i),
           events(std::move(e)),
           low_water(low) {}
@@ -228,6 +229,7 @@ class ThreadBackend {
     std::shared_ptr<MetricSink> metrics;
     // Called by the workers themselves (see BackendEvents::before_run); set once.
     std::function<void(std::size_t, std::int64_t, std::size_t)> before_run;
+    std::function<void(std::size_t)> after_run;
     // The job's current folder, read once: a replacement worker sees the same one.
     std::filesystem::path working_dir = std::filesystem::current_path();
 
@@ -381,6 +383,7 @@ class ThreadBackend {
       // For a table slice this reads and parses its rows: here, on the worker.
       AttemptEnd end = run_attempt(*scorer, *a.batch, ctx, format, started, CLOCK_THREAD_CPUTIME_ID,
                                    a.number, &record);
+      if (s.after_run) s.after_run(w.index);
       // Whoever takes `current` from this attempt's id owns its end: this worker, or the
       // watchdog, which swapped in timed_out_mark and has already reported a timeout.
       if (w.current.exchange(0, std::memory_order_acq_rel) != a.id) break;
