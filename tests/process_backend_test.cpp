@@ -243,6 +243,30 @@ TEST_CASE("the protocol round-trips settings, file batches and outcomes", "[proc
   CHECK(r.done());
 }
 
+TEST_CASE("the job frame a worker process gets first round-trips", "[process][protocol]") {
+  Config c;
+  c.name = "framed";
+  c.run_max_try = 5;
+  const std::vector<detail::RunLog::Run> runs{{"first", "end of 1"}, {"second", ""}};
+  std::string bytes;
+  detail::WireWriter w(bytes);
+  detail::encode_worker_job(w, c, "/work", "/logs/metrics-3.csv", "/logs/worker/process-3.txt",
+                            runs);
+  detail::WireReader r(bytes);
+  const detail::WorkerJob j = detail::decode_worker_job(r);
+  CHECK(r.done());
+  CHECK(j.config.name == "framed");
+  CHECK(j.config.run_max_try == 5);
+  CHECK(j.working_dir == "/work");
+  CHECK(j.metrics_file == "/logs/metrics-3.csv");
+  CHECK(j.record_path == "/logs/worker/process-3.txt");
+  REQUIRE(j.earlier_runs.size() == 2);
+  CHECK(j.earlier_runs[0].name == "first");
+  CHECK(j.earlier_runs[0].end == "end of 1");
+  CHECK(j.earlier_runs[1].name == "second");
+  CHECK(j.earlier_runs[1].end.empty());
+}
+
 TEST_CASE("frames are cut from a stream however it arrives", "[process]") {
   std::string stream;
   detail::append_frame(stream, detail::MessageType::task,
@@ -271,30 +295,29 @@ TEST_CASE("frames are cut from a stream however it arrives", "[process]") {
   CHECK(detail::WorkerEnv::parse(env->encode())->name == "a;b");
 }
 
-TEST_CASE("a crash quotes the scorer's last lines, not the worker's own bookkeeping", "[process]") {
+TEST_CASE("a crash quotes the scorer's last lines, not the worker's own", "[process]") {
   test_support::TempDir t;
-  test_support::write_file(t / "log.txt",
-                           "scoring a.png\n"
-                           "parallel_run: worker: task 3 handed back unstarted (it runs "
-                           "elsewhere)\n"
-                           "about to crash on b.png\r\n");
-  CHECK(detail::tail_of_file(t / "log.txt") == "scoring a.png | about to crash on b.png");
-  test_support::write_file(t / "only.txt",
-                           "parallel_run: worker: task 3 handed back unstarted (it runs "
-                           "elsewhere)\n");
-  CHECK(detail::tail_of_file(t / "only.txt") == "(no output)");
-  CHECK(detail::tail_of_file(t / "missing.txt") == "(no output)");
-  // A hung worker hands back its queue: 40 lines of its own (2.5 KB) after the scorer's
-  // last one, which is still quoted (a README trial: "(no output)"); a long line is cut.
-  std::string many = "about to hang on big.csv:51\n";
+  std::string lines;
   for (int i = 0; i < 40; ++i)
-    many += fmt::format(
-        "parallel_run: worker: task {} handed back unstarted (it runs "
-        "elsewhere)\n",
-        i + 100);
-  test_support::write_file(t / "hung.txt", many);
+    lines += fmt::format("scoring f{:02}.png\n", i);
+  test_support::write_file(t / "log.txt", lines + "about to crash on b.png\r\n");
+  CHECK(detail::tail_of_file(t / "log.txt") ==
+        "scoring f36.png | scoring f37.png | scoring f38.png | scoring f39.png | about to crash "
+        "on b.png");
+  // A hung worker hands back its queue: 40 lines of its own (2.7 KB) after the scorer's
+  // last one, which is still quoted (a README trial: "(no output)").
+  std::string hung = "about to hang on big.csv:51\n";
+  for (int i = 0; i < 40; ++i)
+    hung +=
+        "parallel_run: worker: a queued mini-batch was handed back unstarted (it runs "
+        "elsewhere)\n";
+  test_support::write_file(t / "hung.txt", hung);
   CHECK(detail::tail_of_file(t / "hung.txt") == "about to hang on big.csv:51");
-  test_support::write_file(t / "long.txt", std::string(1000, 'x') + "\n");
+  test_support::write_file(t / "blank.txt", "\n\n");
+  CHECK(detail::tail_of_file(t / "blank.txt") == "(no output)");
+  CHECK(detail::tail_of_file(t / "missing.txt") == "(no output)");
+  // A line of 100 KB: its last 64 KB, cut to 300 bytes.
+  test_support::write_file(t / "long.txt", std::string(100'000, 'x') + "\n");
   CHECK(detail::tail_of_file(t / "long.txt") == std::string(300, 'x') + "...");
 }
 

@@ -59,8 +59,8 @@ namespace detail {
 
 /// The last lines a worker wrote to its log file (at most `max_lines` of the last `max_bytes`,
 /// each cut at `max_line` bytes), joined by " | ": what a crash's reason quotes. The worker's
-/// own bookkeeping lines (a task handed back) are left out: they are not the scorer's output,
-/// and a scorer's last lines may lie behind many of them (hence 64 KB, read once per death).
+/// own lines (a queued mini-batch handed back) are left out: they are not the scorer's output,
+/// and a hung worker's many of them hid its scorer's last line from a 1 KB window.
 inline std::string tail_of_file(const std::filesystem::path& file, std::size_t max_bytes = 65536,
                                 std::size_t max_lines = 5, std::size_t max_line = 300) {
   std::ifstream in(file, std::ios::binary);
@@ -434,15 +434,8 @@ class ProcessBackend {
       return;
     }
     append_frame(w->out, MessageType::job, [&](WireWriter& wr) {
-      encode(wr, *config_);
-      wr.put(working_dir_.native());
-      wr.put(metrics_file(w->index).native());
-      wr.put((worker_log_dir_ / fmt::format("process-{}.txt", w->index)).native());
-      wr.put<std::uint64_t>(earlier_runs_.size());
-      for (const auto& run : earlier_runs_) {
-        wr.put(run.name);
-        wr.put(run.end);
-      }
+      encode_worker_job(wr, *config_, working_dir_, metrics_file(w->index),
+                        worker_log_dir_ / fmt::format("process-{}.txt", w->index), earlier_runs_);
     });
     flush(w);
     watch_channel(w);

@@ -303,11 +303,13 @@ class TaskInbox {
     ready_.notify_all();
   }
 
-  // Under mutex_.
+  // Under mutex_. Said in the worker's stdout file, where a scorer's lines show what it ran,
+  // without the task's number (the coordinator's own, which no user knows).
   static void hand_back(std::uint64_t id) {
     WorkerChannel::send(MessageType::withdrawn, [&](WireWriter& w) { w.put(id); });
-    std::printf("parallel_run: worker: task %llu handed back unstarted (it runs elsewhere)\n",
-                static_cast<unsigned long long>(id));
+    std::printf(
+        "parallel_run: worker: a queued mini-batch was handed back unstarted (it runs "
+        "elsewhere)\n");
   }
 
   std::mutex mutex_;
@@ -340,14 +342,6 @@ inline std::atomic<bool>& worker_misused() {
   throw UsageError(message);
 }
 
-/// What the coordinator sends a worker process first: the job's settings, where to write,
-/// and what each earlier run() of the coordinator's process returned or threw.
-struct WorkerJob {
-  Config config;
-  std::filesystem::path working_dir, metrics_file, record_path;
-  std::vector<RunLog::Run> earlier_runs;
-};
-
 /// This worker's channel to its coordinator (one for the process). Never destroyed: a
 /// scorer that calls exit() runs static destructors while the task reader still reads it.
 inline WorkerChannel& worker_channel() {
@@ -366,19 +360,7 @@ inline const WorkerJob& worker_job() {
     std::optional<Frame> frame = channel.receive();
     if (!frame || frame->type != MessageType::job) WorkerChannel::end_process(1);
     WireReader r(frame->payload);
-    WorkerJob j;
-    j.config = decode_config(r);
-    j.working_dir = r.get_string();
-    j.metrics_file = r.get_string();
-    j.record_path = r.get_string();
-    const auto runs = r.get<std::uint64_t>();
-    for (std::uint64_t i = 0; i < runs; ++i) {
-      RunLog::Run run;
-      run.name = r.get_string();
-      run.end = r.get_string();
-      j.earlier_runs.push_back(std::move(run));
-    }
-    return j;
+    return decode_worker_job(r);
   }());
   return job;
 }

@@ -17,6 +17,7 @@
 #include "parallel_run/errors.hpp"
 #include "parallel_run/file_batch.hpp"
 #include "parallel_run/detail/batch_outcome.hpp"
+#include "parallel_run/detail/process_spawn.hpp"
 #include "parallel_run/detail/wire.hpp"
 
 #include <fmt/format.h>
@@ -213,6 +214,48 @@ inline Config decode_config(WireReader& r) {
   c.worker_env = decode_strings(r);
   c.resource_monitor_interval = r.get<double>();
   return c;
+}
+
+// --- the job frame -----------------------------------------------------------------------
+
+/// What the coordinator sends a worker process first (MessageType::job): the job's settings,
+/// where to write, and what each earlier run() of the coordinator's process returned or threw
+/// (the worker replays them: worker_process.hpp).
+struct WorkerJob {
+  Config config;
+  std::filesystem::path working_dir, metrics_file, record_path;
+  std::vector<RunLog::Run> earlier_runs;
+};
+
+inline void encode_worker_job(WireWriter& w, const Config& config,
+                              const std::filesystem::path& working_dir,
+                              const std::filesystem::path& metrics_file,
+                              const std::filesystem::path& record_path,
+                              const std::vector<RunLog::Run>& earlier_runs) {
+  encode(w, config);
+  w.put(working_dir.native());
+  w.put(metrics_file.native());
+  w.put(record_path.native());
+  w.put<std::uint64_t>(earlier_runs.size());
+  for (const auto& run : earlier_runs) {
+    w.put(run.name);
+    w.put(run.end);
+  }
+}
+
+inline WorkerJob decode_worker_job(WireReader& r) {
+  WorkerJob j;
+  j.config = decode_config(r);
+  j.working_dir = r.get_string();
+  j.metrics_file = r.get_string();
+  j.record_path = r.get_string();
+  for (auto runs = r.get<std::uint64_t>(); runs > 0; --runs) {
+    RunLog::Run run;
+    run.name = r.get_string();
+    run.end = r.get_string();
+    j.earlier_runs.push_back(std::move(run));
+  }
+  return j;
 }
 
 // --- tasks -------------------------------------------------------------------------------
