@@ -43,6 +43,31 @@ TEST_CASE("the progress line of files counts mini-batches and estimates the time
         "5.0 items/s, 2 running, elapsed 20s, ETA 1m00s");
 }
 
+TEST_CASE("after a resume the rate and the ETA are of this run's own work", "[progress]") {
+  ProgressDisplay d(ProgressMode::none, LoggingLevel::warning, nullptr);
+  d.job_started(JobInfo{});
+  for (std::size_t i = 0; i < 40; ++i)
+    d.mini_batch_created(MiniBatchInfo{});
+  MiniBatchFinal kept;  // 20 kept from the earlier run, settled at once
+  kept.succeeded = 10;
+  kept.from_journal = true;
+  for (int i = 0; i < 20; ++i)
+    d.mini_batch_final(kept);
+  MiniBatchFinal ran;  // 10 run in 20 s
+  ran.succeeded = 10;
+  for (int i = 0; i < 10; ++i)
+    d.mini_batch_final(ran);
+  ProgressCounts c = d.counts();
+  CHECK(c.resumed == 20);
+  CHECK(c.items_resumed == 200);
+  c.listing_done = true;
+  c.elapsed = 20;
+  // 10 left at this run's 0.5 mini-batches/s: 20 s (not the 6.7 s that 30 done in 20 s says).
+  CHECK(c.text() ==
+        "30/40 mini-batches (75.0%), 300 items done (200 kept from the earlier run), 5.0 "
+        "items/s, 0 running, elapsed 20s, ETA 20s");
+}
+
 TEST_CASE("the progress line of files uses the total the listing knows ahead", "[progress]") {
   ProgressCounts c;
   c.created = 12;

@@ -465,8 +465,11 @@ TEST_CASE("what a resume keeps of the earlier run's failures is reported as that
                                      "returned 2 results for 3 items\n"));
   CHECK_THAT(digest, Catch::Contains("\nfailed_in_earlier_run: 3\n  item 'f003.txt' (mini-batch "
                                      "1): "));
-  CHECK_THAT(read_file(t / "out/logs/overview.txt"),
-             Catch::Contains("first failed items:\n  f003.txt (mini-batch 1): "));
+  const std::string overview = read_file(t / "out/logs/overview.txt");
+  CHECK_THAT(overview, Catch::Contains("first failed items:\n  f003.txt (mini-batch 1): "));
+  // Nothing ran: no rate of this run's own work, and the kept part said.
+  CHECK_THAT(overview, Catch::Contains("\nkept from the earlier run: 3 mini-batches, 9 items\n"));
+  CHECK_THAT(overview, !Catch::Contains("; rate: "));
 }
 
 TEST_CASE("a resume over a journal cut at any byte writes the bytes of an uninterrupted run",

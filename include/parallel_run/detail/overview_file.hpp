@@ -64,6 +64,13 @@ class OverviewFile final : public JobObserver {
     write("state: starting\n");
   }
 
+  // Kept from the earlier run (a resume): done, but in no time of this run's.
+  void mini_batch_final(const MiniBatchFinal& m) override {
+    if (!m.from_journal) return;
+    ++resumed_;
+    resumed_items_ += m.succeeded + m.failed;
+  }
+
   void progress(const JobProgress& p) override {
     last_ = p;
     write("state: running\n" + counts(p));
@@ -97,7 +104,7 @@ class OverviewFile final : public JobObserver {
   }
 
  private:
-  static std::string counts(const JobProgress& p) {
+  std::string counts(const JobProgress& p) const {
     std::string text = fmt::format(
         "mini-batches: {} created{}, {} started, {} processed ({} succeeded, {} failed), {} not "
         "processed, {} running\n",
@@ -111,13 +118,19 @@ class OverviewFile final : public JobObserver {
         p.attempts_running);
     text += fmt::format("items: {} succeeded, {} failed, {} not processed\n", p.items_succeeded,
                         p.items_failed, p.items_not_processed);
+    if (resumed_ > 0)
+      text += fmt::format("kept from the earlier run: {} mini-batches, {} items\n", resumed_,
+                          resumed_items_);
     const std::size_t done = p.mini_batches_done();
+    // The rate of this run's own work: kept mini-batches took none of its time.
+    const std::size_t ran = done - std::min(done, resumed_);
+    const std::size_t items = p.items_succeeded + p.items_failed;
     text += fmt::format("elapsed: {}", duration_text(p.elapsed_seconds));
-    if (p.elapsed_seconds > 0 && done > 0) {
-      const double rate = static_cast<double>(done) / p.elapsed_seconds;
-      text +=
-          fmt::format("; rate: {:.2f} mini-batches/s, {:.1f} items/s", rate,
-                      static_cast<double>(p.items_succeeded + p.items_failed) / p.elapsed_seconds);
+    if (p.elapsed_seconds > 0 && ran > 0) {
+      const double rate = static_cast<double>(ran) / p.elapsed_seconds;
+      text += fmt::format(
+          "; rate: {:.2f} mini-batches/s, {:.1f} items/s", rate,
+          static_cast<double>(items - std::min(items, resumed_items_)) / p.elapsed_seconds);
       const std::size_t total = p.listing_done ? p.mini_batches_created : p.mini_batches_expected;
       if (total > done)
         text += fmt::format("; time left: about {}",
@@ -142,6 +155,7 @@ class OverviewFile final : public JobObserver {
   std::string head_;
   std::string command_line_;
   std::optional<JobProgress> last_;
+  std::size_t resumed_ = 0, resumed_items_ = 0;
 };
 
 }  // namespace detail

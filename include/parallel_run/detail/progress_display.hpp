@@ -70,6 +70,9 @@ struct ProgressCounts {
   // Listed once the job stopped (a threshold, a signal): neither done nor failed.
   std::size_t not_processed = 0, items_not_processed = 0;
   std::uint64_t bytes_created = 0, bytes_done = 0;
+  // Of the done ones, kept from the earlier run (a resume): they took none of this run's time.
+  std::size_t resumed = 0, items_resumed = 0;
+  std::uint64_t bytes_resumed = 0;
   bool listing_done = false;
   std::size_t expected = 0;  // while listing: the total, when known ahead (JobProgress)
   double elapsed = 0;
@@ -88,6 +91,13 @@ struct ProgressCounts {
     return total() == 0 ? 1.0 : static_cast<double>(done) / static_cast<double>(total());
   }
 
+  /// The part of fraction() that the earlier run did (kept by a resume).
+  double resumed_fraction() const {
+    if (listing_done && bytes_created > 0)
+      return static_cast<double>(bytes_resumed) / static_cast<double>(bytes_created);
+    return total() == 0 ? 0.0 : static_cast<double>(resumed) / static_cast<double>(total());
+  }
+
   /// The progress line's text (without "parallel_run: progress: ").
   std::string text() const {
     std::string t;
@@ -102,18 +112,22 @@ struct ProgressCounts {
                              human_bytes(bytes_created))
                : fmt::format(", {} of {}", human_bytes(bytes_done), human_bytes(bytes_created));
     t += fmt::format(", {} items done", items_succeeded + items_failed);
+    if (resumed > 0) t += fmt::format(" ({} kept from the earlier run)", items_resumed);
     if (items_failed > 0 || failed > 0)
       t += fmt::format(" ({} failed, {} failed)", counted(items_failed, "item"),
                        counted(failed, "mini-batch"));
     if (not_processed > 0)
       t += fmt::format(", {} not processed ({}: the job stopped)",
                        counted(items_not_processed, "item"), counted(not_processed, "mini-batch"));
+    // Rates and the ETA are this run's own: kept mini-batches took none of its time.
+    const std::size_t items = items_succeeded + items_failed;
     if (elapsed > 0)
       t += fmt::format(", {:.1f} items/s",
-                       static_cast<double>(items_succeeded + items_failed) / elapsed);
+                       static_cast<double>(items - std::min(items, items_resumed)) / elapsed);
     t += fmt::format(", {} running, elapsed {}", running, human_duration(elapsed));
-    if (f > 0 && f < 1 && not_processed == 0)
-      t += fmt::format(", ETA {}", human_duration(elapsed * (1 - f) / f));
+    const double ran = f - resumed_fraction();
+    if (f > 0 && f < 1 && ran > 0 && not_processed == 0)
+      t += fmt::format(", ETA {}", human_duration(elapsed * (1 - f) / ran));
     return t;
   }
 };
@@ -157,6 +171,11 @@ class ProgressDisplay final : public JobObserver {
     }
     ++c_.done;
     c_.bytes_done += f.mini_batch.bytes;
+    if (f.from_journal) {
+      ++c_.resumed;
+      c_.items_resumed += f.succeeded + f.failed;
+      c_.bytes_resumed += f.mini_batch.bytes;
+    }
     if (f.status != MiniBatchStatus::succeeded) ++c_.failed;
     c_.items_succeeded += f.succeeded;
     c_.items_failed += f.failed;
