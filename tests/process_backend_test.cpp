@@ -243,6 +243,32 @@ TEST_CASE("the protocol round-trips settings, file batches and outcomes", "[proc
   CHECK(r.done());
 }
 
+TEST_CASE("the run log keeps the last runs only, and then refuses a process-backend job",
+          "[process][protocol]") {
+  detail::RunLog log(3);
+  for (int i = 1; i <= 3; ++i) {
+    CHECK(log.begin(fmt::format("job {}", i)) == static_cast<std::size_t>(i));
+    log.end(static_cast<std::size_t>(i), fmt::format("end {}", i));
+  }
+  const auto three = log.before(4);
+  REQUIRE(three.size() == 3);
+  CHECK(three[0].name == "job 1");
+  CHECK(three[2].end == "end 3");
+  CHECK(log.begin("job 4") == 4);  // job 1 is no longer kept
+  log.end(4, "end 4");
+  log.end(1, "late");  // ignored
+  try {
+    log.before(5);
+    FAIL("a job that would replay a run no longer kept was not refused");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) ==
+          "[parallel_run.process] run() call 5 of this process uses the process backend, whose "
+          "worker processes replay every earlier run() of the program; this process has made 4 "
+          "before it, more than the 3 kept: use the thread backend for it, or start the "
+          "process-backend jobs from a program of their own");
+  }
+}
+
 TEST_CASE("the job frame a worker process gets first round-trips", "[process][protocol]") {
   Config c;
   c.name = "framed";

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -41,13 +42,20 @@ inline constexpr int worker_channel_fd = 3;
 
 /// The run() calls of this process that reached their job, either backend, in order: a
 /// worker process serves the one whose ordinal its coordinator gave it, and replays the
-/// earlier ones (worker_process.hpp).
+/// earlier ones (worker_process.hpp). Memory is bounded: the last `keep` runs are kept (a
+/// few hundred bytes each), so a host that runs jobs in a loop for days does not grow; a
+/// process-backend job after more than `keep` of them is refused (its workers could not
+/// replay the first ones).
 class RunLog {
  public:
   struct Run {
     std::string name;
     std::string end;  // what it returned or threw (encode_job_end); empty while it runs
   };
+
+  static constexpr std::size_t default_keep = 10'000;
+
+  explicit RunLog(std::size_t keep = default_keep) : keep_(std::max<std::size_t>(keep, 1)) {}
 
   static RunLog& instance() {
     static RunLog& log = *new RunLog;  // never destroyed: exit() may come from any thread
@@ -57,23 +65,39 @@ class RunLog {
   std::size_t begin(const std::string& name) {
     const std::lock_guard lock(mutex_);
     runs_.push_back({name, {}});
-    return runs_.size();
+    if (runs_.size() > keep_) {
+      runs_.pop_front();
+      ++dropped_;
+    }
+    return dropped_ + runs_.size();
   }
   /// Run `ordinal` ended with `end`.
   void end(std::size_t ordinal, std::string end) {
     const std::lock_guard lock(mutex_);
-    runs_.at(ordinal - 1).end = std::move(end);
+    if (ordinal > dropped_ && ordinal - dropped_ <= runs_.size())
+      runs_[ordinal - dropped_ - 1].end = std::move(end);
   }
-  /// The runs before `ordinal`.
+  /// The runs before `ordinal`; throws Error when the first ones are no longer kept.
   std::vector<Run> before(std::size_t ordinal) const {
     const std::lock_guard lock(mutex_);
-    return {runs_.begin(),
-            runs_.begin() + static_cast<std::ptrdiff_t>(std::min(ordinal - 1, runs_.size()))};
+    if (dropped_ > 0)
+      throw Error(
+          "parallel_run.process",
+          fmt::format(
+              "run() call {} of this process uses the process backend, "
+              "whose worker processes replay every earlier run() of the program; this process "
+              "has made {} before it, more than the {} kept: use the thread backend for it, or "
+              "start the process-backend jobs from a program of their own",
+              ordinal, ordinal - 1, keep_));
+    const std::size_t n = std::min(ordinal - 1, runs_.size());
+    return {runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(n)};
   }
 
  private:
+  const std::size_t keep_;
   mutable std::mutex mutex_;
-  std::vector<Run> runs_;  // a few per process: kept whole
+  std::deque<Run> runs_;
+  std::size_t dropped_ = 0;  // the oldest runs, no longer kept
 };
 
 /// This process's argv, as the kernel has it.
