@@ -1095,14 +1095,16 @@ class Coordinator {
     const Config& cfg = *config_;
     if (cfg.error_threshold >= 0 &&
         result_.items_failed > static_cast<std::size_t>(cfg.error_threshold))
-      return fmt::format("error_threshold exceeded: {} failed items > error_threshold {}",
-                         result_.items_failed, cfg.error_threshold);
+      return fmt::format("error_threshold exceeded: {} failed item{} > error_threshold {}",
+                         result_.items_failed, result_.items_failed == 1 ? "" : "s",
+                         cfg.error_threshold);
     if (cfg.mini_batch_error_threshold >= 0 &&
         result_.mini_batches_failed > static_cast<std::size_t>(cfg.mini_batch_error_threshold))
       return fmt::format(
-          "mini_batch_error_threshold exceeded: {} failed mini-batches > "
+          "mini_batch_error_threshold exceeded: {} failed mini-batch{} > "
           "mini_batch_error_threshold {}",
-          result_.mini_batches_failed, cfg.mini_batch_error_threshold);
+          result_.mini_batches_failed, result_.mini_batches_failed == 1 ? "" : "es",
+          cfg.mini_batch_error_threshold);
     // As in the service, the percentage is judged once every mini-batch is scheduled (the
     // inputs are listed lazily: only then is the total known).
     const std::size_t total = created_;
