@@ -383,10 +383,13 @@ class ThreadBackend {
       // For a table slice this reads and parses its rows: here, on the worker.
       AttemptEnd end = run_attempt(*scorer, *a.batch, ctx, format, started, CLOCK_THREAD_CPUTIME_ID,
                                    a.number, &record);
-      if (s.after_run) s.after_run(w.index);
       // Whoever takes `current` from this attempt's id owns its end: this worker, or the
       // watchdog, which swapped in timed_out_mark and has already reported a timeout.
       if (w.current.exchange(0, std::memory_order_acq_rel) != a.id) break;
+      // Only while it owns the attempt: a thread the job gave up on (a timeout, a stop) may
+      // return after the job and its journal are gone, and its slot rightly names what it
+      // was stuck in.
+      if (s.after_run) s.after_run(w.index);
       if (end.outcome) {
         const bool urgent = !end.outcome->failed.empty() || !end.outcome->warnings.empty();
         s.deliver(
