@@ -257,6 +257,7 @@ TEST_CASE("the run log keeps the last runs only, and then refuses a process-back
   CHECK(log.begin("job 4") == 4);  // job 1 is no longer kept
   log.end(4, "end 4");
   log.end(1, "late");  // ignored
+  CHECK_THROWS_AS(log.check_replayable(5), Error);
   try {
     log.before(5);
     FAIL("a job that would replay a run no longer kept was not refused");

@@ -80,6 +80,19 @@ class RunLog {
   /// The runs before `ordinal`; throws Error when the first ones are no longer kept.
   std::vector<Run> before(std::size_t ordinal) const {
     const std::lock_guard lock(mutex_);
+    require_kept(ordinal);
+    const std::size_t n = std::min(ordinal - 1, runs_.size());
+    return {runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(n)};
+  }
+  /// Throws what before() would, without copying the runs: a job checks it at its start.
+  void check_replayable(std::size_t ordinal) const {
+    const std::lock_guard lock(mutex_);
+    require_kept(ordinal);
+  }
+
+ private:
+  // Under mutex_.
+  void require_kept(std::size_t ordinal) const {
     if (dropped_ > 0)
       throw Error(
           "parallel_run.process",
@@ -89,11 +102,8 @@ class RunLog {
               "has made {} before it, more than the {} kept: use the thread backend for it, or "
               "start the process-backend jobs from a program of their own",
               ordinal, ordinal - 1, keep_));
-    const std::size_t n = std::min(ordinal - 1, runs_.size());
-    return {runs_.begin(), runs_.begin() + static_cast<std::ptrdiff_t>(n)};
   }
 
- private:
   const std::size_t keep_;
   mutable std::mutex mutex_;
   std::deque<Run> runs_;

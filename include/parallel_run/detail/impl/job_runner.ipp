@@ -195,7 +195,7 @@ JobResult run_partitioned_job(
     return std::move(*replayed);
   const std::optional<std::size_t> job =
       process_backend ? std::optional<std::size_t>(run) : std::nullopt;
-  if (job) RunLog::instance().before(*job);  // refused before anything starts, if it must be
+  if (job) RunLog::instance().check_replayable(*job);  // refused before anything starts
   // What this run() returns or throws is logged for the worker processes of later ones.
   auto log_end = [run](const JobResult* result, std::exception_ptr error) {
     std::string end;
