@@ -4,35 +4,18 @@
 
 #include <sstream>
 
+#include "support/invoke_main.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace parallel_run;
+using test_support::Invocation;
+using test_support::invoke_main;
 using test_support::make_numbered_files;
 using test_support::numbered_keys;
 using test_support::read_file;
 using test_support::TempDir;
 
 namespace {
-struct Invocation {
-  int status = -1;
-  std::string out, err;
-};
-
-template <class Scorer>
-Invocation invoke(std::vector<std::string> args, Scorer scorer, Config defaults = {}) {
-  args.insert(args.begin(), "prog");
-  std::vector<const char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  Invocation r;
-  r.status = parallel_run::main(static_cast<int>(argv.size()), argv.data(), std::move(scorer),
-                                std::move(defaults), "test program", out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
-}
-
 CommandLine parse(std::vector<std::string> args, Config defaults = {}) {
   args.insert(args.begin(), "prog");
   std::vector<const char*> argv;
@@ -43,7 +26,7 @@ CommandLine parse(std::vector<std::string> args, Config defaults = {}) {
                             out);
 }
 
-auto key_scorer() {
+auto key_and_argument_scorer() {
   return make_scorer([](const FileBatch& b, Context& ctx) {
     std::vector<std::string> out;
     for (const auto& e : b)
@@ -167,100 +150,112 @@ TEST_CASE("usage and configuration errors exit 2 with a one-line reason", "[comm
   TempDir t;
   make_numbered_files(t / "in", 3);
   const std::string in = (t / "in").string(), out = (t / "out").string();
-  auto r = invoke({"--input", in, "--output", out, "--mini-batch-size", "0"}, key_scorer());
+  auto r = invoke_main({"--input", in, "--output", out, "--mini-batch-size", "0"},
+                       key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size must be an integer in "
         "[1, 2147483647], got 0\n");
   // Neither a count nor a size: what each kind of input takes; a size for a job of files: that
   // it counts files.
-  r = invoke({"--input", in, "--output", out, "--mini-batch-size", "abc"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--mini-batch-size", "abc"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size must be a number of "
         "files for file inputs (an integer in [1, 2147483647]) or a size for tables, like 1024, "
         "1024KB, 10MB or 1GB (^\\d+([kKmMgG][bB])?$), got 'abc'\n");
-  r = invoke({"--input", in, "--output", out, "--mini-batch-size", "10MB"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--mini-batch-size", "10MB"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size counts files for "
         "file inputs and must be an integer in [1, 2147483647], got '10MB'\n");
   // A value that is not a number: the setting and its range, as for one out of range.
-  r = invoke({"--input", in, "--output", out, "--run-max-try", "many"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--run-max-try", "many"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.run_max_try] run_max_try must be an integer in "
         "[1, 2147483647], got 'many'\n");
-  r = invoke({"--input", in, "--output", out, "--run-invocation-timeout", "abc"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--run-invocation-timeout", "abc"},
+                  key_and_argument_scorer());
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.run_invocation_timeout] run_invocation_timeout must "
         "be a number of seconds in (0, 31536000], got 'abc'\n");
-  r = invoke({"--input", in, "--output", out, "--limit", "1.5"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--limit", "1.5"}, key_and_argument_scorer());
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.limit] limit must be an integer in "
         "[0, 9223372036854775807], got '1.5'\n");
-  r = invoke({"--input", in, "--output", out, "--error-threshold", "99999999999999999999"},
-             key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--error-threshold", "99999999999999999999"},
+                  key_and_argument_scorer());
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.error_threshold] error_threshold must be an integer "
         "in [-1, 2147483647], got '99999999999999999999'\n");
-  r = invoke({"--input", in, "--output", out, "--resource-monitor-interval", "5s"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--resource-monitor-interval", "5s"},
+                  key_and_argument_scorer());
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.resource_monitor_interval] resource_monitor_interval "
         "must be 0 (off) or a number of seconds in [0.01, 31536000], got '5s'\n");
   // One that parses but is out of range: validate() says it, in the same words.
-  r = invoke({"--input", in, "--output", out, "--allowed-failed-percent", "101"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--allowed-failed-percent", "101"},
+                  key_and_argument_scorer());
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.allowed_failed_percent] allowed_failed_percent must "
         "be a number in [0, 100], got 101\n");
-  r = invoke({"--input", in, "--output", out, "--run-max-try"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--run-max-try"}, key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.usage] "));
   CHECK_THAT(r.err, Catch::Contains("--run-max-try"));
   CHECK_THAT(r.err, Catch::EndsWith(" (see --help)\n"));
-  r = invoke({"--input", in, "--output", out, "--no-such-flag"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--no-such-flag"}, key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::Contains("--no-such-flag"));
-  r = invoke({"--output", out}, key_scorer());
+  r = invoke_main({"--output", out}, key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.usage] --input is required (a folder, glob, @list file or "
         "file)\n");
-  r = invoke({"--input", (t / "none").string(), "--output", out}, key_scorer());
+  r = invoke_main({"--input", (t / "none").string(), "--output", out}, key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err == "parallel_run: [parallel_run.input] input '" + (t / "none").string() +
                      "' does not exist (not a file, folder, glob match or @list file)\n");
-  r = invoke({"--input", in, "--output", out, "--side-input", "model"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--side-input", "model"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.side_inputs] --side-input must be NAME=PATH, got "
         "'model'\n");
-  r = invoke({"--input", in, "--output", out, "--logging-level", "loud"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--logging-level", "loud"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.logging_level] logging_level must be one of WARNING, "
         "INFO, DEBUG; got 'loud'\n");
   // Table flags for a scorer of files: refused, not ignored; the first one in --help's order
   // is named.
-  r = invoke({"--input", in, "--output", out, "--partition-keys", "a", "--format", "csv"},
-             key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--partition-keys", "a", "--format", "csv"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.table_format] --format is an option of table jobs, "
         "and this program's scorer takes files (a FileBatch): it would be ignored; leave it out\n");
-  r = invoke({"--input", in, "--output", out, "--no-header"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--no-header"}, key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.config.header] --no-header is "
                                       "an option of table jobs"));
-  r = invoke({"--input", in, "--output", out, "--allow-different-headers"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--allow-different-headers"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.config.allow_different_headers] "
                                       "--allow-different-headers is an option of table jobs"));
-  r = invoke({"--input", in, "--output", out, "--input-delimiter", ";"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--input-delimiter", ";"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.config.input_delimiter] "
                                       "--input-delimiter is an option of table jobs"));
-  r = invoke({"--input", in, "--output", out, "--partition-keys", "a"}, key_scorer());
+  r = invoke_main({"--input", in, "--output", out, "--partition-keys", "a"},
+                  key_and_argument_scorer());
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::StartsWith("parallel_run: [parallel_run.config.partition_keys] "
                                       "--partition-keys is an option of table jobs"));
@@ -272,8 +267,8 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
   TempDir t;
   make_numbered_files(t / "in", 12);
   const std::string in = (t / "in").string(), out = (t / "out").string();
-  auto r =
-      invoke({"--input", in, "--output", out, "--mini_batch_size", "5", "--", "tag"}, key_scorer());
+  auto r = invoke_main({"--input", in, "--output", out, "--mini_batch_size", "5", "--", "tag"},
+                       key_and_argument_scorer());
   CHECK(r.status == 0);
   CHECK(r.err.empty());
   CHECK_THAT(r.out, Catch::StartsWith(
@@ -290,7 +285,7 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
     if (b.mini_batch_index() == 1) throw std::runtime_error("cannot score");
     return std::vector<std::string>(b.size(), "ok");
   });
-  r = invoke(
+  r = invoke_main(
       {"--input", in, "--output", out, "--mini-batch-size", "5", "--run-max-try", "1",
        "--error-threshold", "0", "--process-count-per-node", "1", "--logging-level", "WARNING"},
       failing);
@@ -326,7 +321,7 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
     if (e == std::string::npos) e = command.size();
     args.push_back(command.substr(b, e - b));
   }
-  const auto again = invoke(args, failing);
+  const auto again = invoke_main(args, failing);
   CHECK(again.status == 1);
   CHECK_THAT(again.err,
              Catch::Contains("items 0/5 succeeded, 5 failed, 0 not processed; "
@@ -340,9 +335,9 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
   CHECK(again.err.find("to rerun") == std::string::npos);
 
   // Failed items the thresholds tolerate: a warning on stderr, and the same in master.txt.
-  r = invoke({"--input", in, "--output", (t / "tolerated").string(), "--mini-batch-size", "5",
-              "--run-max-try", "1", "--logging-level", "WARNING"},
-             failing);
+  r = invoke_main({"--input", in, "--output", (t / "tolerated").string(), "--mini-batch-size", "5",
+                   "--run-max-try", "1", "--logging-level", "WARNING"},
+                  failing);
   CHECK(r.status == 0);
   const std::string warning =
       "the job succeeded with 5 of 12 items failed (tolerated by "
@@ -361,9 +356,9 @@ TEST_CASE("inputs that name no file are on the first screen with the failed item
   test_support::write_file(t / "list.txt", "in/f000.txt\nin/gone.txt\n");
   const std::string out = (t / "out").string();
   const auto r =
-      invoke({"--input", "@" + (t / "list.txt").string(), "--input", (t / "empty").string(),
-              "--output", out, "--logging-level", "WARNING", "--progress", "none"},
-             key_scorer());
+      invoke_main({"--input", "@" + (t / "list.txt").string(), "--input", (t / "empty").string(),
+                   "--output", out, "--logging-level", "WARNING", "--progress", "none"},
+                  key_and_argument_scorer());
   CHECK(r.status == 0);  // tolerated: error_threshold -1
   CHECK_THAT(r.err,
              Catch::Contains("\nparallel_run: failed: list file '" + (t / "list.txt").string() +
@@ -409,9 +404,9 @@ TEST_CASE("an init that rejects its configuration stops the job at once with exi
         ctx.side_input("model");
       },
       [](const FileBatch& b) { return std::vector<std::string>(b.size(), "x"); });
-  auto r = invoke({"--input", (t / "in").string(), "--output", (t / "out").string(),
-                   "--process-count-per-node", "2"},
-                  scorer);
+  auto r = invoke_main({"--input", (t / "in").string(), "--output", (t / "out").string(),
+                        "--process-count-per-node", "2"},
+                       scorer);
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Catch::Contains("parallel_run: job failed: init failed: [parallel_run.context] "
                                     "no side input named 'model' (known: none)\n"));
@@ -423,7 +418,7 @@ TEST_CASE("the help shows the defaults in effect", "[command_line]") {
   defaults.mini_batch_size = 32;
   defaults.run_max_try = 7;
   defaults.logging_level = LoggingLevel::debug;
-  auto r = invoke({"--help"}, key_scorer(), defaults);
+  auto r = invoke_main({"--help"}, key_and_argument_scorer(), defaults);
   CHECK(r.status == 0);
   CHECK_THAT(r.out,
              Catch::Matches("[\\s\\S]*--mini-batch-size,--mini_batch_size SIZE=32[\\s\\S]*"));
@@ -432,10 +427,10 @@ TEST_CASE("the help shows the defaults in effect", "[command_line]") {
 }
 
 TEST_CASE("help and version answer and exit 0", "[command_line]") {
-  auto r = invoke({"--version"}, key_scorer());
+  auto r = invoke_main({"--version"}, key_and_argument_scorer());
   CHECK(r.status == 0);
   CHECK(r.out == std::string("parallel_run ") + PARALLEL_RUN_VERSION_STRING + "\n");
-  r = invoke({"--help"}, key_scorer());
+  r = invoke_main({"--help"}, key_and_argument_scorer());
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Catch::StartsWith("test program\nUsage: prog [OPTIONS]"));
   for (const char* flag :

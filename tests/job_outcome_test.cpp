@@ -17,9 +17,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "support/invoke_main.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace parallel_run;
+using test_support::Invocation;
+using test_support::invoke_main;
 using test_support::make_numbered_files;
 using test_support::numbered_keys;
 using test_support::read_file;
@@ -37,33 +40,13 @@ Config quiet_config(const fs::path& out) {
   return c;
 }
 
-auto key_scorer() {
+auto file_key_scorer() {
   return make_scorer([](const FileBatch& b) {
     std::vector<std::string> keys;
     for (const auto& e : b)
       keys.push_back(e.key);
     return keys;
   });
-}
-
-struct Invocation {
-  int status = -1;
-  std::string out, err;
-};
-
-template <class Scorer>
-Invocation invoke(std::vector<std::string> args, Scorer scorer) {
-  args.insert(args.begin(), "prog");
-  std::vector<const char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  Invocation r;
-  r.status = parallel_run::main(static_cast<int>(argv.size()), argv.data(), std::move(scorer),
-                                Config{}, "test program", out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
 }
 
 std::size_t count_lines(const std::string& s) {
@@ -92,9 +75,9 @@ TEST_CASE("a job in which no item succeeded fails", "[outcome][verdict]") {
   CHECK_THAT(read_file(t / "out/logs/failed_items.csv"),
              Catch::Contains("f000.txt,0,1,the only attempt failed: model broken\n"));
 
-  Invocation cli = invoke({"--input", (t / "in").string(), "--output", (t / "cli").string(),
-                           "--run-max-try", "1", "--logging-level", "WARNING"},
-                          throwing);
+  Invocation cli = invoke_main({"--input", (t / "in").string(), "--output", (t / "cli").string(),
+                                "--run-max-try", "1", "--logging-level", "WARNING"},
+                               throwing);
   CHECK(cli.status == 1);
   CHECK_THAT(cli.err, Catch::Contains("parallel_run: job failed: no item succeeded: all 15 "
                                       "items failed"));
@@ -151,7 +134,7 @@ TEST_CASE("a job that tolerated failures says so on stderr", "[outcome][verdict]
     return out;
   });
   Invocation cli =
-      invoke({"--input", (t / "in").string(), "--output", (t / "out").string()}, one_fails);
+      invoke_main({"--input", (t / "in").string(), "--output", (t / "out").string()}, one_fails);
   CHECK(cli.status == 0);
   CHECK_THAT(cli.out, Catch::StartsWith("parallel_run: succeeded: items 4/5 succeeded, 1 failed"));
   CHECK_THAT(cli.err, Catch::Contains("parallel_run: warning: the job succeeded with 1 of 5 items "
@@ -165,7 +148,7 @@ TEST_CASE("a job whose inputs hold no item succeeds with a warning", "[outcome][
   fs::create_directories(t / "in");
   REQUIRE(::mkfifo((t / "in/pipe").c_str(), 0600) == 0);
   Config c = quiet_config(t / "out");
-  JobResult r = run(c, FileDataset({(t / "in").string()}), key_scorer());
+  JobResult r = run(c, FileDataset({(t / "in").string()}), file_key_scorer());
   CHECK(r.succeeded);
   CHECK(r.items_total == 0);
   CHECK(r.inputs_skipped == 1);
@@ -185,7 +168,7 @@ TEST_CASE("the output folder given as the input: the job's own files are never r
       write_file(t / "d/.parallel_run_step.txt.partial-1-1", "stale");
       fs::create_directories(t / "d/.parallel_run_tmp/worker-0");
     }
-    JobResult r = run(c, FileDataset({(t / "d").string()}), key_scorer());
+    JobResult r = run(c, FileDataset({(t / "d").string()}), file_key_scorer());
     REQUIRE(r.succeeded);
     CHECK(r.items_total == 7);
     CHECK(read_file(t / "d/parallel_run_step.txt") == numbered_keys(7));
@@ -196,7 +179,7 @@ TEST_CASE("the output folder given as the input: the job's own files are never r
   JobResult r = run(other,
                     FileDataset({(t / "d").string() + "/*.txt", "@" + (t / "list.txt").string(),
                                  (t / "d/parallel_run_step.txt").string()}),
-                    key_scorer());
+                    file_key_scorer());
   REQUIRE(r.succeeded);
   CHECK(r.items_total == 8);  // f000..f006 by the glob, f000 by the list
   CHECK(read_file(t / "d/parallel_run_step.txt") == numbered_keys(7) + "d/f000.txt\n");
@@ -213,12 +196,12 @@ TEST_CASE("another job's output folder among the inputs: its journal is not read
   TempDir t;
   make_numbered_files(t / "d", 3);
   Config first = quiet_config(t / "d");
-  REQUIRE(run(first, FileDataset({(t / "d").string()}), key_scorer()).succeeded);
+  REQUIRE(run(first, FileDataset({(t / "d").string()}), file_key_scorer()).succeeded);
   REQUIRE(fs::exists(t / "d/.parallel_run_journal/journal"));
   // A second job reads the first one's output folder from outside it (its output folder
   // elsewhere): the first job's output and logs are files like any other, its journal not.
   Config second = quiet_config(t / "out");
-  JobResult r = run(second, FileDataset({(t / "d").string()}), key_scorer());
+  JobResult r = run(second, FileDataset({(t / "d").string()}), file_key_scorer());
   REQUIRE(r.succeeded);
   const std::string rows = read_file(t / "out/parallel_run_step.txt");
   CHECK(rows.find(".parallel_run_journal") == std::string::npos);
@@ -229,7 +212,7 @@ TEST_CASE("another job's output folder among the inputs: its journal is not read
                              "among the inputs)\n"));
   // And from inside it: the folder of the second job inside the first's.
   Config nested = quiet_config(t / "d/sub");
-  r = run(nested, FileDataset({(t / "d").string()}), key_scorer());
+  r = run(nested, FileDataset({(t / "d").string()}), file_key_scorer());
   REQUIRE(r.succeeded);
   CHECK(read_file(t / "d/sub/parallel_run_step.txt").find(".parallel_run_journal") ==
         std::string::npos);
@@ -299,7 +282,7 @@ TEST_CASE("what the listing does not read is counted, listed and warned about",
   fs::create_symlink(t / "nowhere", t / "in/dangling");
   REQUIRE(::mkfifo((t / "in/pipe").c_str(), 0600) == 0);
   Config c = quiet_config(t / "out");
-  JobResult r = run(c, FileDataset({(t / "in").string()}), key_scorer());
+  JobResult r = run(c, FileDataset({(t / "in").string()}), file_key_scorer());
   CHECK(r.succeeded);
   CHECK(r.items_total == 3);
   CHECK(r.inputs_skipped == 3);
@@ -316,7 +299,7 @@ TEST_CASE("what the listing does not read is counted, listed and warned about",
   SECTION("--follow-symlinks enters linked folders and stops at loops") {
     fs::create_directory_symlink(t / "in", t / "in/loop");
     c.follow_symlinks = true;
-    JobResult f = run(c, FileDataset({(t / "in").string()}), key_scorer());
+    JobResult f = run(c, FileDataset({(t / "in").string()}), file_key_scorer());
     CHECK(f.items_total == 5);
     CHECK(read_file(t / "out/parallel_run_step.txt") ==
           "f000.txt\nf001.txt\nf002.txt\nlinked/f000.txt\nlinked/f001.txt\n");
@@ -338,7 +321,7 @@ TEST_CASE("a list line that names no file and an empty folder are failed items",
   JobResult r = run(c,
                     FileDataset({"@" + (t / "list.txt").string(), (t / "empty").string(),
                                  (t / "after").string()}),
-                    key_scorer());
+                    file_key_scorer());
   CHECK(r.succeeded);  // tolerated: error_threshold -1
   CHECK(r.items_succeeded == 4);
   CHECK(r.items_failed == 2);
@@ -375,7 +358,7 @@ TEST_CASE("a list line that names no file and an empty folder are failed items",
     JobResult e = run(c,
                       FileDataset({"@" + (t / "list.txt").string(), (t / "empty").string(),
                                    (t / "after").string()}),
-                      key_scorer());
+                      file_key_scorer());
     CHECK_FALSE(e.succeeded);
     CHECK_THAT(e.failure_reason, Catch::StartsWith("error_threshold exceeded: 2 failed items"));
     CHECK(e.items_total == 6);
@@ -387,7 +370,7 @@ TEST_CASE("a FIFO given as an input is not a regular file", "[outcome][listing]"
   REQUIRE(::mkfifo((t / "pipe").c_str(), 0600) == 0);
   Config c = quiet_config(t / "out");
   CHECK_THROWS_WITH(
-      run(c, FileDataset({(t / "pipe").string()}), key_scorer()),
+      run(c, FileDataset({(t / "pipe").string()}), file_key_scorer()),
       "[parallel_run.input] input '" + (t / "pipe").string() + "' is not a regular file (a FIFO)");
 }
 
@@ -400,7 +383,7 @@ TEST_CASE("the same key from two inputs is written twice, with a warning",
   write_file(t / "c/README.gz", "4");
   Config c = quiet_config(t / "out");
   JobResult r = run(c, FileDataset({(t / "a").string(), (t / "b").string(), (t / "c").string()}),
-                    key_scorer());
+                    file_key_scorer());
   CHECK(r.succeeded);
   CHECK(r.duplicate_keys == 2);
   CHECK(read_file(t / "out/parallel_run_step.txt") == "README.gz\nx.txt\nREADME.gz\nREADME.gz\n");
@@ -518,7 +501,7 @@ TEST_CASE("each run starts its log folder afresh and always writes master.txt", 
   write_file(t / "out/logs/master.txt", "old\n");
   Config c = quiet_config(t / "out");  // logging level WARNING
   c.limit = 3;
-  JobResult r = run(c, FileDataset({(t / "in").string()}), key_scorer());
+  JobResult r = run(c, FileDataset({(t / "in").string()}), file_key_scorer());
   REQUIRE(r.succeeded);
   CHECK_FALSE(fs::exists(t / "out/logs/metrics.csv"));
   CHECK_FALSE(fs::exists(t / "out/logs/user/somehost/worker-9.txt"));
@@ -594,7 +577,7 @@ TEST_CASE("stale temporaries are matched by process id and start time", "[outcom
     write_file(out / name, "old");
   for (const auto& name : kept)
     write_file(out / name, "old");
-  REQUIRE(run(quiet_config(out), FileDataset({(t / "in").string()}), key_scorer()).succeeded);
+  REQUIRE(run(quiet_config(out), FileDataset({(t / "in").string()}), file_key_scorer()).succeeded);
   for (const auto& name : stale)
     CHECK_FALSE(fs::exists(out / name));
   for (const auto& name : kept)
@@ -609,12 +592,12 @@ TEST_CASE("an output folder that cannot be written is a ConfigError naming outpu
   for (bool own_log_dir : {false, true}) {
     Config c = quiet_config("/sys");
     if (own_log_dir) c.log_dir = t / "logs";
-    CHECK_THROWS_WITH(run(c, FileDataset({(t / "in").string()}), key_scorer()),
+    CHECK_THROWS_WITH(run(c, FileDataset({(t / "in").string()}), file_key_scorer()),
                       Catch::StartsWith("[parallel_run.config.output_dir] cannot write in the "
                                         "output folder '/sys': "));
-    Invocation cli = invoke({"--input", (t / "in").string(), "--output", "/sys", "--log-dir",
-                             own_log_dir ? (t / "logs").string() : "/sys/logs"},
-                            key_scorer());
+    Invocation cli = invoke_main({"--input", (t / "in").string(), "--output", "/sys", "--log-dir",
+                                  own_log_dir ? (t / "logs").string() : "/sys/logs"},
+                                 file_key_scorer());
     CHECK(cli.status == 2);
     CHECK_THAT(cli.err, Catch::StartsWith("parallel_run: [parallel_run.config.output_dir]"));
   }

@@ -9,9 +9,12 @@
 
 #include "parallel_run/command_line.hpp"
 #include "parallel_run/detail/table_partitioner.hpp"
+#include "support/invoke_main.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace parallel_run;
+using test_support::Invocation;
+using test_support::invoke_main;
 using test_support::read_file;
 using test_support::TempDir;
 using test_support::write_file;
@@ -317,26 +320,11 @@ TEST_CASE("an input fault found part way stops a table job with what it named", 
 }
 
 namespace {
-struct Invocation {
-  int status = -1;
-  std::string out, err;
-};
-
 template <class Scorer>
-Invocation invoke(std::vector<std::string> args, Scorer scorer) {
-  args.insert(args.begin(), "prog");
-  std::vector<const char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.c_str());
-  std::ostringstream out, err;
-  Invocation r;
+test_support::Invocation invoke_with_two_workers(std::vector<std::string> args, Scorer scorer) {
   Config defaults;
   defaults.process_count_per_node = 2;
-  r.status = parallel_run::main(static_cast<int>(argv.size()), argv.data(), std::move(scorer),
-                                defaults, "test program", out, err);
-  r.out = out.str();
-  r.err = err.str();
-  return r;
+  return test_support::invoke_main(std::move(args), std::move(scorer), defaults);
 }
 }  // namespace
 
@@ -349,32 +337,35 @@ TEST_CASE("the command line reads tables for a TableBatch scorer", "[table_job][
       rows.push_back(row.key() + "=" + std::string(row[1]));
     return rows;
   });
-  Invocation r =
-      invoke({"--input", (t / "in").string(), "--output", (t / "out").string(), "--format", "csv",
-              "--no-header", "--input-delimiter", ";", "--mini-batch-size", "4"},
-             scorer);
+  Invocation r = invoke_with_two_workers(
+      {"--input", (t / "in").string(), "--output", (t / "out").string(), "--format", "csv",
+       "--no-header", "--input-delimiter", ";", "--mini-batch-size", "4"},
+      scorer);
   CHECK(r.err.empty());
   CHECK(r.status == 0);
   CHECK(read_file(t / "out/parallel_run_step.txt") == "a.txt:1=x\na.txt:2=y;z\n");
 
   write_file(t / "tsv/a.tsv", "h\tk\n1\t2\n");
-  r = invoke({"--input", (t / "tsv").string(), "--output", (t / "out2").string()}, scorer);
+  r = invoke_with_two_workers({"--input", (t / "tsv").string(), "--output", (t / "out2").string()},
+                              scorer);
   CHECK(r.status == 0);
   CHECK(read_file(t / "out2/parallel_run_step.txt") == "a.tsv:2=2\n");
 
-  r = invoke({"--input", (t / "in").string(), "--output", (t / "out3").string()}, scorer);
+  r = invoke_with_two_workers({"--input", (t / "in").string(), "--output", (t / "out3").string()},
+                              scorer);
   CHECK(r.status == 2);
   CHECK(r.err.find("cannot tell the table format from its extension") != std::string::npos);
 
-  r = invoke({"--input", (t / "in").string(), "--output", (t / "out4").string(), "--format", "xml"},
-             scorer);
+  r = invoke_with_two_workers(
+      {"--input", (t / "in").string(), "--output", (t / "out4").string(), "--format", "xml"},
+      scorer);
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.table_format] table_format must be one of csv, tsv, "
         "jsonl; got 'xml'\n");
-  r = invoke({"--input", (t / "in").string(), "--output", (t / "out4").string(),
-              "--input-delimiter", "ab"},
-             scorer);
+  r = invoke_with_two_workers({"--input", (t / "in").string(), "--output", (t / "out4").string(),
+                               "--input-delimiter", "ab"},
+                              scorer);
   CHECK(r.status == 2);
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.input_delimiter] input_delimiter must be one "
