@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "parallel_run/detail/batch_outcome.hpp"
 #include "parallel_run/detail/table_partitioner.hpp"
 #include "parallel_run/item_result.hpp"
 #include "support/temp_dir.hpp"
@@ -145,6 +146,28 @@ TEST_CASE("map_items fails only the rows whose function throws", "[table_batch][
   CHECK(results[1].error() ==
         "[parallel_run.input] m.csv:3: column 'v': cannot parse 'x' as an integer");
   CHECK(results[2].value() == 6);
+}
+
+TEST_CASE("a mini-batch's failed rows and malformed records are listed in line order",
+          "[table_batch][item_result]") {
+  TempDir t;
+  // Lines 3 and 6 are malformed (two fields for one); lines 2 and 5 fail in the scorer.
+  const TableBatch b = read_one(t, "o.csv", "v\nx\n1,1\n2\nx\n3,3\n4\n");
+  REQUIRE(b.size() == 4);
+  REQUIRE(b.malformed().size() == 2);
+  const auto outcome = parallel_run::detail::collect(
+      b, parallel_run::map_items(b, [](const Row& row) { return row.get<int>("v"); }),
+      parallel_run::detail::RowFormat{true, false, ","});
+  CHECK(outcome.rows == "2\n4\n");
+  CHECK(outcome.succeeded == 2);
+  std::vector<std::string> keys;
+  for (const auto& f : outcome.failed)
+    keys.push_back(f.key);
+  CHECK(keys == std::vector<std::string>{"o.csv:2", "o.csv:3", "o.csv:5", "o.csv:6"});
+  REQUIRE(outcome.failed.size() == 4);
+  CHECK(outcome.failed[1].reason == b.malformed()[0].reason);
+  CHECK(outcome.failed[2].reason ==
+        "[parallel_run.input] o.csv:5: column 'v': cannot parse 'x' as an integer");
 }
 
 TEST_CASE("a batch moves with its rows intact", "[table_batch]") {

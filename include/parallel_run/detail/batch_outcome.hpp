@@ -181,8 +181,33 @@ BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowForma
   return out;
 }
 
+/// Adds the records a table mini-batch rejected (malformed) to `failed`, which holds the
+/// scorer's failures in item order: each goes in its place by dataset index (its line), so
+/// that failed_items.csv lists a mini-batch's items in input order, as it does when the
+/// mini-batch fails as a whole (TableSlice::for_each_item).
+template <class Batch>
+void add_malformed_in_place(const Batch& batch, std::vector<FailedItem>& failed) {
+  const auto& malformed = batch.malformed();
+  if (malformed.empty()) return;
+  std::vector<FailedItem> merged;
+  merged.reserve(failed.size() + malformed.size());
+  std::size_t next = 0, pos = 0;  // the next malformed record; where the last failure was
+  for (FailedItem& f : failed) {
+    // Failures were added in item order, each under its item's key: found walking forward.
+    while (pos < batch.size() && item_key_of(batch[pos]) != f.key)
+      ++pos;
+    if (pos < batch.size())
+      for (; next < malformed.size() && malformed[next].index < item_index_of(batch[pos]); ++next)
+        merged.push_back({malformed[next].key, malformed[next].reason});
+    merged.push_back(std::move(f));
+  }
+  for (; next < malformed.size(); ++next)
+    merged.push_back({malformed[next].key, malformed[next].reason});
+  failed = std::move(merged);
+}
+
 /// The outcome of one attempt. Items the batch itself rejected (malformed records of a
-/// table) fail too, after the scorer's own.
+/// table) fail too, among the scorer's own in input order.
 template <class Batch, class R>
 BatchOutcome collect(const Batch& batch, R&& result, const RowFormat& format) {
   using V = ranges::range_value_t<std::remove_cvref_t<R>>;
@@ -193,9 +218,7 @@ BatchOutcome collect(const Batch& batch, R&& result, const RowFormat& format) {
     out = collect_own_rows(batch, std::forward<R>(result), format);  // a filter
   else
     out = collect_elements(batch, std::forward<R>(result), format);
-  if constexpr (requires { batch.malformed(); })
-    for (const auto& m : batch.malformed())
-      out.failed.push_back({m.key, m.reason});
+  if constexpr (requires { batch.malformed(); }) add_malformed_in_place(batch, out.failed);
   return out;
 }
 
