@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "parallel_run/detail/overview_file.hpp"
 #include "support/invoke_main.hpp"
 #include "support/temp_dir.hpp"
 
@@ -443,4 +444,17 @@ TEST_CASE("help and version answer and exit 0", "[command_line]") {
         "--run-invocation-timeout,--run_invocation_timeout", "--run-max-try,--run_max_try",
         "--logging-level,--logging_level", "--side-input,--side_input", "--name", "--backend"})
     CHECK_THAT(r.out, Catch::Contains(flag));
+}
+
+TEST_CASE("the rerun command of one mini-batch leaves out what to do with an earlier run",
+          "[command_line]") {
+  using parallel_run::detail::rerun_command;
+  CHECK(rerun_command("prog --input in --output out --resume", 3) ==
+        "prog --only-mini-batch 3 --input in --output out");
+  CHECK(rerun_command("./my\\ prog --retry-failed --input 'a b' --restart -- --resume x", 0) ==
+        "./my\\ prog --only-mini-batch 0 --input 'a b' -- --resume x");
+  CHECK(rerun_command("prog --name 'x --resume' --output o", 1) ==
+        "prog --only-mini-batch 1 --name 'x --resume' --output o");
+  CHECK(rerun_command("prog", 2) == "prog --only-mini-batch 2");
+  CHECK(rerun_command("", 2).empty());
 }

@@ -185,10 +185,12 @@ TEST_CASE("a run interrupted by SIGINT and resumed writes the bytes of an uninte
   CHECK(got.rows == expected.rows);
   CHECK(got.failed == expected.failed);
   CHECK_THAT(resumed.summary(),
-             Catch::Contains(std::to_string(finished) + " mini-batches kept from the earlier run"));
-  CHECK_THAT(read_file(t / "out" / "logs" / "master.txt"),
-             Catch::Contains("resuming the run in '" + (t / "out").string() +
-                             "': " + std::to_string(finished) + " of its mini-batches finished"));
+             Catch::Contains(parallel_run::detail::counted(finished, "mini-batch") +
+                             " kept from the earlier run"));
+  CHECK_THAT(
+      read_file(t / "out" / "logs" / "master.txt"),
+      Catch::Contains("resuming the run in '" + (t / "out").string() + "': its journal holds " +
+                      parallel_run::detail::counted(finished, "finished mini-batch")));
 }
 
 TEST_CASE("a resume keeps failed mini-batches failed and retry_failed runs them again",
@@ -353,7 +355,7 @@ TEST_CASE("a new run over a run whose process died is refused and says how to re
     } catch (const ConfigError& e) {
       CHECK(e.setting() == "resume");
       CHECK_THAT(e.what(), Catch::Contains("holds a run whose process died before its end"));
-      CHECK_THAT(e.what(), Catch::Contains("3 of its mini-batches finished"));
+      CHECK_THAT(e.what(), Catch::Contains("its journal holds 3 finished mini-batches"));
       CHECK_THAT(e.what(), Catch::Contains("run again with --resume to continue it"));
       CHECK_THAT(e.what(), Catch::Contains("--restart to start over"));
     }
@@ -422,7 +424,8 @@ TEST_CASE(
       CHECK(e.setting() == "resume");
       CHECK_THAT(e.what(),
                  Catch::Contains("holds a run whose process died before its end (killed or "
-                                 "crashed; 0 of its mini-batches finished; mini-batches 0, 1 "
+                                 "crashed; its journal holds 0 finished mini-batches; "
+                                 "mini-batches 0, 1 "
                                  "were running when it died): run again with --resume to "
                                  "continue it, or run with --restart to start over"));
     }
@@ -989,7 +992,7 @@ TEST_CASE("a session that died counts one death for each mini-batch that was run
   CHECK(journal.has_kept(4));
   CHECK(journal.has_kept(6));
   CHECK_FALSE(journal.has_kept(5));
-  CHECK_THAT(journal.notes().back(), Catch::Contains("2 of its mini-batches finished") &&
+  CHECK_THAT(journal.notes().back(), Catch::Contains("its journal holds 2 finished mini-batches") &&
                                          Catch::Contains("2 were running when a process"));
 }
 

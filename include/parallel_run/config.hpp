@@ -171,7 +171,8 @@ inline int default_process_count() noexcept {
 
 /// Every setting of a job. Plain data: set the fields, then ParallelRun validates them.
 struct Config {
-  /// Job name: 3 to 32 characters, lower-case letters, digits and '-', starting with a letter.
+  /// Job name: 3 to 32 characters, lower-case letters, digits and '-', starting with a letter, not
+  /// ending with '-'.
   std::string name = "parallel-run";
   /// Files per mini-batch (file inputs, default 10), or bytes per mini-batch of a table
   /// ("1024", "64KB", "10MB", "1GB"; default 1MB).

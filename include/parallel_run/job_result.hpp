@@ -1,6 +1,7 @@
 // JobResult: what a job did, returned to the caller and written to logs/job_result.txt.
 #pragma once
 #include "parallel_run/version.hpp"
+#include "parallel_run/detail/counted.hpp"
 
 #include <fmt/format.h>
 
@@ -116,15 +117,17 @@ struct JobResult {
       s += fmt::format("attempts {}, retries {}, timeouts {}; {:.3f} s", attempts, retries,
                        timeouts, wall_seconds);
     if (limit != 0) s += fmt::format("; limit: the first {} items", limit);
+    using detail::counted;
     if (mini_batches_resumed != 0)
-      s += fmt::format("; {} mini-batches kept from the earlier run", mini_batches_resumed);
-    if (mini_batches_inputs_changed == 1)
-      s += "; 1 mini-batch of the earlier run ran again (its inputs changed)";
-    else if (mini_batches_inputs_changed != 0)
-      s += fmt::format("; {} mini-batches of the earlier run ran again (their inputs changed)",
-                       mini_batches_inputs_changed);
-    if (inputs_skipped != 0) s += fmt::format("; {} input entries not read", inputs_skipped);
-    if (duplicate_keys != 0) s += fmt::format("; {} duplicate keys", duplicate_keys);
+      s += fmt::format("; {} kept from the earlier run",
+                       counted(mini_batches_resumed, "mini-batch"));
+    if (mini_batches_inputs_changed != 0)
+      s += fmt::format("; {} of the earlier run ran again ({} inputs changed)",
+                       counted(mini_batches_inputs_changed, "mini-batch"),
+                       mini_batches_inputs_changed == 1 ? "its" : "their");
+    if (inputs_skipped != 0)
+      s += fmt::format("; {} not read", counted(inputs_skipped, "input entry"));
+    if (duplicate_keys != 0) s += fmt::format("; {}", counted(duplicate_keys, "duplicate key"));
     if (output_error)
       s += "; output: none (it could not be written)";
     else if (!output_file.empty())

@@ -11,6 +11,7 @@
 #include "parallel_run/detail/input_report.hpp"
 #include "parallel_run/item_result.hpp"
 #include "parallel_run/detail/clock.hpp"
+#include "parallel_run/detail/counted.hpp"
 #include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/error_digest.hpp"
 #include "parallel_run/detail/job_files.hpp"
@@ -98,11 +99,11 @@ class Coordinator {
     if (cfg.limit > 0) limit_text = fmt::format(", limit: the first {} items", cfg.limit);
     std::string nodes_text;
     if (nodes() > 1) nodes_text = fmt::format(" per node on {} nodes", nodes());
-    log.record("INFO",
-               fmt::format("job '{}': mini-batches of up to {}, {} {} worker{}{}, output {}{}",
-                           cfg.name, partitioner_.describe_size(), cfg.process_count_per_node,
-                           to_string(cfg.backend), cfg.process_count_per_node == 1 ? "" : "s",
-                           nodes_text, cfg.output_dir.string(), limit_text));
+    log.record("INFO", fmt::format("job '{}': mini-batches of up to {}, {}{}, output {}{}",
+                                   cfg.name, partitioner_.describe_size(),
+                                   counted(static_cast<std::size_t>(cfg.process_count_per_node),
+                                           fmt::format("{} worker", to_string(cfg.backend))),
+                                   nodes_text, cfg.output_dir.string(), limit_text));
     // The rest of what decides how the job treats failures, and how it was started: the log
     // alone says what the job was asked to do (report.html has every setting).
     log.record(
@@ -1095,16 +1096,13 @@ class Coordinator {
     const Config& cfg = *config_;
     if (cfg.error_threshold >= 0 &&
         result_.items_failed > static_cast<std::size_t>(cfg.error_threshold))
-      return fmt::format("error_threshold exceeded: {} failed item{} > error_threshold {}",
-                         result_.items_failed, result_.items_failed == 1 ? "" : "s",
-                         cfg.error_threshold);
+      return fmt::format("error_threshold exceeded: {} > error_threshold {}",
+                         counted(result_.items_failed, "failed item"), cfg.error_threshold);
     if (cfg.mini_batch_error_threshold >= 0 &&
         result_.mini_batches_failed > static_cast<std::size_t>(cfg.mini_batch_error_threshold))
-      return fmt::format(
-          "mini_batch_error_threshold exceeded: {} failed mini-batch{} > "
-          "mini_batch_error_threshold {}",
-          result_.mini_batches_failed, result_.mini_batches_failed == 1 ? "" : "es",
-          cfg.mini_batch_error_threshold);
+      return fmt::format("mini_batch_error_threshold exceeded: {} > mini_batch_error_threshold {}",
+                         counted(result_.mini_batches_failed, "failed mini-batch"),
+                         cfg.mini_batch_error_threshold);
     // As in the service, the percentage is judged once every mini-batch is scheduled (the
     // inputs are listed lazily: only then is the total known).
     const std::size_t total = created_;

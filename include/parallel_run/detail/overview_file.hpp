@@ -17,30 +17,46 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
-/// The command that started the job with "--only-mini-batch N" after the program's name
-/// (before any "--", which hands the rest to the scorer); empty when it is not known.
+/// The command that started the job with "--only-mini-batch N" after the program's name,
+/// without the flags that choose what to do with an earlier run (--resume, --retry-failed,
+/// --restart: a run of one mini-batch has its own folder and no journal); the words after a
+/// "--" (the scorer's) are kept as they are. Empty when the command is not known.
 inline std::string rerun_command(const std::string& command_line, std::size_t mini_batch) {
   if (command_line.empty()) return {};
-  // The end of the first shell word: an unquoted space.
-  std::size_t end = 0;
+  // The shell words, each with the space before it: split at unquoted spaces (the command
+  // line is written with single quotes and backslashes where a word needs them).
+  std::vector<std::string_view> words;
+  std::size_t begin = 0;
   bool quoted = false;
-  for (; end < command_line.size(); ++end) {
-    const char c = command_line[end];
+  for (std::size_t i = 0; i < command_line.size(); ++i) {
+    const char c = command_line[i];
     if (c == '\'') {
       quoted = !quoted;
     } else if (!quoted && c == '\\') {
-      ++end;  // an escaped character
-    } else if (!quoted && c == ' ') {
-      break;
+      ++i;  // an escaped character
+    } else if (!quoted && c == ' ' && i > begin) {
+      words.push_back(std::string_view(command_line).substr(begin, i - begin));
+      begin = i;
     }
   }
-  end = std::min(end, command_line.size());
-  return fmt::format("{} --only-mini-batch {}{}", command_line.substr(0, end), mini_batch,
-                     command_line.substr(end));
+  words.push_back(std::string_view(command_line).substr(begin));
+  std::string command(words.front());
+  command += fmt::format(" --only-mini-batch {}", mini_batch);
+  bool scorers = false;  // after "--"
+  for (std::size_t w = 1; w < words.size(); ++w) {
+    const std::string_view word = words[w].substr(1);  // without its space
+    scorers = scorers || word == "--";
+    if (!scorers && (word == "--resume" || word == "--retry-failed" || word == "--restart"))
+      continue;
+    command += words[w];
+  }
+  return command;
 }
 
 /// "12 s", "3 min 5 s", "2 h 10 min".

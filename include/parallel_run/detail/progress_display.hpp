@@ -9,6 +9,7 @@
 #include "parallel_run/config.hpp"
 #include "parallel_run/job_result.hpp"
 #include "parallel_run/observer.hpp"
+#include "parallel_run/detail/counted.hpp"
 #include "parallel_run/detail/leveled_log.hpp"
 
 #include <fmt/format.h>
@@ -55,12 +56,6 @@ inline std::string human_duration(double seconds) {
   if (s < 60) return fmt::format("{}s", s);
   if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-}
-
-/// "1 item", "3 items", "1 mini-batch", "2 mini-batches": a count and its noun.
-inline std::string counted(std::size_t n, std::string_view noun) {
-  const bool es = noun.ends_with("ch") || noun.ends_with("s") || noun.ends_with("x");
-  return fmt::format("{} {}{}", n, noun, n == 1 ? "" : es ? "es" : "s");
 }
 
 /// Where a job stands, counted from its events.

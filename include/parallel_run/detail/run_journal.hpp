@@ -9,6 +9,7 @@
 #include "parallel_run/errors.hpp"
 #include "parallel_run/job_result.hpp"
 #include "parallel_run/observer.hpp"
+#include "parallel_run/detail/counted.hpp"
 #include "parallel_run/detail/fingerprint.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/journal.hpp"
@@ -206,9 +207,9 @@ class RunJournal {
         throw ConfigError(
             "resume",
             fmt::format("the output folder '{}' holds a run whose process died before its end "
-                        "(killed or crashed; {} of its mini-batches finished{}): {}, or run "
-                        "with --restart to start over",
-                        folder, kept_.size(), running_at_death(),
+                        "(killed or crashed; its journal holds {}{}): {}, or run with "
+                        "--restart to start over",
+                        folder, counted(kept_.size(), "finished mini-batch"), running_at_death(),
                         changed.empty() ? "run again with --resume to continue it"
                                         : fmt::format("it cannot be resumed with these settings "
                                                       "({})",
@@ -235,10 +236,9 @@ class RunJournal {
       });
     resuming_ = true;
     notes_.push_back(fmt::format(
-        "{} the run in '{}': {} of its mini-batches finished (each is kept unless its inputs "
-        "changed){}{}",
+        "{} the run in '{}': its journal holds {} (each is kept unless its inputs changed){}{}",
         mode_ == ResumeMode::resume ? "resuming" : "retrying the mini-batches with failed items of",
-        folder, kept_.size(),
+        folder, counted(kept_.size(), "finished mini-batch"),
         scan_.ignored_bytes > 0
             ? fmt::format(" ({} bytes at the journal's end were torn and are ignored)",
                           scan_.ignored_bytes)
