@@ -447,7 +447,8 @@ TEST_CASE("what a resume keeps of the earlier run's failures is reported as that
   behaviour.fail = {1};
   behaviour.drop_last = {2};
   const Config c = journal_config(t / "out");
-  REQUIRE(run_job(c, t / "in").items_failed == 4);
+  const JobResult first = run_job(c, t / "in");
+  REQUIRE(first.items_failed == 4);
   const fs::path journal = detail::JobFiles(c).journal_dir() / "journal";
   fs::resize_file(journal, fs::file_size(journal) - 1);
   Config d = c;
@@ -457,12 +458,20 @@ TEST_CASE("what a resume keeps of the earlier run's failures is reported as that
   CHECK(behaviour.runs() == 0);
   CHECK(r.mini_batches_resumed == 3);
   CHECK(r.items_failed == 4);
-  REQUIRE(r.first_failures.size() == 4);
+  // The first screen as the earlier run's: the mini-batch that failed whole by its first
+  // item, then the item that failed alone.
+  REQUIRE(r.first_failures.size() == 2);
   CHECK(r.first_failures[0].key == "f003.txt");
   CHECK(r.first_failures[0].mini_batch == 1);
   CHECK_THAT(r.first_failures[0].reason, Catch::Contains("scripted failure of mini-batch 1"));
-  CHECK(r.first_failures[3].key == "f008.txt");
-  CHECK(r.first_failures[3].reason == "run returned 2 results for 3 items");
+  CHECK(r.first_failures[1].key == "f008.txt");
+  CHECK(r.first_failures[1].reason == "run returned 2 results for 3 items");
+  REQUIRE(first.first_failures.size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) {
+    CHECK(r.first_failures[i].key == first.first_failures[i].key);
+    CHECK(r.first_failures[i].mini_batch == first.first_failures[i].mini_batch);
+    CHECK(r.first_failures[i].reason == first.first_failures[i].reason);
+  }
   const std::string digest = read_file(t / "out/logs/job_error.txt");
   CHECK_THAT(digest, Catch::Contains("\nitem_failed: 1\n  item 'f008.txt' (mini-batch 2): run "
                                      "returned 2 results for 3 items\n"));
@@ -539,20 +548,22 @@ TEST_CASE("a reused run's result names its first failed items as that run did",
   make_numbered_files(t / "in", 9);
   behaviour.reset();
   behaviour.drop_last = {0, 2};
+  behaviour.fail = {1};  // whole: one line, by its first item
   Config c = journal_config(t / "out");
   c.error_threshold = -1;
   const JobResult first = run_job(c, t / "in");
-  REQUIRE(first.first_failures.size() == 2);
+  REQUIRE(first.first_failures.size() == 3);
   behaviour.reset();
   const JobResult r = run_job(c, t / "in");
   REQUIRE(r.reused);
-  REQUIRE(r.first_failures.size() == 2);
-  for (std::size_t i = 0; i < 2; ++i) {
+  REQUIRE(r.first_failures.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
     CHECK(r.first_failures[i].key == first.first_failures[i].key);
     CHECK(r.first_failures[i].mini_batch == first.first_failures[i].mini_batch);
     CHECK(r.first_failures[i].reason == first.first_failures[i].reason);
   }
-  CHECK(r.first_failures[1].key == "f008.txt");
+  CHECK(r.first_failures[1].key == "f003.txt");
+  CHECK(r.first_failures[2].key == "f008.txt");
 }
 
 TEST_CASE("an identical finished run is reused and a changed input or argument runs again",

@@ -53,12 +53,16 @@ class ErrorDigest final : public JobObserver {
 
   void mini_batch_final(const MiniBatchFinal& m) override {
     if (m.from_journal) {
-      // Kept from the earlier run: its failed items as that run recorded them.
-      for (const auto& item : m.failed_items) {
-        add(m.status == MiniBatchStatus::succeeded ? "item_failed" : "failed_in_earlier_run",
+      // Kept from the earlier run: its failed items as that run recorded them, on the first
+      // screen as that run put them: each failed item of a mini-batch that succeeded, one
+      // line (its first item) for a mini-batch that failed whole.
+      const bool whole = m.status != MiniBatchStatus::succeeded;
+      for (std::size_t i = 0; i < m.failed_items.size(); ++i) {
+        const auto& item = m.failed_items[i];
+        add(whole ? "failed_in_earlier_run" : "item_failed",
             fmt::format("item '{}' (mini-batch {}): {}", item.key, m.mini_batch.index,
                         item.reason));
-        keep_first({item.key, m.mini_batch.index, item.reason});
+        if (!whole || i == 0) keep_first({item.key, m.mini_batch.index, item.reason});
       }
       return;
     }

@@ -321,13 +321,16 @@ class RunJournal {
     r.log_dir = failed_items_file_.parent_path();
     r.reused_run = fmt::format("the run that ended {} ({})",
                                format_time(scan_.end->ended_unix_seconds), scan_.end->summary);
-    // Its first failed items, as that run recorded them (read back for these few only).
+    // Its first failed items, as that run recorded them (read back for these few only) and
+    // put them on its first screen: a mini-batch that failed whole by its first item.
     constexpr std::size_t first_kept = JobResult::first_failures_kept;
     try {
       for (const auto& e : kept_) {
         if (r.first_failures.size() >= first_kept) break;
         if (e.items_failed == 0) continue;
-        for (auto& item : kept_failed_items(read_journal_data(files_, e).second))
+        auto items = kept_failed_items(read_journal_data(files_, e).second);
+        if (e.outcome == JournalOutcome::failed && items.size() > 1) items.resize(1);
+        for (auto& item : items)
           if (r.first_failures.size() < first_kept)
             r.first_failures.push_back({std::move(item.key), e.index, std::move(item.reason)});
       }
