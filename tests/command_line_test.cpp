@@ -455,6 +455,7 @@ TEST_CASE("the rerun command of one mini-batch leaves out what to do with an ear
         "./my\\ prog --only-mini-batch 0 --input 'a b' -- --resume x");
   CHECK(rerun_command("prog --name 'x --resume' --output o", 1) ==
         "prog --only-mini-batch 1 --name 'x --resume' --output o");
+  CHECK(rerun_command("prog --retry_failed -o x", 4) == "prog --only-mini-batch 4 -o x");
   CHECK(rerun_command("prog", 2) == "prog --only-mini-batch 2");
   CHECK(rerun_command("", 2).empty());
 }

@@ -69,7 +69,7 @@ using test_support::Gate;
 
 // Waits until `done()` holds; false past `limit`.
 template <class Done>
-bool eventually(Done done, std::chrono::milliseconds limit = 30s) {
+bool eventually_within(Done done, std::chrono::milliseconds limit = 30s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -492,7 +492,7 @@ TEST_CASE("processed_mini-batches.csv - a timed-out attempt is timed_out in cate
   c.run_invocation_timeout = 0.5;
   c.run_max_try = 1;
   auto scorer = make_scorer([](const FileBatch& b, Context& ctx) {
-    if (b.mini_batch_index() == 1 && !eventually([&] { return ctx.stop_requested(); }))
+    if (b.mini_batch_index() == 1 && !eventually_within([&] { return ctx.stop_requested(); }))
       throw std::runtime_error("never asked to stop");
     return keys_of(b);
   });
@@ -635,7 +635,7 @@ TEST_CASE("a user observer hears the not processed mini-batches of a stopped job
   // (the observer heard a not processed mini-batch), so the stop finds them queued.
   auto scorer = make_scorer([dropped = rec->saw_not_processed](const FileBatch& b) {
     if (b.mini_batch_index() == 0) throw std::runtime_error("broken");
-    if (!eventually([&] { return dropped->load(); }))
+    if (!eventually_within([&] { return dropped->load(); }))
       throw std::runtime_error("the job never stopped");
     return keys_of(b);
   });
@@ -670,9 +670,10 @@ TEST_CASE("an attempt that times out while the coordinator is busy is heard star
       Recorder::mini_batch_created(m);
       if (m.index != 19) return;
       shared->coordinator_busy = true;
-      held = eventually([&] { return shared->late_started_ns.load() != 0; });
+      held = eventually_within([&] { return shared->late_started_ns.load() != 0; });
       // Past mini-batch 5's run_invocation_timeout (1 s), by the clock the watchdog reads.
-      eventually([&] { return steady_ns() - shared->late_started_ns.load() > 1'000'000'000; });
+      eventually_within(
+          [&] { return steady_ns() - shared->late_started_ns.load() > 1'000'000'000; });
     }
     static std::int64_t steady_ns() {
       return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -687,11 +688,12 @@ TEST_CASE("an attempt that times out while the coordinator is busy is heard star
   c.run_max_try = 1;
   auto rec = std::make_shared<Busy>();
   auto scorer = make_scorer([shared = rec->shared](const FileBatch& b, Context& ctx) {
-    if (b.mini_batch_index() == 4 && !eventually([&] { return shared->coordinator_busy.load(); }))
+    if (b.mini_batch_index() == 4 &&
+        !eventually_within([&] { return shared->coordinator_busy.load(); }))
       throw std::runtime_error("the coordinator was never held");
     if (b.mini_batch_index() == 5) {
       shared->late_started_ns = Busy::steady_ns();
-      if (!eventually([&] { return ctx.stop_requested(); }))
+      if (!eventually_within([&] { return ctx.stop_requested(); }))
         throw std::runtime_error("never asked to stop");
     }
     return keys_of(b);
@@ -790,7 +792,7 @@ TEST_CASE("an observer that throws is dropped with a warning and the job goes on
 // nothing after 20 s.
 std::optional<std::string> running_overview(const fs::path& overview) {
   std::string text;
-  const bool seen = eventually(
+  const bool seen = eventually_within(
       [&] {
         if (!fs::exists(overview)) return false;
         text = read_file(overview);

@@ -40,7 +40,7 @@ const std::string kNumber =
 
 // What a dataset reads as: "<key> <field>|<field>..." per row and "<key> <reason>" per
 // malformed record, in input order, and the records the partitioner counted.
-struct Read {
+struct JsonlRead {
   std::vector<std::string> rows;
   std::vector<std::string> malformed;
   std::vector<std::string> header;
@@ -54,7 +54,7 @@ std::string describe(const Row& row) {
   return s;
 }
 
-void add(Read& r, const TableBatch& b) {
+void add(JsonlRead& r, const TableBatch& b) {
   for (const Row& row : b) {
     r.rows.push_back(describe(row));
     r.header = row.header().names();
@@ -63,8 +63,8 @@ void add(Read& r, const TableBatch& b) {
     r.malformed.push_back(m.reason);
 }
 
-Read read_all(const TabularDataset& d, std::uint64_t size) {
-  Read r;
+JsonlRead read_all(const TabularDataset& d, std::uint64_t size) {
+  JsonlRead r;
   TablePartitioner p(d, size);
   while (auto s = p.next()) {
     r.records += s->size();
@@ -73,8 +73,8 @@ Read read_all(const TabularDataset& d, std::uint64_t size) {
   return r;
 }
 
-Read read_keyed(const TabularDataset& d, const std::filesystem::path& spill) {
-  Read r;
+JsonlRead read_keyed(const TabularDataset& d, const std::filesystem::path& spill) {
+  JsonlRead r;
   KeyPartitioner p(d, 1 << 20, 0, {}, spill);
   while (auto s = p.next()) {
     r.records += s->size();
@@ -84,11 +84,11 @@ Read read_keyed(const TabularDataset& d, const std::filesystem::path& spill) {
 }
 
 // The same reading at every mini-batch size, from one record per slice to the whole file.
-Read read_at_all_sizes(const TabularDataset& d) {
-  const Read whole = read_all(d, std::uint64_t{1} << 20);
+JsonlRead read_at_all_sizes(const TabularDataset& d) {
+  const JsonlRead whole = read_all(d, std::uint64_t{1} << 20);
   for (std::uint64_t size : {1, 2, 5, 16, 63, 64, 65, 200}) {
     INFO("mini-batch size " << size);
-    const Read part = read_all(d, size);
+    const JsonlRead part = read_all(d, size);
     CHECK(part.rows == whole.rows);
     CHECK(part.malformed == whole.malformed);
     CHECK(part.records == whole.records);
@@ -106,7 +106,7 @@ TabularDataset one_file(const TempDir& t, const std::string& text) {
 TEST_CASE("JSON Lines: strings unescaped, numbers as written, null empty, nested minified",
           "[jsonl]") {
   TempDir t;
-  const Read r = read_at_all_sizes(one_file(
+  const JsonlRead r = read_at_all_sizes(one_file(
       t,
       "{\"s\":\"a\\\"b\\u00e9\\/\\n\", \"n\":-0.50, \"i\":-0, \"e\":1E+2, \"t\":true, \"f\":false, "
       "\"z\":null, \"arr\":[ 1 , \"x y\" , {\"k\" : [ ]} ], \"obj\":{ \"a\" : \"} \\\" ]\" }}\n"
@@ -131,26 +131,26 @@ TEST_CASE("JSON Lines: strings unescaped, numbers as written, null empty, nested
 TEST_CASE("JSON Lines: a line that is not one valid JSON object is a malformed record", "[jsonl]") {
   TempDir t;
   const std::string deep = "{\"a\":" + std::string(2000, '[') + std::string(2000, ']') + "}";
-  const Read r = read_at_all_sizes(one_file(t,
-                                            "{\"a\":1}\n"
-                                            "{\"a\":[1,,2]}\n"
-                                            "{\"a\":[01]}\n"
-                                            "{\"a\":[NaN]}\n"
-                                            "{\"a\":{\"b\":tru}}\n"
-                                            "{\"a\":\"\\ud800\"}\n"
-                                            "{\"a\":\"\xFF\"}\n"
-                                            "{\"a\":1} x\n"
-                                            "{\"a\":1}{\"a\":2}\n"
-                                            "[1]\n"
-                                            "\"text\"\n"
-                                            "3\n"
-                                            "null\n"
-                                            "{\"a\":123456789012345678901234567890}\n"
-                                            "{\"a\":1e999}\n" +
-                                                deep +
-                                                "\n"
-                                                "{\"a\":\"tab\tinside\"}\n"
-                                                "{\"a\":2}"));
+  const JsonlRead r = read_at_all_sizes(one_file(t,
+                                                 "{\"a\":1}\n"
+                                                 "{\"a\":[1,,2]}\n"
+                                                 "{\"a\":[01]}\n"
+                                                 "{\"a\":[NaN]}\n"
+                                                 "{\"a\":{\"b\":tru}}\n"
+                                                 "{\"a\":\"\\ud800\"}\n"
+                                                 "{\"a\":\"\xFF\"}\n"
+                                                 "{\"a\":1} x\n"
+                                                 "{\"a\":1}{\"a\":2}\n"
+                                                 "[1]\n"
+                                                 "\"text\"\n"
+                                                 "3\n"
+                                                 "null\n"
+                                                 "{\"a\":123456789012345678901234567890}\n"
+                                                 "{\"a\":1e999}\n" +
+                                                     deep +
+                                                     "\n"
+                                                     "{\"a\":\"tab\tinside\"}\n"
+                                                     "{\"a\":2}"));
   CHECK(r.rows == std::vector<std::string>{"a.jsonl:1 1", "a.jsonl:18 2"});
   CHECK(r.records == 18);
   const std::string bad = ": malformed record: ";
@@ -177,7 +177,7 @@ TEST_CASE("JSON Lines: a line that is not one valid JSON object is a malformed r
 
 TEST_CASE("JSON Lines: a key given twice keeps its last value in one column", "[jsonl]") {
   TempDir t;
-  const Read r = read_at_all_sizes(
+  const JsonlRead r = read_at_all_sizes(
       one_file(t, "{\"a\":1,\"b\":2,\"a\":3}\n{\"b\":4,\"a\":5,\"a\":null}\n{\"b\":6,\"b\":7}\n"));
   CHECK(r.header == std::vector<std::string>{"a", "b"});
   CHECK(r.rows == std::vector<std::string>{"a.jsonl:1 3|2", "a.jsonl:2 |4", "a.jsonl:3 |7"});
@@ -188,7 +188,7 @@ TEST_CASE("JSON Lines: a line of spaces, tabs and CRs is blank like an empty lin
   TempDir t;
   const std::string text =
       "  \t \n\n{\"a\":1}\n \n\r\n\t\r\n{\"a\":2}\n" + std::string(70, ' ') + "\n{\"a\":3}\n \t";
-  const Read r = read_at_all_sizes(one_file(t, text));
+  const JsonlRead r = read_at_all_sizes(one_file(t, text));
   CHECK(r.rows == std::vector<std::string>{"a.jsonl:3 1", "a.jsonl:7 2", "a.jsonl:9 3"});
   CHECK(r.malformed.empty());
   CHECK(r.records == 3);
@@ -196,7 +196,7 @@ TEST_CASE("JSON Lines: a line of spaces, tabs and CRs is blank like an empty lin
   write_file(t / "in/b.jsonl", text);  // grouped by key: the same records
   TableOptions o;
   o.partition_keys = {"a"};
-  const Read keyed = read_keyed(TabularDataset({(t / "in").string()}, o), t / "spill");
+  const JsonlRead keyed = read_keyed(TabularDataset({(t / "in").string()}, o), t / "spill");
   CHECK(keyed.rows == std::vector<std::string>{"b.jsonl:3 1", "b.jsonl:7 2", "b.jsonl:9 3"});
   CHECK(keyed.records == 3);
 }
@@ -232,7 +232,7 @@ TEST_CASE("JSON Lines: the record scan finds blank lines of spaces across blocks
 TEST_CASE("JSON Lines: the first valid object names the columns - bad lines before it fail alone",
           "[jsonl]") {
   TempDir t;
-  const Read r = read_at_all_sizes(
+  const JsonlRead r = read_at_all_sizes(
       one_file(t, "\n  \n{\"x\":1,\"y\":\n[1,2]\n{\"x\":1,\"y\":2}\n{\"y\":3}\n{\"z\":4}\n"));
   CHECK(r.header == std::vector<std::string>{"x", "y"});
   CHECK(r.rows == std::vector<std::string>{"a.jsonl:5 1|2", "a.jsonl:6 |3"});
@@ -245,7 +245,7 @@ TEST_CASE("JSON Lines: the first valid object names the columns - bad lines befo
             "first JSON object"});
 
   // No line is an object: every line is a malformed record, and the file is still read.
-  const Read none = read_at_all_sizes(one_file(t, "oops\n[]\n"));
+  const JsonlRead none = read_at_all_sizes(one_file(t, "oops\n[]\n"));
   CHECK(none.rows.empty());
   CHECK(none.records == 2);
   CHECK(none.malformed ==

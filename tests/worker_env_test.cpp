@@ -27,7 +27,7 @@ namespace {
 
 const std::string driver = PARALLEL_RUN_WORKER_ENV_DRIVER;
 
-std::vector<std::string> split(const std::string& s, char sep) {
+std::vector<std::string> split_at(const std::string& s, char sep) {
   std::vector<std::string> out;
   std::string part;
   std::istringstream in(s);
@@ -55,7 +55,7 @@ int run_driver(const TempDir& dir, std::vector<std::string> args,
 // {"pid": "<pid>", "A": "1", "B": "2"}.
 std::map<std::string, std::string> fields(const std::string& text) {
   std::map<std::string, std::string> m;
-  const auto parts = split(text, ' ');
+  const auto parts = split_at(text, ' ');
   if (parts.empty()) return m;
   m["pid"] = parts[0];
   for (std::size_t i = 1; i < parts.size(); ++i) {
@@ -71,7 +71,7 @@ std::map<std::string, std::string> fields(const std::string& text) {
 // The lines of inits.txt, each as fields().
 std::vector<std::map<std::string, std::string>> inits(const TempDir& t) {
   std::vector<std::map<std::string, std::string>> out;
-  for (const auto& line : split(read_file(t / "out" / "inits.txt"), '\n')) {
+  for (const auto& line : split_at(read_file(t / "out" / "inits.txt"), '\n')) {
     REQUIRE(line.rfind("init ", 0) == 0);
     out.push_back(fields(line.substr(5)));
   }
@@ -81,7 +81,7 @@ std::vector<std::map<std::string, std::string>> inits(const TempDir& t) {
 // The rows of the output, each as fields() of what follows its key, by key.
 std::map<std::string, std::map<std::string, std::string>> rows(const TempDir& t) {
   std::map<std::string, std::map<std::string, std::string>> out;
-  for (const auto& line : split(read_file(t / "out" / "parallel_run_step.txt"), '\n')) {
+  for (const auto& line : split_at(read_file(t / "out" / "parallel_run_step.txt"), '\n')) {
     const auto space = line.find(' ');
     REQUIRE(space != std::string::npos);
     out[line.substr(0, space)] = fields(line.substr(space + 1));
@@ -104,7 +104,7 @@ std::string validate_message(const std::vector<std::string>& worker_env,
   return "valid";
 }
 
-CommandLine parse(std::vector<std::string> args) {
+CommandLine parse_worker_env(std::vector<std::string> args) {
   args.insert(args.begin(), "prog");
   std::vector<const char*> argv;
   for (auto& a : args)
@@ -197,7 +197,7 @@ TEST_CASE("worker_env: a worker that replaces a crashed one takes its {local_wor
                                  "2", "--worker-env", "GPU={local_worker}", "--", "GPU"},
                                 {});
   REQUIRE(status == 0);
-  const auto crash = fields(split(read_file(t / "out" / "crash.txt"), '\n').at(0));
+  const auto crash = fields(split_at(read_file(t / "out" / "crash.txt"), '\n').at(0));
   const auto init_lines = inits(t);
   REQUIRE(init_lines.size() == 3);
   std::multiset<std::string> gpus;
@@ -265,12 +265,13 @@ TEST_CASE("worker_env: validate() names the setting and quotes the entry", "[wor
 }
 
 TEST_CASE("worker_env: --worker-env and --worker_env are repeatable", "[worker_env]") {
-  const CommandLine cl = parse({"--input", "in", "--output", "out", "--backend", "process",
-                                "--worker-env", "CUDA_VISIBLE_DEVICES={local_worker}",
-                                "--worker_env", "OMP_NUM_THREADS=1", "--worker-env", "LIST=0,1"});
+  const CommandLine cl =
+      parse_worker_env({"--input", "in", "--output", "out", "--backend", "process", "--worker-env",
+                        "CUDA_VISIBLE_DEVICES={local_worker}", "--worker_env", "OMP_NUM_THREADS=1",
+                        "--worker-env", "LIST=0,1"});
   CHECK(cl.config.worker_env == std::vector<std::string>{"CUDA_VISIBLE_DEVICES={local_worker}",
                                                          "OMP_NUM_THREADS=1", "LIST=0,1"});
-  CHECK(parse({"--input", "in", "--output", "out"}).config.worker_env.empty());
+  CHECK(parse_worker_env({"--input", "in", "--output", "out"}).config.worker_env.empty());
 }
 
 TEST_CASE("worker_env: crosses the wire with the rest of the settings", "[worker_env]") {

@@ -199,7 +199,7 @@ kill_resume)
   mpi 2 "$fi" --input in --output three --mini-batch-size 1 --process-count-per-node 1 \
     --progress none --resume > resumed.log 2>&1 || status=$?
   [ "$status" = 0 ] || { cat resumed.log; fail "resume: exit $status"; }
-  grep -q "mini-batches kept from the earlier run" resumed.log ||
+  grep -qE "mini-batch(es)? kept from the earlier run" resumed.log ||
     fail "resume kept nothing: $(grep parallel_run resumed.log)"
   same one three
   ;;

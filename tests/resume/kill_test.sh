@@ -115,7 +115,7 @@ if [ "$mode" = kill ]; then
   "$bin" "${slow[@]}" --resume >"$work/stdout" 2>"$work/stderr" ||
     fail "the resume failed: $(cat "$work/stderr")"
   [ "$(wc -l <"$work/killed/parallel_run_step.txt")" = 16 ] || fail "16 rows expected after the resume"
-  grep -q "mini-batches kept from the earlier run" "$work/stdout" ||
+  grep -qE "mini-batch(es)? kept from the earlier run" "$work/stdout" ||
     fail "the resume kept nothing: $(cat "$work/stdout")"
   echo "refused a fresh run over a killed one; --resume finished it"
   exit 0

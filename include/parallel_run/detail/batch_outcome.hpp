@@ -184,21 +184,27 @@ BatchOutcome collect_item_results(const Batch& batch, R&& result, const RowForma
 /// Adds the records a table mini-batch rejected (malformed) to `failed`, which holds the
 /// scorer's failures in item order: each goes in its place by dataset index (its line), so
 /// that failed_items.csv lists a mini-batch's items in input order, as it does when the
-/// mini-batch fails as a whole (TableSlice::for_each_item).
+/// mini-batch fails as a whole (TableSlice::for_each_item). Rows grouped by --partition-keys
+/// are not in input order: there the malformed records come after the scorer's failures.
 template <class Batch>
 void add_malformed_in_place(const Batch& batch, std::vector<FailedItem>& failed) {
   const auto& malformed = batch.malformed();
   if (malformed.empty()) return;
+  bool in_input_order = true;
+  for (std::size_t i = 1; i < batch.size() && in_input_order; ++i)
+    in_input_order = item_index_of(batch[i - 1]) < item_index_of(batch[i]);
   std::vector<FailedItem> merged;
   merged.reserve(failed.size() + malformed.size());
-  std::size_t next = 0, pos = 0;  // the next malformed record; where the last failure was
+  std::size_t next = 0, pos = 0;  // the next malformed record; where the next failure may be
   for (FailedItem& f : failed) {
     // Failures were added in item order, each under its item's key: found walking forward.
-    while (pos < batch.size() && item_key_of(batch[pos]) != f.key)
+    while (in_input_order && pos < batch.size() && item_key_of(batch[pos]) != f.key)
       ++pos;
-    if (pos < batch.size())
+    if (in_input_order && pos < batch.size()) {
       for (; next < malformed.size() && malformed[next].index < item_index_of(batch[pos]); ++next)
         merged.push_back({malformed[next].key, malformed[next].reason});
+      ++pos;  // the next failure is a later item (two items may share a key)
+    }
     merged.push_back(std::move(f));
   }
   for (; next < malformed.size(); ++next)

@@ -52,7 +52,8 @@ inline std::string rerun_command(const std::string& command_line, std::size_t mi
   for (std::size_t w = 1; w < words.size(); ++w) {
     const std::string_view word = words[w].substr(1);  // without its space
     scorers = scorers || word == "--";
-    if (!scorers && (word == "--resume" || word == "--retry-failed" || word == "--restart"))
+    if (!scorers && (word == "--resume" || word == "--retry-failed" || word == "--retry_failed" ||
+                     word == "--restart"))
       continue;
     command += words[w];
   }
