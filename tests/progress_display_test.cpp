@@ -208,3 +208,24 @@ TEST_CASE("the job log calls its hook before each line it echoes to stderr, not 
   log.record("INFO", "only in master.txt");
   CHECK(wiped == 1);
 }
+
+TEST_CASE("counts in messages are singular for one and plural otherwise", "[progress]") {
+  using detail::counted;
+  CHECK(counted(1, "mini-batch") == "1 mini-batch");
+  CHECK(counted(2, "mini-batch") == "2 mini-batches");
+  CHECK(counted(0, "item") == "0 items");
+  CHECK(counted(1, "input entry") == "1 input entry");
+  CHECK(counted(3, "input entry") == "3 input entries");
+  CHECK(counted(2, "thread worker") == "2 thread workers");
+  // The job's summary counts with it.
+  JobResult r;
+  r.mini_batches_resumed = 1;
+  r.mini_batches_inputs_changed = 1;
+  r.inputs_skipped = 1;
+  r.duplicate_keys = 1;
+  CHECK_THAT(r.summary(), Catch::Contains("; 1 mini-batch kept from the earlier run; 1 mini-batch "
+                                          "of the earlier run ran again (its inputs changed); 1 "
+                                          "input entry not read; 1 duplicate key"));
+  r.inputs_skipped = 2;
+  CHECK_THAT(r.summary(), Catch::Contains("; 2 input entries not read;"));
+}

@@ -195,20 +195,22 @@ void add_malformed_in_place(const Batch& batch, std::vector<FailedItem>& failed)
     in_input_order = item_index_of(batch[i - 1]) < item_index_of(batch[i]);
   std::vector<FailedItem> merged;
   merged.reserve(failed.size() + malformed.size());
-  std::size_t next = 0, pos = 0;  // the next malformed record; where the next failure may be
+  std::size_t next = 0;  // the next malformed record
+  auto malformed_before = [&](std::size_t index) {
+    for (; next < malformed.size() && malformed[next].index < index; ++next)
+      merged.push_back({malformed[next].key, malformed[next].reason});
+  };
+  std::size_t pos = 0;  // where the next failure may be
   for (FailedItem& f : failed) {
-    // Failures were added in item order, each under its item's key: found walking forward.
-    while (in_input_order && pos < batch.size() && item_key_of(batch[pos]) != f.key)
-      ++pos;
-    if (in_input_order && pos < batch.size()) {
-      for (; next < malformed.size() && malformed[next].index < item_index_of(batch[pos]); ++next)
-        merged.push_back({malformed[next].key, malformed[next].reason});
-      ++pos;  // the next failure is a later item (two items may share a key)
+    if (in_input_order) {
+      // Failures were added in item order, each under its item's key: found walking forward.
+      while (pos < batch.size() && item_key_of(batch[pos]) != f.key)
+        ++pos;
+      if (pos < batch.size()) malformed_before(item_index_of(batch[pos++]));
     }
     merged.push_back(std::move(f));
   }
-  for (; next < malformed.size(); ++next)
-    merged.push_back({malformed[next].key, malformed[next].reason});
+  malformed_before(SIZE_MAX);
   failed = std::move(merged);
 }
 
