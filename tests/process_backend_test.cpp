@@ -58,11 +58,12 @@ struct Program {
   /// `own_group`: in a process group of its own, as a shell's job (the test signals it whole,
   /// as a terminal's Ctrl-C does).
   pid_t start(const std::string& program, std::vector<std::string> args,
-              const std::vector<std::string>& extra_env = {}, bool own_group = false) {
+              const std::vector<std::string>& extra_env = {}, bool own_group = false,
+              test_support::Streams streams = test_support::Streams::files) {
     args.insert(args.begin(), program);
     std::vector<std::string> env = {"PARALLEL_RUN_TEST_TAG=" + tag};
     env.insert(env.end(), extra_env.begin(), extra_env.end());
-    const pid_t pid = test_support::spawn_in(dir.path(), std::move(args), env, own_group);
+    const pid_t pid = test_support::spawn_in(dir.path(), std::move(args), env, own_group, streams);
     REQUIRE(pid > 0);
     return pid;
   }
@@ -769,6 +770,31 @@ TEST_CASE("an output that cannot be written ends the job as with threads", "[pro
   const std::string master = read_file(p.dir / "out" / "logs" / "master.txt");
   CHECK(master.find("broke the protocol") == std::string::npos);
   CHECK(q.err.find("broke the protocol") == std::string::npos);
+  CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a job whose stdout and stderr are a closed pipe runs to its end, as it would beside",
+          "[process]") {
+  // `job 2>&1 | head -1`: head has exited by the time the job writes its warnings, the
+  // scorer's own lines (thread backend) and the summary; those writes fail, and the job goes on.
+  const bool threads = GENERATE(true, false);
+  Program p;
+  std::vector<std::string> words(12, "ok");
+  words[4] = "throw-once";
+  p.inputs(words);
+  const std::vector<std::string> args = threads ? thread_args({}) : process_args({});
+  const std::string out_dir = threads ? "thread" : "out";
+  const Ran beside = p.run(fault_injection, args);
+  REQUIRE(beside.status == 0);
+  const std::string rows = read_file(p.dir / out_dir / "parallel_run_step.txt");
+  std::filesystem::remove_all(p.dir / out_dir);
+  const Ran closed =
+      p.wait(p.start(fault_injection, args, {}, false, test_support::Streams::closed_pipe));
+  CHECK(closed.status == 0);
+  CHECK(read_file(p.dir / out_dir / "parallel_run_step.txt") == rows);
+  const std::string master = read_file(p.dir / out_dir / "logs" / "master.txt");
+  CHECK(matches(master, "mini-batch 1 attempt 1/3 failed"));
+  CHECK(matches(master, "items 12/12 succeeded, 0 failed"));
   CHECK(p.tagged().empty());
 }
 

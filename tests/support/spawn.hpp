@@ -21,13 +21,22 @@ extern char** environ;
 
 namespace test_support {
 
-/// Starts `argv[0]` with `argv` in `dir`, its stdout and stderr in dir/stdout.txt and
-/// dir/stderr.txt, with this process's environment followed by `extra_env` ("NAME=value"; a
-/// name this process already has keeps its value: getenv finds the first). `own_group`: in a
-/// process group of its own, as a shell's job (the test signals it whole, as a terminal's Ctrl-C
-/// does). Returns its pid, or -1 when it could not be started.
+/// Where a started program's stdout and stderr go.
+enum class Streams {
+  files,        // dir/stdout.txt and dir/stderr.txt
+  closed_pipe,  // a pipe nobody reads (its read end closed, as after `| head` exited), with
+                // SIGPIPE's default action: a write there kills a program that does not
+                // ignore it
+};
+
+/// Starts `argv[0]` with `argv` in `dir`, its stdout and stderr as `streams` says, with this
+/// process's environment followed by `extra_env` ("NAME=value"; a name this process already
+/// has keeps its value: getenv finds the first). `own_group`: in a process group of its own,
+/// as a shell's job (the test signals it whole, as a terminal's Ctrl-C does). Returns its pid,
+/// or -1 when it could not be started.
 inline pid_t spawn_in(const std::filesystem::path& dir, std::vector<std::string> argv,
-                      const std::vector<std::string>& extra_env = {}, bool own_group = false) {
+                      const std::vector<std::string>& extra_env = {}, bool own_group = false,
+                      Streams streams = Streams::files) {
   std::vector<char*> args;
   for (auto& a : argv)
     args.push_back(a.data());
@@ -41,21 +50,37 @@ inline pid_t spawn_in(const std::filesystem::path& dir, std::vector<std::string>
   envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, (dir / "stdout.txt").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
+  short flags = 0;
+  int pipe_fds[2] = {-1, -1};
+  if (streams == Streams::closed_pipe) {
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return -1;
+    ::close(pipe_fds[0]);
+    posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pipe_fds[1], 2);
+    sigset_t pipe_signal;
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    posix_spawnattr_setsigdefault(&attr, &pipe_signal);
+    flags |= POSIX_SPAWN_SETSIGDEF;
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 1, (dir / "stdout.txt").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, (dir / "stderr.txt").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
+  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
   if (own_group) {
     posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    flags |= POSIX_SPAWN_SETPGROUP;
   }
+  posix_spawnattr_setflags(&attr, flags);
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, args[0], &fa, &attr, args.data(), envp.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
+  if (pipe_fds[1] >= 0) ::close(pipe_fds[1]);
   return rc == 0 ? pid : -1;
 }
 

@@ -300,6 +300,8 @@ class Coordinator {
     if constexpr (requires { backend.node_names(); }) node_names_ = backend.node_names();
     backend_ = &backend;
 
+    // A closed stderr or stdout (`job 2>&1 | head`) costs the messages, not the job.
+    SigpipeIgnored sigpipe_ignored;
     // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully: no new
     // mini-batch starts, running ones finish, the output is written.
     StopSignals signals(io, cfg.stop_on_signals, [this](int signal) {

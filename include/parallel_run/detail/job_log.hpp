@@ -35,10 +35,10 @@ class JobLog : public LeveledLog<JobLog> {
     if (before_echo_ && echoed_ <= max_echoed) before_echo_();
     // A million failing items must not flood the terminal: the log file has them all.
     if (++echoed_ <= max_echoed)
-      fmt::print(stderr, "parallel_run: {}: {}\n", level == "ERROR" ? "error" : "warning",
-                 escape_control(message));
+      echo_to_stderr(fmt::format("parallel_run: {}: {}\n", level == "ERROR" ? "error" : "warning",
+                                 escape_control(message)));
     else if (echoed_ == max_echoed + 1)
-      fmt::print(stderr, "parallel_run: further warnings and errors are only in logs/master.txt\n");
+      echo_to_stderr("parallel_run: further warnings and errors are only in logs/master.txt\n");
   }
   LineFile file_;
   bool echo_;

@@ -39,6 +39,13 @@ inline std::string escape_control(std::string_view text) {
   return out;
 }
 
+/// Writes `text` to stderr as it is. Best effort: a closed stderr (piped into `head`, which
+/// has exited) loses the text, which the job's log file also holds, and never fails the job
+/// (fmt::print would throw).
+inline void echo_to_stderr(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
 /// "<time> <LEVEL> <message>" lines appended to a file created (with its folder) on first use.
 class LineFile {
  public:
@@ -58,7 +65,9 @@ class LineFile {
       out_ = std::fopen(file_.c_str(), mode_.c_str());
       if (!out_) return;  // a log that cannot be written must not fail the job
     }
-    fmt::print(out_, "{} {} {}\n", timestamp(), level, escape_control(message));
+    // fwrite, not fmt::print, which throws when the disk is full.
+    const std::string line = fmt::format("{} {} {}\n", timestamp(), level, escape_control(message));
+    std::fwrite(line.data(), 1, line.size(), out_);
     std::fflush(out_);
   }
   /// Appends `text` as it is (whole lines, already escaped or quoted), flushed at once.

@@ -187,7 +187,7 @@ class ProgressDisplay final : public JobObserver {
       last_line_ = std::chrono::steady_clock::now();
       const std::string line = "progress: " + update().text();
       if (record_) record_(line);
-      if (echo_lines_) fmt::print(stderr, "parallel_run: {}\n", line);
+      if (echo_lines_) echo_to_stderr("parallel_run: " + line + "\n");
     }
   }
   void job_ended(const JobResult&) override {
@@ -233,7 +233,7 @@ class ProgressDisplay final : public JobObserver {
     winsize ws{};
     if (::ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 && line.size() >= ws.ws_col)
       line.resize(ws.ws_col - 1u);
-    fmt::print(stderr, "\r{}\x1b[K", line);
+    echo_to_stderr("\r" + line + "\x1b[K");
     std::fflush(stderr);
     drawn_ = true;
   }

@@ -2,7 +2,8 @@
 // io_context. The first signal calls back and puts the default action back, so a second one
 // ends the process at once; when the job ends, the host program's own handling is restored
 // (Asio alone would leave SIG_DFL). A signal that was ignored when the job started (a
-// background job of a shell script) stays ignored.
+// background job of a shell script) stays ignored. SigpipeIgnored: while a job runs, a write
+// to a closed pipe is an error, not the end of the process.
 #pragma once
 #include "parallel_run/version.hpp"
 
@@ -10,7 +11,9 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <functional>
+#include <mutex>
 #include <vector>
 
 PARALLEL_RUN_BEGIN_NAMESPACE
@@ -57,6 +60,52 @@ class StopSignals {
   };
   boost::asio::signal_set set_;
   std::vector<Saved> saved_;
+};
+
+/// SIGPIPE ignored while one lives, when its action was the default: a write to a closed pipe
+/// (stderr piped into `head`, which has exited) then fails with EPIPE, which the stream keeps
+/// as its error, instead of killing the job with its output unwritten. The action from before
+/// comes back when the last one ends (the jobs of one process may overlap). Worker processes
+/// start with every signal's default action (process_spawn.hpp).
+class SigpipeIgnored {
+ public:
+  SigpipeIgnored() {
+    State& s = state();
+    std::lock_guard lock(s.mutex);
+    if (s.holders++ > 0) return;
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    s.changed = ::sigaction(SIGPIPE, nullptr, &s.previous) == 0 &&
+                s.previous.sa_handler == SIG_DFL && ::sigaction(SIGPIPE, &ignore, nullptr) == 0;
+  }
+  ~SigpipeIgnored() {
+    State& s = state();
+    std::lock_guard lock(s.mutex);
+    if (--s.holders > 0 || !s.changed) return;
+    // What was written meanwhile goes first: a write left in a buffer for exit() to flush
+    // would raise the signal then.
+    std::fflush(nullptr);
+    // Only our own SIG_IGN is undone: a host that set a handler meanwhile keeps it.
+    struct sigaction now {};
+    if (::sigaction(SIGPIPE, nullptr, &now) == 0 && now.sa_handler == SIG_IGN)
+      ::sigaction(SIGPIPE, &s.previous, nullptr);
+    s.changed = false;
+  }
+  SigpipeIgnored(const SigpipeIgnored&) = delete;
+  SigpipeIgnored& operator=(const SigpipeIgnored&) = delete;
+
+ private:
+  struct State {
+    std::mutex mutex;
+    int holders = 0;
+    bool changed = false;
+    struct sigaction previous {};
+  };
+  static State& state() {
+    static State s;
+    return s;
+  }
 };
 
 }  // namespace detail

@@ -8,6 +8,7 @@
 #include "parallel_run/detail/leveled_log.hpp"
 #include "parallel_run/detail/overview_file.hpp"
 #include "parallel_run/detail/quote.hpp"
+#include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
 #include <CLI/CLI.hpp>
@@ -349,6 +350,17 @@ PARALLEL_RUN_DECL int run_main(int argc, const char* const* argv, Config default
                                const std::string& description, std::ostream& out, std::ostream& err,
                                const std::function<JobResult(const CommandLine&)>& run_job) {
   CommandLine cl;
+  // The summary too: a job whose stderr is a closed pipe exits with its own status. The
+  // streams are flushed before SIGPIPE's action comes back.
+  struct Flushed {
+    std::ostream& out;
+    std::ostream& err;
+    SigpipeIgnored sigpipe_ignored;
+    ~Flushed() {
+      out.flush();
+      err.flush();
+    }
+  } flushed{out, err, {}};
   // A detached worker thread still inside the scorer would race with static destructors
   // at exit: end the process without them (the output is already complete on disk).
   auto finish = [&out, &err](int status) {
