@@ -471,6 +471,28 @@ TEST_CASE("malformed records are reported, not lost, and limit counts records",
   CHECK(read_file(t2 / "out/parallel_run_step.txt") == "a.csv:2\na.csv:4\na.csv:3\nb.csv:2\n");
 }
 
+TEST_CASE("grouped by key, a mini-batch lists its malformed records after the scorer's failures",
+          "[key_partition][malformed]") {
+  // Its rows are in key order, not input order: line 4 (malformed) cannot go "in its place".
+  TempDir t;
+  write_file(t / "in/a.csv", "v,user\nx,a\n1,b\n2,a,extra\ny,b\n3,a\n");
+  const JobResult r =
+      ParallelRun(key_config(t, "1MB"), make_scorer([](const TableBatch& batch) {
+                    return parallel_run::map_items(batch,
+                                                   [](const Row& row) { return row.get<int>("v"); });
+                  }))
+          .run(keyed(t, {"user"}));
+  CHECK(r.items_succeeded == 2);
+  CHECK(r.items_failed == 3);
+  // Group a (lines 2 and 6), then group b (lines 3 and 5).
+  CHECK(read_file(t / "out/parallel_run_step.txt") == "3\n1\n");
+  CHECK(read_file(t / "out/logs/failed_items.csv") ==
+        "key,mini_batch,attempts,reason\n"
+        "a.csv:2,0,1,[parallel_run.input] a.csv:2: column 'v': cannot parse 'x' as an integer\n"
+        "a.csv:5,0,1,[parallel_run.input] a.csv:5: column 'v': cannot parse 'y' as an integer\n"
+        "a.csv:4,0,1,\"a.csv:4: malformed record: 3 fields, the header has 2\"\n");
+}
+
 TEST_CASE("JSON Lines rows are grouped by their members", "[key_partition]") {
   TempDir t;
   write_file(t / "in/a.jsonl",
