@@ -12,6 +12,7 @@
 #include "parallel_run/item_result.hpp"
 #include "parallel_run/detail/clock.hpp"
 #include "parallel_run/detail/counted.hpp"
+#include "parallel_run/detail/kept_checker.hpp"
 #include "parallel_run/detail/node_identity.hpp"
 #include "parallel_run/detail/error_digest.hpp"
 #include "parallel_run/detail/job_files.hpp"
@@ -24,7 +25,6 @@
 #include "parallel_run/detail/scorer_lifecycle.hpp"
 #include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/task.hpp"
-#include "parallel_run/detail/two_threads.hpp"
 #include "parallel_run/detail/temp_names.hpp"
 #include "parallel_run/detail/thread_backend.hpp"
 
@@ -36,6 +36,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -198,6 +199,7 @@ class Coordinator {
         c->backend_ = nullptr;
         c->ordered_ = nullptr;
         c->io_ = nullptr;
+        c->kept_checker_ = nullptr;
         c->rows_file_ = nullptr;
         c->failed_file_ = nullptr;
         if (c->inputs_) *c->inputs_ = InputReport{};
@@ -265,6 +267,28 @@ class Coordinator {
     auto metrics = std::make_shared<MetricSink>(files_.metrics());
     boost::asio::io_context io;
     io_ = &io;
+    // A resume checks the kept mini-batches' inputs on a thread of its own (kept_checker.hpp);
+    // a verdict the job's thread waits for brings it back here through the io_context.
+    std::optional<KeptChecker<Batch>> kept_checker;
+    if (journal_ && journal_->resuming()) {
+      kept_checker.emplace(
+          [mode = journal_->fingerprint_mode()](const Batch& b, CanonicalFolders& folders) {
+            return task_input_hash(b, mode, folders);
+          },
+          [journal = journal_.get()](const Batch& b, std::uint64_t hash, ChangeCheck& check) {
+            return journal->inputs_unchanged(b, hash, check);
+          },
+          [this, &io] {
+            if (kept_ready_posted_.exchange(true)) return;
+            boost::asio::post(io, [this] {
+              kept_ready_posted_.store(false);
+              if (settle_posted_) return;  // a settle is queued already
+              settle_kept(kept_slice);
+              fill();
+            });
+          });
+      kept_checker_ = &*kept_checker;
+    }
     BackendEvents events{
         [this](std::uint64_t id, BatchOutcome o) { on_result(id, std::move(o)); },
         [this](std::uint64_t id, std::string reason, FailureKind kind, AttemptTimes times) {
@@ -558,6 +582,7 @@ class Coordinator {
     std::shared_ptr<const Batch> batch;
     std::shared_ptr<const MiniBatchInfo> info;
     std::uint64_t input_hash = 0;
+    std::shared_ptr<const KeptVerdict> verdict;  // a kept one's, from the KeptChecker
   };
 
   bool finished() const {
@@ -639,11 +664,11 @@ class Coordinator {
       auto info = std::make_shared<const MiniBatchInfo>(describe(*batch));
       observers_.notify([&](JobObserver& o) { o.mini_batch_created(*info); });
       if (journal_ && journal_->resuming() && journal_->has_kept(batch->mini_batch_index())) {
-        // Hashed here only to compare with a kept record; the others on the journal's thread
-        // (journal_finished), as in a fresh run. Settled in groups (settle_kept()).
-        const std::uint64_t input_hash =
-            task_input_hash(*batch, journal_->fingerprint_mode(), kept_folders_);
-        cut_kept_.push_back(Held{std::move(batch), std::move(info), input_hash});
+        // Hashed and checked by the KeptChecker, only to compare with a kept record (the
+        // others are hashed on the journal's thread, journal_finished, as in a fresh run).
+        // Settled in groups (settle_kept()).
+        auto verdict = kept_checker_->add(batch);
+        cut_kept_.push_back(Held{std::move(batch), std::move(info), 0, std::move(verdict)});
         continue;
       }
       // Not kept: it starts now, before the kept ones cut ahead of it are settled (its rows
@@ -665,9 +690,10 @@ class Coordinator {
   }
 
   // Mini-batches the earlier run finished are cut up to `kept_ahead` before any is settled,
-  // so that the ones to run after them start at once; then they are settled `kept_slice` at
-  // a time between the workers' events (settle_soon()), on this thread alone, or all at once
-  // on two threads when nothing runs. A slice is short beside the work left queued when the
+  // so that the ones to run after them start at once; the KeptChecker checks their inputs as
+  // they are cut (on the core left idle while this thread cuts, before the workers start);
+  // then they are settled `kept_slice` at a time between the workers' events (settle_soon()),
+  // or all at once when nothing runs. A slice is short beside the work left queued when the
   // workers ask for more: slices of 128 on two threads left the workers idle a fifth of a
   // small-files resume, since this thread is what hands them work (its trace: gaps of 1.4 ms
   // every 2.9 ms on each worker; docs/benchmarks.md). By that run's costs (about 30 us of
@@ -682,6 +708,12 @@ class Coordinator {
   void settle_soon() {
     // Held or alone, a suspect's end (an event) settles them.
     if (settle_posted_ || ((held_ || alone_) && !stopping_)) return;
+    // Not checked yet: the checker says when it is (posting now would only spin).
+    if (kept_checker_ && !cut_kept_.empty() && cut_kept_.front().verdict &&
+        !cut_kept_.front().verdict->ready()) {
+      kept_checker_->want(*cut_kept_.front().verdict);
+      return;
+    }
     settle_posted_ = true;
     boost::asio::post(*io_, [this] {
       settle_posted_ = false;
@@ -691,29 +723,38 @@ class Coordinator {
   }
 
   // Mini-batches the earlier run finished, cut in a row, are settled in order, at most `limit`
-  // of them: first their inputs' ctimes are checked (a stat per file with metadata
-  // fingerprints; on two threads when nothing runs), most of what a kept one costs; then, one at
-  // a time (memory: one mini-batch's bytes), each one's bytes are read from the journal, or,
-  // changed or unreadable, it runs. False when a suspect among them is held to run alone:
+  // of them and, with a limit, only those the KeptChecker has checked (their inputs' hash and
+  // ctimes: a stat per file with metadata fingerprints, most of what a kept one costs; without
+  // a limit it waits for them); then, one at a time (memory: one mini-batch's bytes), each
+  // one's bytes are read from the journal, or, changed or unreadable, it runs. False when a
+  // suspect among them is held to run alone:
   // those after it wait in cut_kept_ (nothing starts beside it). While a suspect waits or runs
   // alone, nothing is settled; once the job stops, what would run is listed as not processed.
   bool settle_kept(std::size_t limit = SIZE_MAX) {
     if (cut_kept_.empty()) return true;
     if ((held_ || alone_) && !stopping_) return !held_;
-    const std::size_t n = std::min(limit, cut_kept_.size());
+    std::size_t n = std::min(limit, cut_kept_.size());
+    if (limit != SIZE_MAX) {
+      // Between the workers' events: only those the checker has done (it says when more are).
+      std::size_t ready = 0;
+      while (ready < n && cut_kept_[ready].verdict->ready())
+        ++ready;
+      if (ready == 0) {
+        kept_checker_->want(*cut_kept_.front().verdict);
+        return true;
+      }
+      n = ready;
+    }
     std::vector<Held> cut(
         std::make_move_iterator(cut_kept_.begin()),
         std::make_move_iterator(cut_kept_.begin() + static_cast<std::ptrdiff_t>(n)));
     cut_kept_.erase(cut_kept_.begin(), cut_kept_.begin() + static_cast<std::ptrdiff_t>(n));
     std::vector<char> same(cut.size(), 0);
-    // Beside running workers, a second thread would only take a core from them.
-    on_two_threads(
-        cut.size(), in_flight_.empty() ? 16 : SIZE_MAX, [&](std::size_t first, std::size_t step) {
-          ChangeCheck own;  // the second thread's: kept_inputs_ is this thread's
-          ChangeCheck& inputs = first == 0 ? kept_inputs_ : own;
-          for (std::size_t i = first; i < cut.size(); i += step)
-            same[i] = journal_->inputs_unchanged(*cut[i].batch, cut[i].input_hash, inputs) ? 1 : 0;
-        });
+    for (std::size_t i = 0; i < cut.size(); ++i) {
+      kept_checker_->wait(*cut[i].verdict);
+      cut[i].input_hash = cut[i].verdict->input_hash;
+      same[i] = cut[i].verdict->state.load(std::memory_order_acquire) == KeptVerdict::same;
+    }
     for (std::size_t i = 0; i < cut.size(); ++i) {
       Held& h = cut[i];
       if (!same[i] && result_.mini_batches_inputs_changed++ == 0)
@@ -761,7 +802,7 @@ class Coordinator {
             "mini-batch {} ({}) was running when a process of this run died ({} of at most {} "
             "times): it runs again, alone",
             info->index, ProcessedLog::mini_batch_detail(*info), deaths, poison_deaths());
-        held_ = Held{std::move(batch), std::move(info), input_hash};
+        held_ = Held{std::move(batch), std::move(info), input_hash, {}};
         return false;
       }
     }
@@ -1315,12 +1356,12 @@ class Coordinator {
     if (cfg.only_mini_batch >= 0) return "off (a run of one mini-batch keeps none)";
     return "off";
   }
-  std::optional<Held> held_;          // a suspect waiting to run alone
-  std::deque<Held> cut_kept_;         // cut, finished by the earlier run: see settle_kept()
-  bool settle_posted_ = false;        // settle_soon() is queued
-  ChangeCheck kept_inputs_;           // checks their inputs on this thread
-  CanonicalFolders kept_folders_;     // names their inputs on this thread
-  std::optional<std::size_t> alone_;  // the suspect running alone
+  std::optional<Held> held_;    // a suspect waiting to run alone
+  std::deque<Held> cut_kept_;   // cut, finished by the earlier run: see settle_kept()
+  bool settle_posted_ = false;  // settle_soon() is queued
+  KeptChecker<Batch>* kept_checker_ = nullptr;  // a resume's, while the job runs
+  std::atomic<bool> kept_ready_posted_{false};  // the checker's call back is queued
+  std::optional<std::size_t> alone_;            // the suspect running alone
   std::size_t init_failures_ = 0;
   bool exhausted_ = false;
   bool stopping_ = false;
