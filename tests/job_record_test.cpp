@@ -802,6 +802,62 @@ std::optional<std::string> running_overview(const fs::path& overview) {
   return seen ? std::optional<std::string>(text) : std::nullopt;
 }
 
+TEST_CASE("a job on the output or log folder of a running job is refused, naming the setting",
+          "[record][lock]") {
+  TempDir t;
+  make_numbered_files(t / "in", 9);
+  Config c = record_config(t / "out");
+  c.log_dir = t / "logs";  // elsewhere: it is held too
+  Gate gate;
+  std::atomic<int> started{0};
+  auto scorer = make_scorer([&](const FileBatch& b) {
+    ++started;
+    if (!gate.wait()) throw std::runtime_error("gate never opened");
+    return keys_of(b);
+  });
+  auto job = std::async(std::launch::async, [&] { return run(c, inputs(t), scorer); });
+  for (int i = 0; i < 2000 && started == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  REQUIRE(started > 0);
+  std::atomic<int> second_scored{0};
+  auto second = make_scorer([&](const FileBatch& b) {
+    ++second_scored;
+    return keys_of(b);
+  });
+  auto refused = [&](Config other, const std::string& setting, const fs::path& folder) {
+    try {
+      run(other, inputs(t), second);
+      FAIL("not refused: " << setting);
+    } catch (const ConfigError& e) {
+      CHECK(e.setting() == setting);
+      CHECK(std::string(e.what()) ==
+            "[parallel_run.config." + setting + "] " + setting + " '" + folder.string() +
+                "' is in use by another job that is still running (a process, or a process it "
+                "started, holds its lock): wait for that job to end, or give this one another " +
+                setting);
+    }
+  };
+  Config same_output = c;
+  same_output.log_dir = t / "other_logs";
+  refused(same_output, "output_dir", t / "out");
+  same_output.resume = ResumeMode::resume;  // what the first job's "died" journal would ask
+  refused(same_output, "output_dir", t / "out");
+  Config same_logs = c;
+  same_logs.output_dir = t / "out2";
+  refused(same_logs, "log_dir", t / "logs");
+  CHECK(second_scored == 0);
+  gate.open();
+  const JobResult r = job.get();
+  CHECK(r.succeeded);
+  CHECK(r.items_succeeded == 9);
+  CHECK(read_file(t / "out/parallel_run_step.txt") == numbered_keys(9));
+  // Once it has ended, the folders are free.
+  Config after = same_logs;
+  const JobResult r2 = run(after, inputs(t), second);
+  CHECK(r2.succeeded);
+  CHECK(second_scored == 3);
+}
+
 TEST_CASE("overview.txt says the job is running while it runs and how it ended",
           "[record][overview]") {
   TempDir t;

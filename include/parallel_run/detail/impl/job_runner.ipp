@@ -8,6 +8,7 @@
 #include "parallel_run/detail/cluster_protocol.hpp"
 #include "parallel_run/detail/coordinator.hpp"
 #include "parallel_run/detail/file_partitioner.hpp"
+#include "parallel_run/detail/folder_lock.hpp"
 #include "parallel_run/detail/input_report.hpp"
 #include "parallel_run/detail/job_files.hpp"
 #include "parallel_run/detail/key_partitioner.hpp"
@@ -96,6 +97,9 @@ JobResult coordinate_job(std::shared_ptr<const Config> config, MakePartitioner& 
                          const ClusterJob* cluster) {
   using Partitioner = std::invoke_result_t<MakePartitioner, std::shared_ptr<InputReport>>;
   using Task = typename Partitioner::batch_type;
+  // Held until the job ends, from before the journal is read: a second job on these folders
+  // is refused while this one runs (folder_lock.hpp).
+  const JobFolderLocks locks(config->output_dir, config->effective_log_dir());
   std::shared_ptr<RunJournal> journal = open_journal(*config, table, scorer_type);
   if (journal)
     if (auto reused = journal->reuse(make_partitioner(std::make_shared<InputReport>())))
