@@ -2,12 +2,15 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <string>
 #include <vector>
@@ -374,6 +377,28 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   CHECK(detail::program_identity("") == detail::program_identity(""));
   CHECK(detail::program_identity("").rfind("executable xxh64:", 0) == 0);
   CHECK(detail::program_identity("2.1") == "version 2.1");
+}
+
+TEST_CASE("a FIFO is not fingerprinted by content, and does not block the job", "[journal]") {
+  TempDir dir;
+  const fs::path fifo = dir.path() / "b2";
+  REQUIRE(::mkfifo(fifo.c_str(), 0644) == 0);
+  auto hashed = std::async(std::launch::async, [&] {
+    try {
+      detail::hash_file(fifo);
+      return std::string("hashed");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+  });
+  if (hashed.wait_for(10s) != std::future_status::ready) {
+    // Blocked opening it: a writer lets it go, so that the test ends.
+    const int w = ::open(fifo.c_str(), O_WRONLY);
+    if (w >= 0) ::close(w);
+    FAIL("hash_file blocked on a FIFO");
+  }
+  CHECK_THAT(hashed.get(), Catch::EndsWith("cannot fingerprint '" + fifo.string() +
+                                           "': not a regular file (a FIFO, a device or a folder)"));
 }
 
 TEST_CASE("the executable's hash is kept beside its identity and used while that holds",

@@ -61,10 +61,19 @@ inline std::uint64_t hash_bytes(std::string_view bytes, std::uint64_t seed = 0) 
 /// read.
 inline std::uint64_t hash_file(const std::filesystem::path& path, std::uint64_t offset = 0,
                                std::uint64_t length = UINT64_MAX) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO put where an input was opens at once (blocking, it waited for a writer
+  // forever, and the job with it), and is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     throw InputError(
         fmt::format("cannot read '{}' to fingerprint it: {}", path.string(), std::strerror(errno)));
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw InputError(
+        fmt::format("cannot fingerprint '{}': not a regular file (a FIFO, a device or a folder)",
+                    path.string()));
+  }
   std::unique_ptr<XXH64_state_t, decltype(&XXH64_freeState)> state(XXH64_createState(),
                                                                    &XXH64_freeState);
   XXH64_reset(state.get(), 0);
