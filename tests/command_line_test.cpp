@@ -172,6 +172,19 @@ TEST_CASE("usage and configuration errors exit 2 with a one-line reason", "[comm
   CHECK(r.err ==
         "parallel_run: [parallel_run.config.mini_batch_size] mini_batch_size counts files for "
         "file inputs and must be an integer in [1, 2147483647], got '10MB'\n");
+  // An empty value (a shell variable that expanded to nothing) is not the default.
+  r = invoke_main({"--input", in, "--output", out, "--mini-batch-size", ""},
+                  key_and_argument_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.mini_batch_size] --mini-batch-size is empty: give a "
+        "number of files (10) or, for tables, a size (1MB), or leave the flag out for the "
+        "default\n");
+  r = invoke_main({"--input", in, "--output", out, "--log-dir", ""}, key_and_argument_scorer());
+  CHECK(r.status == 2);
+  CHECK(r.err ==
+        "parallel_run: [parallel_run.config.log_dir] --log-dir is empty: give a folder, or leave "
+        "the flag out for <output>/logs\n");
   // A value that is not a number: the setting and its range, as for one out of range.
   r = invoke_main({"--input", in, "--output", out, "--run-max-try", "many"},
                   key_and_argument_scorer());

@@ -153,7 +153,9 @@ TEST_CASE("a job whose inputs hold no item succeeds with a warning", "[outcome][
   CHECK(r.items_total == 0);
   CHECK(r.inputs_skipped == 1);
   CHECK_THAT(read_file(t / "out/logs/master.txt"),
-             Catch::Contains("WARNING the inputs hold no items: nothing was scored"));
+             Catch::Contains("WARNING the inputs hold no items: nothing was scored (1 input entry "
+                             "not read: " +
+                             (t / "out/logs/skipped_inputs.csv").string() + " says why)\n"));
   CHECK(read_file(t / "out/parallel_run_step.txt").empty());
 }
 

@@ -452,7 +452,12 @@ class Coordinator {
                                            result_.items_total, result_.failed_items_file.string());
     }
     if (result_.succeeded && result_.items_total == 0)
-      log.warning("the inputs hold no items: nothing was scored");
+      log.warning("the inputs hold no items: nothing was scored{}",
+                  result_.inputs_skipped == 0
+                      ? std::string()
+                      : fmt::format(" ({} not read: {} says why)",
+                                    counted(result_.inputs_skipped, "input entry"),
+                                    files_.skipped_inputs().string()));
     if (result_.output_error && !result_.output_file.empty()) {
       // An earlier run's output must not pass for this run's.
       std::error_code ec;

@@ -244,11 +244,19 @@ PARALLEL_RUN_DECL CommandLine parse_command_line(int argc, const char* const* ar
   for (const auto& convert : number_conversions)
     convert();
   if (o_output->count()) c.output_dir = output_dir;
+  // An empty value would mean the default silently (a variable that expanded to nothing).
+  if (o_log_dir->count() && log_dir.empty())
+    throw ConfigError("log_dir",
+                      "--log-dir is empty: give a folder, or leave the flag out for <output>/logs");
   if (o_log_dir->count()) c.log_dir = log_dir;
   if (o_action->count()) c.output_action = parse_output_action(output_action);
   if (o_level->count()) c.logging_level = parse_logging_level(logging_level);
   if (o_backend->count()) c.backend = parse_backend(backend);
   if (o_progress->count()) c.progress = parse_progress_mode(progress);
+  if (o_size->count() && mini_batch_size.empty())
+    throw ConfigError("mini_batch_size",
+                      "--mini-batch-size is empty: give a number of files (10) or, for tables, a "
+                      "size (1MB), or leave the flag out for the default");
   if (o_size->count()) c.mini_batch_size = mini_batch_size;
   if (int(resume) + int(retry_failed) + int(restart) > 1)
     throw UsageError("--resume, --retry-failed and --restart exclude each other; give one");
