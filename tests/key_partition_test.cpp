@@ -476,12 +476,11 @@ TEST_CASE("grouped by key, a mini-batch lists its malformed records after the sc
   // Its rows are in key order, not input order: line 4 (malformed) cannot go "in its place".
   TempDir t;
   write_file(t / "in/a.csv", "v,user\nx,a\n1,b\n2,a,extra\ny,b\n3,a\n");
-  const JobResult r =
-      ParallelRun(key_config(t, "1MB"), make_scorer([](const TableBatch& batch) {
-                    return parallel_run::map_items(batch,
-                                                   [](const Row& row) { return row.get<int>("v"); });
-                  }))
-          .run(keyed(t, {"user"}));
+  const JobResult r = ParallelRun(key_config(t, "1MB"), make_scorer([](const TableBatch& batch) {
+                                    return parallel_run::map_items(
+                                        batch, [](const Row& row) { return row.get<int>("v"); });
+                                  }))
+                          .run(keyed(t, {"user"}));
   CHECK(r.items_succeeded == 2);
   CHECK(r.items_failed == 3);
   // Group a (lines 2 and 6), then group b (lines 3 and 5).

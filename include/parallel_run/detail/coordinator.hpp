@@ -714,8 +714,7 @@ class Coordinator {
     // Held or alone, a suspect's end (an event) settles them.
     if (settle_posted_ || ((held_ || alone_) && !stopping_)) return;
     // Not checked yet: the checker says when it is (posting now would only spin).
-    if (kept_checker_ && !cut_kept_.empty() && cut_kept_.front().verdict &&
-        !cut_kept_.front().verdict->ready()) {
+    if (!cut_kept_.empty() && !cut_kept_.front().verdict->ready()) {
       kept_checker_->want(*cut_kept_.front().verdict);
       return;
     }
@@ -732,9 +731,9 @@ class Coordinator {
   // ctimes: a stat per file with metadata fingerprints, most of what a kept one costs; without
   // a limit it waits for them); then, one at a time (memory: one mini-batch's bytes), each
   // one's bytes are read from the journal, or, changed or unreadable, it runs. False when a
-  // suspect among them is held to run alone:
-  // those after it wait in cut_kept_ (nothing starts beside it). While a suspect waits or runs
-  // alone, nothing is settled; once the job stops, what would run is listed as not processed.
+  // suspect among them is held to run alone: those after it wait in cut_kept_ (nothing starts
+  // beside it). While a suspect waits or runs alone, nothing is settled; once the job stops,
+  // what would run is listed as not processed.
   bool settle_kept(std::size_t limit = SIZE_MAX) {
     if (cut_kept_.empty()) return true;
     if ((held_ || alone_) && !stopping_) return !held_;
