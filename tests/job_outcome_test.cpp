@@ -521,6 +521,45 @@ TEST_CASE("each run starts its log folder afresh and always writes master.txt", 
              Catch::Contains("; limit: the first 3 items"));
 }
 
+TEST_CASE("a folder of one's own given as log_dir is refused before anything is removed",
+          "[outcome][logs]") {
+  TempDir t;
+  make_numbered_files(t / "in", 2);
+  // Someone's project: a user/ folder and a metrics.csv, no master.txt.
+  write_file(t / "project/user/profile.txt", "mine\n");
+  write_file(t / "project/metrics.csv", "mine\n");
+  write_file(t / "project/notes.txt", "mine\n");
+  Config c = quiet_config(t / "out");
+  c.log_dir = t / "project";
+  try {
+    (void)run(c, FileDataset({(t / "in").string()}), file_key_scorer());
+    FAIL("a folder of one's own was taken as the log folder");
+  } catch (const ConfigError& e) {
+    CHECK(e.setting() == "log_dir");
+    CHECK(std::string(e.what()) ==
+          "[parallel_run.config.log_dir] the log folder '" + (t / "project").string() +
+              "' holds metrics.csv, user/ but no master.txt: it is not a log folder a job "
+              "wrote, and a job removes those at its start; give a new or empty folder as "
+              "log_dir (or the log folder of an earlier job)");
+  }
+  CHECK(read_file(t / "project/user/profile.txt") == "mine\n");
+  CHECK(read_file(t / "project/metrics.csv") == "mine\n");
+  CHECK_FALSE(fs::exists(t / "project/master.txt"));
+  CHECK_FALSE(fs::exists(t / "out/parallel_run_step.txt"));
+
+  // A folder with other files only is a log folder like any: they are left alone.
+  fs::remove_all(t / "project/user");
+  fs::remove(t / "project/metrics.csv");
+  REQUIRE(run(c, FileDataset({(t / "in").string()}), file_key_scorer()).succeeded);
+  CHECK(read_file(t / "project/notes.txt") == "mine\n");
+  CHECK(fs::exists(t / "project/master.txt"));
+  // Now the folder is one a job wrote: the next run (not a reuse) replaces its files.
+  write_file(t / "project/user/stale.txt", "old\n");
+  c.allow_reuse = false;
+  REQUIRE(run(c, FileDataset({(t / "in").string()}), file_key_scorer()).succeeded);
+  CHECK_FALSE(fs::exists(t / "project/user/stale.txt"));
+}
+
 TEST_CASE("metrics.csv quotes names and leaves init's mini-batch empty", "[outcome][metrics]") {
   TempDir t;
   make_numbered_files(t / "in", 1);

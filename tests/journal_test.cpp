@@ -67,6 +67,39 @@ std::vector<JournalEntry> read_entries(const JournalFiles& files,
 
 }  // namespace
 
+TEST_CASE("an end record written before the result files' identities reads with none",
+          "[journal]") {
+  TempDir dir;
+  const JournalFiles files{dir.path() / "j"};
+  {
+    JournalWriter w = JournalWriter::create(files, sample_fingerprint());
+    w.add(entry(0), "row 0\n", "");
+    w.commit();
+  }
+  // The end record as journals wrote it before: no identities after the failure reason.
+  std::string payload, frame;
+  namespace wire = detail::journal_wire;
+  wire::put<std::uint8_t>(payload, wire::end);
+  wire::put<std::uint8_t>(payload, 1);
+  wire::put<std::uint8_t>(payload, 1);
+  wire::put<std::int64_t>(payload, 1700000000);
+  wire::put_string(payload, "items 1/1 succeeded");
+  wire::put_string(payload, "");
+  wire::frame(frame, payload);
+  {
+    std::ofstream out(files.journal(), std::ios::binary | std::ios::app);
+    out << frame;
+  }
+  detail::JournalScan scan;
+  CHECK(read_entries(files, &scan).size() == 1);
+  REQUIRE(scan.end);
+  CHECK(scan.end->succeeded);
+  CHECK(scan.end->summary == "items 1/1 succeeded");
+  CHECK(scan.end->output_identity.empty());  // not compared by a reuse
+  CHECK(scan.end->failed_items_identity.empty());
+  CHECK(scan.ignored_bytes == 0);
+}
+
 TEST_CASE("a journal reads back its fingerprint, its mini-batches and its end", "[journal]") {
   TempDir dir;
   const JournalFiles files{dir.path() / "j"};
@@ -75,7 +108,8 @@ TEST_CASE("a journal reads back its fingerprint, its mini-batches and its end", 
     w.add(entry(0), "row 0\nrow 1\n", "");
     w.add(entry(2, detail::JournalOutcome::failed), "", "k2,2,3,boom\n");
     w.add(entry(1), "row 2\n", "k1,1,1,bad item\n");
-    w.end({true, true, "items 3/4 succeeded", 1700000000, ""});
+    w.end({true, true, "items 3/4 succeeded", 1700000000, "", "12 1700000000.000000005 77",
+           "absent"});
   }
   detail::JournalScan scan;
   const auto entries = read_entries(files, &scan);
@@ -102,6 +136,8 @@ TEST_CASE("a journal reads back its fingerprint, its mini-batches and its end", 
   CHECK(scan.end->failure_reason.empty());
   CHECK(scan.end->summary == "items 3/4 succeeded");
   CHECK(scan.end->ended_unix_seconds == 1700000000);
+  CHECK(scan.end->output_identity == "12 1700000000.000000005 77");
+  CHECK(scan.end->failed_items_identity == "absent");
   CHECK(detail::read_journal_data(files, entries[0]) ==
         std::pair<std::string, std::string>{"row 0\nrow 1\n", ""});
   CHECK(detail::read_journal_data(files, entries[1]) ==
@@ -174,7 +210,7 @@ TEST_CASE("a journal cut at any byte reads as its whole records and resumes afte
       w.add(entry(i), fmt::format("row {}\n", i), i % 2 ? fmt::format("k{},{},1,x\n", i, i) : "");
       ends.push_back(fs::file_size(full.journal()));
     }
-    w.end({false, false, "failed", 5, "error_threshold exceeded"});
+    w.end({false, false, "failed", 5, "error_threshold exceeded", "none", "none"});
     ends.push_back(fs::file_size(full.journal()));
   }
   const std::string journal = slurp(full.journal());
@@ -365,7 +401,7 @@ TEST_CASE("inputs are identified by metadata, or by content with fingerprint con
   CHECK(check.changed(dir.path() / "gone.txt", "gone.txt", clock));  // missing: changed
   // The reading is kept in the session record, and each entry read back carries its session's.
   w.add(entry(0), "r\n", "");
-  w.end({true, true, "items 1/1 succeeded", 1700000001, ""});
+  w.end({true, true, "items 1/1 succeeded", 1700000001, "", "none", "none"});
   const auto entries = read_entries(files);
   REQUIRE(entries.size() == 1);
   CHECK(entries[0].session_clock_ns == clock);

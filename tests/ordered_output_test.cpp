@@ -65,6 +65,42 @@ TEST_CASE("output comes out in mini-batch order whatever the arrival order", "[o
   }
 }
 
+TEST_CASE("an atomic file whose folder was removed while it was written says so at commit",
+          "[ordered_output][atomic_file]") {
+  TempDir t;
+  std::filesystem::create_directories(t / "out");
+  {
+    AtomicFile file(t / "out/rows.txt");
+    file.write("rows\n");
+    std::filesystem::remove_all(t / "out");
+    try {
+      file.commit();
+      FAIL("the commit succeeded with its folder gone");
+    } catch (const parallel_run::OutputError& e) {
+      CHECK(std::string(e.what()) ==
+            "[parallel_run.output] cannot write '" + (t / "out/rows.txt").string() +
+                "': its folder '" + (t / "out").string() +
+                "' was removed while the job ran, and the file written there with it (No such "
+                "file or directory)");
+    }
+  }
+  std::filesystem::create_directories(t / "out");
+  AtomicFile file(t / "out/rows.txt");
+  file.write("rows\n");
+  for (const auto& e : std::filesystem::directory_iterator(t / "out"))
+    std::filesystem::remove(e.path());  // the temporary file alone
+  try {
+    file.commit();
+    FAIL("the commit succeeded with its temporary file gone");
+  } catch (const parallel_run::OutputError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("': its temporary file '.rows.txt.partial-"));
+    CHECK_THAT(e.what(),
+               Catch::EndsWith("' was removed while the job ran, and the file written there with "
+                               "it (No such file or directory)"));
+  }
+  CHECK_FALSE(std::filesystem::exists(t / "out/rows.txt"));
+}
+
 TEST_CASE("results' bytes wait in memory up to half the budget, then spill", "[ordered_output]") {
   TempDir t;
   AtomicFile rows(t / "out.txt");
@@ -90,8 +126,8 @@ TEST_CASE("results' bytes wait in memory up to half the budget, then spill", "[o
   CHECK(out.memory_bytes() == 0);
   // Nothing waits in the spill file: its space is given back at once.
   CHECK(out.spill_file_bytes() == 0);
-  CHECK(std::filesystem::file_size(t / (".parallel_run_spill-" +
-                                        parallel_run::detail::process_tag())) == 0);
+  CHECK(std::filesystem::file_size(
+            t / (".parallel_run_spill-" + parallel_run::detail::process_tag())) == 0);
   rows.commit();
   failed.commit();
   CHECK(read_file(t / "out.txt") == expected);

@@ -633,6 +633,36 @@ TEST_CASE("an identical finished run is reused and a changed input or argument r
     CHECK(r.mini_batches_failed == 1);
     CHECK(behaviour.runs() == 0);
   }
+  SECTION("an edited output is written again, and the log says why") {
+    write_file(output, "garbage\n");
+    r = run_job(c, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(behaviour.runs() == 4);
+    CHECK(read_file(output) == rows);
+    CHECK_THAT(
+        read_file(t / "out" / "logs" / "master.txt"),
+        Catch::Contains("INFO the earlier run in '" + (t / "out").string() +
+                        "' ran the same program, settings and inputs, but '" + output.string() +
+                        "' was changed after it ended: this run writes it again\n"));
+    behaviour.reset();
+    CHECK(run_job(c, t / "in").reused);  // as this run left it: reused again
+    CHECK(behaviour.runs() == 0);
+  }
+  SECTION("an output cut short with its modification time set back is written again") {
+    const auto size = fs::file_size(output);
+    fs::resize_file(output, size - 1);
+    fs::last_write_time(output, written);
+    r = run_job(c, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(read_file(output) == rows);
+  }
+  SECTION("an edited failed_items.csv is written again") {
+    write_file(t / "out" / "logs" / "failed_items.csv",
+               "key,mini_batch,attempts,reason\nx,0,1,y\n");
+    r = run_job(c, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(read_file(t / "out" / "logs" / "failed_items.csv") == "key,mini_batch,attempts,reason\n");
+  }
   SECTION("a missing output is written again") {
     fs::remove(output);
     r = run_job(c, t / "in");

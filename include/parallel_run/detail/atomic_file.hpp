@@ -69,12 +69,24 @@ class AtomicFile {
     }
     std::error_code ec;
     std::filesystem::rename(temp_, target_, ec);
-    // The content is complete: keep it under its temporary name rather than lose it.
-    if (ec)
+    if (!ec) return;
+    // The content is complete: kept under its temporary name rather than lost, unless the
+    // temporary itself is gone (its folder was removed while the job ran).
+    std::error_code gone;
+    if (std::filesystem::exists(temp_, gone))
       throw OutputError(
           fmt::format("cannot rename '{}' to '{}': {}; the complete file is kept "
                       "as '{}'",
                       temp_.string(), target_.string(), ec.message(), temp_.string()));
+    const std::filesystem::path folder = target_.parent_path();
+    throw OutputError(fmt::format(
+        "cannot write '{}': {} was removed while the job ran, and the file written there with "
+        "it ({})",
+        target_.string(),
+        std::filesystem::is_directory(folder, gone)
+            ? fmt::format("its temporary file '{}'", temp_.filename().string())
+            : fmt::format("its folder '{}'", folder.string()),
+        ec.message()));
   }
 
   std::uint64_t bytes_written() const noexcept { return written_; }

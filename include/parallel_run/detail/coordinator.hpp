@@ -328,15 +328,19 @@ class Coordinator {
     SigpipeIgnored sigpipe_ignored;
     // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully: no new
     // mini-batch starts, running ones finish, the output is written.
-    StopSignals signals(io, cfg.stop_on_signals, [this](int signal) {
-      if (stopping_) return;  // already stopping for another reason: keep that one
-      result_.interrupted_by = signal;
-      // What happens now is for the log while it happens; the job's reason (in the summary,
-      // job_result.txt and each not-processed item's line) is the signal alone.
-      stop_job(fmt::format("interrupted by {}", signal == SIGINT ? "SIGINT" : "SIGTERM"),
-               ": running mini-batches finish, no new one starts (send it again to abort at once)");
-      fill();
-    });
+    StopSignals signals(
+        io, cfg.stop_on_signals,
+        [this](int signal) {
+          if (stopping_) return;  // already stopping for another reason: keep that one
+          result_.interrupted_by = signal;
+          // What happens now is for the log while it happens; the job's reason (in the summary,
+          // job_result.txt and each not-processed item's line) is the signal alone.
+          stop_job(
+              fmt::format("interrupted by {}", signal == SIGINT ? "SIGINT" : "SIGTERM"),
+              ": running mini-batches finish, no new one starts (send it again to abort at once)");
+          fill();
+        },
+        journal_ ? journal_->last_words() : LastWords{});
 
     // Every few seconds, observers hear where the job stands (overview.txt is rewritten); the
     // first time after half a second, so that a live bar has its total (known once a folder
@@ -549,6 +553,7 @@ class Coordinator {
                                     ec ? ec.message() : "not a folder"));
     check_writable(log_dir, "log_dir", "log");
 
+    refuse_foreign_log_folder(log_dir);
     remove_stale_temporaries(cfg.output_dir);
     remove_stale_temporaries(log_dir);
     // An earlier append_row run's output must not pass for this one's, which writes none.
@@ -556,6 +561,26 @@ class Coordinator {
       fs::remove(cfg.output_dir / cfg.append_row_file_name, ec);
     for (const std::string& name : JobFiles::per_run_log_entries())
       fs::remove_all(log_dir / name, ec);
+  }
+
+  // The previous run's files are removed from the log folder at the start (user/, worker/,
+  // performance/ whole): only from a folder a job wrote, which holds master.txt (a job's
+  // first file, written just after this). A folder holding one of those names and no
+  // master.txt is someone's own folder given as log_dir: refused before anything is removed.
+  static void refuse_foreign_log_folder(const std::filesystem::path& log_dir) {
+    std::error_code ec;
+    if (std::filesystem::exists(JobFiles::master_in(log_dir), ec)) return;
+    std::vector<std::string> found;
+    for (const std::string& name : JobFiles::per_run_log_entries())
+      if (std::filesystem::exists(log_dir / name, ec))
+        found.push_back(std::filesystem::is_directory(log_dir / name, ec) ? name + "/" : name);
+    if (found.empty()) return;
+    throw ConfigError(
+        "log_dir",
+        fmt::format("the log folder '{}' holds {} but no master.txt: it is not a log folder a "
+                    "job wrote, and a job removes those at its start; give a new or empty "
+                    "folder as log_dir (or the log folder of an earlier job)",
+                    log_dir.string(), fmt::join(found, ", ")));
   }
 
   // Whether the folder takes a new file: creates and removes one (permissions alone do not

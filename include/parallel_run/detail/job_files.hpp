@@ -49,7 +49,10 @@ struct JobFiles {
   std::filesystem::path journal_dir() const { return output_dir / ".parallel_run_journal"; }
 
   // In the log folder.
-  std::filesystem::path master() const { return log_dir / "master.txt"; }
+  std::filesystem::path master() const { return master_in(log_dir); }
+  static std::filesystem::path master_in(const std::filesystem::path& log_dir) {
+    return log_dir / "master.txt";
+  }
   std::filesystem::path readme() const { return log_dir / "readme.txt"; }
   std::filesystem::path overview() const { return log_dir / "overview.txt"; }
   std::filesystem::path job_result() const { return log_dir / "job_result.txt"; }

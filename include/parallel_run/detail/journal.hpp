@@ -82,7 +82,20 @@ struct JournalEnd {
   std::string summary;
   std::int64_t ended_unix_seconds = 0;
   std::string failure_reason;
+  /// The output file and failed_items.csv as the run left them (file_identity()): a reuse
+  /// compares them. Empty in a journal written before they were recorded: not compared.
+  std::string output_identity, failed_items_identity;
 };
+
+/// A result file's size, modification time and inode ("absent" when it is not there, "none"
+/// for no file): any write, truncation or replacement changes it.
+inline std::string file_identity(const std::filesystem::path& file) {
+  if (file.empty()) return "none";
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return "absent";
+  return fmt::format("{} {}.{:09} {}", st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+                     st.st_ino);
+}
 
 /// The files of a journal.
 struct JournalFiles {
@@ -141,6 +154,7 @@ class Reader {
     return s;
   }
   bool ok() const noexcept { return ok_ && p_.empty(); }
+  bool more() const noexcept { return !p_.empty(); }
 
  private:
   std::string_view p_;
@@ -267,6 +281,8 @@ class JournalWriter {
     journal_wire::put<std::int64_t>(payload, e.ended_unix_seconds);
     journal_wire::put_string(payload, e.summary);
     journal_wire::put_string(payload, e.failure_reason);
+    journal_wire::put_string(payload, e.output_identity);
+    journal_wire::put_string(payload, e.failed_items_identity);
     journal_wire::frame(pending_, payload);
     ++pending_count_;
     commit();
@@ -537,6 +553,10 @@ inline JournalScan read_journal(const JournalFiles& files, const JournalVisitor&
       end.ended_unix_seconds = r.get<std::int64_t>();
       end.summary = r.get_string();
       end.failure_reason = r.get_string();
+      if (r.more()) {  // absent from journals written before they were recorded
+        end.output_identity = r.get_string();
+        end.failed_items_identity = r.get_string();
+      }
       if (!r.ok()) break;
       if (visit.end) visit.end(end);
       scan.end = std::move(end);

@@ -15,6 +15,7 @@
 #include "parallel_run/detail/journal.hpp"
 #include "parallel_run/detail/quote.hpp"
 #include "parallel_run/detail/running_slots.hpp"
+#include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/two_threads.hpp"
 
@@ -262,15 +263,26 @@ class RunJournal {
 
   /// With allow_reuse: the earlier run's result when it finished on the same program,
   /// settings and inputs (the partitioner cuts the mini-batches again and each one's inputs
-  /// must hash as they did) and its output is still there; nothing is written.
+  /// must hash as they did) and its output and failed_items.csv are as it left them; nothing
+  /// is written. An edited result file is written again (a note says so).
   template <class Partitioner>
-  std::optional<JobResult> reuse(Partitioner partitioner) const {
+  std::optional<JobResult> reuse(Partitioner partitioner) {
     namespace fs = std::filesystem;
     if (!reusable_) return std::nullopt;
     std::error_code ec;
     if ((!output_file_.empty() && !fs::exists(output_file_, ec)) ||
         !fs::exists(failed_items_file_, ec))
       return std::nullopt;
+    for (const auto& [file, was] :
+         {std::pair{&output_file_, &scan_.end->output_identity},
+          std::pair{&failed_items_file_, &scan_.end->failed_items_identity}})
+      if (!was->empty() && file_identity(*file) != *was) {
+        notes_.push_back(fmt::format(
+            "the earlier run in '{}' ran the same program, settings and inputs, but '{}' was "
+            "changed after it ended: this run writes it again",
+            files_.dir.parent_path().string(), file->string()));
+        return std::nullopt;
+      }
     std::size_t matched = 0;
     ChangeCheck checks[2];  // one a thread
     CanonicalFolders folders[2];
@@ -416,6 +428,16 @@ class RunJournal {
     if (slots_) slots_->unmark(worker);
   }
 
+  /// What the job says when a second stop signal ends its process (StopSignals): the
+  /// mini-batches running then did not cause that death, and no resume counts it against them.
+  LastWords last_words() {
+    return {[](void* self) noexcept {
+              auto* j = static_cast<RunJournal*>(self);
+              if (j->slots_) j->slots_->stopped_by_signal();
+            },
+            this};
+  }
+
   /// Nothing runs now (before and after a suspect runs alone): written at once, so that a
   /// mini-batch that finished earlier, its record not committed yet, is not taken for one
   /// running at a death that comes later.
@@ -479,6 +501,8 @@ class RunJournal {
     e.summary = r.summary();
     e.failure_reason = r.failure_reason;
     e.ended_unix_seconds = unix_now();
+    e.output_identity = file_identity(output_file_);
+    e.failed_items_identity = file_identity(failed_items_file_);
     writer_->end(e);
   }
 

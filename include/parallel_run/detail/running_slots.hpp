@@ -72,7 +72,8 @@ class RunningSlots {
   }
 
   /// The valid slots of the file at `path` if it belongs to session `session` (else none: a
-  /// missing, short or foreign file, or one a later session has not written yet).
+  /// missing, short or foreign file, one a later session has not written yet, or one whose
+  /// session a stop signal ended).
   static std::vector<Start> read(const std::filesystem::path& path, std::uint64_t session) {
     std::vector<Start> starts;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -80,7 +81,7 @@ class RunningSlots {
     std::vector<std::uint64_t> w(header_bytes / 8);
     const auto got = ::pread(fd, w.data(), header_bytes, 0);
     if (got != static_cast<ssize_t>(header_bytes) || w[0] != magic || w[1] != session ||
-        w[2] == 0 || w[3] == 0 || w[2] * w[3] > max_slots) {
+        w[2] == 0 || w[3] == 0 || w[2] * w[3] > max_slots || w[stopped_word] != 0) {
       ::close(fd);
       return starts;
     }
@@ -131,6 +132,10 @@ class RunningSlots {
     if (std::uint64_t* slot = slot_of(worker)) store(slot[0], 0);
   }
 
+  /// The session ends at once by a stop signal the user sent (a second Ctrl-C): its slots
+  /// blame no mini-batch. One store: safe in a signal handler, while workers mark and unmark.
+  void stopped_by_signal() noexcept { store(words_[stopped_word], 1); }
+
   /// Nothing runs now: every slot is emptied. Only while no worker can start an attempt.
   void clear() noexcept {
     for (std::size_t i = 0; i < nodes_ * per_node_; ++i)
@@ -139,7 +144,8 @@ class RunningSlots {
 
  private:
   static constexpr std::uint64_t magic = 0x31534c4f54525250ull;  // "PRRTOLS1", little-endian
-  static constexpr std::size_t header_bytes = 64;
+  static constexpr std::size_t header_bytes = 64;  // magic, session, nodes, per node, stopped
+  static constexpr std::size_t stopped_word = 4;
   static constexpr std::size_t slot_words = 4;  // index + 1 (0: empty), attempt, worker, check
   static constexpr std::size_t max_slots = 1u << 16;
 

@@ -1,7 +1,9 @@
 // Graceful stop on SIGINT and SIGTERM through a boost::asio::signal_set on the coordinator's
 // io_context. The first signal calls back and puts the default action back, so a second one
-// ends the process at once; when the job ends, the host program's own handling is restored
-// (Asio alone would leave SIG_DFL). A signal that was ignored when the job started (a
+// ends the process at once, after the job's last words (LastWords: async-signal-safe, so that
+// the journal does not blame the mini-batches that were running for a death the user asked
+// for); when the job ends, the host program's own handling is restored (Asio alone would
+// leave SIG_DFL). A signal that was ignored when the job started (a
 // background job of a shell script) stays ignored. SigpipeIgnored: while a job runs, a write
 // to a closed pipe is an error, not the end of the process.
 #pragma once
@@ -10,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <array>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -19,9 +23,17 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
+/// What a job says, from a signal handler, when a second stop signal ends its process: only
+/// async-signal-safe work (stores to memory, no lock, no allocation).
+struct LastWords {
+  void (*say)(void* arg) noexcept = nullptr;
+  void* arg = nullptr;
+};
+
 class StopSignals {
  public:
-  StopSignals(boost::asio::io_context& io, bool enabled, std::function<void(int)> on_signal)
+  StopSignals(boost::asio::io_context& io, bool enabled, std::function<void(int)> on_signal,
+              LastWords last_words = {})
       : set_(io) {
     if (!enabled) return;
     for (int signal : {SIGINT, SIGTERM}) {
@@ -36,8 +48,10 @@ class StopSignals {
       if (error) return;
       boost::system::error_code ignored;
       set_.clear(ignored);
+      say_last_words_at_the_next();
       on_signal(signal);
     });
+    if (last_words.say != nullptr) entry_ = LastWordsList::add(last_words);
   }
   ~StopSignals() { restore(); }
   StopSignals(const StopSignals&) = delete;
@@ -51,6 +65,8 @@ class StopSignals {
     for (const auto& s : saved_)
       ::sigaction(s.signal, &s.previous, nullptr);
     saved_.clear();
+    if (entry_ != nullptr) LastWordsList::remove(entry_);
+    entry_ = nullptr;
   }
 
  private:
@@ -58,8 +74,72 @@ class StopSignals {
     int signal;
     struct sigaction previous;
   };
+
+  // The jobs of one process may overlap: each one's last words have an entry here, and a
+  // second signal to any of them says them all (the process ends).
+  class LastWordsList {
+   public:
+    struct Entry {
+      std::atomic<void (*)(void*) noexcept> say{nullptr};
+      std::atomic<void*> arg{nullptr};
+    };
+    static Entry* add(LastWords w) {
+      const std::lock_guard lock(mutex());
+      for (Entry& e : entries()) {
+        if (e.say.load() != nullptr) continue;
+        e.arg.store(w.arg);  // first: a handler that sees the function sees its argument
+        e.say.store(w.say);
+        return &e;
+      }
+      return nullptr;  // more overlapping jobs than entries: those past them say nothing
+    }
+    static void remove(Entry* e) {
+      const std::lock_guard lock(mutex());
+      e->say.store(nullptr);
+      e->arg.store(nullptr);
+    }
+    static void say_all() noexcept {  // in a signal handler: loads only
+      for (Entry& e : entries()) {
+        auto say = e.say.load();
+        void* arg = e.arg.load();
+        if (say != nullptr && arg != nullptr) say(arg);
+      }
+    }
+
+   private:
+    static std::array<Entry, 16>& entries() {
+      static std::array<Entry, 16> list;
+      return list;
+    }
+    static std::mutex& mutex() {
+      static std::mutex m;
+      return m;
+    }
+  };
+
+  // After the first signal: where Asio gave the signal back its default action (no other
+  // job of the process listens to it), a handler says the last words, then the signal ends
+  // the process as the default action would.
+  void say_last_words_at_the_next() {
+    if (entry_ == nullptr) return;
+    for (const auto& s : saved_) {
+      struct sigaction now {};
+      if (::sigaction(s.signal, nullptr, &now) != 0 || now.sa_handler != SIG_DFL) continue;
+      struct sigaction last {};
+      last.sa_handler = [](int signal) {
+        LastWordsList::say_all();
+        ::signal(signal, SIG_DFL);
+        ::raise(signal);
+      };
+      sigemptyset(&last.sa_mask);
+      last.sa_flags = SA_RESETHAND;
+      ::sigaction(s.signal, &last, nullptr);
+    }
+  }
+
   boost::asio::signal_set set_;
   std::vector<Saved> saved_;
+  LastWordsList::Entry* entry_ = nullptr;
 };
 
 /// SIGPIPE ignored while one lives, when its action was the default: a write to a closed pipe
