@@ -656,6 +656,25 @@ TEST_CASE("an identical finished run is reused and a changed input or argument r
     CHECK_FALSE(r.reused);
     CHECK(read_file(output) == rows);
   }
+  SECTION("with content fingerprints, an output edited to the same size and time is seen") {
+    Config d = c;
+    d.fingerprint = FingerprintMode::content;
+    d.allow_reuse = false;
+    REQUIRE(run_job(d, t / "in").succeeded);  // its end record holds the output's hash
+    d.allow_reuse = true;
+    behaviour.reset();
+    CHECK(run_job(d, t / "in").reused);
+    const auto time = fs::last_write_time(output);
+    std::string edited = rows;
+    edited[0] = edited[0] == 'x' ? 'y' : 'x';
+    write_file(output, edited);
+    fs::last_write_time(output, time);
+    behaviour.reset();
+    r = run_job(d, t / "in");
+    CHECK_FALSE(r.reused);
+    CHECK(behaviour.runs() == 4);
+    CHECK(read_file(output) == rows);
+  }
   SECTION("an edited failed_items.csv is written again") {
     write_file(t / "out" / "logs" / "failed_items.csv",
                "key,mini_batch,attempts,reason\nx,0,1,y\n");

@@ -12,7 +12,7 @@
 #       a segfault before any mini-batch finished: a fresh run is refused and names the
 #       mini-batch that was running; two resumes fail it as poison.
 #   kill_test.sh BINARY second_signal thread WORK
-#       a second SIGTERM ends the job at once while mini-batches run; the resume runs them
+#       a second SIGTERM ends the job at once while mini-batches hang; the resume runs them
 #       again as any others, blaming none of them (a suspect would run alone, poison at 2).
 #   kill_test.sh BINARY poison thread WORK
 #       a file that segfaults takes the whole process down on the thread backend; each resume
@@ -186,21 +186,28 @@ if [ "$mode" = first_crash ]; then
   exit 0
 fi
 if [ "$mode" = second_signal ]; then
-  for ((i = 0; i < 4; ++i)); do echo slow >"$work/in/f$i.txt"; done
+  # Mini-batches 0 and 1 hang (ignoring the stop token), so the graceful stop the first SIGTERM
+  # starts cannot end: only the second one ends the job. Then the data is mended (as a user
+  # would) and the resume runs them as any others.
+  for ((i = 0; i < 4; ++i)); do echo ok >"$work/in/f$i.txt"; done
+  echo hang >"$work/in/f0.txt"
+  echo hang >"$work/in/f1.txt"
   args=(--input "$work/in" --output "$work/out" --mini-batch-size 1 --run-max-try 1 "${common[@]}")
   # SIGTERM: a job started with & from a script ignores SIGINT.
   "$bin" "${args[@]}" >"$work/stdout" 2>"$work/stderr" &
   pid=$!
-  for ((t = 0; t < 100; ++t)); do  # mini-batches run once a worker's log has its start line
+  for ((t = 0; t < 200; ++t)); do  # mini-batches run once a worker's log has its start line
     compgen -G "$work/out/logs/worker/*/process-*.txt" >/dev/null &&
       [ -n "$(cat "$work"/out/logs/worker/*/process-*.txt)" ] && break
     sleep 0.05
   done
   kill -TERM "$pid"
-  for ((t = 0; t < 100; ++t)); do  # the first signal heard: the job is stopping
+  for ((t = 0; t < 500; ++t)); do  # the first signal heard: the job is stopping
     grep -q "interrupted by SIGTERM" "$work/out/logs/master.txt" 2>/dev/null && break
     sleep 0.02
   done
+  grep -q "interrupted by SIGTERM" "$work/out/logs/master.txt" ||
+    { kill -9 "$pid"; fail "the first SIGTERM was not heard: $(cat "$work/stderr")"; }
   kill -TERM "$pid"
   set +e
   wait "$pid"
@@ -208,16 +215,18 @@ if [ "$mode" = second_signal ]; then
   set -e
   ((status == 143)) || fail "the second SIGTERM should end the job at once, exit $status: $(cat "$work/stderr")"
   [ ! -e "$work/out/parallel_run_step.txt" ] || fail "the job was not ended at once: it wrote its output"
+  echo ok >"$work/in/f0.txt"
+  echo ok >"$work/in/f1.txt"
   "$bin" "${args[@]}" --resume >"$work/stdout" 2>"$work/stderr" ||
     fail "the resume should run the rest: $(cat "$work/stderr")"
-  [ "$(cut -d' ' -f1,2 "$work/out/parallel_run_step.txt" | tr '\n' ' ')" = "f0.txt slow f1.txt slow f2.txt slow f3.txt slow " ] ||
+  [ "$(cut -d' ' -f1,2 "$work/out/parallel_run_step.txt" | tr '\n' ' ')" = "f0.txt ok f1.txt ok f2.txt ok f3.txt ok " ] ||
     fail "4 rows expected: $(cat "$work/out/parallel_run_step.txt")"
   [ "$(cat "$work/out/logs/failed_items.csv")" = "key,mini_batch,attempts,reason" ] ||
     fail "nothing may fail: $(cat "$work/out/logs/failed_items.csv")"
   if grep -q "running when a process of this run died" "$work/out/logs/master.txt"; then
     fail "a mini-batch is blamed for the death the user asked for: $(cat "$work/out/logs/master.txt")"
   fi
-  echo "a second SIGTERM ended the job at once; the resume ran the rest, blaming nothing"
+  echo "a second SIGTERM ended the hung job at once; the resume ran the rest, blaming nothing"
   exit 0
 fi
 if [ "$mode" = reuse ]; then

@@ -72,8 +72,8 @@ class AtomicFile {
     if (!ec) return;
     // The content is complete: kept under its temporary name rather than lost, unless the
     // temporary itself is gone (its folder was removed while the job ran).
-    std::error_code gone;
-    if (std::filesystem::exists(temp_, gone))
+    std::error_code gone;  // set when whether it is there cannot be told (not "not found")
+    if (std::filesystem::exists(temp_, gone) || gone)
       throw OutputError(
           fmt::format("cannot rename '{}' to '{}': {}; the complete file is kept "
                       "as '{}'",

@@ -82,20 +82,10 @@ struct JournalEnd {
   std::string summary;
   std::int64_t ended_unix_seconds = 0;
   std::string failure_reason;
-  /// The output file and failed_items.csv as the run left them (file_identity()): a reuse
-  /// compares them. Empty in a journal written before they were recorded: not compared.
+  /// The output file and failed_items.csv as the run left them (RunJournal::result_identity):
+  /// a reuse compares them. Empty in a journal written before they were recorded: not compared.
   std::string output_identity, failed_items_identity;
 };
-
-/// A result file's size, modification time and inode ("absent" when it is not there, "none"
-/// for no file): any write, truncation or replacement changes it.
-inline std::string file_identity(const std::filesystem::path& file) {
-  if (file.empty()) return "none";
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return "absent";
-  return fmt::format("{} {}.{:09} {}", st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
-                     st.st_ino);
-}
 
 /// The files of a journal.
 struct JournalFiles {

@@ -276,7 +276,7 @@ class RunJournal {
     for (const auto& [file, was] :
          {std::pair{&output_file_, &scan_.end->output_identity},
           std::pair{&failed_items_file_, &scan_.end->failed_items_identity}})
-      if (!was->empty() && file_identity(*file) != *was) {
+      if (!was->empty() && result_identity(*file) != *was) {
         notes_.push_back(fmt::format(
             "the earlier run in '{}' ran the same program, settings and inputs, but '{}' was "
             "changed after it ended: this run writes it again",
@@ -501,8 +501,8 @@ class RunJournal {
     e.summary = r.summary();
     e.failure_reason = r.failure_reason;
     e.ended_unix_seconds = unix_now();
-    e.output_identity = file_identity(output_file_);
-    e.failed_items_identity = file_identity(failed_items_file_);
+    e.output_identity = result_identity(output_file_);
+    e.failed_items_identity = result_identity(failed_items_file_);
     writer_->end(e);
   }
 
@@ -584,6 +584,13 @@ class RunJournal {
                    ChangeCheck& check) const {
     return e.input_hash == input_hash && (fingerprint_mode_ == FingerprintMode::content ||
                                           !task_inputs_changed(task, e.session_clock_ns, check));
+  }
+
+  // A result file as a reuse compares it: its size and modification time, or with content
+  // fingerprints its size and hash (as an input's identity: no inode, which some network
+  // and FUSE mounts do not keep); "none" for no file (summary_only has no output).
+  std::string result_identity(const std::filesystem::path& file) const {
+    return file.empty() ? "none" : file_identity(file, fingerprint_mode_);
   }
 
   // "; mini-batches 3, 7 were running when it died", or "" when none was.

@@ -12,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
 #include <csignal>
@@ -39,6 +41,8 @@ class StopSignals {
     for (int signal : {SIGINT, SIGTERM}) {
       struct sigaction previous {};
       if (::sigaction(signal, nullptr, &previous) != 0 || previous.sa_handler == SIG_IGN) continue;
+      // Another job's last-words handler is not the host's handling: the default is.
+      if (previous.sa_handler == &last_words_handler) previous.sa_handler = SIG_DFL;
       saved_.push_back({signal, previous});
       set_.add(signal);
     }
@@ -85,6 +89,7 @@ class StopSignals {
     };
     static Entry* add(LastWords w) {
       const std::lock_guard lock(mutex());
+      owner().store(::getpid());
       for (Entry& e : entries()) {
         if (e.say.load() != nullptr) continue;
         e.arg.store(w.arg);  // first: a handler that sees the function sees its argument
@@ -98,7 +103,16 @@ class StopSignals {
       e->say.store(nullptr);
       e->arg.store(nullptr);
     }
+    static bool any() {
+      const std::lock_guard lock(mutex());
+      for (Entry& e : entries())
+        if (e.say.load() != nullptr) return true;
+      return false;
+    }
     static void say_all() noexcept {  // in a signal handler: loads only
+      // A child forked by a scorer (without exec) has the handler and the job's mappings: its
+      // own death says nothing for the job.
+      if (::getpid() != owner().load()) return;
       for (Entry& e : entries()) {
         auto say = e.say.load();
         void* arg = e.arg.load();
@@ -115,22 +129,29 @@ class StopSignals {
       static std::mutex m;
       return m;
     }
+    static std::atomic<::pid_t>& owner() {
+      static std::atomic<::pid_t> pid{0};
+      return pid;
+    }
   };
+
+  static void last_words_handler(int signal) {
+    LastWordsList::say_all();
+    ::signal(signal, SIG_DFL);
+    ::raise(signal);
+  }
 
   // After the first signal: where Asio gave the signal back its default action (no other
   // job of the process listens to it), a handler says the last words, then the signal ends
   // the process as the default action would.
+  // (Any job's: the one whose clear() gave the default back may have none of its own.)
   void say_last_words_at_the_next() {
-    if (entry_ == nullptr) return;
+    if (!LastWordsList::any()) return;
     for (const auto& s : saved_) {
       struct sigaction now {};
       if (::sigaction(s.signal, nullptr, &now) != 0 || now.sa_handler != SIG_DFL) continue;
       struct sigaction last {};
-      last.sa_handler = [](int signal) {
-        LastWordsList::say_all();
-        ::signal(signal, SIG_DFL);
-        ::raise(signal);
-      };
+      last.sa_handler = &last_words_handler;
       sigemptyset(&last.sa_mask);
       last.sa_flags = SA_RESETHAND;
       ::sigaction(s.signal, &last, nullptr);
