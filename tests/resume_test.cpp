@@ -566,6 +566,63 @@ TEST_CASE("a reused run's result names its first failed items as that run did",
   CHECK(r.first_failures[2].key == "f008.txt");
 }
 
+TEST_CASE("a resume counts the failures it keeps against the thresholds, as their run did",
+          "[journal][resume][threshold]") {
+  struct Case {
+    const char* name;
+    void (*set)(Config&);
+    const char* reason;
+  };
+  const Case cases[] = {
+      {"error_threshold", [](Config& c) { c.error_threshold = 3; },
+       "error_threshold exceeded: 6 failed items > error_threshold 3"},
+      {"mini_batch_error_threshold", [](Config& c) { c.mini_batch_error_threshold = 1; },
+       "mini_batch_error_threshold exceeded: 2 failed mini-batches > mini_batch_error_threshold "
+       "1"},
+      {"allowed_failed_percent", [](Config& c) { c.allowed_failed_percent = 25; },
+       "allowed_failed_percent exceeded: 2 of 4 mini-batches failed (50.00%) > "
+       "allowed_failed_percent 25"}};
+  for (const Case& k : cases) {
+    INFO(k.name);
+    TempDir t;
+    make_numbered_files(t / "in", 12);  // 4 mini-batches of 3
+    behaviour.reset();
+    behaviour.fail = {1, 2};
+    Config c = journal_config(t / "out");
+    c.process_count_per_node = 1;  // in order: the threshold is crossed at mini-batch 2
+    k.set(c);
+    const JobResult first = run_job(c, t / "in");
+    REQUIRE_FALSE(first.succeeded);
+    CHECK(first.failure_reason == k.reason);
+    const Outputs before = outputs_of(t / "out");
+
+    // The same settings: the kept failures cross the threshold again; nothing more runs, and
+    // the verdict, output and lists are the first run's.
+    behaviour.reset();
+    Config resume = c;
+    resume.resume = ResumeMode::resume;
+    JobResult r = run_job(resume, t / "in");
+    CHECK_FALSE(r.succeeded);
+    CHECK(r.failure_reason == k.reason);
+    CHECK(behaviour.runs() == 0);
+    CHECK(r.items_failed == first.items_failed);
+    CHECK(r.items_not_processed == first.items_not_processed);
+    const Outputs after = outputs_of(t / "out");
+    CHECK(after.rows == before.rows);
+    CHECK(after.failed == before.failed);
+
+    // A resume that tolerates them goes on to the end.
+    behaviour.reset();
+    resume.error_threshold = -1;
+    resume.mini_batch_error_threshold = -1;
+    resume.allowed_failed_percent = 100;
+    r = run_job(resume, t / "in");
+    CHECK(r.succeeded);
+    CHECK(r.items_failed == 6);
+    CHECK(r.items_succeeded == 6);
+  }
+}
+
 TEST_CASE("an identical finished run is reused and a changed input or argument runs again",
           "[journal][reuse]") {
   TempDir t;

@@ -375,6 +375,14 @@ class Coordinator {
     journal_timer.cancel();
     finishing_ = true;
     backend.stop();
+    // Every threshold is judged at the end too: the percentage only once every mini-batch is
+    // cut, which may come after the last result.
+    if (!stopping_)
+      if (auto reason = threshold_exceeded()) {
+        stopping_ = true;
+        result_.failure_reason = std::move(*reason);
+        log.error("{}", result_.failure_reason);
+      }
     if (backend.detached_workers() > 0)
       log.warning(
           "{} timed-out worker thread(s) ignored their stop request and were left running; "
@@ -796,6 +804,9 @@ class Coordinator {
         try {
           if (auto k = journal_->kept_bytes(h.batch->mini_batch_index())) {
             use_kept(*h.batch, *h.info, std::move(*k));
+            // Its failures count as they did in the run that ran it: past a threshold, what
+            // is not kept is not processed, as in a run never interrupted.
+            stop_past_a_threshold();
             continue;
           }
         } catch (const InputError& e) {
@@ -1155,13 +1166,18 @@ class Coordinator {
   void after_update() {
     check_output();
     if (!stopping_) {
-      if (auto reason = threshold_exceeded()) stop_job(std::move(*reason));
+      stop_past_a_threshold();
     } else {
       // A worker process that died hands back the attempts it was merely sent: they do not
       // start either.
       drop_queued();
     }
     fill();
+  }
+
+  void stop_past_a_threshold() {
+    if (stopping_) return;
+    if (auto reason = threshold_exceeded()) stop_job(std::move(*reason));
   }
 
   std::optional<std::string> threshold_exceeded() const {
