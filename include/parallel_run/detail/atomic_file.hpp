@@ -31,13 +31,7 @@ class AtomicFile {
           fmt::format("cannot create '{}': {}", temp_.string(), std::strerror(errno)));
     std::setvbuf(out_, nullptr, _IOFBF, 1 << 20);
   }
-  ~AtomicFile() {
-    if (out_) {
-      std::fclose(out_);
-      std::error_code ec;
-      std::filesystem::remove(temp_, ec);
-    }
-  }
+  ~AtomicFile() { discard(); }
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
 
@@ -45,7 +39,7 @@ class AtomicFile {
   /// why, later writes are dropped and commit() throws. The job goes on recording what it
   /// can (failed items, its summary) and stops.
   void write(std::string_view bytes) {
-    if (bytes.empty() || !error_.empty()) return;
+    if (bytes.empty() || !error_.empty() || !out_) return;
     if (std::fwrite(bytes.data(), 1, bytes.size(), out_) != bytes.size()) {
       error_ = fmt::format("cannot write '{}': {}", temp_.string(), std::strerror(errno));
       return;
@@ -57,7 +51,12 @@ class AtomicFile {
   /// Makes the file appear under its name, whole. `durable` also syncs it to disk first, so
   /// it survives a power loss too (results: yes; a summary that can be rewritten: no).
   void commit(bool durable = true) {
-    if (!error_.empty()) throw OutputError(error_);
+    if (!error_.empty()) {
+      // Lost already: its bytes go at once (on a full disk, the space the lists written
+      // next need), not when this object goes.
+      discard();
+      throw OutputError(error_);
+    }
     std::FILE* f = out_;
     out_ = nullptr;
     bool ok = std::fflush(f) == 0 && (!durable || ::fsync(::fileno(f)) == 0);
@@ -87,6 +86,15 @@ class AtomicFile {
             ? fmt::format("its temporary file '{}'", temp_.filename().string())
             : fmt::format("its folder '{}'", folder.string()),
         ec.message()));
+  }
+
+  /// Drops what was written: the temporary file is closed and removed, the target untouched.
+  void discard() noexcept {
+    if (!out_) return;
+    std::fclose(out_);
+    out_ = nullptr;
+    std::error_code ec;
+    std::filesystem::remove(temp_, ec);
   }
 
   std::uint64_t bytes_written() const noexcept { return written_; }

@@ -506,6 +506,8 @@ class Coordinator {
   void check_output() {
     if (!result_.output_error && rows_file_ != nullptr && !rows_file_->error().empty()) {
       result_.output_error = true;
+      // Lost: its bytes go now, so that the lists and logs still fit on a full disk.
+      rows_file_->discard();
       const std::string reason = output_error_reason(rows_file_->error());
       if (!stopping_) {
         stop_job(reason);
