@@ -355,7 +355,11 @@ TEST_CASE("a new run over a run whose process died is refused and says how to re
     } catch (const ConfigError& e) {
       CHECK(e.setting() == "resume");
       CHECK_THAT(e.what(), Catch::Contains("holds a run whose process died before its end"));
-      CHECK_THAT(e.what(), Catch::Contains("its journal holds 3 finished mini-batches"));
+      CHECK_THAT(e.what(), Catch::Contains("its journal holds 3 finished mini-batches; the last "));
+      // What is seen: a record that cannot be read (torn by a death, or damaged since).
+      CHECK_THAT(e.what(), Catch::Contains(" bytes of '" + journal.string() +
+                                           "' could not be read: a record torn by the death, "
+                                           "or damage): run again with --resume"));
       CHECK_THAT(e.what(), Catch::Contains("run again with --resume to continue it"));
       CHECK_THAT(e.what(), Catch::Contains("--restart to start over"));
     }
@@ -596,20 +600,29 @@ TEST_CASE("a resume counts the failures it keeps against the thresholds, as thei
     CHECK(first.failure_reason == k.reason);
     const Outputs before = outputs_of(t / "out");
 
-    // The same settings: the kept failures cross the threshold again; nothing more runs, and
-    // the verdict, output and lists are the first run's.
+    // The same settings: the kept failures cross the threshold again, with the first run's
+    // verdict. Mini-batch 3, if that run did not finish it, may start before the kept ones
+    // are settled (a resume starts what it runs first), as a mini-batch queued in a run never
+    // interrupted may run past a threshold (README); otherwise nothing runs, and the output
+    // and lists are the first run's.
     behaviour.reset();
     Config resume = c;
     resume.resume = ResumeMode::resume;
     JobResult r = run_job(resume, t / "in");
     CHECK_FALSE(r.succeeded);
     CHECK(r.failure_reason == k.reason);
-    CHECK(behaviour.runs() == 0);
     CHECK(r.items_failed == first.items_failed);
-    CHECK(r.items_not_processed == first.items_not_processed);
     const Outputs after = outputs_of(t / "out");
-    CHECK(after.rows == before.rows);
-    CHECK(after.failed == before.failed);
+    REQUIRE(behaviour.runs() <= 1);
+    if (behaviour.runs() == 0) {
+      CHECK(r.items_not_processed == first.items_not_processed);
+      CHECK(after.rows == before.rows);
+      CHECK(after.failed == before.failed);
+    } else {
+      CHECK(first.items_not_processed == 3);
+      CHECK(r.items_not_processed == 0);
+      CHECK(after.rows == before.rows + "f009.txt 9\nf010.txt 10\nf011.txt 11\n");
+    }
 
     // A resume that tolerates them goes on to the end.
     behaviour.reset();

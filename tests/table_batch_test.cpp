@@ -115,6 +115,25 @@ TEST_CASE("a field that does not parse names file, line, column and value", "[ta
                     "[parallel_run.input] data.csv:2: no column 9 (the row has 4 fields)");
 }
 
+TEST_CASE("a value a message quotes shows its NUL bytes and is cut when long", "[table_batch]") {
+  TempDir t;
+  const std::string huge(100000, '7');
+  const TableBatch b = read_one(t, "data.csv",
+                                std::string("id,v\n1,12") + '\0' + "x\n2," + huge + "\n3,\xc3\xa9" +
+                                    std::string(300, 'x') + "\n");
+  CHECK_THROWS_WITH(b[0].get<double>("v"),
+                    "[parallel_run.input] data.csv:2: column 'v': cannot parse '12\\0x' as a "
+                    "number");
+  CHECK_THROWS_WITH(b[1].get<int>("v"), "[parallel_run.input] data.csv:3: column 'v': '" +
+                                            std::string(200, '7') +
+                                            "... (100000 bytes)' is out of range for an integer");
+  // Cut at a character's start: the two bytes of 'é' stay whole.
+  CHECK_THROWS_WITH(b[2].get<int>("v"),
+                    "[parallel_run.input] data.csv:4: column 'v': cannot "
+                    "parse '\xc3\xa9" +
+                        std::string(198, 'x') + "... (302 bytes)' as an integer");
+}
+
 TEST_CASE("without a header, columns are read by index", "[table_batch]") {
   TempDir t;
   write_file(t / "n.csv", "x,1\ny,2\n");

@@ -5,6 +5,7 @@
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/errors.hpp"
+#include "parallel_run/detail/quote.hpp"
 
 #include <fmt/format.h>
 
@@ -263,9 +264,11 @@ class Row {
       if (auto v = detail::parse_field<V>(text, out_of_range)) return *v;
       if (out_of_range)
         throw FieldError(fmt::format("{}:{}: {}: '{}' is out of range for {}", file_key_, line_,
-                                     column_name(i), text, detail::field_type_name<V>()));
+                                     column_name(i), detail::message_value(text),
+                                     detail::field_type_name<V>()));
       throw FieldError(fmt::format("{}:{}: {}: cannot parse '{}' as {}", file_key_, line_,
-                                   column_name(i), text, detail::field_type_name<V>()));
+                                   column_name(i), detail::message_value(text),
+                                   detail::field_type_name<V>()));
     }
   }
 

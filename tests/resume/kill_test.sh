@@ -168,7 +168,7 @@ if [ "$mode" = first_crash ]; then
   status=$?
   set -e
   ((status == 2)) || fail "a fresh run over a crashed one: exit $status, not 2: $(cat "$work/refused")"
-  grep -qE "holds a run whose process died before its end \(killed or crashed; its journal holds [0-9] finished mini-batch(es)?; mini-batch(es)? ([0-9], )?0(, [0-9])? (was|were) running when it died\): run again with --resume to continue it, or run with --restart to start over" \
+  grep -qE "holds a run whose process died before its end \(killed or crashed; its journal holds [0-9] finished mini-batch(es)?; mini-batch(es)? ([0-9], )?0(, [0-9])? (was|were) running when it died(; the last [0-9]+ bytes of '[^']*' could not be read: a record torn by the death, or damage)?\): run again with --resume to continue it, or run with --restart to start over" \
     "$work/refused" || fail "the refusal does not name the running mini-batch: $(cat "$work/refused")"
   set +e
   "$bin" "${args[@]}" --resume >"$work/stdout" 2>"$work/stderr"

@@ -1,7 +1,9 @@
 // Quoting of table fields, RFC 4180 style ("a ""b"""), for every table the library writes:
-// the output rows, their header, failed_items.csv.
+// the output rows, their header, failed_items.csv; and of an input's value inside a message.
 #pragma once
 #include "parallel_run/version.hpp"
+
+#include <fmt/format.h>
 
 #include <string>
 #include <string_view>
@@ -25,6 +27,30 @@ inline void append_table_text(std::string& out, std::string_view text, std::stri
     out.push_back(c);
   }
   out.push_back('"');
+}
+
+/// An input's value as a message quotes it: a NUL byte written "\0" (a message passes
+/// through exception texts, which end at the first NUL), and a long value cut at `max` bytes
+/// (at a character's start) with its size said, so that one huge field does not make every
+/// log line and list that names it as large.
+inline std::string message_value(std::string_view value, std::size_t max = 200) {
+  std::string_view shown = value;
+  if (value.size() > max) {
+    std::size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80)
+      --cut;  // not inside a UTF-8 character
+    shown = value.substr(0, cut);
+  }
+  std::string out;
+  out.reserve(shown.size() + 32);
+  for (const char c : shown) {
+    if (c == '\0')
+      out += "\\0";
+    else
+      out += c;
+  }
+  if (shown.size() < value.size()) out += fmt::format("... ({} bytes)", value.size());
+  return out;
 }
 
 /// A CSV field: quoted when it holds a comma, a quote or a line break.

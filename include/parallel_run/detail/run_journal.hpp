@@ -208,9 +208,16 @@ class RunJournal {
         throw ConfigError(
             "resume",
             fmt::format("the output folder '{}' holds a run whose process died before its end "
-                        "(killed or crashed; its journal holds {}{}): {}, or run with "
+                        "(killed or crashed; its journal holds {}{}{}): {}, or run with "
                         "--restart to start over",
                         folder, counted(kept_.size(), "finished mini-batch"), running_at_death(),
+                        // A record torn by the death, or a journal damaged since: then no
+                        // process may have died, and this says what was seen.
+                        scan_.ignored_bytes == 0
+                            ? std::string()
+                            : fmt::format("; the last {} bytes of '{}' could not be read: a "
+                                          "record torn by the death, or damage",
+                                          scan_.ignored_bytes, files_.journal().string()),
                         changed.empty() ? "run again with --resume to continue it"
                                         : fmt::format("it cannot be resumed with these settings "
                                                       "({})",
