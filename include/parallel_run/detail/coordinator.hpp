@@ -327,7 +327,13 @@ class Coordinator {
     // A closed stderr or stdout (`job 2>&1 | head`) costs the messages, not the job.
     SigpipeIgnored sigpipe_ignored;
     // With stop_on_signals, the first SIGINT or SIGTERM stops the job gracefully: no new
-    // mini-batch starts, running ones finish, the output is written.
+    // mini-batch starts, running ones finish, the output is written. A second one ends the
+    // process at once, after these last words: the journal then blames no running mini-batch.
+    LastWords last_words;
+    if (journal_)
+      last_words = {
+          [](void* journal) noexcept { static_cast<RunJournal*>(journal)->stopped_by_signal(); },
+          journal_.get()};
     StopSignals signals(
         io, cfg.stop_on_signals,
         [this](int signal) {
@@ -340,7 +346,7 @@ class Coordinator {
               ": running mini-batches finish, no new one starts (send it again to abort at once)");
           fill();
         },
-        journal_ ? journal_->last_words() : LastWords{});
+        last_words);
 
     // Every few seconds, observers hear where the job stands (overview.txt is rewritten); the
     // first time after half a second, so that a live bar has its total (known once a folder

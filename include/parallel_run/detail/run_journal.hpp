@@ -15,7 +15,6 @@
 #include "parallel_run/detail/journal.hpp"
 #include "parallel_run/detail/quote.hpp"
 #include "parallel_run/detail/running_slots.hpp"
-#include "parallel_run/detail/stop_signals.hpp"
 #include "parallel_run/detail/task.hpp"
 #include "parallel_run/detail/two_threads.hpp"
 
@@ -435,14 +434,11 @@ class RunJournal {
     if (slots_) slots_->unmark(worker);
   }
 
-  /// What the job says when a second stop signal ends its process (StopSignals): the
-  /// mini-batches running then did not cause that death, and no resume counts it against them.
-  LastWords last_words() {
-    return {[](void* self) noexcept {
-              auto* j = static_cast<RunJournal*>(self);
-              if (j->slots_) j->slots_->stopped_by_signal();
-            },
-            this};
+  /// A second stop signal ends the process (StopSignals' last words, in its signal handler:
+  /// one store): the mini-batches running then did not cause that death, and no resume counts
+  /// it against them.
+  void stopped_by_signal() noexcept {
+    if (slots_) slots_->stopped_by_signal();
   }
 
   /// Nothing runs now (before and after a suspect runs alone): written at once, so that a
