@@ -268,6 +268,32 @@ TEST_CASE("with a report, what is not read is reported once, even by a second cu
   CHECK_THROWS_AS(FileDataset({(t / "empty").string()}).entries(), InputError);
 }
 
+TEST_CASE("a symbolic link loop is named as one, not as a missing file or a dangling link",
+          "[file_dataset][report]") {
+  TempDir t;
+  write_file(t / "in/x.txt", "1");
+  std::filesystem::create_symlink(t / "in/loop_b", t / "in/loop_a");
+  std::filesystem::create_symlink(t / "in/loop_a", t / "in/loop_b");
+  const std::string loop = "a symbolic link loop (too many levels of symbolic links)";
+  auto report = std::make_shared<parallel_run::detail::InputReport>();
+  std::vector<std::string> events;
+  report->on_skipped = [&](const std::filesystem::path& p, const std::string& why, bool) {
+    events.push_back(p.filename().string() + ": " + why);
+  };
+  FileDataset folder({(t / "in").string()});
+  folder.set_listing({{}, false, report});
+  CHECK(keys(folder) == std::vector<std::string>{"x.txt"});
+  CHECK(events == std::vector<std::string>{"loop_a: " + loop, "loop_b: " + loop});
+
+  CHECK_THROWS_WITH(
+      FileDataset({(t / "in/loop_a").string()}).count(),
+      "[parallel_run.input] input '" + (t / "in/loop_a").string() + "' cannot be read: " + loop);
+  write_file(t / "list.txt", "in/x.txt\nin/loop_b\n");
+  CHECK_THROWS_WITH(FileDataset({"@" + (t / "list.txt").string()}).count(),
+                    "[parallel_run.input] list file '" + (t / "list.txt").string() +
+                        "' line 2: 'in/loop_b' cannot be read: " + loop);
+}
+
 TEST_CASE("temporary names carry the process id and start time", "[file_dataset][temporaries]") {
   using parallel_run::detail::temporary_tag;
   CHECK(temporary_tag(".out.txt.partial-12-345") == std::string_view("12-345"));

@@ -12,10 +12,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <future>
@@ -432,6 +436,36 @@ TEST_CASE("processed_mini-batches.csv rows reach the file while the job runs and
   CHECK(row_0_seen);
   const auto rows = processed_rows(file);
   REQUIRE(rows.size() == 3);
+}
+
+TEST_CASE("a log write that does not fit is taken back whole, and the next one goes on",
+          "[record][processed]") {
+  // A file size limit stands in for a full disk: a write past it is cut short (EFBIG, the
+  // signal ignored). The file must not end in the middle of a row.
+  TempDir t;
+  const fs::path file = t / "logs/log.csv";
+  detail::LineFile log(file, "w");
+  log.write("a,1\n");
+  ::rlimit before{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
+  auto* const old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  ::rlimit small = before;
+  small.rlim_cur = 10;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  log.write("b,a row longer than the room left\n");  // 4 bytes in, 6 bytes of room
+  const int error = log.error();
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &before) == 0);
+  std::signal(SIGXFSZ, old_handler);
+  CHECK(read_file(file) == "a,1\n");
+  CHECK(log.lost() == 1);
+  CHECK(error == EFBIG);
+  log.write("c,3\n");
+  CHECK(read_file(file) == "a,1\nc,3\n");
+  // Appending ("a") takes back to the end of what an earlier session wrote.
+  detail::LineFile again(file, "a");
+  again.write("d,4\n");
+  CHECK(read_file(file) == "a,1\nc,3\nd,4\n");
+  CHECK(again.lost() == 0);
 }
 
 TEST_CASE("processed_mini-batches.csv - Process Seconds tell a spinning run() from a sleeping one",

@@ -342,6 +342,12 @@ TEST_CASE("a crash quotes the scorer's last lines, not the worker's own", "[proc
         "elsewhere)\n";
   test_support::write_file(t / "hung.txt", hung);
   CHECK(detail::tail_of_file(t / "hung.txt") == "about to hang on big.csv:51");
+  // After byte `after` (the worker's last answer): an earlier attempt's lines are not quoted.
+  test_support::write_file(t / "two.txt", "scoring a\nscoring b\nabout to crash on b\n");
+  CHECK(detail::tail_of_file(t / "two.txt", 65536, 5, 300, 10) ==
+        "scoring b | about to crash on b");
+  CHECK(detail::tail_of_file(t / "two.txt", 65536, 5, 300, 40) == "(no output)");
+  CHECK(detail::tail_of_file(t / "two.txt", 25, 5, 300, 10) == "about to crash on b");
   test_support::write_file(t / "blank.txt", "\n\n");
   CHECK(detail::tail_of_file(t / "blank.txt") == "(no output)");
   CHECK(detail::tail_of_file(t / "missing.txt") == "(no output)");
@@ -384,6 +390,26 @@ TEST_CASE("a worker that dies fails only the attempt it was running", "[process]
   CHECK(std::count(failed.begin(), failed.end(), '\n') == 4);
   if (!sanitized) CHECK(matches(failed, "last output: [^\n]*about to " + word + " on f04.txt"));
   CHECK(p.tagged().empty());
+}
+
+TEST_CASE("a crash quotes what the worker printed in the crashed attempt only", "[process]") {
+  // One worker runs mini-batch 0 (prints 3 lines), then dies in mini-batch 1: its reason
+  // quotes mini-batch 1's lines, none of mini-batch 0's (the worker's output file holds both).
+  Program p;
+  p.inputs({"ok", "ok", "ok", "ok", "exit3", "ok"});
+  std::vector<std::string> args = process_args({"--run-max-try", "1"});
+  args[9] = "1";  // --process-count-per-node
+  const Ran r = p.run(fault_injection, args);
+  CHECK(r.status == 0);
+  const std::string failed = p.failed();
+  CHECK(matches(failed,
+                "\nf03.txt,1,1,[^\n]*worker process [0-9]+ exited with status 3 while "
+                "running mini-batch 1; last output: scoring f03.txt \\| scoring f04.txt "
+                "\\| about to exit3 on f04.txt \\(log [^\n]*process-0.txt\\)"));
+  CHECK(failed.find("scoring f02.txt") == std::string::npos);
+  // The first attempt's output is whole in the worker's file.
+  CHECK(read_file(p.dir / "out/logs/user/stdout" / detail::host_name() / "process-0.txt")
+            .starts_with("scoring f00.txt\nscoring f01.txt\nscoring f02.txt\nscoring f03.txt\n"));
 }
 
 TEST_CASE("a crash on the first attempt is retried on a new worker, which runs init", "[process]") {

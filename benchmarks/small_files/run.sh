@@ -7,8 +7,9 @@
 # cost (journal_overhead), a run killed at half and resumed (resume_ratio) and a reuse hit
 # (reuse_s); the same runs over one file, and a run that lists every file and scores 10, for
 # the floors under resume_ratio and mpi_vs_process (resume_floor, mpi_floor: what the ratio
-# would be if the part the target is about cost nothing); prints a table and, as its last
-# line, a RESULT line.
+# would be if the part the target is about cost nothing), and the hand-written loop's own
+# resume beside each resume trial (loop_resume_ratio); prints a table and, as its last line,
+# a RESULT line.
 #
 #   benchmarks/small_files/run.sh
 #
@@ -243,6 +244,8 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 seconds_since() { awk -v ns="$(($(date +%s%N) - $1))" 'BEGIN { printf "%.4f", ns / 1e9 }'; }
 resume_times=()
 beside_times=()
+loop_resume_times=()
+loop_full_times=()
 kept_total=0  # mini-batches kept, over all the trials
 ((${SMALL_FILES_RESUME_TRIALS:-9} >= 1)) || die "SMALL_FILES_RESUME_TRIALS must be at least 1"
 for ((k = 1; k <= ${SMALL_FILES_RESUME_TRIALS:-9}; ++k)); do
@@ -264,10 +267,23 @@ for ((k = 1; k <= ${SMALL_FILES_RESUME_TRIALS:-9}; ++k)); do
   "$bin/parallel_run_crc" --input "$data" --output "$work/resume_beside" --allow-reuse false \
     --progress none >/dev/null 2>&1 || die "the full run beside the resumed one failed"
   beside_times+=("$(seconds_since "$start")")
-  say "resume $k: $kept of $((files / 10)); ${resume_times[-1]} s; a full run beside it ${beside_times[-1]} s"
+  # The same by hand (loop_crc: its full run, then its resume keeping as many mini-batches,
+  # each of their files checked with a stat): the floor any program that lists the folder
+  # and checks what it keeps is under, whatever its machinery.
+  start=$(date +%s%N)
+  "$bin/loop_crc" "$data" "$work/loop_beside.txt" || die "the loop beside the resumed run failed"
+  loop_full_times+=("$(seconds_since "$start")")
+  start=$(date +%s%N)
+  "$bin/loop_crc" "$data" "$work/loop_resumed.txt" 2 10 "$expected" "${kept%% *}" ||
+    die "the loop's resume failed"
+  loop_resume_times+=("$(seconds_since "$start")")
+  cmp -s "$expected" "$work/loop_resumed.txt" || die "the loop's resumed output differs from its full run's"
+  say "resume $k: $kept of $((files / 10)); ${resume_times[-1]} s; a full run beside it ${beside_times[-1]} s; by hand ${loop_resume_times[-1]} s against ${loop_full_times[-1]} s"
 done
 resume_s=$(printf '%s\n' "${resume_times[@]}" | median)
 beside_s=$(printf '%s\n' "${beside_times[@]}" | median)
+loop_resume_s=$(printf '%s\n' "${loop_resume_times[@]}" | median)
+loop_full_s=$(printf '%s\n' "${loop_full_times[@]}" | median)
 # A reuse hit: the same run again over the finished one, checked once, then timed as the
 # other tools are (hyperfine when there is one; until 2026-12-02 each run was timed from the
 # shell with date, which put two more process starts into a figure of about 80 ms).
@@ -311,6 +327,8 @@ process_vs_thread=$(ratio "$process_s" "$pr_s")
 record_overhead=$(ratio "$pr_s" "${median_of[parallel_run_bare]}")
 journal_overhead=$(ratio "$pr_s" "${median_of[parallel_run_no_journal]}")
 resume_ratio=$(ratio "$resume_s" "$beside_s")
+# loop_resume_ratio: the hand-written loop's resume over its full run, in the same trials.
+loop_resume_ratio=$(ratio "$loop_resume_s" "$loop_full_s")
 # The floors: what the ratio would be if the part the target is about cost nothing.
 # resume_floor: a resume that checked and copied its kept mini-batches for free still pays a
 # run's fixed part and the listing of all the files (listing_s: --limit 10 over the folder),
@@ -360,6 +378,7 @@ echo "target the journal <= 1.05x the run without it: $journal_overhead x: $met"
 if le "$resume_ratio" 0.6; then met=met; else met="NOT met"; fi
 echo "target a run killed at half, resumed: <= 0.6x a full run: $resume_ratio x ($resume_s s against $beside_s s): $met"
 echo "  floor: a run's fixed part and the listing take $listing_s s (--limit 10; one file alone: $one_file_s s), so a resume whose kept mini-batches (a fraction $kept_fraction) cost nothing would take $resume_floor x"
+echo "  by hand: the loop's resume, keeping as many, checking each kept file with a stat, takes $loop_resume_ratio x its full run ($loop_resume_s s against $loop_full_s s)"
 if le "$reuse_s" 0.1; then met=met; else met="NOT met"; fi
 echo "target a reuse hit over the $files files < 0.1 s: $reuse_s s: $met"
 if [[ $have_mpi == 1 ]]; then
@@ -369,4 +388,4 @@ if [[ $have_mpi == 1 ]]; then
 else
   echo "target mpirun -np 2 <= 1.5x --backend process: not measured (no mpirun or no MPI build)"
 fi
-echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread record_overhead=$record_overhead journal_overhead=$journal_overhead resume_ratio=$resume_ratio reuse_s=$reuse_s mpi_s=$mpi_s mpi_vs_process=$mpi_vs_process one_file_s=$one_file_s listing_s=$listing_s kept_fraction=$kept_fraction resume_floor=$resume_floor mpi_one_file_s=$mpi_one_file_s mpi_floor=$mpi_floor"
+echo "RESULT small_files parallel_run_s=$pr_s loop_s=$loop_s multiprocessing_s=$mp_s vs_loop=$vs_loop vs_multiprocessing=$vs_mp process_s=$process_s process_vs_thread=$process_vs_thread record_overhead=$record_overhead journal_overhead=$journal_overhead resume_ratio=$resume_ratio reuse_s=$reuse_s mpi_s=$mpi_s mpi_vs_process=$mpi_vs_process one_file_s=$one_file_s listing_s=$listing_s kept_fraction=$kept_fraction resume_floor=$resume_floor loop_resume_ratio=$loop_resume_ratio mpi_one_file_s=$mpi_one_file_s mpi_floor=$mpi_floor"

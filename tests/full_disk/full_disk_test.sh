@@ -7,7 +7,8 @@
 # at once, so that failed_items.csv and job_result.txt still fit and are written whole. One
 # worker and no journal, so that the output alone fills the disk: with two workers, rows that
 # arrive out of order wait in the spill file, and the journal keeps a copy of each row, and
-# how much of the disk each held when it filled varied from run to run.
+# how much of the disk each held when it filled varied from run to run. Then a log folder that
+# fills up (below).
 set -euo pipefail
 bin=$1 work=$2
 fail() {
@@ -46,3 +47,55 @@ lines=$(($(wc -l <"$out/logs/failed_items.csv") - 1))
 ((lines == failed + not_processed)) ||
   fail "failed_items.csv lists $lines items, job_result.txt counts $failed failed and $not_processed not processed"
 echo "a full disk: exit 1 naming the output; failed_items.csv ($lines items) and job_result.txt written whole"
+
+# A log folder that fills up while the job runs: 2,000 mini-batches of one file, the log
+# folder on a 256 KB tmpfs (the record of each attempt alone takes more). The output is
+# elsewhere and whole; the record's files end on whole lines or rows (a write that did not fit
+# is taken back), overview.txt does not still say the job is running, and the job's messages
+# name each file of the record that could not be written.
+umount "$work/disk"
+trap - EXIT
+mount -t tmpfs -o size=256k tmpfs "$work/disk" || fail "cannot mount the second tmpfs"
+trap 'umount "$work/disk"' EXIT
+rm -rf "$work/in" && mkdir -p "$work/in"
+for ((i = 0; i < 2000; ++i)); do echo ok >"$work/in/f$(printf %04d $i).txt"; done
+logs=$work/disk/logs
+set +e
+"$bin" --input "$work/in" --output "$work/out2" --log-dir "$logs" --mini-batch-size 1 \
+  --progress none --process-count-per-node 2 --resource-monitor-interval 0 \
+  >"$work/stdout2" 2>"$work/stderr2"
+status=$?
+set -e
+[ -s "$work/stderr2" ] || fail "nothing said of the full log folder (exit $status)"
+if ((status == 0)); then
+  [ "$(wc -l <"$work/out2/parallel_run_step.txt")" -eq 2000 ] || fail "the output is not whole"
+fi
+grep -q "No space left on device" "$work/stderr2" ||
+  fail "the full log folder is not named: $(head -c 2000 "$work/stderr2")"
+for f in processed_mini-batches.csv master.txt failed_items.csv; do
+  if [ -s "$logs/$f" ]; then
+    [ "$(tail -c 1 "$logs/$f" | od -An -c | tr -d ' ')" = '\n' ] ||
+      fail "$f ends in the middle of a line: $(tail -c 200 "$logs/$f")"
+  fi
+done
+if [ -s "$logs/processed_mini-batches.csv" ]; then
+  fields=$(awk -F, 'NR > 1 && NF < 14 { print NR": "$0; exit }' "$logs/processed_mini-batches.csv")
+  [ -z "$fields" ] || fail "processed_mini-batches.csv has a cut row: $fields"
+  rows=$(($(wc -l <"$logs/processed_mini-batches.csv") - 1))
+  if ((rows < 2000)); then
+    grep -q "processed_mini-batches.csv lacks $((2000 - rows)) of its rows" "$work/stderr2" ||
+      fail "the missing $((2000 - rows)) rows of processed_mini-batches.csv are not said: $(head -c 2000 "$work/stderr2")"
+  fi
+fi
+if [ -e "$logs/overview.txt" ]; then
+  ! grep -q "^state: \(running\|starting\)" "$logs/overview.txt" || fail "overview.txt still says running"
+else
+  grep -q "overview.txt could not be written" "$work/stderr2" || fail "overview.txt is gone unsaid"
+fi
+for f in report.html trace.json; do
+  [ -e "$logs/$f" ] || grep -q "$f could not be written" "$work/stderr2" ||
+    fail "$f is missing and nothing says so: $(head -c 2000 "$work/stderr2")"
+done
+left=$(find "$logs" -name '.*.partial-*')
+[ -z "$left" ] || fail "temporary files left in the log folder: $left"
+echo "a full log folder (exit $status): whole lines and rows, and each missing file named"

@@ -37,6 +37,9 @@ struct AttemptTimes {
   double run_seconds = 0;  // inside the scorer's run()
   std::size_t items = 0;   // items of the mini-batch, once read
   std::size_t node = 0;    // which node of a multi-node job ran it (set by rank 0)
+  // A worker process's output file's size once the attempt ended (its output flushed): what
+  // follows belongs to its next attempts. -1: not known (the thread backend).
+  std::int64_t output_end = -1;
 };
 
 struct BatchOutcome {

@@ -7,6 +7,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -47,6 +51,9 @@ inline void echo_to_stderr(std::string_view text) {
 }
 
 /// "<time> <LEVEL> <message>" lines appended to a file created (with its folder) on first use.
+/// A log that cannot be written must not fail the job: a write that fails (a full disk) is
+/// taken back to the last whole line, so that the file never ends in the middle of a line or
+/// a CSV row, and the next write tries again. lost() says how many writes were taken back.
 class LineFile {
  public:
   // "e": O_CLOEXEC (glibc), so programs a scorer starts do not inherit the log.
@@ -59,16 +66,7 @@ class LineFile {
   LineFile& operator=(const LineFile&) = delete;
 
   void append(std::string_view level, std::string_view message) {
-    if (!out_) {
-      std::error_code ec;
-      std::filesystem::create_directories(file_.parent_path(), ec);
-      out_ = std::fopen(file_.c_str(), mode_.c_str());
-      if (!out_) return;  // a log that cannot be written must not fail the job
-    }
-    // fwrite, not fmt::print, which throws when the disk is full.
-    const std::string line = fmt::format("{} {} {}\n", timestamp(), level, escape_control(message));
-    std::fwrite(line.data(), 1, line.size(), out_);
-    std::fflush(out_);
+    write(fmt::format("{} {} {}\n", timestamp(), level, escape_control(message)));
   }
   /// Appends `text` as it is (whole lines, already escaped or quoted), flushed at once.
   void write(std::string_view text) {
@@ -76,17 +74,40 @@ class LineFile {
       std::error_code ec;
       std::filesystem::create_directories(file_.parent_path(), ec);
       out_ = std::fopen(file_.c_str(), mode_.c_str());
-      if (!out_) return;  // a log that cannot be written must not fail the job
+      if (!out_) {
+        ++lost_;
+        if (error_ == 0) error_ = errno;
+        return;
+      }
+      // Unbuffered: each write reaches the file now or fails now, so that a failed one can be
+      // taken back whole (a buffered stream may keep part of it for a later write).
+      std::setvbuf(out_, nullptr, _IONBF, 0);
+      struct ::stat st {};  // "a": an earlier session's lines come first
+      whole_ = ::fstat(::fileno(out_), &st) == 0 ? static_cast<long>(st.st_size) : 0;
     }
-    std::fwrite(text.data(), 1, text.size(), out_);
-    std::fflush(out_);
+    // fwrite, not fmt::print, which throws when the disk is full.
+    if (std::fwrite(text.data(), 1, text.size(), out_) == text.size()) {
+      whole_ += static_cast<long>(text.size());
+      return;
+    }
+    ++lost_;
+    if (error_ == 0) error_ = errno;
+    std::clearerr(out_);
+    if (::ftruncate(::fileno(out_), whole_) == 0) std::fseek(out_, whole_, SEEK_SET);
   }
   const std::filesystem::path& path() const noexcept { return file_; }
+  /// Writes that failed and were taken back (or found no file to go to).
+  std::size_t lost() const noexcept { return lost_; }
+  /// The errno of the first failure, 0 if none.
+  int error() const noexcept { return error_; }
 
  private:
   std::filesystem::path file_;
   std::string mode_;
   std::FILE* out_ = nullptr;
+  long whole_ = 0;  // the file's size after the last write that went through
+  std::size_t lost_ = 0;
+  int error_ = 0;
 };
 
 /// debug/info/warning/error with fmt format strings; Derived::write(level, message) gets the

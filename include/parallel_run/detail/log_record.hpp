@@ -26,15 +26,18 @@ namespace detail {
 inline void add_log_record(ObserverList& observers, const Config& cfg, const JobFiles& files,
                            JobLog& log, const std::shared_ptr<ErrorDigest>& digest) {
   write_log_readme(files);
-  observers.add(std::make_shared<OverviewFile>(files.overview()));
-  observers.add(std::make_shared<ProcessedLog>(files.processed_mini_batches()));
-  observers.add(std::make_shared<ResourceMonitor>(  // logs/performance, on its own thread
-      [&log](const std::string& warning) { log.warning("{}", warning); }));
+  // A file of the record that cannot be written (a full disk) is said in the job's log.
+  auto warn = [&log](const std::string& warning) { log.warning("{}", warning); };
+  observers.add(std::make_shared<OverviewFile>(files.overview(), warn));
+  observers.add(std::make_shared<ProcessedLog>(files.processed_mini_batches(), warn));
+  observers.add(std::make_shared<ResourceMonitor>(warn));  // logs/performance, its own thread
   observers.add(digest);
-  observers.add(std::make_shared<TraceFile>(files.trace()));
+  observers.add(std::make_shared<TraceFile>(files.trace(), warn));
   // After the resource monitor (its last samples are written when the report reads them) and
   // the digest (whose categories it shows).
-  observers.add(std::make_shared<RunReport>(files, digest));
+  auto report = std::make_shared<RunReport>(files, digest);
+  report->on_unwritten(warn);
+  observers.add(report);
   auto progress = std::make_shared<ProgressDisplay>(
       cfg.progress, cfg.logging_level, [&log](const std::string& line) { log.info("{}", line); });
   if (progress->mode() != ProgressMode::none) {

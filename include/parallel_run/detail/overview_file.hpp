@@ -15,8 +15,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <string_view>
 #include <vector>
 
@@ -70,7 +72,10 @@ inline std::string duration_text(double seconds) {
 
 class OverviewFile final : public JobObserver {
  public:
-  explicit OverviewFile(std::filesystem::path file) : file_(std::move(file)) {}
+  /// `warn`: told when the job's end cannot be written (a full disk).
+  explicit OverviewFile(std::filesystem::path file,
+                        std::function<void(const std::string&)> warn = {})
+      : file_(std::move(file)), warn_(std::move(warn)) {}
 
   void job_started(const JobInfo& job) override {
     head_ = fmt::format("job '{}' on {} (process {}), started {} UTC\n", job.config->name, job.host,
@@ -117,7 +122,15 @@ class OverviewFile final : public JobObserver {
     if (!r.succeeded || !r.first_failures.empty() || !r.first_input_failures.empty())
       text += fmt::format("start with: {} (the job's log), then the files above\n",
                           (r.log_dir / "master.txt").string());
-    write(text);
+    if (write(text)) return;
+    // An overview that says "running" after the end is worse than none.
+    std::error_code ec;
+    std::filesystem::remove(file_, ec);
+    if (warn_)
+      warn_(
+          fmt::format("{} could not be written ({}); it is removed, since it said the job "
+                      "was still running",
+                      file_.string(), error_));
   }
 
  private:
@@ -157,18 +170,22 @@ class OverviewFile final : public JobObserver {
     return text;
   }
 
-  void write(const std::string& body) {
+  bool write(const std::string& body) {
     try {
       AtomicFile f(file_);
       f.write(head_);
       f.write(body);
       f.commit(false);
-    } catch (const std::exception&) {
-      // A full disk: the next refresh tries again; the job's own files report the disk.
+      return true;
+    } catch (const std::exception& e) {
+      error_ = e.what();  // a full disk: the next refresh tries again
+      return false;
     }
   }
 
   std::filesystem::path file_;
+  std::function<void(const std::string&)> warn_;
+  std::string error_;  // why the last write failed
   std::string head_;
   std::string command_line_;
   std::optional<JobProgress> last_;

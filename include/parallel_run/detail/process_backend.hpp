@@ -57,22 +57,26 @@
 PARALLEL_RUN_BEGIN_NAMESPACE
 namespace detail {
 
-/// The last lines a worker wrote to its log file (at most `max_lines` of the last `max_bytes`,
-/// each cut at `max_line` bytes), joined by " | ": what a crash's reason quotes. The worker's
-/// own lines (a queued mini-batch handed back) are left out: they are not the scorer's output,
-/// and a hung worker's many of them hid its scorer's last line from a 1 KB window.
+/// The last lines a worker wrote to its log file after byte `after` (at most `max_lines` of
+/// the last `max_bytes`, each cut at `max_line` bytes), joined by " | ": what a crash's reason
+/// quotes. `after`: where the worker's last answered attempt's output ended, so that an
+/// earlier mini-batch's lines are not quoted as the crashed one's. The worker's own lines (a
+/// queued mini-batch handed back) are left out: they are not the scorer's output, and a hung
+/// worker's many of them hid its scorer's last line from a 1 KB window.
 inline std::string tail_of_file(const std::filesystem::path& file, std::size_t max_bytes = 65536,
-                                std::size_t max_lines = 5, std::size_t max_line = 300) {
+                                std::size_t max_lines = 5, std::size_t max_line = 300,
+                                std::size_t after = 0) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return "(no output)";
   in.seekg(0, std::ios::end);
   const auto size = static_cast<std::size_t>(std::max<std::streamoff>(in.tellg(), 0));
-  const std::size_t from = size > max_bytes ? size - max_bytes : 0;
+  if (after >= size) return "(no output)";
+  const std::size_t from = std::max(after, size > max_bytes ? size - max_bytes : 0);
   in.seekg(static_cast<std::streamoff>(from));
   std::string text(size - from, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
-  if (from > 0) {  // the first line is cut: drop it unless it is all there is
+  if (from > after) {  // the first line is cut: drop it unless it is all there is
     auto nl = text.find('\n');
     if (nl != std::string::npos && nl + 1 < text.size()) text.erase(0, nl + 1);
   }
@@ -301,6 +305,7 @@ class ProcessBackend {
     boost::asio::local::stream_protocol::socket socket;
     boost::asio::posix::stream_descriptor pidfd;
     std::filesystem::path log_file;
+    std::size_t output_answered = 0;  // log_file's size at its last answer (output_end)
     // Attempts sent, in order: the front one is running (or about to), the rest wait in
     // the worker's channel. started: when the front one began, as far as we can tell.
     std::deque<Attempt<Batch>> sent;
@@ -832,6 +837,9 @@ class ProcessBackend {
       case MessageType::result:
       case MessageType::run_failed:
         ++w->answers;
+        if (const auto& t = m.type == MessageType::result ? m.outcome.times : m.times;
+            t.output_end >= 0)
+          w->output_answered = static_cast<std::size_t>(t.output_end);
         w->sent.pop_front();
         w->started = clock::now();
         // The task behind it started before our request arrived: it runs to its answer.
@@ -866,8 +874,11 @@ class ProcessBackend {
     }
   }
 
+  // What the worker printed since its last answer (the attempt it was running), or all of it.
   std::string last_output(const WorkerPtr& w) const {
-    return fmt::format("last output: {} (log {})", tail_of_file(w->log_file), w->log_file.string());
+    return fmt::format("last output: {} (log {})",
+                       tail_of_file(w->log_file, 65536, 5, 300, w->output_answered),
+                       w->log_file.string());
   }
 
   // Puts the attempts a dead worker was merely sent back at the front of the queue, in

@@ -14,7 +14,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <string_view>
@@ -48,7 +50,10 @@ class ProcessedLog final : public JobObserver {
       "Process Seconds,Run Method Seconds,Status,Error Category,Error Message,"
       "Mini-batch Detail\n";
 
-  explicit ProcessedLog(std::filesystem::path file) : file_(std::move(file), "w") {
+  /// `warn`: told, at the job's end, of rows that could not be written (a full disk).
+  explicit ProcessedLog(std::filesystem::path file,
+                        std::function<void(const std::string&)> warn = {})
+      : file_(std::move(file), "w"), warn_(std::move(warn)) {
     file_.write(header);
   }
   ProcessedLog(const ProcessedLog&) = delete;
@@ -76,16 +81,28 @@ class ProcessedLog final : public JobObserver {
     row.push_back(',');
     append_csv_field(row, mini_batch_detail(a.mini_batch));
     row.push_back('\n');
+    ++waiting_;
     if (rows_.size() >= flush_bytes || now - first_row_ >= flush_after) flush();
   }
   void progress(const JobProgress&) override { flush(); }
-  void job_ended(const JobResult&) override { flush(); }
+  void job_ended(const JobResult&) override {
+    flush();
+    if (rows_lost_ > 0 && warn_)
+      warn_(
+          fmt::format("{} lacks {} of its rows, which could not be written: {} (each attempt "
+                      "is also in trace.json and the workers' logs)",
+                      file_.path().string(), rows_lost_, std::strerror(file_.error())));
+  }
 
-  /// Writes the rows that wait.
+  /// Writes the rows that wait. A write that fails is taken back whole (LineFile): the file
+  /// holds whole rows only, and the job's end says how many are missing.
   void flush() {
     if (rows_.empty()) return;
+    const std::size_t lost = file_.lost();
     file_.write(rows_);
+    if (file_.lost() != lost) rows_lost_ += waiting_;
     rows_.clear();
+    waiting_ = 0;
   }
 
   /// "first: <key>; last: <key>", or the one key of a mini-batch of one item.
@@ -98,7 +115,10 @@ class ProcessedLog final : public JobObserver {
   static constexpr std::size_t flush_bytes = 64 * 1024;
   static constexpr std::chrono::milliseconds flush_after{250};
   LineFile file_;
-  std::string rows_;  // rows not yet written
+  std::function<void(const std::string&)> warn_;
+  std::string rows_;         // rows not yet written
+  std::size_t waiting_ = 0;  // how many
+  std::size_t rows_lost_ = 0;
   std::chrono::steady_clock::time_point first_row_;
 };
 

@@ -195,6 +195,8 @@ class RunReport final : public JobObserver {
   std::string render(const JobResult* result) const;
   /// Writes report.html (complete or absent); false when it could not be written.
   bool write(const JobResult* result);
+  /// `warn` is told when the page cannot be written at the job's end (a full disk).
+  void on_unwritten(std::function<void(const std::string&)> warn) { warn_ = std::move(warn); }
 
  private:
   struct Bar {
@@ -265,6 +267,8 @@ class RunReport final : public JobObserver {
   JobFiles files_;
   std::shared_ptr<const ErrorDigest> digest_;
   std::chrono::milliseconds refresh_interval_;
+  std::function<void(const std::string&)> warn_;  // see on_unwritten()
+  std::string write_error_;                       // why the last write failed
 
   // The job.
   std::string name_, host_, command_line_;
@@ -466,7 +470,8 @@ inline void RunReport::progress(const JobProgress& p) {
 
 inline void RunReport::job_ended(const JobResult& r) {
   latest_ = std::max(latest_, r.wall_seconds);
-  write(&r);
+  if (!write(&r) && warn_)
+    warn_(fmt::format("{} could not be written: {}", files_.report().string(), write_error_));
 }
 
 inline bool RunReport::write(const JobResult* result) {
@@ -475,8 +480,9 @@ inline bool RunReport::write(const JobResult* result) {
     f.write(render(result));
     f.commit(false);
     return true;
-  } catch (const std::exception&) {
-    return false;  // a full disk: the job's other files report it; the next refresh retries
+  } catch (const std::exception& e) {
+    write_error_ = e.what();  // a full disk: the next refresh retries; the job's end says so
+    return false;
   }
 }
 

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -73,7 +74,9 @@ class TraceFile final : public JobObserver {
   /// workers for hours would otherwise name a million): later lanes keep their numbers only.
   static constexpr std::size_t max_named_lanes = 4096;
 
-  explicit TraceFile(std::filesystem::path file) : target_(std::move(file)) {}
+  /// `warn`: told at the job's end when the file could not be written (a full disk).
+  explicit TraceFile(std::filesystem::path file, std::function<void(const std::string&)> warn = {})
+      : target_(std::move(file)), warn_(std::move(warn)) {}
 
   void job_started(const JobInfo& job) override {
     start_ = job.start;
@@ -82,8 +85,9 @@ class TraceFile final : public JobObserver {
     try {
       file_ = std::make_unique<AtomicFile>(target_);
       file_->write("{\"traceEvents\":[\n");
-    } catch (const std::exception&) {
-      file_.reset();  // a log folder that cannot take it: the job's other files say so
+    } catch (const std::exception& e) {
+      file_.reset();  // a log folder that cannot take it: said at the job's end
+      error_ = e.what();
     }
   }
 
@@ -124,7 +128,11 @@ class TraceFile final : public JobObserver {
   }
 
   void job_ended(const JobResult& r) override {
-    if (!file_) return;
+    if (!file_) {
+      if (!error_.empty() && warn_)
+        warn_(fmt::format("{} could not be written: {}", target_.string(), error_));
+      return;
+    }
     std::string e;
     // Metadata: each process and each worker's lane by name, in the order of their numbers.
     std::set<std::pair<std::int64_t, std::string>> processes;
@@ -160,8 +168,10 @@ class TraceFile final : public JobObserver {
     file_->write(e);
     try {
       file_->commit(false);
-    } catch (const std::exception&) {
-      // A full disk: trace.json is absent, as the job's other files report.
+    } catch (const std::exception& failure) {
+      // A full disk: trace.json is absent (AtomicFile), and the job's log says why.
+      if (warn_)
+        warn_(fmt::format("{} could not be written: {}", target_.string(), failure.what()));
     }
     file_.reset();
   }
@@ -171,6 +181,8 @@ class TraceFile final : public JobObserver {
 
  private:
   std::filesystem::path target_;
+  std::function<void(const std::string&)> warn_;
+  std::string error_;  // why the file could not be started
   std::unique_ptr<AtomicFile> file_;
   std::chrono::system_clock::time_point start_;
   std::string job_name_, host_;

@@ -168,10 +168,12 @@ class TreeWalk {
     std::size_t name_at = 0;  // in Frame::names, followed by a NUL (for fnmatch)
     std::size_t name_size = 0;
     Kind kind;
-    // An `other` entry: its type (a link's: its target's; not_found when dangling).
+    // An `other` entry: its type (a link's: its target's; not_found when it cannot be
+    // followed, with `link_error` saying why).
     std::filesystem::file_type type = std::filesystem::file_type::none;
     bool link = false;
     bool matched = false;  // a file that ends a match (set as its folder is opened)
+    int link_error = 0;    // errno of following a link that cannot be followed
   };
   struct Frame {
     std::filesystem::path dir;
@@ -260,8 +262,18 @@ class TreeWalk {
 
   static std::string unread_reason(const Child& child) {
     if (!child.link) return unread_reason(child.type);
-    if (child.type == std::filesystem::file_type::not_found)
-      return "a dangling symbolic link (its target does not exist)";
+    if (child.type == std::filesystem::file_type::not_found) {
+      switch (child.link_error) {
+        case ENOENT:
+        case ENOTDIR:
+          return "a dangling symbolic link (its target does not exist)";
+        case ELOOP:
+          return "a symbolic link loop (too many levels of symbolic links)";
+        default:
+          return fmt::format("a symbolic link that cannot be followed: {}",
+                             std::strerror(child.link_error));
+      }
+    }
     return "a symbolic link to " + unread_reason(child.type);
   }
   static std::string unread_reason(std::filesystem::file_type type) {
@@ -318,8 +330,8 @@ class TreeWalk {
     const int fd = ::dirfd(folder.get());
     auto add = [&](std::string_view name, Kind kind,
                    std::filesystem::file_type type = std::filesystem::file_type::none,
-                   bool link = false) {
-      f.children.push_back(Child{f.names.size(), name.size(), kind, type, link});
+                   bool link = false, int link_error = 0) {
+      f.children.push_back(Child{f.names.size(), name.size(), kind, type, link, false, link_error});
       (f.names += name) += '\0';
     };
     for (;;) {
@@ -341,7 +353,7 @@ class TreeWalk {
         add(name, Kind::folder);
       } else if (S_ISLNK(type)) {
         if (::fstatat(fd, e->d_name, &st, 0) != 0)
-          add(name, Kind::other, std::filesystem::file_type::not_found, true);
+          add(name, Kind::other, std::filesystem::file_type::not_found, true, errno);
         else if (S_ISREG(st.st_mode))
           add(name, Kind::file);
         else if (S_ISDIR(st.st_mode))

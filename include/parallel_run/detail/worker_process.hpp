@@ -342,6 +342,17 @@ inline std::atomic<bool>& worker_misused() {
   throw UsageError(message);
 }
 
+/// The size of this worker process's output file (its stdout and stderr, one file) once what
+/// its scorer printed is flushed: where the next attempt's output starts, so that a crash's
+/// reason quotes the crashed attempt's lines only. -1: not a regular file.
+inline std::int64_t flushed_output_size() {
+  std::cout.flush();  // stdio's too: with sync_with_stdio(false), cout has its own buffer
+  std::fflush(stdout);
+  struct ::stat st {};
+  if (::fstat(STDOUT_FILENO, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+  return static_cast<std::int64_t>(st.st_size);
+}
+
 /// This worker's channel to its coordinator (one for the process). Never destroyed: a
 /// scorer that calls exit() runs static destructors while the task reader still reads it.
 inline WorkerChannel& worker_channel() {
@@ -427,6 +438,8 @@ template <class Task>
         context->set_attempt(task.mini_batch_index(), number, never_stopped.get_token());
         AttemptEnd end = run_attempt(*scorer, task, *context, format, times,
                                      CLOCK_PROCESS_CPUTIME_ID, number, &record);
+        end.times.output_end = flushed_output_size();
+        if (end.outcome) end.outcome->times.output_end = end.times.output_end;
         times = end.times;
         if (end.outcome)
           out = result_frame(id, *end.outcome);
@@ -437,6 +450,7 @@ template <class Task>
       }
       if (out.empty()) {
         if (times.wall_end_ns == 0) times.wall_end_ns = wall_now_ns();
+        if (times.output_end < 0) times.output_end = flushed_output_size();
         append_frame(out, MessageType::run_failed, [&](WireWriter& w) {
           w.put(id);
           w.put(reason);

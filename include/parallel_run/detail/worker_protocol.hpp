@@ -321,6 +321,7 @@ inline void encode(WireWriter& w, const AttemptTimes& t) {
   w.put(t.cpu_end);
   w.put(t.run_seconds);
   w.put<std::uint64_t>(t.items);
+  w.put(t.output_end);
 }
 
 inline AttemptTimes decode_times(WireReader& r) {
@@ -333,6 +334,7 @@ inline AttemptTimes decode_times(WireReader& r) {
   t.cpu_end = r.get<double>();
   t.run_seconds = r.get<double>();
   t.items = static_cast<std::size_t>(r.get<std::uint64_t>());
+  t.output_end = r.get<std::int64_t>();
   return t;
 }
 
