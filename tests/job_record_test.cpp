@@ -22,6 +22,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <future>
 #include <map>
 #include <memory>
@@ -444,28 +445,38 @@ TEST_CASE("a log write that does not fit is taken back whole, and the next one g
   // signal ignored). The file must not end in the middle of a row.
   TempDir t;
   const fs::path file = t / "logs/log.csv";
-  detail::LineFile log(file, "w");
-  log.write("a,1\n");
   ::rlimit before{};
   REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
-  auto* const old_handler = std::signal(SIGXFSZ, SIG_IGN);
-  ::rlimit small = before;
-  small.rlim_cur = 10;
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
-  log.write("b,a row longer than the room left\n");  // 4 bytes in, 6 bytes of room
-  const int error = log.error();
-  REQUIRE(::setrlimit(RLIMIT_FSIZE, &before) == 0);
-  std::signal(SIGXFSZ, old_handler);
+  // Runs `write` with room for files of `limit` bytes only.
+  auto with_limit = [&](rlim_t limit, const std::function<void()>& write) {
+    auto* const old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    ::rlimit small = before;
+    small.rlim_cur = limit;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    write();
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &before) == 0);
+    std::signal(SIGXFSZ, old_handler);
+  };
+  detail::LineFile log(file, "w");
+  log.write("a,1\n");
+  int error = 0;
+  with_limit(10, [&] {
+    log.write("b,a row longer than the room left\n");  // 4 bytes in, 6 bytes of room
+    error = log.error();
+  });
   CHECK(read_file(file) == "a,1\n");
   CHECK(log.lost() == 1);
   CHECK(error == EFBIG);
   log.write("c,3\n");
   CHECK(read_file(file) == "a,1\nc,3\n");
-  // Appending ("a") takes back to the end of what an earlier session wrote.
+  // Appending ("a"), a write is taken back to the end of what an earlier session wrote.
   detail::LineFile again(file, "a");
-  again.write("d,4\n");
-  CHECK(read_file(file) == "a,1\nc,3\nd,4\n");
-  CHECK(again.lost() == 0);
+  with_limit(12, [&] { again.write("d,a row longer than the room left\n"); });
+  CHECK(read_file(file) == "a,1\nc,3\n");
+  CHECK(again.lost() == 1);
+  again.write("e,5\n");
+  CHECK(read_file(file) == "a,1\nc,3\ne,5\n");
+  CHECK(again.lost() == 1);
 }
 
 TEST_CASE("processed_mini-batches.csv - Process Seconds tell a spinning run() from a sleeping one",

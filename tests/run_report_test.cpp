@@ -5,10 +5,14 @@
 #include <parallel_run/detail/run_report.hpp>
 
 #include <parallel_run/parallel_run.hpp>
+#include <parallel_run/detail/overview_file.hpp>
+#include <parallel_run/detail/temp_names.hpp>
 #include <parallel_run/detail/trace_file.hpp>
 
 #include <catch2/catch.hpp>
 #include <simdjson.h>
+
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -264,6 +268,70 @@ TEST_CASE("report.html shows failures by category with the digest", "[report]") 
   CHECK(table_rows(page, "failure-categories") == 3);
   CHECK(page.find("<a href=\"failed_items.csv\">") != std::string::npos);
   CHECK(page.find("<a href=\"worker/node-a/process-1.txt\">") != std::string::npos);
+}
+
+TEST_CASE("a record that cannot be written at the end is named, and no page says running",
+          "[report][trace][full_disk]") {
+  // A file size limit stands in for a full log folder at the job's end: report.html (written
+  // while the job ran), overview.txt and trace.json cannot be written. Each is named in a
+  // warning; report.html and overview.txt, which said the job was running, are removed.
+  struct Limit final : JobObserver {
+    detail::RunReport* report = nullptr;
+    ::rlimit before{};
+    void (*handler)(int) = nullptr;
+    void job_ended(const JobResult&) override {
+      REQUIRE(report->write(nullptr));  // the page of a running job, as a refresh wrote it
+      REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
+      handler = std::signal(SIGXFSZ, SIG_IGN);
+      ::rlimit small = before;
+      small.rlim_cur = 100;
+      REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+    }
+  };
+  // The warnings of a fed job whose files end after the limit when `all`, else report.html's
+  // only (overview.txt and trace.json end before it).
+  auto warnings_of = [](const fs::path& out, bool all) {
+    FedJob job(out);
+    std::vector<std::string> warnings;
+    auto warn = [&](const std::string& w) { warnings.push_back(w); };
+    detail::RunReport report{detail::JobFiles(job.config)};
+    report.on_unwritten(warn);
+    detail::OverviewFile overview(out / "logs/overview.txt", warn);
+    detail::TraceFile trace(out / "logs/trace.json", warn);
+    Limit limit;
+    limit.report = &report;
+    if (all)
+      job.feed({&limit, &overview, &trace, &report}, false);
+    else
+      job.feed({&overview, &trace, &limit, &report}, false);
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit.before) == 0);
+    std::signal(SIGXFSZ, limit.handler);
+    for (const auto& e : fs::directory_iterator(out / "logs"))
+      CHECK_FALSE(e.path().filename().string().starts_with("."));  // no temporary left
+    return warnings;
+  };
+  TempDir t;
+  std::vector<std::string> warnings = warnings_of(t / "one", false);
+  CHECK(fs::exists(t / "one/logs/overview.txt"));
+  CHECK(fs::exists(t / "one/logs/trace.json"));
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].starts_with((t / "one/logs/report.html").string() +
+                                " could not be written: [parallel_run.output] cannot write '"));
+  CHECK(warnings[0].ends_with(": File too large; the page written while the job ran is removed"));
+  CHECK_FALSE(fs::exists(t / "one/logs/report.html"));
+
+  warnings = warnings_of(t / "all", true);
+  REQUIRE(warnings.size() == 3);
+  CHECK(warnings[0] == (t / "all/logs/overview.txt").string() +
+                           " could not be written ([parallel_run.output] cannot write '" +
+                           (t / "all/logs").string() + "/.overview.txt.partial-" +
+                           detail::process_tag() +
+                           "': File too large); it is removed, since it said the job was "
+                           "still running");
+  CHECK(warnings[1].starts_with((t / "all/logs/trace.json").string() + " could not be written: "));
+  CHECK(warnings[2].starts_with((t / "all/logs/report.html").string() + " could not be written"));
+  for (const char* name : {"overview.txt", "trace.json", "report.html"})
+    CHECK_FALSE(fs::exists(t / "all/logs" / name));
 }
 
 TEST_CASE("trace.json has one complete event per attempt and names the lanes", "[report][trace]") {

@@ -82,18 +82,19 @@ class LineFile {
       // Unbuffered: each write reaches the file now or fails now, so that a failed one can be
       // taken back whole (a buffered stream may keep part of it for a later write).
       std::setvbuf(out_, nullptr, _IONBF, 0);
-      struct ::stat st {};  // "a": an earlier session's lines come first
-      whole_ = ::fstat(::fileno(out_), &st) == 0 ? static_cast<long>(st.st_size) : 0;
+      whole_ = size();  // "a": an earlier session's lines come first
     }
     // fwrite, not fmt::print, which throws when the disk is full.
     if (std::fwrite(text.data(), 1, text.size(), out_) == text.size()) {
-      whole_ += static_cast<long>(text.size());
+      whole_ += static_cast<off_t>(text.size());
       return;
     }
     ++lost_;
     if (error_ == 0) error_ = errno;
     std::clearerr(out_);
-    if (::ftruncate(::fileno(out_), whole_) == 0) std::fseek(out_, whole_, SEEK_SET);
+    // Back to the last whole line; where the file cannot be cut, on from where it ends.
+    if (::ftruncate(::fileno(out_), whole_) != 0) whole_ = size();
+    ::fseeko(out_, whole_, SEEK_SET);
   }
   const std::filesystem::path& path() const noexcept { return file_; }
   /// Writes that failed and were taken back (or found no file to go to).
@@ -102,10 +103,15 @@ class LineFile {
   int error() const noexcept { return error_; }
 
  private:
+  off_t size() const {
+    struct ::stat st {};
+    return ::fstat(::fileno(out_), &st) == 0 ? st.st_size : 0;
+  }
+
   std::filesystem::path file_;
   std::string mode_;
   std::FILE* out_ = nullptr;
-  long whole_ = 0;  // the file's size after the last write that went through
+  off_t whole_ = 0;  // the file's size after the last write that went through
   std::size_t lost_ = 0;
   int error_ = 0;
 };

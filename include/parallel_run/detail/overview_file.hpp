@@ -125,12 +125,13 @@ class OverviewFile final : public JobObserver {
     if (write(text)) return;
     // An overview that says "running" after the end is worse than none.
     std::error_code ec;
-    std::filesystem::remove(file_, ec);
+    const bool removed = std::filesystem::remove(file_, ec);
     if (warn_)
-      warn_(
-          fmt::format("{} could not be written ({}); it is removed, since it said the job "
-                      "was still running",
-                      file_.string(), error_));
+      warn_(fmt::format(
+          "{} could not be written ({}); {}", file_.string(), error_,
+          removed ? "it is removed, since it said the job was still running"
+          : ec    ? "it still says the job is running, and could not be removed: " + ec.message()
+                  : "it was not there"));
   }
 
  private:

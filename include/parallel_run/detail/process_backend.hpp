@@ -874,11 +874,13 @@ class ProcessBackend {
     }
   }
 
-  // What the worker printed since its last answer (the attempt it was running), or all of it.
+  // What the worker printed since its last answer (the attempt it was running); idle or in
+  // init, its last lines whatever printed them.
   std::string last_output(const WorkerPtr& w) const {
-    return fmt::format("last output: {} (log {})",
-                       tail_of_file(w->log_file, 65536, 5, 300, w->output_answered),
-                       w->log_file.string());
+    return fmt::format(
+        "last output: {} (log {})",
+        tail_of_file(w->log_file, 65536, 5, 300, w->sent.empty() ? 0 : w->output_answered),
+        w->log_file.string());
   }
 
   // Puts the attempts a dead worker was merely sent back at the front of the queue, in

@@ -48,6 +48,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -470,8 +471,13 @@ inline void RunReport::progress(const JobProgress& p) {
 
 inline void RunReport::job_ended(const JobResult& r) {
   latest_ = std::max(latest_, r.wall_seconds);
-  if (!write(&r) && warn_)
-    warn_(fmt::format("{} could not be written: {}", files_.report().string(), write_error_));
+  if (write(&r)) return;
+  // A page that shows the job running after its end is worse than none.
+  std::error_code ec;
+  const bool removed = std::filesystem::remove(files_.report(), ec);
+  if (warn_)
+    warn_(fmt::format("{} could not be written: {}{}", files_.report().string(), write_error_,
+                      removed ? "; the page written while the job ran is removed" : ""));
 }
 
 inline bool RunReport::write(const JobResult* result) {

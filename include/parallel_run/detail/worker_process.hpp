@@ -344,9 +344,10 @@ inline std::atomic<bool>& worker_misused() {
 
 /// The size of this worker process's output file (its stdout and stderr, one file) once what
 /// its scorer printed is flushed: where the next attempt's output starts, so that a crash's
-/// reason quotes the crashed attempt's lines only. -1: not a regular file.
-inline std::int64_t flushed_output_size() {
-  std::cout.flush();  // stdio's too: with sync_with_stdio(false), cout has its own buffer
+/// reason quotes the crashed attempt's lines only. -1: not a regular file. Only stdio's buffer
+/// is flushed (std::cout writes through it unless sync_with_stdio(false)): a stream of the
+/// scorer's own may be written by its threads, and flushing it here could race with them.
+inline std::int64_t flushed_output_size() noexcept {
   std::fflush(stdout);
   struct ::stat st {};
   if (::fstat(STDOUT_FILENO, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
