@@ -312,13 +312,14 @@ TEST_CASE("a job that succeeds exits 0 with a summary line - one that fails exit
   CHECK_THAT(master, Catch::Contains(" INFO command: prog --input " + in + " --output " + out +
                                      " --mini-batch-size 5 "));
   // The first screen: the cause, the first failed items, the files to open, and the command
-  // that reruns the first failed mini-batch alone.
+  // that reruns the mini-batch of the first failed item alone.
   CHECK_THAT(r.err, Catch::Contains("\nparallel_run: failed: f005.txt (mini-batch 1): the only "
                                     "attempt failed: cannot score\n"));
   CHECK_THAT(r.err, Catch::Contains("parallel_run: failed items: " + out +
                                     "/logs/failed_items.csv; by category: " + out +
                                     "/logs/job_error.txt; log: " + out + "/logs/master.txt\n"));
-  const std::string rerun_line = "parallel_run: to rerun the first failed mini-batch alone: ";
+  const std::string rerun_line =
+      "parallel_run: to rerun the mini-batch of the first failed item alone: ";
   const auto at = r.err.find(rerun_line);
   REQUIRE(at != std::string::npos);
   const std::string command =

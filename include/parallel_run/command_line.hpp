@@ -54,7 +54,7 @@ namespace detail {
 PARALLEL_RUN_DECL std::string shell_command(int argc, const char* const* argv);
 
 /// The last lines on stderr when items failed: the first failed items with their reasons,
-/// where the rest are, and the command that reruns the first failed mini-batch alone.
+/// where the rest are, and the command that reruns the mini-batch of the first failed item alone.
 PARALLEL_RUN_DECL void print_first_failures(std::ostream& err, const JobResult& r,
                                             const Config& config);
 

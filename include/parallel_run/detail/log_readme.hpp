@@ -17,7 +17,7 @@ Open first: overview.txt, then master.txt.
 overview.txt       Where the job stands, rewritten every few seconds and at its end:
                    mini-batches created, started and processed, items, elapsed time, rate,
                    time left; then the result, and on failure the reason, the first failed
-                   items and the command that reruns the first failed mini-batch alone.
+                   items and the command that reruns the mini-batch of the first failed item alone.
 master.txt         The job's log: settings (two lines), the command line, warnings, errors,
                    the summary.
 job_result.txt     The summary line, and the reason when the job failed.

@@ -1,8 +1,9 @@
 // logs/overview.txt: where the job stands, rewritten whole (written, then renamed) every few
 // seconds and at the end: mini-batches created, started and processed, items, elapsed time,
 // rate and time left once the total is known; then the result, and on failure the reason,
-// the first failed items, the files to open and the command that reruns the first failed
-// mini-batch alone. The first file the seeds tell a user to open. An observer of the job.
+// the first failed items, the files to open and the command that reruns the mini-batch of
+// the first failed item alone. The first file the seeds tell a user to open. An observer of the
+// job.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/job_result.hpp"
@@ -117,7 +118,7 @@ class OverviewFile final : public JobObserver {
               ? std::string()
               : rerun_command(command_line_, r.first_failures.front().mini_batch);
       if (!rerun.empty())
-        text += fmt::format("to rerun the first failed mini-batch alone: {}\n", rerun);
+        text += fmt::format("to rerun the mini-batch of the first failed item alone: {}\n", rerun);
     }
     if (!r.succeeded || !r.first_failures.empty() || !r.first_input_failures.empty())
       text += fmt::format("start with: {} (the job's log), then the files above\n",

@@ -1089,7 +1089,7 @@ inline void RunReport::failures(std::string& out, const JobResult* r) const {
     }
     out += ".</p>\n";
     if (r != nullptr && !r->first_failures.empty() && !command_line_.empty()) {
-      out += "<p>To rerun the first failed mini-batch alone: <code>";
+      out += "<p>To rerun the mini-batch of the first failed item alone: <code>";
       append_html(out, rerun_command(command_line_, r->first_failures.front().mini_batch));
       out += "</code></p>\n";
     }

@@ -350,7 +350,8 @@ PARALLEL_RUN_DECL void print_first_failures(std::ostream& err, const JobResult& 
     const std::string rerun =
         rerun_command(config.command_line, r.first_failures.front().mini_batch);
     if (!rerun.empty())
-      err << "parallel_run: to rerun the first failed mini-batch alone: " << text(rerun) << "\n";
+      err << "parallel_run: to rerun the mini-batch of the first failed item alone: " << text(rerun)
+          << "\n";
   }
 }
 
