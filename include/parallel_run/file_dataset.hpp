@@ -182,12 +182,6 @@ class FileDataset {
                                            bool own) { r->skipped(p, why, own); };
       return o;
     }
-    // Why a path that exists cannot be looked at (std::filesystem::status's error).
-    static std::string unreachable(const std::error_code& ec) {
-      if (ec == std::errc::too_many_symbolic_link_levels)
-        return "a symbolic link loop (too many levels of symbolic links)";
-      return ec.message();
-    }
     static std::string describe_type(std::filesystem::file_type type) {
       switch (type) {
         case std::filesystem::file_type::directory:
@@ -305,7 +299,8 @@ inline bool FileDataset::Cursor::open_next_input(bool check_only) {
                         "or @list file)",
                         in.text));
       if (ec)  // a link loop, a folder on the way that cannot be searched
-        throw InputError(fmt::format("input '{}' cannot be read: {}", in.text, unreachable(ec)));
+        throw InputError(fmt::format("input '{}' cannot be read: {}", in.text,
+                                     detail::unfollowable_reason(ec.value())));
       if (!fs::is_regular_file(status))
         throw InputError(fmt::format("input '{}' is not a regular file ({})", in.text,
                                      describe_type(status.type())));
@@ -350,12 +345,13 @@ inline std::optional<FileEntry> FileDataset::Cursor::next() {
           if (!fs::is_regular_file(status)) {
             // The line is consumed: listing goes on after this failed item.
             reporter_->failed(
-                line, fmt::format("list file '{}' line {}: '{}' {}", in.text, list_line_, line,
-                                  fs::exists(status) ? "is not a regular file (" +
-                                                           describe_type(status.type()) + ")"
-                                  : status.type() == fs::file_type::not_found || !ec
-                                      ? std::string("is not a file (it does not exist)")
-                                      : "cannot be read: " + unreachable(ec)));
+                line,
+                fmt::format("list file '{}' line {}: '{}' {}", in.text, list_line_, line,
+                            fs::exists(status)
+                                ? "is not a regular file (" + describe_type(status.type()) + ")"
+                            : status.type() == fs::file_type::not_found || !ec
+                                ? std::string("is not a file (it does not exist)")
+                                : "cannot be read: " + detail::unfollowable_reason(ec.value())));
             continue;
           }
           if (std::string why = job_file_reason(p); !why.empty()) {

@@ -68,8 +68,9 @@ class LineFile {
   void append(std::string_view level, std::string_view message) {
     write(fmt::format("{} {} {}\n", timestamp(), level, escape_control(message)));
   }
-  /// Appends `text` as it is (whole lines, already escaped or quoted), flushed at once.
-  void write(std::string_view text) {
+  /// Appends `text` as it is (whole lines, already escaped or quoted), flushed at once; false
+  /// when it was taken back.
+  bool write(std::string_view text) {
     if (!out_) {
       std::error_code ec;
       std::filesystem::create_directories(file_.parent_path(), ec);
@@ -77,7 +78,7 @@ class LineFile {
       if (!out_) {
         ++lost_;
         if (error_ == 0) error_ = errno;
-        return;
+        return false;
       }
       // Unbuffered: each write reaches the file now or fails now, so that a failed one can be
       // taken back whole (a buffered stream may keep part of it for a later write).
@@ -87,7 +88,7 @@ class LineFile {
     // fwrite, not fmt::print, which throws when the disk is full.
     if (std::fwrite(text.data(), 1, text.size(), out_) == text.size()) {
       whole_ += static_cast<off_t>(text.size());
-      return;
+      return true;
     }
     ++lost_;
     if (error_ == 0) error_ = errno;
@@ -95,6 +96,7 @@ class LineFile {
     // Back to the last whole line; where the file cannot be cut, on from where it ends.
     if (::ftruncate(::fileno(out_), whole_) != 0) whole_ = size();
     ::fseeko(out_, whole_, SEEK_SET);
+    return false;
   }
   const std::filesystem::path& path() const noexcept { return file_; }
   /// Writes that failed and were taken back (or found no file to go to).

@@ -2,8 +2,7 @@
 // seconds and at the end: mini-batches created, started and processed, items, elapsed time,
 // rate and time left once the total is known; then the result, and on failure the reason,
 // the first failed items, the files to open and the command that reruns the mini-batch of
-// the first failed item alone. The first file the seeds tell a user to open. An observer of the
-// job.
+// the first failed item alone. The first file the seeds tell a user to open. An observer.
 #pragma once
 #include "parallel_run/version.hpp"
 #include "parallel_run/job_result.hpp"

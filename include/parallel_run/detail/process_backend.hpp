@@ -63,9 +63,9 @@ namespace detail {
 /// earlier mini-batch's lines are not quoted as the crashed one's. The worker's own lines (a
 /// queued mini-batch handed back) are left out: they are not the scorer's output, and a hung
 /// worker's many of them hid its scorer's last line from a 1 KB window.
-inline std::string tail_of_file(const std::filesystem::path& file, std::size_t max_bytes = 65536,
-                                std::size_t max_lines = 5, std::size_t max_line = 300,
-                                std::size_t after = 0) {
+inline std::string tail_of_file(const std::filesystem::path& file, std::size_t after = 0,
+                                std::size_t max_bytes = 65536, std::size_t max_lines = 5,
+                                std::size_t max_line = 300) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return "(no output)";
   in.seekg(0, std::ios::end);
@@ -877,10 +877,9 @@ class ProcessBackend {
   // What the worker printed since its last answer (the attempt it was running); idle or in
   // init, its last lines whatever printed them.
   std::string last_output(const WorkerPtr& w) const {
-    return fmt::format(
-        "last output: {} (log {})",
-        tail_of_file(w->log_file, 65536, 5, 300, w->sent.empty() ? 0 : w->output_answered),
-        w->log_file.string());
+    return fmt::format("last output: {} (log {})",
+                       tail_of_file(w->log_file, w->sent.empty() ? 0 : w->output_answered),
+                       w->log_file.string());
   }
 
   // Puts the attempts a dead worker was merely sent back at the front of the queue, in

@@ -98,9 +98,7 @@ class ProcessedLog final : public JobObserver {
   /// holds whole rows only, and the job's end says how many are missing.
   void flush() {
     if (rows_.empty()) return;
-    const std::size_t lost = file_.lost();
-    file_.write(rows_);
-    if (file_.lost() != lost) rows_lost_ += waiting_;
+    if (!file_.write(rows_)) rows_lost_ += waiting_;
     rows_.clear();
     waiting_ = 0;
   }

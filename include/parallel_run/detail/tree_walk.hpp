@@ -35,6 +35,13 @@ inline bool has_wildcard(std::string_view s) {
   return s.find_first_of("*?[") != std::string_view::npos;
 }
 
+/// Why a path cannot be followed, from the errno of its stat: a loop of symbolic links is
+/// named as one (strerror's "Too many levels of symbolic links" does not say it is a loop).
+inline std::string unfollowable_reason(int error) {
+  if (error == ELOOP) return "a symbolic link loop (too many levels of symbolic links)";
+  return std::strerror(error);
+}
+
 /// How a walk treats what is not a plain file or folder, and the job's own files.
 struct WalkOptions {
   /// '*' matches names starting with '.', as a folder input wants and a shell glob does not.
@@ -268,10 +275,10 @@ class TreeWalk {
         case ENOTDIR:
           return "a dangling symbolic link (its target does not exist)";
         case ELOOP:
-          return "a symbolic link loop (too many levels of symbolic links)";
+          return unfollowable_reason(ELOOP);
         default:
-          return fmt::format("a symbolic link that cannot be followed: {}",
-                             std::strerror(child.link_error));
+          return "a symbolic link that cannot be followed: " +
+                 unfollowable_reason(child.link_error);
       }
     }
     return "a symbolic link to " + unread_reason(child.type);
